@@ -1,0 +1,58 @@
+//! # itc-crypto
+//!
+//! The foundation every IoT Chain crate stands on. It owns the few primitives that must be
+//! identical everywhere, so no other crate ever re-implements them:
+//!
+//! * [`hash`] — the 32-byte [`Hash`] newtype, Keccak-256 and SHA3-256, and **domain-separated**
+//!   hashing ([`DomainTag`], [`tagged_hash`]): every structure that is hashed names its tag, so two
+//!   different structures can never hash alike by accident.
+//! * [`keys`] — secp256k1 keys: BIP340 Schnorr is the protocol signature ([`PublicKey`] is x-only,
+//!   [`Signature`] is 64 bytes) and ECDSA with public-key recovery ([`ecdsa`]) exists for interop.
+//!   Signing goes through the [`Signer`] trait so a secure element or HSM can hold the key.
+//! * [`address`] — [`Address`]: the last 20 bytes of Keccak-256 of a public key.
+//! * [`merkle`] — an RFC 6962-shaped binary Merkle tree (no duplicated last leaf, so no
+//!   CVE-2012-2459) with bounded, canonically encoded [`InclusionProof`]s.
+//! * [`encoding`] — the one canonical byte encoding ([`Encode`] / [`Decode`]) used for everything
+//!   hashed or signed. Decoding is strict: trailing bytes, overlong lengths and non-canonical forms
+//!   are typed errors, and every length is checked against a limit before anything is allocated.
+//!
+//! The crate is `#![no_std]`; verification paths need no allocator. Feature `alloc` adds owned
+//! trees and growable buffers, `std` (default) adds k256's precomputed tables for speed on hosts.
+//!
+//! ```
+//! use itc_crypto::{DomainTag, SecretKey, Signer};
+//!
+//! const GREETING: DomainTag = DomainTag::new(b"itc/example/greeting/v1");
+//! let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+//! let sig = key.sign(GREETING, b"hello lamp").unwrap();
+//! assert!(key.public_key().verify(GREETING, b"hello lamp", &sig).is_ok());
+//! // The same bytes under another tag do not verify: no cross-protocol replay.
+//! const OTHER: DomainTag = DomainTag::new(b"itc/example/other/v1");
+//! assert!(key.public_key().verify(OTHER, b"hello lamp", &sig).is_err());
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod address;
+pub mod ecdsa;
+pub mod encoding;
+pub mod error;
+pub mod hash;
+pub mod hex;
+pub mod keys;
+pub mod merkle;
+
+pub use address::Address;
+pub use encoding::{Decode, DecodeError, Encode, Reader, Writer};
+pub use error::CryptoError;
+pub use hash::{keccak256, sha3_256, tagged_hash, DomainTag, Hash, TaggedHasher};
+pub use keys::{PublicKey, SecretKey, Signature, Signer};
+pub use merkle::{merkle_root, InclusionProof, MerkleError};
+#[cfg(feature = "alloc")]
+pub use merkle::MerkleTree;
