@@ -147,7 +147,7 @@ impl Decode for RecoverableSignature {
     }
 }
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

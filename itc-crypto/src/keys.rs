@@ -278,7 +278,7 @@ impl Decode for Signature {
     }
 }
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

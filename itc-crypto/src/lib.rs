@@ -34,9 +34,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod address;
@@ -47,6 +47,7 @@ pub mod hash;
 pub mod hex;
 pub mod keys;
 pub mod merkle;
+pub mod quorum;
 
 pub use address::Address;
 pub use encoding::{Decode, DecodeError, Encode, Reader, Writer};
@@ -54,5 +55,6 @@ pub use error::CryptoError;
 pub use hash::{keccak256, sha3_256, tagged_hash, DomainTag, Hash, TaggedHasher};
 pub use keys::{PublicKey, SecretKey, Signature, Signer};
 pub use merkle::{merkle_root, InclusionProof, MerkleError};
+pub use quorum::{QuorumCertificate, QuorumError, Threshold, Validator, ValidatorSet};
 #[cfg(feature = "alloc")]
 pub use merkle::MerkleTree;

@@ -309,7 +309,7 @@ impl MerkleTree {
     }
 }
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
