@@ -1,5 +1,56 @@
 //! # itc-device-sdk
 //!
-//! Glue for microcontroller firmware: device identity, offline verification of owner commands against SPV-verified state proofs, DAG telemetry transactions, and streaming verification of signed firmware updates.
+//! What a chip vendor links into firmware so a plain microcontroller takes part in IoT Chain
+//! without protocol code of its own. Everything on the command and firmware paths runs with no
+//! allocator, no clock and no RNG of its own, and never panics on outside input.
+//!
+//! * [`identity`] — [`DeviceIdentity`]: the integrator's [`itc_crypto::Signer`] (flash key or
+//!   secure element) and the [`DeviceId`] the chain records for it.
+//! * [`command`] — [`Command`] / [`SignedCommand`]: device id, action, argument, monotonic
+//!   counter, expiry; canonical encoding, signed under its own domain tag.
+//! * [`device`] — [`Device`]: the command gate. It holds the [`itc_ledger::OwnershipRecord`]
+//!   last proven under a header the light client verified ([`VerifiedState`]), obeys the owner
+//!   and grantees within their grants, applies the [`StalenessPolicy`] while offline.
+//! * [`replay`] — [`ReplayGuard`]: replay protection persisted through the integrator's
+//!   [`CounterStore`] with a wear-aware window (power loss may skip counters, never reuse one).
+//! * [`firmware`] — signed [`firmware::FirmwareManifest`], streaming image verification in
+//!   constant RAM, anti-rollback, and a [`firmware::Verdict`] for the bootloader.
+//! * [`error`] — the typed errors of each concern.
+//!
+//! ```
+//! use itc_crypto::SecretKey;
+//! use itc_device_sdk::replay::MemoryCounterStore;
+//! use itc_device_sdk::{Actions, Command, CommandError, Device, DeviceConfig, DeviceIdentity};
+//!
+//! let mut store = MemoryCounterStore::default();
+//! let identity = DeviceIdentity::new(SecretKey::from_bytes(&[1; 32]).unwrap());
+//! let lamp = identity.device_id();
+//! let mut device = Device::new(identity, DeviceConfig::default(), &mut store).unwrap();
+//!
+//! // Until a proof of ownership arrives the device obeys nobody.
+//! let owner = SecretKey::from_bytes(&[2; 32]).unwrap();
+//! let cmd = Command::new(lamp, owner.public_key(), Actions::CONTROL, b"on", 1, 10_000).unwrap();
+//! let signed = cmd.sign(&owner).unwrap();
+//! assert_eq!(device.handle_command(&signed, 5_000, &mut store), Err(CommandError::NoVerifiedState));
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
+
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod command;
+pub mod device;
+pub mod error;
+pub mod firmware;
+pub mod identity;
+pub mod replay;
+
+pub use command::{Command, SignedCommand};
+pub use device::{AcceptedCommand, Device, DeviceConfig, StalenessPolicy, VerifiedState};
+pub use error::{CommandError, FirmwareError, StateError, StorageError};
+pub use identity::DeviceIdentity;
+pub use itc_ledger::{Access, Actions, DeviceId};
+pub use replay::{CounterStore, ReplayGuard, WearPolicy};

@@ -1,0 +1,238 @@
+//! The device's command gate: who owns me (as last proven), and may this command run?
+//!
+//! [`Device`] holds the last [`OwnershipRecord`] proven under a verified state root, the
+//! [`ReplayGuard`] and the [`StalenessPolicy`]. Two inputs drive it:
+//!
+//! * [`Device::update_ownership`] — a record and its [`StateProof`] against a header the light
+//!   client verified. Accepted only if the proof matches that header's state root and the header
+//!   is newer than the one held, so an ownership transfer or a revocation takes effect the
+//!   moment the device sees it, and an old proof can never bring a revoked grantee back.
+//! * [`Device::handle_command`] — a [`SignedCommand`]; returns an [`AcceptedCommand`] for the
+//!   firmware to execute, or a [`CommandError`] and no change at all.
+//!
+//! No allocator is needed: the record holds at most [`itc_ledger::MAX_GRANTS`] grants inline.
+
+use itc_crypto::{Decode, Hash, PublicKey, Signer};
+use itc_ledger::{Access, AccessError, Actions, OwnershipRecord, StateKey, StateProof};
+
+use crate::command::{SignedCommand, MAX_ARGUMENT_LEN};
+use crate::error::{CommandError, StateError, StorageError};
+use crate::identity::DeviceIdentity;
+use crate::replay::{CounterStore, ReplayGuard, WearPolicy};
+
+/// A header the embedded light client verified: the only source of state roots a device
+/// trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedState {
+    /// Height of the verified header.
+    pub height: u64,
+    /// Its state root.
+    pub state_root: Hash,
+    /// Its timestamp (chain clock, ms): what staleness is measured from.
+    pub timestamp_ms: u64,
+}
+
+/// How long a device may act on its last verified proof while it cannot reach the chain.
+///
+/// Longer means a lamp keeps obeying through a gateway outage; shorter means a revoked grantee
+/// is locked out sooner even if the device never hears of the revocation. Pure integer maths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StalenessPolicy {
+    /// Commands are refused once the verified header is older than this (ms, by the device's
+    /// clock against the header's timestamp).
+    pub max_age_ms: u64,
+    /// The fastest the chain can produce blocks (ms). Grant expiries are heights, so while
+    /// offline the device assumes the chain went as fast as possible: a grant is treated as
+    /// expired as soon as it *could* have expired. 0 disables the estimate (use the proof's
+    /// height only).
+    pub min_block_interval_ms: u64,
+}
+
+impl Default for StalenessPolicy {
+    /// One day offline; blocks no faster than one per second.
+    fn default() -> Self {
+        StalenessPolicy {
+            max_age_ms: 24 * 60 * 60 * 1000,
+            min_block_interval_ms: 1000,
+        }
+    }
+}
+
+impl StalenessPolicy {
+    /// Age of `state` at `now_ms`, or [`CommandError::StaleState`] past the limit.
+    pub fn check(&self, state: &VerifiedState, now_ms: u64) -> Result<u64, CommandError> {
+        let age_ms = now_ms.saturating_sub(state.timestamp_ms);
+        if age_ms > self.max_age_ms {
+            return Err(CommandError::StaleState {
+                age_ms,
+                max_age_ms: self.max_age_ms,
+            });
+        }
+        Ok(age_ms)
+    }
+
+    /// The highest chain height plausible `age_ms` after `state` (for grant expiry).
+    pub fn assumed_height(&self, state: &VerifiedState, age_ms: u64) -> u64 {
+        match age_ms.checked_div(self.min_block_interval_ms) {
+            Some(blocks) => state.height.saturating_add(blocks),
+            None => state.height,
+        }
+    }
+}
+
+/// The device's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceConfig {
+    /// Offline tolerance.
+    pub staleness: StalenessPolicy,
+    /// Replay-counter flash wear policy.
+    pub wear: WearPolicy,
+}
+
+/// A command that passed every check; the firmware executes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedCommand {
+    /// Who sent it.
+    pub issuer: PublicKey,
+    /// As owner or as delegate.
+    pub access: Access,
+    /// The rights it used.
+    pub action: Actions,
+    /// The vendor-defined argument.
+    pub argument: heapless::Vec<u8, MAX_ARGUMENT_LEN>,
+    /// Its counter (now consumed).
+    pub counter: u64,
+}
+
+/// The command gate of one device.
+#[derive(Debug, Clone)]
+pub struct Device<S: Signer> {
+    identity: DeviceIdentity<S>,
+    config: DeviceConfig,
+    proven: Option<(VerifiedState, OwnershipRecord)>,
+    replay: ReplayGuard,
+}
+
+impl<S: Signer> Device<S> {
+    /// Boots a device: restores the replay floor from `store`. It obeys nobody until a first
+    /// ownership proof arrives.
+    pub fn new<C: CounterStore + ?Sized>(
+        identity: DeviceIdentity<S>,
+        config: DeviceConfig,
+        store: &mut C,
+    ) -> Result<Self, StorageError> {
+        Ok(Device {
+            replay: ReplayGuard::open(store, config.wear)?,
+            identity,
+            config,
+            proven: None,
+        })
+    }
+
+    /// The device's identity.
+    pub fn identity(&self) -> &DeviceIdentity<S> {
+        &self.identity
+    }
+
+    /// The ownership record in force and the header it was proven against.
+    pub fn ownership(&self) -> Option<(&VerifiedState, &OwnershipRecord)> {
+        self.proven.as_ref().map(|(s, r)| (s, r))
+    }
+
+    /// The replay state (its floor tells an app which counter to use next).
+    pub fn replay_guard(&self) -> &ReplayGuard {
+        &self.replay
+    }
+
+    /// Installs a newer ownership record proven under a verified header's state root.
+    pub fn update_ownership(
+        &mut self,
+        state: &VerifiedState,
+        record: OwnershipRecord,
+        proof: &StateProof,
+    ) -> Result<(), StateError> {
+        if record.device_id() != self.identity.device_id() {
+            return Err(StateError::WrongDevice);
+        }
+        if let Some((held, _)) = &self.proven {
+            if state.height <= held.height {
+                return Err(StateError::NotNewer {
+                    held: held.height,
+                    offered: state.height,
+                });
+            }
+        }
+        let key = StateKey::Device(self.identity.device_id());
+        proof
+            .verify_record(&state.state_root, &key, Some(&record))
+            .map_err(|_| StateError::ProofMismatch)?;
+        self.proven = Some((*state, record));
+        Ok(())
+    }
+
+    /// [`Device::update_ownership`] from the record's wire bytes.
+    pub fn update_ownership_bytes(
+        &mut self,
+        state: &VerifiedState,
+        record: &[u8],
+        proof: &StateProof,
+    ) -> Result<(), StateError> {
+        let record = OwnershipRecord::decode_bytes(record).map_err(StateError::Malformed)?;
+        self.update_ownership(state, record, proof)
+    }
+
+    /// Decides on a command at device time `now_ms`. Checks run cheapest first and the
+    /// signature last; the replay counter is persisted (if its window is used up) only after
+    /// everything else passed, so a refused command leaves the device exactly as it was.
+    pub fn handle_command<C: CounterStore + ?Sized>(
+        &mut self,
+        signed: &SignedCommand,
+        now_ms: u64,
+        store: &mut C,
+    ) -> Result<AcceptedCommand, CommandError> {
+        let cmd = &signed.command;
+        if cmd.device != self.identity.device_id() {
+            return Err(CommandError::WrongDevice);
+        }
+        let (state, record) = self.proven.as_ref().ok_or(CommandError::NoVerifiedState)?;
+        let age_ms = self.config.staleness.check(state, now_ms)?;
+        if now_ms > cmd.expires_at_ms {
+            return Err(CommandError::Expired {
+                expires_at_ms: cmd.expires_at_ms,
+                now_ms,
+            });
+        }
+        self.replay.check(cmd.counter)?;
+        let height = self.config.staleness.assumed_height(state, age_ms);
+        let access = record
+            .authorize(&cmd.issuer, cmd.action, height)
+            .map_err(|e| match e {
+                AccessError::NoGrant => CommandError::NotAuthorized,
+                AccessError::GrantExpired { expires_at } => {
+                    CommandError::GrantExpired { expires_at }
+                }
+                AccessError::ActionNotGranted { .. } => CommandError::ActionNotGranted,
+            })?;
+        signed.verify_signature()?;
+        self.replay.commit(cmd.counter, store)?;
+        Ok(AcceptedCommand {
+            issuer: cmd.issuer,
+            access,
+            action: cmd.action,
+            argument: cmd.argument.clone(),
+            counter: cmd.counter,
+        })
+    }
+
+    /// [`Device::handle_command`] from wire bytes (at most
+    /// [`crate::command::MAX_SIGNED_COMMAND_LEN`]).
+    pub fn handle_command_bytes<C: CounterStore + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        store: &mut C,
+    ) -> Result<AcceptedCommand, CommandError> {
+        let signed = SignedCommand::decode_bytes(bytes).map_err(CommandError::Malformed)?;
+        self.handle_command(&signed, now_ms, store)
+    }
+}

@@ -1,0 +1,177 @@
+//! Typed errors: one enum per concern, variants named for what went wrong.
+
+use itc_crypto::DecodeError;
+
+/// Why the integrator's non-volatile storage failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The stored record could not be read.
+    #[error("non-volatile storage read failed")]
+    ReadFailed,
+    /// The write did not complete (worn sector, brown-out).
+    #[error("non-volatile storage write failed")]
+    WriteFailed,
+    /// The stored record fails its checksum and no older copy is valid.
+    #[error("non-volatile record is corrupt")]
+    Corrupt,
+}
+
+/// Why a command was refused. A refused command changes nothing on the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The command bytes are not a canonical signed command.
+    #[error("malformed command: {0}")]
+    Malformed(DecodeError),
+    /// Building a command with an argument over the limit.
+    #[error("argument of {len} bytes is over the limit")]
+    ArgumentTooLong {
+        /// Length offered.
+        len: usize,
+    },
+    /// A command must ask for at least one action.
+    #[error("command asks for no action")]
+    NoAction,
+    /// Signing with a key that is not the command's issuer.
+    #[error("signer key is not the command's issuer")]
+    IssuerKeyMismatch,
+    /// The signer could not sign.
+    #[error("signing failed")]
+    SigningFailed,
+    /// The command is for another device.
+    #[error("command is addressed to another device")]
+    WrongDevice,
+    /// The issuer's signature does not verify.
+    #[error("command signature does not verify")]
+    InvalidSignature,
+    /// The issuer is neither the owner nor a grantee (a stranger).
+    #[error("issuer is neither the owner nor a grantee")]
+    NotAuthorized,
+    /// The issuer's grant does not cover the action.
+    #[error("grant does not cover the action")]
+    ActionNotGranted,
+    /// The issuer's grant lapsed at chain height `expires_at`.
+    #[error("grant expired at height {expires_at}")]
+    GrantExpired {
+        /// First height at which the grant no longer held.
+        expires_at: u64,
+    },
+    /// The command's own expiry has passed.
+    #[error("command expired at {expires_at_ms} ms, now {now_ms} ms")]
+    Expired {
+        /// The command's expiry.
+        expires_at_ms: u64,
+        /// The device's time.
+        now_ms: u64,
+    },
+    /// The counter is not above the last accepted one.
+    #[error("counter {counter} replayed: last accepted {last_accepted}")]
+    Replayed {
+        /// Counter offered.
+        counter: u64,
+        /// The device's floor: use a counter above it.
+        last_accepted: u64,
+    },
+    /// The device has no verified ownership state yet.
+    #[error("no verified ownership state")]
+    NoVerifiedState,
+    /// The last verified state is older than the staleness policy allows.
+    #[error("verified state is {age_ms} ms old, policy allows {max_age_ms} ms")]
+    StaleState {
+        /// Age of the verified header.
+        age_ms: u64,
+        /// Policy limit.
+        max_age_ms: u64,
+    },
+    /// Persisting the replay counter failed, so the command is refused.
+    #[error("storage: {0}")]
+    Storage(StorageError),
+}
+
+/// Why new ownership state was refused. A refused update keeps the previous state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The record bytes are not a canonical ownership record.
+    #[error("malformed record: {0}")]
+    Malformed(DecodeError),
+    /// The record is another device's.
+    #[error("record belongs to another device")]
+    WrongDevice,
+    /// The state proof does not prove the record under the verified state root (a proof made
+    /// for another header, or a forged record).
+    #[error("state proof does not match the verified state root")]
+    ProofMismatch,
+    /// The state is older than (or as old as) the one the device already holds.
+    #[error("state at height {offered} is not newer than held height {held}")]
+    NotNewer {
+        /// Height already held.
+        held: u64,
+        /// Height offered.
+        offered: u64,
+    },
+    /// The header could not be verified by the light client.
+    #[error("header not verified by the light client")]
+    HeaderRejected,
+}
+
+/// Why a firmware update was refused. The running image is never touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FirmwareError {
+    /// The manifest names a vendor key the device does not trust.
+    #[error("manifest is from an untrusted vendor key")]
+    UnknownVendor,
+    /// The vendor's signature on the manifest does not verify.
+    #[error("manifest signature does not verify")]
+    InvalidManifestSignature,
+    /// The image is for another product.
+    #[error("image is for product {found}, device is {expected}")]
+    WrongProduct {
+        /// This device's product.
+        expected: u32,
+        /// The manifest's product.
+        found: u32,
+    },
+    /// The offered version is not newer than the installed one (anti-rollback).
+    #[error("version {offered} is not newer than installed {installed}")]
+    Downgrade {
+        /// Installed version.
+        installed: u32,
+        /// Offered version.
+        offered: u32,
+    },
+    /// The image may only be installed over a newer version than the one running.
+    #[error("installed version {installed} is below the required {required}")]
+    InstalledTooOld {
+        /// Installed version.
+        installed: u32,
+        /// Minimum installed version the manifest requires.
+        required: u32,
+    },
+    /// The image does not fit the download slot.
+    #[error("image of {size} bytes exceeds the {max}-byte slot")]
+    ImageTooLarge {
+        /// Declared size.
+        size: u32,
+        /// Slot size.
+        max: u32,
+    },
+    /// More bytes arrived than the manifest declares.
+    #[error("image longer than the declared {expected} bytes")]
+    ImageTooLong {
+        /// Declared size.
+        expected: u32,
+    },
+    /// The stream ended early.
+    #[error("image truncated: {received} of {expected} bytes")]
+    ImageTruncated {
+        /// Declared size.
+        expected: u32,
+        /// Bytes received.
+        received: u32,
+    },
+    /// The image's hash differs from the manifest's (tampered or corrupted).
+    #[error("image hash does not match the manifest")]
+    ImageHashMismatch,
+    /// The vendor signer could not sign (tooling side).
+    #[error("signing failed")]
+    SigningFailed,
+}

@@ -1,0 +1,414 @@
+//! Signed firmware updates: manifest check, streaming image verification, a verdict the
+//! bootloader acts on.
+//!
+//! The vendor signs a [`FirmwareManifest`] (product, version, minimum installed version, image
+//! size and hash) under [`MANIFEST_TAG`]. The device checks it against its [`UpdatePolicy`]
+//! (trusted vendor key, product, installed version, slot size) with [`UpdatePolicy::check`],
+//! which yields an [`ImageVerifier`]. The image then streams through
+//! [`ImageVerifier::update`] in chunks of any size — RAM use is one Keccak state (~200 bytes)
+//! whatever the image size — and [`ImageVerifier::finish`] gives a [`Verdict`]: install, or
+//! reject with a typed reason. Nothing here writes flash; the bootloader does, after `Install`.
+//!
+//! Anti-rollback is by version: an image must be strictly newer than the installed one, so an
+//! old, vulnerable but validly signed image cannot be replayed onto the device.
+//!
+//! ```
+//! use itc_crypto::{SecretKey, Signer};
+//! use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy, Verdict};
+//!
+//! let vendor = SecretKey::from_bytes(&[7; 32]).unwrap();
+//! let image = [0xabu8; 3000];
+//! let manifest = FirmwareManifest::for_image(vendor.public_key(), 42, 5, 3, &image);
+//! let signed = manifest.sign(&vendor).unwrap();
+//!
+//! let policy = UpdatePolicy { vendor: vendor.public_key(), product: 42, installed_version: 4, max_image_size: 64 * 1024 };
+//! let mut verifier = policy.check(&signed).unwrap();
+//! for chunk in image.chunks(256) {
+//!     verifier.update(chunk).unwrap();
+//! }
+//! assert!(matches!(verifier.finish(), Verdict::Install { version: 5, .. }));
+//! ```
+
+use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
+use itc_crypto::hash::hash_encoded;
+use itc_crypto::{DomainTag, Hash, PublicKey, Signature, Signer, TaggedHasher};
+
+use crate::error::FirmwareError;
+
+/// Domain tag of the vendor's manifest signature.
+pub const MANIFEST_TAG: DomainTag = DomainTag::new(b"itc/device/firmware-manifest/v1");
+/// Domain tag of the image hash (streaming Keccak-256 over the raw image bytes).
+pub const IMAGE_TAG: DomainTag = DomainTag::new(b"itc/device/firmware-image/v1");
+/// Domain tag of the manifest's identity, as anchored on chain by the vendor.
+pub const MANIFEST_ID_TAG: DomainTag = DomainTag::new(b"itc/device/firmware-manifest-id/v1");
+/// Encoding version of [`FirmwareManifest`].
+pub const MANIFEST_VERSION: u8 = 1;
+/// Encoded length of a [`SignedManifest`] (fixed: every field has a fixed width).
+pub const SIGNED_MANIFEST_LEN: usize = 1 + 32 + 4 + 4 + 4 + 4 + 32 + 64;
+
+/// What the vendor signs about one firmware image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirmwareManifest {
+    /// The vendor's signing key; must be the key the device trusts.
+    pub vendor: PublicKey,
+    /// Vendor's product (hardware) code, so a lamp image never lands on a lock.
+    pub product: u32,
+    /// Version of this image; must be strictly above the installed version.
+    pub version: u32,
+    /// The oldest installed version this image may update from (an upgrade path step).
+    pub min_installed_version: u32,
+    /// Exact image size in bytes.
+    pub image_size: u32,
+    /// `tagged_hash(IMAGE_TAG, image)`.
+    pub image_hash: Hash,
+}
+
+impl FirmwareManifest {
+    /// Describes `image` (computes its size and hash). For vendor tooling and tests.
+    pub fn for_image(
+        vendor: PublicKey,
+        product: u32,
+        version: u32,
+        min_installed_version: u32,
+        image: &[u8],
+    ) -> Self {
+        let mut h = TaggedHasher::new(IMAGE_TAG);
+        h.update(image);
+        FirmwareManifest {
+            vendor,
+            product,
+            version,
+            min_installed_version,
+            image_size: u32::try_from(image.len()).unwrap_or(u32::MAX),
+            image_hash: h.finalize(),
+        }
+    }
+
+    /// The manifest's identity, for anchoring on chain and proving it to a device.
+    pub fn id(&self) -> Hash {
+        hash_encoded(MANIFEST_ID_TAG, self)
+    }
+
+    /// Signs with the vendor key; refuses a signer whose key is not [`FirmwareManifest::vendor`].
+    pub fn sign<S: Signer + ?Sized>(self, vendor: &S) -> Result<SignedManifest, FirmwareError> {
+        if vendor.public_key() != self.vendor {
+            return Err(FirmwareError::UnknownVendor);
+        }
+        let signature = vendor
+            .sign_digest(&hash_encoded(MANIFEST_TAG, &self))
+            .map_err(|_| FirmwareError::SigningFailed)?;
+        Ok(SignedManifest {
+            manifest: self,
+            signature,
+        })
+    }
+}
+
+impl Encode for FirmwareManifest {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        MANIFEST_VERSION.encode(w);
+        self.vendor.encode(w);
+        self.product.encode(w);
+        self.version.encode(w);
+        self.min_installed_version.encode(w);
+        self.image_size.encode(w);
+        self.image_hash.encode(w);
+    }
+}
+
+impl Decode for FirmwareManifest {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let v = r.read_u8()?;
+        if v != MANIFEST_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                type_name: "FirmwareManifest",
+                found: u64::from(v),
+            });
+        }
+        Ok(FirmwareManifest {
+            vendor: PublicKey::decode(r)?,
+            product: u32::decode(r)?,
+            version: u32::decode(r)?,
+            min_installed_version: u32::decode(r)?,
+            image_size: u32::decode(r)?,
+            image_hash: Hash::decode(r)?,
+        })
+    }
+}
+
+/// A manifest with the vendor's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedManifest {
+    /// The signed body.
+    pub manifest: FirmwareManifest,
+    /// BIP340 signature by `manifest.vendor` over the manifest under [`MANIFEST_TAG`].
+    pub signature: Signature,
+}
+
+impl Encode for SignedManifest {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        self.manifest.encode(w);
+        self.signature.encode(w);
+    }
+    fn encoded_len(&self) -> usize {
+        SIGNED_MANIFEST_LEN
+    }
+}
+
+impl Decode for SignedManifest {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedManifest {
+            manifest: FirmwareManifest::decode(r)?,
+            signature: Signature::decode(r)?,
+        })
+    }
+}
+
+/// What the device knows about itself when an update is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdatePolicy {
+    /// The vendor key the device trusts (burnt in, or proven from chain by the caller).
+    pub vendor: PublicKey,
+    /// This device's product code.
+    pub product: u32,
+    /// Version now running (the anti-rollback floor).
+    pub installed_version: u32,
+    /// Size of the download slot: larger images are refused before any byte is read.
+    pub max_image_size: u32,
+}
+
+impl UpdatePolicy {
+    /// Checks a signed manifest; on success returns the verifier for the image it describes.
+    /// Checks are ordered cheapest first: the signature is verified only for a manifest that
+    /// would otherwise be acceptable.
+    pub fn check(&self, signed: &SignedManifest) -> Result<ImageVerifier, FirmwareError> {
+        let m = &signed.manifest;
+        if m.vendor != self.vendor {
+            return Err(FirmwareError::UnknownVendor);
+        }
+        if m.product != self.product {
+            return Err(FirmwareError::WrongProduct {
+                expected: self.product,
+                found: m.product,
+            });
+        }
+        if m.version <= self.installed_version {
+            return Err(FirmwareError::Downgrade {
+                installed: self.installed_version,
+                offered: m.version,
+            });
+        }
+        if self.installed_version < m.min_installed_version {
+            return Err(FirmwareError::InstalledTooOld {
+                installed: self.installed_version,
+                required: m.min_installed_version,
+            });
+        }
+        if m.image_size > self.max_image_size {
+            return Err(FirmwareError::ImageTooLarge {
+                size: m.image_size,
+                max: self.max_image_size,
+            });
+        }
+        self.vendor
+            .verify_digest(&hash_encoded(MANIFEST_TAG, m), &signed.signature)
+            .map_err(|_| FirmwareError::InvalidManifestSignature)?;
+        Ok(ImageVerifier {
+            manifest: *m,
+            hasher: TaggedHasher::new(IMAGE_TAG),
+            received: 0,
+            failed: None,
+        })
+    }
+}
+
+/// Streams an image through the hash, in constant RAM, against a checked manifest.
+#[derive(Clone)]
+pub struct ImageVerifier {
+    manifest: FirmwareManifest,
+    hasher: TaggedHasher,
+    received: u32,
+    failed: Option<FirmwareError>,
+}
+
+impl core::fmt::Debug for ImageVerifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ImageVerifier")
+            .field("manifest", &self.manifest)
+            .field("received", &self.received)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl ImageVerifier {
+    /// The manifest being verified against.
+    pub fn manifest(&self) -> &FirmwareManifest {
+        &self.manifest
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u32 {
+        self.received
+    }
+
+    /// Feeds the next chunk. Bytes beyond the manifest's size are refused at once (and the
+    /// verdict stays a rejection), so a download that runs long is cut off early.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), FirmwareError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let total = u32::try_from(chunk.len())
+            .ok()
+            .and_then(|n| self.received.checked_add(n))
+            .filter(|t| *t <= self.manifest.image_size);
+        match total {
+            Some(t) => {
+                self.hasher.update(chunk);
+                self.received = t;
+                Ok(())
+            }
+            None => {
+                let e = FirmwareError::ImageTooLong {
+                    expected: self.manifest.image_size,
+                };
+                self.failed = Some(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the stream and gives the verdict.
+    pub fn finish(self) -> Verdict {
+        if let Some(e) = self.failed {
+            return Verdict::Reject(e);
+        }
+        if self.received != self.manifest.image_size {
+            return Verdict::Reject(FirmwareError::ImageTruncated {
+                expected: self.manifest.image_size,
+                received: self.received,
+            });
+        }
+        if self.hasher.finalize() != self.manifest.image_hash {
+            return Verdict::Reject(FirmwareError::ImageHashMismatch);
+        }
+        Verdict::Install {
+            version: self.manifest.version,
+            image_hash: self.manifest.image_hash,
+            image_size: self.manifest.image_size,
+        }
+    }
+}
+
+/// What the bootloader does with a downloaded image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The image is the vendor's, newer, complete and intact: swap it in and record `version`
+    /// as the new anti-rollback floor.
+    Install {
+        /// The version to record as installed.
+        version: u32,
+        /// The verified image hash (the bootloader may re-check it after copying).
+        image_hash: Hash,
+        /// Image size in bytes.
+        image_size: u32,
+    },
+    /// Keep the running image; erase the download slot.
+    Reject(FirmwareError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use itc_crypto::SecretKey;
+    use proptest::prelude::*;
+
+    fn vendor() -> SecretKey {
+        SecretKey::from_bytes(&[7; 32]).unwrap()
+    }
+
+    fn policy() -> UpdatePolicy {
+        UpdatePolicy {
+            vendor: vendor().public_key(),
+            product: 1,
+            installed_version: 10,
+            max_image_size: 4096,
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips_with_fixed_length() {
+        let m = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, b"img");
+        let s = m.sign(&vendor()).unwrap();
+        let bytes = s.encode_to_vec();
+        assert_eq!(bytes.len(), SIGNED_MANIFEST_LEN);
+        assert_eq!(SignedManifest::decode_bytes(&bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn a_long_stream_is_cut_off_and_stays_rejected() {
+        let image = [1u8; 100];
+        let m = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &image);
+        let mut v = policy().check(&m.sign(&vendor()).unwrap()).unwrap();
+        v.update(&image).unwrap();
+        assert_eq!(
+            v.update(&[0]),
+            Err(FirmwareError::ImageTooLong { expected: 100 })
+        );
+        assert_eq!(
+            v.update(&[]),
+            Err(FirmwareError::ImageTooLong { expected: 100 })
+        );
+        assert_eq!(
+            v.finish(),
+            Verdict::Reject(FirmwareError::ImageTooLong { expected: 100 })
+        );
+    }
+
+    #[test]
+    fn a_short_stream_is_truncated() {
+        let image = [1u8; 100];
+        let m = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &image);
+        let mut v = policy().check(&m.sign(&vendor()).unwrap()).unwrap();
+        v.update(&image[..99]).unwrap();
+        assert_eq!(
+            v.finish(),
+            Verdict::Reject(FirmwareError::ImageTruncated {
+                expected: 100,
+                received: 99
+            })
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Chunking never changes the verdict, and any single flipped bit is caught.
+        #[test]
+        fn chunking_is_irrelevant_and_bit_flips_are_caught(
+            image in proptest::collection::vec(any::<u8>(), 1..2000),
+            chunk in 1usize..300,
+            flip in any::<proptest::sample::Index>(),
+        ) {
+            let m = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &image);
+            let s = m.sign(&vendor()).unwrap();
+            let mut v = policy().check(&s).unwrap();
+            for c in image.chunks(chunk) { v.update(c).unwrap(); }
+            let install = matches!(v.finish(), Verdict::Install { version: 11, .. });
+            prop_assert!(install);
+
+            let mut bad = image.clone();
+            let i = flip.index(bad.len());
+            bad[i] ^= 0x10;
+            let mut v = policy().check(&s).unwrap();
+            for c in bad.chunks(chunk) { v.update(c).unwrap(); }
+            prop_assert_eq!(v.finish(), Verdict::Reject(FirmwareError::ImageHashMismatch));
+        }
+
+        #[test]
+        fn arbitrary_manifest_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..SIGNED_MANIFEST_LEN + 4)) {
+            if let Ok(s) = SignedManifest::decode_bytes(&data) {
+                let _ = policy().check(&s);
+            }
+        }
+    }
+}
