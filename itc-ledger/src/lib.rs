@@ -1,5 +1,58 @@
 //! # itc-ledger
 //!
-//! The replicated application state the main chain commits: device ownership registry, access grants, ITC token balances and DAG anchors under one sparse-Merkle state root with compact inclusion and non-inclusion proofs.
+//! The replicated application state the main chain commits: device ownership registry, access
+//! grants, ITC token balances and DAG anchors under one sparse-Merkle state root with compact
+//! inclusion and non-inclusion proofs. PBFT orders opaque batches; this crate gives them
+//! meaning. Neither crate depends on the other.
+//!
+//! Device and light-client side (no allocator needed):
+//!
+//! * [`smt`] — the generic compact sparse Merkle tree; [`StateProof`] decodes and verifies
+//!   anywhere, the prover [`smt::SparseMerkleTree`] needs `alloc`.
+//! * [`device`] — [`DeviceId`], [`OwnershipRecord`] (owner, bounded [`Grant`]s, revocation
+//!   epoch) with [`OwnershipRecord::authorize`], and the vendor's [`VendorRecord`].
+//! * [`records`] — [`Account`], [`AnchorRecord`], [`Escrow`], [`ChainMeta`], [`ValidatorRecord`].
+//! * [`state_key`] — [`StateKey`]: where each record lives; `proof.verify_entry(root, key, value)`.
+//!
+//! Validator side (feature `alloc`):
+//!
+//! * `tx` — signed account transactions and quorum-certified system transactions.
+//! * `ledger` — `Ledger`: genesis → state, `execute(batch, height)` → new root and receipts.
+//!
+//! ```
+//! use itc_crypto::{Decode, Encode, SecretKey};
+//! use itc_ledger::{OwnershipRecord, StateKey, StateProof};
+//! # let rec = OwnershipRecord::new(
+//! #     SecretKey::from_bytes(&[1; 32]).unwrap().public_key(), itc_ledger::VendorId(1), 1,
+//! #     SecretKey::from_bytes(&[2; 32]).unwrap().public_key());
+//! # let mut tree = itc_ledger::smt::SparseMerkleTree::new();
+//! # let key = StateKey::Device(rec.device_id());
+//! # tree.insert_hashed(key.key_hash(), itc_ledger::smt::value_hash(&rec.encode_to_vec()));
+//! # let (root, record_bytes) = (tree.root(), rec.encode_to_vec());
+//! # let proof_bytes = tree.prove_hashed(&key.key_hash()).unwrap().encode_to_vec();
+//! // On a device: bytes from the network, the root from a verified block header.
+//! let proof = StateProof::decode_bytes(&proof_bytes).unwrap();
+//! proof.verify_entry(&root, &key, Some(&record_bytes)).unwrap();
+//! let record = OwnershipRecord::decode_bytes(&record_bytes).unwrap();
+//! assert_eq!(StateKey::Device(record.device_id()), key);
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
+
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod device;
+pub mod records;
+pub mod smt;
+pub mod state_key;
+
+pub use device::{
+    Access, AccessError, Actions, DeviceId, Grant, GrantError, OwnershipRecord, VendorId,
+    VendorRecord, MAX_GRANTS,
+};
+pub use records::{Account, AnchorRecord, ChainMeta, Escrow, ValidatorRecord};
+pub use smt::{ProofError, StateProof};
+pub use state_key::StateKey;
