@@ -11,6 +11,8 @@
 //! * [`device`] — [`Device`]: the command gate. It holds the [`itc_ledger::OwnershipRecord`]
 //!   last proven under a header the light client verified ([`VerifiedState`]), obeys the owner
 //!   and grantees within their grants, applies the [`StalenessPolicy`] while offline.
+//! * [`anchor`] — [`anchor::TrustAnchor`]: the embedded trusted header and validator set; turns
+//!   a header plus its commit certificate into a [`VerifiedState`].
 //! * [`replay`] — [`ReplayGuard`]: replay protection persisted through the integrator's
 //!   [`CounterStore`] with a wear-aware window (power loss may skip counters, never reuse one).
 //! * [`firmware`] — signed [`firmware::FirmwareManifest`], streaming image verification in
@@ -41,6 +43,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod anchor;
 pub mod command;
 pub mod device;
 pub mod error;
