@@ -1,0 +1,504 @@
+//! The metadata graph: who approves whom, cumulative weights, status and the tip set.
+//!
+//! Nodes live in an arena indexed by `u32` (a few hundred bytes each, see
+//! [`crate::MemoryReport`]); bodies live in the [`crate::TxStore`]. The attach sequence number
+//! (`order`) is a topological order: a node is attached only after all its parents.
+//!
+//! **Cumulative weight, incrementally.** A new transaction adds its own weight to every
+//! transaction in its past cone *that is still pending*; the depth-first walk stops at
+//! confirmed, final and conflicting nodes. That is sound because weight only grows along
+//! approval: everything in the past cone of a confirmed node crossed the threshold no later
+//! than that node did, so nothing behind it still needs counting. The cost of one attach is
+//! therefore the size of the pending region behind the new transaction — a few multiples of
+//! the confirmation threshold — and does not grow with the total size of the tangle
+//! (`benches/benches/dag.rs`, group `dag/attach_weight_update`). Confirmed weights are frozen at
+//! or just above the threshold; the random walk only needs them to tell heavy from light.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use itc_crypto::Address;
+
+use crate::tx::{TxId, MAX_PARENTS};
+
+pub(crate) type NodeIdx = u32;
+const NO_SLOT: u32 = u32::MAX;
+
+/// Where a transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TxStatus {
+    /// Attached, approving weight below the threshold.
+    Pending,
+    /// Approving weight crossed the threshold (probabilistic confirmation).
+    Confirmed,
+    /// Covered by a main-chain anchor: irreversible.
+    Final,
+    /// Lost a conflict, approves a loser, or double-spends final funds: never confirmed.
+    Conflicting,
+}
+
+/// The funds a transfer spends: the sender's account and which spend of it this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpendKey {
+    /// Debited account.
+    pub from: Address,
+    /// The transfer's `spend_nonce`.
+    pub nonce: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) id: TxId,
+    pub(crate) parents: heapless::Vec<NodeIdx, MAX_PARENTS>,
+    pub(crate) approvers: Vec<NodeIdx>,
+    /// Approvers that are not conflicting: a node is a tip when this is zero.
+    pub(crate) live_approvers: u32,
+    pub(crate) own_weight: u64,
+    pub(crate) weight: u64,
+    pub(crate) timestamp: u64,
+    pub(crate) order: u64,
+    pub(crate) status: TxStatus,
+    pub(crate) spend: Option<SpendKey>,
+    mark: u32,
+    tip_slot: u32,
+}
+
+impl Node {
+    pub(crate) fn new(id: TxId, timestamp: u64, own_weight: u64, status: TxStatus) -> Self {
+        Node {
+            id,
+            parents: heapless::Vec::new(),
+            approvers: Vec::new(),
+            live_approvers: 0,
+            own_weight,
+            weight: own_weight,
+            timestamp,
+            order: 0,
+            status,
+            spend: None,
+            mark: 0,
+            tip_slot: NO_SLOT,
+        }
+    }
+
+    /// Heap bytes owned by this node beyond its inline size.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.approvers
+            .capacity()
+            .saturating_mul(core::mem::size_of::<NodeIdx>())
+    }
+}
+
+/// The tangle's metadata graph (read-only view for tip selectors and callers).
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    nodes: Vec<Option<Node>>,
+    free: Vec<NodeIdx>,
+    index: BTreeMap<TxId, NodeIdx>,
+    by_time: BTreeSet<(u64, NodeIdx)>,
+    tips: Vec<NodeIdx>,
+    next_order: u64,
+    generation: u32,
+    /// Nodes exempt from the age limit and from pruning: the latest anchor's tips.
+    entry_points: Vec<NodeIdx>,
+    /// Most recently attached non-conflicting node (tip-selection fallback).
+    latest: Option<NodeIdx>,
+    pub(crate) max_parent_age_ms: u64,
+}
+
+impl Graph {
+    pub(crate) fn new(max_parent_age_ms: u64) -> Self {
+        Graph {
+            max_parent_age_ms,
+            ..Graph::default()
+        }
+    }
+
+    // ---- read-only view -------------------------------------------------------------------
+
+    /// Number of transactions in the graph (including genesis entry points).
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when the graph is empty.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Number of current tips (non-conflicting transactions no live transaction approves).
+    pub fn tip_count(&self) -> usize {
+        self.tips.len()
+    }
+
+    /// The `i`-th tip in the tip set's (arbitrary but deterministic) order.
+    pub fn tip_at(&self, i: usize) -> Option<TxId> {
+        self.tips.get(i).and_then(|&n| self.node(n)).map(|n| n.id)
+    }
+
+    /// True if the graph holds `id`.
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Status of `id`.
+    pub fn status(&self, id: &TxId) -> Option<TxStatus> {
+        self.by_id(id).map(|n| n.status)
+    }
+
+    /// Cumulative weight of `id` (frozen once confirmed).
+    pub fn weight(&self, id: &TxId) -> Option<u64> {
+        self.by_id(id).map(|n| n.weight)
+    }
+
+    /// Timestamp of `id`.
+    pub fn timestamp(&self, id: &TxId) -> Option<u64> {
+        self.by_id(id).map(|n| n.timestamp)
+    }
+
+    /// Transactions directly approving `id`.
+    pub fn approvers(&self, id: &TxId) -> impl Iterator<Item = TxId> + '_ {
+        self.by_id(id)
+            .into_iter()
+            .flat_map(|n| n.approvers.iter())
+            .filter_map(|&a| self.node(a).map(|n| n.id))
+    }
+
+    /// Parents of `id` still held in the graph (pruned final parents are dropped).
+    pub fn parents(&self, id: &TxId) -> impl Iterator<Item = TxId> + '_ {
+        self.by_id(id)
+            .into_iter()
+            .flat_map(|n| n.parents.iter())
+            .filter_map(|&p| self.node(p).map(|n| n.id))
+    }
+
+    /// The entry points (latest anchor's tips, or genesis): where random walks start.
+    pub fn entry_points(&self) -> impl Iterator<Item = TxId> + '_ {
+        self.entry_points
+            .iter()
+            .filter_map(|&e| self.node(e).map(|n| n.id))
+    }
+
+    /// Whether `id` may be approved at `now`: held, not conflicting, not below max depth.
+    pub fn is_approvable(&self, id: &TxId, now: u64) -> bool {
+        self.lookup(id).is_some_and(|i| self.approvable(i, now))
+    }
+
+    // ---- crate-internal access ------------------------------------------------------------
+
+    pub(crate) fn lookup(&self, id: &TxId) -> Option<NodeIdx> {
+        self.index.get(id).copied()
+    }
+
+    pub(crate) fn node(&self, i: NodeIdx) -> Option<&Node> {
+        self.nodes.get(i as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn node_mut(&mut self, i: NodeIdx) -> Option<&mut Node> {
+        self.nodes.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn by_id(&self, id: &TxId) -> Option<&Node> {
+        self.lookup(id).and_then(|i| self.node(i))
+    }
+
+    pub(crate) fn tip_indices(&self) -> &[NodeIdx] {
+        &self.tips
+    }
+
+    pub(crate) fn entry_indices(&self) -> &[NodeIdx] {
+        &self.entry_points
+    }
+
+    pub(crate) fn latest(&self) -> Option<NodeIdx> {
+        self.latest
+    }
+
+    pub(crate) fn is_entry(&self, i: NodeIdx) -> bool {
+        self.entry_points.contains(&i)
+    }
+
+    /// Not conflicting and young enough (entry points are always approvable).
+    pub(crate) fn approvable(&self, i: NodeIdx, now: u64) -> bool {
+        self.node(i).is_some_and(|n| {
+            n.status != TxStatus::Conflicting
+                && (now.saturating_sub(n.timestamp) <= self.max_parent_age_ms || self.is_entry(i))
+        })
+    }
+
+    /// An approvable node with no live approvers.
+    pub(crate) fn eligible_tip(&self, i: NodeIdx, now: u64) -> bool {
+        self.approvable(i, now) && self.node(i).is_some_and(|n| n.live_approvers == 0)
+    }
+
+    pub(crate) fn set_entry_points(&mut self, ids: &[TxId]) {
+        self.entry_points = ids.iter().filter_map(|id| self.lookup(id)).collect();
+    }
+
+    pub(crate) fn iter_nodes(&self) -> impl Iterator<Item = (NodeIdx, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (i as NodeIdx, n)))
+    }
+
+    /// Nodes older than `cutoff` (timestamp < cutoff), youngest first.
+    pub(crate) fn older_than(&self, cutoff: u64) -> Vec<NodeIdx> {
+        self.by_time
+            .range(..(cutoff, 0))
+            .rev()
+            .map(|&(_, i)| i)
+            .collect()
+    }
+
+    pub(crate) fn arena_slots(&self) -> usize {
+        self.nodes.capacity()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.nodes.iter().flatten().map(Node::heap_bytes).sum()
+    }
+
+    // ---- mutation -------------------------------------------------------------------------
+
+    /// Adds a node whose parents (given as indices) are all present.
+    pub(crate) fn insert(&mut self, mut node: Node, parents: &[NodeIdx]) -> NodeIdx {
+        node.order = self.next_order;
+        self.next_order = self.next_order.saturating_add(1);
+        node.parents = parents.iter().copied().take(MAX_PARENTS).collect();
+        let live = node.status != TxStatus::Conflicting;
+        let (id, ts) = (node.id, node.timestamp);
+        let idx = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.nodes.get_mut(i as usize) {
+                    *slot = Some(node);
+                }
+                i
+            }
+            None => {
+                self.nodes.push(Some(node));
+                u32::try_from(self.nodes.len().saturating_sub(1)).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(id, idx);
+        self.by_time.insert((ts, idx));
+        for &p in parents {
+            let mut now_approved = false;
+            if let Some(pn) = self.node_mut(p) {
+                pn.approvers.push(idx);
+                if live {
+                    pn.live_approvers = pn.live_approvers.saturating_add(1);
+                    now_approved = pn.live_approvers == 1;
+                }
+            }
+            if now_approved {
+                self.remove_tip(p);
+            }
+        }
+        if live {
+            self.add_tip(idx);
+            self.latest = Some(idx);
+        }
+        idx
+    }
+
+    pub(crate) fn add_tip(&mut self, i: NodeIdx) {
+        let slot = u32::try_from(self.tips.len()).unwrap_or(NO_SLOT);
+        let add = match self.node_mut(i) {
+            Some(n) if n.tip_slot == NO_SLOT && n.status != TxStatus::Conflicting => {
+                n.tip_slot = slot;
+                true
+            }
+            _ => false,
+        };
+        if add {
+            self.tips.push(i);
+        }
+    }
+
+    pub(crate) fn remove_tip(&mut self, i: NodeIdx) {
+        let Some(slot) = self
+            .node_mut(i)
+            .map(|n| core::mem::replace(&mut n.tip_slot, NO_SLOT))
+        else {
+            return;
+        };
+        if slot == NO_SLOT {
+            return;
+        }
+        let s = slot as usize;
+        if s < self.tips.len() {
+            self.tips.swap_remove(s);
+            if let Some(&moved) = self.tips.get(s) {
+                if let Some(m) = self.node_mut(moved) {
+                    m.tip_slot = slot;
+                }
+            }
+        }
+    }
+
+    /// A fresh visit generation for depth-first walks (no per-walk allocation of a set).
+    pub(crate) fn next_generation(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            for n in self.nodes.iter_mut().flatten() {
+                n.mark = 0;
+            }
+            self.generation = 1;
+        }
+        self.generation
+    }
+
+    /// Marks `i` visited in generation `g`; false if it already was (or is absent).
+    pub(crate) fn visit(&mut self, i: NodeIdx, g: u32) -> bool {
+        match self.node_mut(i) {
+            Some(n) if n.mark != g => {
+                n.mark = g;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds `new`'s own weight to every pending node in its past cone and returns those that
+    /// crossed `threshold`, in topological order.
+    pub(crate) fn propagate_weight(&mut self, new: NodeIdx, threshold: u64) -> Vec<NodeIdx> {
+        let Some((w, parents)) = self.node(new).map(|n| (n.own_weight, n.parents.clone())) else {
+            return Vec::new();
+        };
+        let g = self.next_generation();
+        let mut stack: Vec<NodeIdx> = parents.iter().copied().collect();
+        let mut crossed = Vec::new();
+        while let Some(i) = stack.pop() {
+            if !self.visit(i, g) {
+                continue;
+            }
+            let Some(n) = self.node_mut(i) else { continue };
+            if n.status != TxStatus::Pending {
+                continue;
+            }
+            let before = n.weight;
+            n.weight = n.weight.saturating_add(w);
+            if before < threshold && n.weight >= threshold {
+                crossed.push((n.order, i));
+            }
+            stack.extend(n.parents.iter().copied());
+        }
+        crossed.sort_unstable();
+        crossed.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Marks `start` and its whole future cone conflicting (final nodes excepted) and returns
+    /// the nodes whose status changed, each with its previous status.
+    pub(crate) fn mark_conflicting_cone(&mut self, start: NodeIdx) -> Vec<(NodeIdx, TxStatus)> {
+        let g = self.next_generation();
+        let mut stack = alloc::vec![start];
+        let mut changed = Vec::new();
+        while let Some(i) = stack.pop() {
+            if !self.visit(i, g) {
+                continue;
+            }
+            let Some(n) = self.node_mut(i) else { continue };
+            if matches!(n.status, TxStatus::Conflicting | TxStatus::Final) {
+                continue;
+            }
+            let was = n.status;
+            n.status = TxStatus::Conflicting;
+            let parents = n.parents.clone();
+            stack.extend(n.approvers.iter().copied());
+            changed.push((i, was));
+            self.remove_tip(i);
+            if self.latest == Some(i) {
+                self.latest = None;
+            }
+            for p in parents {
+                let mut orphaned = false;
+                if let Some(pn) = self.node_mut(p) {
+                    pn.live_approvers = pn.live_approvers.saturating_sub(1);
+                    orphaned = pn.live_approvers == 0 && pn.status != TxStatus::Conflicting;
+                }
+                if orphaned {
+                    self.add_tip(p);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Recomputes live-approver counts and the tip set from scratch (after an anchor overrode
+    /// local conflict decisions; rare, O(graph)).
+    pub(crate) fn rebuild_tips(&mut self) {
+        let idxs: Vec<NodeIdx> = self.iter_nodes().map(|(i, _)| i).collect();
+        for &i in &idxs {
+            self.remove_tip(i);
+            if let Some(n) = self.node_mut(i) {
+                n.live_approvers = 0;
+            }
+        }
+        for &i in &idxs {
+            let (live, parents) = match self.node(i) {
+                Some(n) => (n.status != TxStatus::Conflicting, n.parents.clone()),
+                None => continue,
+            };
+            if live {
+                for p in parents {
+                    if let Some(pn) = self.node_mut(p) {
+                        pn.live_approvers = pn.live_approvers.saturating_add(1);
+                    }
+                }
+            }
+        }
+        let mut by_order: Vec<(u64, NodeIdx)> = idxs
+            .iter()
+            .filter_map(|&i| self.node(i).map(|n| (n.order, i)))
+            .collect();
+        by_order.sort_unstable();
+        for (_, i) in by_order {
+            if self
+                .node(i)
+                .is_some_and(|n| n.live_approvers == 0 && n.status != TxStatus::Conflicting)
+            {
+                self.add_tip(i);
+            }
+            if self
+                .node(i)
+                .is_some_and(|n| n.status != TxStatus::Conflicting)
+            {
+                self.latest = Some(i);
+            }
+        }
+    }
+
+    /// Removes a node (pruning), unlinking it from parents and approvers.
+    pub(crate) fn remove(&mut self, i: NodeIdx) -> Option<Node> {
+        self.remove_tip(i);
+        let node = self.nodes.get_mut(i as usize).and_then(Option::take)?;
+        self.index.remove(&node.id);
+        self.by_time.remove(&(node.timestamp, i));
+        self.entry_points.retain(|&e| e != i);
+        if self.latest == Some(i) {
+            self.latest = None;
+        }
+        let live = node.status != TxStatus::Conflicting;
+        for &p in &node.parents {
+            let mut orphaned = false;
+            if let Some(pn) = self.node_mut(p) {
+                pn.approvers.retain(|&a| a != i);
+                if live {
+                    pn.live_approvers = pn.live_approvers.saturating_sub(1);
+                    orphaned = pn.live_approvers == 0 && pn.status != TxStatus::Conflicting;
+                }
+            }
+            if orphaned {
+                self.add_tip(p);
+            }
+        }
+        for &a in &node.approvers {
+            if let Some(an) = self.node_mut(a) {
+                an.parents.retain(|p| *p != i);
+            }
+        }
+        self.free.push(i);
+        Some(node)
+    }
+}

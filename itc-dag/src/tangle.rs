@@ -1,0 +1,644 @@
+//! The [`Tangle`] state machine: validate, attach, weigh, confirm.
+//!
+//! Inputs (each a method; time is always passed in):
+//! * [`Tangle::handle_transaction`] / [`Tangle::handle_bytes`] — a transaction from a peer or
+//!   a local device;
+//! * [`Tangle::handle_anchor`] — the main chain committed a [`crate::DagSnapshot`];
+//! * [`Tangle::handle_tick`] — time passed: expire waiting transactions, prune below anchors.
+//!
+//! Outputs: [`Tangle::drain_events`] ([`DagEvent`]), plus queries (status, weights, snapshots,
+//! proofs, [`Tangle::select_parents`]). Transaction bodies are written to the [`TxStore`] before
+//! the `Attached` event is emitted; nothing else must be durable (metadata is rebuilt by
+//! re-attaching stored bodies after a crash).
+//!
+//! Validation order is cheapest-first so junk costs us little: syntax and policy, then one
+//! Keccak for the PoW, then the Schnorr signature, then the checks that need the parents. A
+//! refused input changes nothing.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use itc_crypto::hash::{tagged_hash, DomainTag, Hash};
+use itc_crypto::{Address, PublicKey};
+
+use crate::conflict::ConflictRegistry;
+use crate::error::DagError;
+use crate::graph::{Graph, Node, NodeIdx, SpendKey, TxStatus};
+use crate::ledger::Ledger;
+use crate::policy::{IssuerPolicy, IssuerProfile, RateWindow};
+use crate::pow;
+use crate::snapshot::DagSnapshot;
+use crate::store::{MemoryStore, TxStore};
+use crate::tx::{Payload, Transaction, TxId};
+use crate::unsolid::UnsolidPool;
+
+/// Tag deriving the genesis entry-point ids.
+pub const GENESIS_TAG: DomainTag = DomainTag::new(b"itc/dag/genesis/v1");
+
+/// Knobs of the tangle. All times in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TangleConfig {
+    /// Approving weight at which a transaction is confirmed.
+    pub confirmation_threshold: u64,
+    /// How far a timestamp may run ahead of `now`.
+    pub max_future_drift_ms: u64,
+    /// "Max depth": the oldest a parent may be (entry points of the latest anchor excepted).
+    /// Stops lazy tips and parasite chains hooked deep in the past.
+    pub max_parent_age_ms: u64,
+    /// How long final (and orphaned) transactions are kept before pruning.
+    pub retention_ms: u64,
+    /// Most transactions held at once; beyond it new ones are refused (`TangleFull`).
+    pub capacity: usize,
+    /// Most transactions waiting for parents.
+    pub unsolid_capacity: usize,
+    /// How long a transaction may wait for its parents.
+    pub unsolid_timeout_ms: u64,
+    /// Rival transfers tracked per spend key.
+    pub max_rivals: usize,
+    /// Anchored snapshots kept for serving inclusion proofs.
+    pub kept_snapshots: usize,
+    /// Most pending transactions one parent-consistency check may visit.
+    pub max_consistency_visits: usize,
+    /// Undrained events kept (oldest dropped beyond it).
+    pub max_events: usize,
+}
+
+impl Default for TangleConfig {
+    fn default() -> Self {
+        TangleConfig {
+            confirmation_threshold: 30,
+            max_future_drift_ms: 5_000,
+            max_parent_age_ms: 60_000,
+            retention_ms: 120_000,
+            capacity: 200_000,
+            unsolid_capacity: 2_000,
+            unsolid_timeout_ms: 30_000,
+            max_rivals: 8,
+            kept_snapshots: 16,
+            max_consistency_visits: 4_096,
+            max_events: 100_000,
+        }
+    }
+}
+
+/// Genesis: the starting time and balances. The genesis snapshot lists two fixed entry points
+/// that the first transactions approve.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Genesis {
+    /// Genesis time (ms).
+    pub timestamp: u64,
+    /// Initial balances.
+    pub balances: Vec<(Address, u64)>,
+}
+
+impl Genesis {
+    /// The two genesis entry-point ids: `tagged_hash(GENESIS_TAG, [i])`.
+    pub fn entry_points() -> [TxId; 2] {
+        [
+            TxId(tagged_hash(GENESIS_TAG, &[0])),
+            TxId(tagged_hash(GENESIS_TAG, &[1])),
+        ]
+    }
+}
+
+/// Something the integrator should know or do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DagEvent {
+    /// A transaction was attached (body already in the store): gossip it.
+    Attached {
+        /// The transaction.
+        id: TxId,
+        /// Its status on attach (`Pending`, or `Conflicting` if born on a losing side).
+        status: TxStatus,
+    },
+    /// Approving weight crossed the threshold.
+    Confirmed(TxId),
+    /// Lost a conflict (or approves a loser): will never be confirmed.
+    Conflicting(TxId),
+    /// An anchor finalised a snapshot.
+    Finalized {
+        /// Snapshot epoch.
+        epoch: u64,
+        /// Snapshot root.
+        root: Hash,
+        /// Transactions finalised.
+        count: usize,
+    },
+    /// A parent (or anchored transaction) is unknown: ask peers for it.
+    RequestMissing(TxId),
+    /// A waiting transaction was dropped when its parents arrived or it timed out.
+    Dropped {
+        /// The transaction.
+        id: TxId,
+        /// Why.
+        reason: DagError,
+    },
+    /// Transactions were pruned from memory and the store.
+    Pruned {
+        /// How many.
+        count: usize,
+    },
+}
+
+/// What happened to a transaction handed to [`Tangle::handle_transaction`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Attached with this status.
+    Attached {
+        /// The transaction.
+        id: TxId,
+        /// `Pending`, `Confirmed` (tiny thresholds) or `Conflicting`.
+        status: TxStatus,
+    },
+    /// Valid so far, waiting in the unsolid pool for `missing` parents (requests emitted).
+    Waiting {
+        /// The transaction.
+        id: TxId,
+        /// Number of parents still missing.
+        missing: usize,
+    },
+}
+
+/// Memory held by the tangle, by part, and per stored transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryReport {
+    /// Transactions in the graph.
+    pub transactions: usize,
+    /// Metadata graph: arena, approver lists, id and time indices, tips.
+    pub metadata_bytes: usize,
+    /// Bodies, as reported by the store.
+    pub body_bytes: usize,
+    /// Unsolid pool.
+    pub pool_bytes: usize,
+    /// Conflict registry, ledger, issuer states, kept snapshots.
+    pub other_bytes: usize,
+    /// `(metadata + body) / transactions`.
+    pub bytes_per_transaction: usize,
+}
+
+impl MemoryReport {
+    /// Sum of all parts.
+    pub fn total(&self) -> usize {
+        self.metadata_bytes + self.body_bytes + self.pool_bytes + self.other_bytes
+    }
+}
+
+/// Per-issuer state for sequence, timestamp monotonicity and rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IssuerState {
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) last_ts: u64,
+    pub(crate) rate: RateWindow,
+}
+
+/// The tangle: a sans-I/O state machine over a [`TxStore`].
+///
+/// ```
+/// use itc_dag::{Genesis, Tangle, TangleConfig, IssuerPolicy, IssuerProfile, MemoryStore,
+///               TransactionBuilder, Payload, UniformRandom, TxStatus};
+/// use itc_crypto::SecretKey;
+/// use rand_core::SeedableRng;
+///
+/// let policy = IssuerPolicy::new(IssuerProfile::device(2, 100));
+/// let config = TangleConfig { confirmation_threshold: 3, ..TangleConfig::default() };
+/// let mut tangle = Tangle::new(config, policy, Genesis::default(), MemoryStore::default());
+/// let key = SecretKey::from_bytes(&[5u8; 32]).unwrap();
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+/// let mut ids = Vec::new();
+/// for seq in 0..4u64 {
+///     let now = 1_000 + seq;
+///     let parents = tangle.select_parents(&UniformRandom::default(), &mut rng, now, 2).unwrap();
+///     let mut b = TransactionBuilder::new(key.public_key(), seq, now)
+///         .parents(&parents).unwrap()
+///         .payload(Payload::data(b"reading").unwrap());
+///     b.solve_pow(2, 0, 1 << 12).unwrap();
+///     let tx = b.sign(&key).unwrap();
+///     ids.push(tx.id());
+///     tangle.handle_transaction(tx, now).unwrap();
+/// }
+/// // The first transaction is approved (directly or not) by the later ones.
+/// assert!(tangle.cumulative_weight(&ids[0]).unwrap() >= 3);
+/// assert_eq!(tangle.status(&ids[0]), Some(TxStatus::Confirmed));
+/// let events: Vec<_> = tangle.drain_events().collect();
+/// assert!(!events.is_empty());
+/// ```
+#[derive(Debug)]
+pub struct Tangle<S: TxStore = MemoryStore> {
+    pub(crate) config: TangleConfig,
+    pub(crate) policy: IssuerPolicy,
+    pub(crate) store: S,
+    pub(crate) graph: Graph,
+    pub(crate) conflicts: ConflictRegistry,
+    pub(crate) ledger: Ledger,
+    pub(crate) issuers: BTreeMap<[u8; 32], IssuerState>,
+    pub(crate) pool: UnsolidPool,
+    pub(crate) events: VecDeque<DagEvent>,
+    /// Anchored snapshots, oldest first; never empty (genesis first).
+    pub(crate) anchored: VecDeque<DagSnapshot>,
+}
+
+/// Result of the checks that need no parents.
+struct Admission {
+    profile: IssuerProfile,
+    required: u8,
+}
+
+impl<S: TxStore> Tangle<S> {
+    /// A tangle at genesis.
+    pub fn new(config: TangleConfig, policy: IssuerPolicy, genesis: Genesis, store: S) -> Self {
+        let mut graph = Graph::new(config.max_parent_age_ms);
+        let entry = Genesis::entry_points();
+        for id in entry {
+            graph.insert(Node::new(id, genesis.timestamp, 0, TxStatus::Final), &[]);
+        }
+        graph.set_entry_points(&entry);
+        let ledger = Ledger::from_balances(&genesis.balances);
+        let mut anchored = VecDeque::new();
+        anchored.push_back(DagSnapshot::genesis(&entry, ledger.root()));
+        Tangle {
+            conflicts: ConflictRegistry::new(config.max_rivals),
+            pool: UnsolidPool::new(config.unsolid_capacity),
+            config,
+            policy,
+            store,
+            graph,
+            ledger,
+            issuers: BTreeMap::new(),
+            events: VecDeque::new(),
+            anchored,
+        }
+    }
+
+    // ---- queries ----------------------------------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &TangleConfig {
+        &self.config
+    }
+
+    /// The issuer policy (read).
+    pub fn policy(&self) -> &IssuerPolicy {
+        &self.policy
+    }
+
+    /// The issuer policy (register issuers, tune rates).
+    pub fn policy_mut(&mut self) -> &mut IssuerPolicy {
+        &mut self.policy
+    }
+
+    /// Read-only view of the metadata graph (for custom tip selectors and inspection).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The side-chain ledger (changes only on anchors).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Status of a transaction held in the graph.
+    pub fn status(&self, id: &TxId) -> Option<TxStatus> {
+        self.graph.status(id)
+    }
+
+    /// Cumulative (approving) weight of a transaction.
+    pub fn cumulative_weight(&self, id: &TxId) -> Option<u64> {
+        self.graph.weight(id)
+    }
+
+    /// A stored transaction body.
+    pub fn get(&self, id: &TxId) -> Option<Transaction> {
+        self.store.get(id)
+    }
+
+    /// True if the transaction is attached or waiting for parents.
+    pub fn knows(&self, id: &TxId) -> bool {
+        self.graph.contains(id) || self.pool.contains(id)
+    }
+
+    /// Number of transactions in the graph (genesis entry points included).
+    pub fn len(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// True when only genesis is held.
+    pub fn is_empty(&self) -> bool {
+        self.graph.len() <= Genesis::entry_points().len()
+    }
+
+    /// Transactions waiting for parents.
+    pub fn unsolid_len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Difficulty `issuer` must declare for a transaction stamped `timestamp` (what a device or
+    /// gateway asks before solving).
+    pub fn required_difficulty(&self, issuer: &PublicKey, timestamp: u64) -> u8 {
+        let profile = self.policy.profile(issuer);
+        let recent = self
+            .issuers
+            .get(issuer.as_bytes())
+            .map_or(0, |s| s.rate.recent(timestamp, self.policy.window_ms));
+        self.policy.required_difficulty(profile, recent)
+    }
+
+    /// Takes the pending events, oldest first.
+    pub fn drain_events(&mut self) -> impl Iterator<Item = DagEvent> + '_ {
+        self.events.drain(..)
+    }
+
+    /// Memory held, by part.
+    pub fn memory_usage(&self) -> MemoryReport {
+        use core::mem::size_of;
+        let n = self.graph.len();
+        let index_entry =
+            size_of::<TxId>() + size_of::<NodeIdx>() + crate::store::BTREE_ENTRY_OVERHEAD;
+        let time_entry = size_of::<(u64, NodeIdx)>() + crate::store::BTREE_ENTRY_OVERHEAD;
+        let metadata_bytes = self.graph.arena_slots() * size_of::<Option<Node>>()
+            + self.graph.heap_bytes()
+            + n * (index_entry + time_entry)
+            + self.graph.tip_count() * size_of::<NodeIdx>();
+        let body_bytes = self.store.memory_bytes();
+        let issuers = self.issuers.len()
+            * (32 + size_of::<IssuerState>() + crate::store::BTREE_ENTRY_OVERHEAD);
+        let snapshots: usize = self
+            .anchored
+            .iter()
+            .map(|s| {
+                (s.finalized.len() + s.tips.len()) * size_of::<TxId>() + size_of::<DagSnapshot>()
+            })
+            .sum();
+        MemoryReport {
+            transactions: n,
+            metadata_bytes,
+            body_bytes,
+            pool_bytes: self.pool.memory_bytes(),
+            other_bytes: self.conflicts.memory_bytes()
+                + self.ledger.memory_bytes()
+                + issuers
+                + snapshots,
+            bytes_per_transaction: (metadata_bytes + body_bytes).checked_div(n).unwrap_or(0),
+        }
+    }
+
+    // ---- input: transactions ------------------------------------------------------------------
+
+    /// Decodes untrusted bytes and handles the transaction.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: u64) -> Result<Outcome, DagError> {
+        let tx = Transaction::from_bytes(bytes)?;
+        self.handle_transaction(tx, now)
+    }
+
+    /// Validates a transaction and attaches it, or parks it until its parents arrive.
+    ///
+    /// On `Err` nothing changed. On `Ok(Waiting)` the transaction is held in the bounded
+    /// unsolid pool and `RequestMissing` events name the parents to fetch. Attaching may
+    /// release waiting children, whose fate is reported as events.
+    pub fn handle_transaction(&mut self, tx: Transaction, now: u64) -> Result<Outcome, DagError> {
+        let id = tx.id();
+        if self.knows(&id) {
+            return Err(DagError::Duplicate(id));
+        }
+        let admission = self.admit(&tx, now)?;
+        let missing: heapless::Vec<TxId, { crate::tx::MAX_PARENTS }> = tx
+            .parents()
+            .iter()
+            .filter(|p| !self.graph.contains(p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            if self.pool.is_full() {
+                return Err(DagError::UnsolidPoolFull {
+                    capacity: self.config.unsolid_capacity,
+                });
+            }
+            for m in &missing {
+                if !self.pool.is_requested(m) && !self.pool.contains(m) {
+                    self.push_event(DagEvent::RequestMissing(*m));
+                }
+            }
+            self.pool.insert(id, tx, &missing, now);
+            return Ok(Outcome::Waiting {
+                id,
+                missing: missing.len(),
+            });
+        }
+        let status = self.attach(id, &tx, admission, now)?;
+        self.release_waiting(id, now);
+        Ok(Outcome::Attached {
+            id,
+            status: self.graph.status(&id).unwrap_or(status),
+        })
+    }
+
+    /// Checks that need no parents: semantics, time window, policy, PoW, signature.
+    fn admit(&self, tx: &Transaction, now: u64) -> Result<Admission, DagError> {
+        tx.check_semantics()?;
+        let ts = tx.timestamp();
+        if ts > now.saturating_add(self.config.max_future_drift_ms) {
+            return Err(DagError::TimestampInFuture { timestamp: ts, now });
+        }
+        if now.saturating_sub(ts) > self.config.max_parent_age_ms {
+            return Err(DagError::TooOld { timestamp: ts, now });
+        }
+        let admission = self.check_issuer(tx)?;
+        let essence = tx.essence_hash();
+        pow::check(&essence, tx.nonce(), tx.difficulty())?;
+        let msg = crate::tx::signed_message(&essence, tx.nonce());
+        tx.issuer()
+            .verify(crate::tx::SIGNATURE_TAG, &msg, tx.signature())
+            .map_err(|_| DagError::InvalidSignature)?;
+        Ok(admission)
+    }
+
+    /// Issuer rules: anchor permission, sequence, timestamp order, required difficulty.
+    fn check_issuer(&self, tx: &Transaction) -> Result<Admission, DagError> {
+        let profile = *self.policy.profile(tx.issuer());
+        if matches!(tx.payload(), Payload::Anchor(_)) && !profile.may_anchor {
+            return Err(DagError::UnauthorizedAnchor);
+        }
+        let state = self.issuers.get(tx.issuer().as_bytes());
+        let ts = tx.timestamp();
+        let mut recent = 0;
+        if let Some(s) = state {
+            if let Some(last) = s.last_seq {
+                if tx.sequence() <= last {
+                    return Err(DagError::SequenceReplay {
+                        last,
+                        got: tx.sequence(),
+                    });
+                }
+            }
+            if ts < s.last_ts {
+                return Err(DagError::TimestampRegression {
+                    last: s.last_ts,
+                    got: ts,
+                });
+            }
+            recent = s.rate.recent(ts, self.policy.window_ms);
+        }
+        let required = self.policy.required_difficulty(&profile, recent);
+        if tx.difficulty() < required {
+            return Err(DagError::DifficultyTooLow {
+                declared: tx.difficulty(),
+                required,
+            });
+        }
+        Ok(Admission { profile, required })
+    }
+
+    /// Checks against the (present) parents, then attaches. Nothing changes on `Err`.
+    fn attach(
+        &mut self,
+        id: TxId,
+        tx: &Transaction,
+        admission: Admission,
+        now: u64,
+    ) -> Result<TxStatus, DagError> {
+        let mut parents: heapless::Vec<NodeIdx, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
+        let mut conflicting = false;
+        for p in tx.parents() {
+            // A parent present when the child was parked may have been pruned meanwhile:
+            // pruning only removes transactions older than any parent may be.
+            let Some(i) = self.graph.lookup(p) else {
+                return Err(DagError::ParentTooOld(*p));
+            };
+            let Some(node) = self.graph.node(i) else {
+                continue;
+            };
+            if tx.timestamp() < node.timestamp {
+                return Err(DagError::TimestampBeforeParent(*p));
+            }
+            if now.saturating_sub(node.timestamp) > self.config.max_parent_age_ms
+                && !self.graph.is_entry(i)
+            {
+                return Err(DagError::ParentTooOld(*p));
+            }
+            conflicting |= node.status == TxStatus::Conflicting;
+            let _ = parents.push(i);
+        }
+        if self.graph.len() >= self.config.capacity {
+            return Err(DagError::TangleFull {
+                capacity: self.config.capacity,
+            });
+        }
+
+        // ---- from here on the transaction is accepted: mutate --------------------------------
+        let spend = tx.payload().as_transfer().map(|t| SpendKey {
+            from: tx.issuer_address(),
+            nonce: t.spend_nonce,
+        });
+        if let Some(key) = spend {
+            if !conflicting {
+                conflicting = key.nonce < self.ledger.next_spend(&key.from)
+                    || self.conflicts.winner(&key).is_some()
+                    || !self.conflicts.claim(key, id);
+            }
+        }
+        let status = if conflicting {
+            TxStatus::Conflicting
+        } else {
+            TxStatus::Pending
+        };
+        let own = self
+            .policy
+            .own_weight(&admission.profile, tx.difficulty(), admission.required);
+        let mut node = Node::new(id, tx.timestamp(), own, status);
+        node.spend = spend;
+        let idx = self.graph.insert(node, &parents);
+        self.store.insert(id, tx);
+        let window = self.policy.window_ms;
+        let st = self.issuers.entry(*tx.issuer().as_bytes()).or_default();
+        st.last_seq = Some(tx.sequence());
+        st.last_ts = tx.timestamp();
+        st.rate.record(tx.timestamp(), window);
+        self.push_event(DagEvent::Attached { id, status });
+
+        if status == TxStatus::Pending {
+            let threshold = self.config.confirmation_threshold;
+            let mut crossed = self.graph.propagate_weight(idx, threshold);
+            if own >= threshold {
+                crossed.push(idx);
+            }
+            for c in crossed {
+                self.decide(c);
+            }
+        }
+        Ok(status)
+    }
+
+    /// Attaches waiting children released by `parent`, breadth-first, reporting as events.
+    fn release_waiting(&mut self, parent: TxId, now: u64) {
+        let mut work = VecDeque::new();
+        work.push_back(parent);
+        while let Some(p) = work.pop_front() {
+            for (child, tx) in self.pool.parent_arrived(&p) {
+                let result = self
+                    .check_issuer(&tx)
+                    .and_then(|adm| self.attach(child, &tx, adm, now));
+                match result {
+                    Ok(_) => work.push_back(child),
+                    Err(reason) => self.push_event(DagEvent::Dropped { id: child, reason }),
+                }
+            }
+        }
+    }
+
+    /// A pending node crossed the threshold: confirm it, or lose it to a confirmed rival.
+    pub(crate) fn decide(&mut self, i: NodeIdx) {
+        let Some((id, status, spend)) = self.graph.node(i).map(|n| (n.id, n.status, n.spend))
+        else {
+            return;
+        };
+        if status != TxStatus::Pending {
+            return;
+        }
+        if let Some(key) = spend {
+            let taken = self.conflicts.winner(&key).is_some_and(|w| w != id)
+                || key.nonce < self.ledger.next_spend(&key.from);
+            if taken {
+                self.mark_conflicting(i);
+                return;
+            }
+        }
+        if let Some(n) = self.graph.node_mut(i) {
+            n.status = TxStatus::Confirmed;
+        }
+        self.push_event(DagEvent::Confirmed(id));
+        if let Some(key) = spend {
+            self.conflicts.set_winner(key, id);
+            for rival in self.conflicts.rivals(&key, &id) {
+                if let Some(r) = self.graph.lookup(&rival) {
+                    self.mark_conflicting(r);
+                }
+            }
+        }
+    }
+
+    /// Marks a node and its future cone conflicting, with events and registry upkeep.
+    pub(crate) fn mark_conflicting(&mut self, i: NodeIdx) {
+        for (n, was) in self.graph.mark_conflicting_cone(i) {
+            let Some((id, spend)) = self.graph.node(n).map(|x| (x.id, x.spend)) else {
+                continue;
+            };
+            if was == TxStatus::Confirmed {
+                if let Some(key) = spend {
+                    self.conflicts.clear_winner_if(&key, &id);
+                }
+            }
+            self.push_event(DagEvent::Conflicting(id));
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, e: DagEvent) {
+        if self.events.len() >= self.config.max_events {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+}

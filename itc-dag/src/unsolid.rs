@@ -1,0 +1,136 @@
+//! The bounded pool of transactions whose parents have not arrived yet ("unsolid").
+//!
+//! Only transactions that passed every check that does not need the parents (syntax, PoW,
+//! policy, signature) get in, so filling the pool costs an attacker real work. The pool has a
+//! fixed capacity (new arrivals are refused when full, so nothing already waiting is evicted by
+//! a flood) and a timeout, after which a waiting transaction is dropped.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::tx::{Transaction, TxId, MAX_PARENTS};
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    tx: Transaction,
+    missing: heapless::Vec<TxId, MAX_PARENTS>,
+    arrived: u64,
+}
+
+/// Transactions waiting for parents, indexed both ways.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UnsolidPool {
+    waiting: BTreeMap<TxId, Waiting>,
+    /// Missing parent → waiting children.
+    by_parent: BTreeMap<TxId, Vec<TxId>>,
+    capacity: usize,
+}
+
+impl UnsolidPool {
+    pub(crate) fn new(capacity: usize) -> Self {
+        UnsolidPool {
+            capacity,
+            ..UnsolidPool::default()
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.waiting.len() >= self.capacity
+    }
+
+    pub(crate) fn contains(&self, id: &TxId) -> bool {
+        self.waiting.contains_key(id)
+    }
+
+    /// True if some waiting transaction already asked for `parent`.
+    pub(crate) fn is_requested(&self, parent: &TxId) -> bool {
+        self.by_parent.contains_key(parent)
+    }
+
+    /// Adds a transaction (caller checked capacity and duplicates).
+    pub(crate) fn insert(&mut self, id: TxId, tx: Transaction, missing: &[TxId], now: u64) {
+        for m in missing {
+            self.by_parent.entry(*m).or_default().push(id);
+        }
+        self.waiting.insert(
+            id,
+            Waiting {
+                tx,
+                missing: missing.iter().copied().take(MAX_PARENTS).collect(),
+                arrived: now,
+            },
+        );
+    }
+
+    /// `parent` arrived: returns the children that now have every parent (ready to attach).
+    pub(crate) fn parent_arrived(&mut self, parent: &TxId) -> Vec<(TxId, Transaction)> {
+        let mut ready = Vec::new();
+        for child in self.by_parent.remove(parent).unwrap_or_default() {
+            let done = match self.waiting.get_mut(&child) {
+                Some(w) => {
+                    w.missing.retain(|m| m != parent);
+                    w.missing.is_empty()
+                }
+                None => false,
+            };
+            if done {
+                if let Some(w) = self.waiting.remove(&child) {
+                    ready.push((child, w.tx));
+                }
+            }
+        }
+        ready
+    }
+
+    /// Drops everything that waited longer than `timeout_ms`; returns the dropped ids.
+    pub(crate) fn expire(&mut self, now: u64, timeout_ms: u64) -> Vec<TxId> {
+        let old: Vec<TxId> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| now.saturating_sub(w.arrived) > timeout_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &old {
+            self.remove(id);
+        }
+        old
+    }
+
+    /// Drops one waiting transaction and its reverse-index entries.
+    pub(crate) fn remove(&mut self, id: &TxId) {
+        if let Some(w) = self.waiting.remove(id) {
+            for m in &w.missing {
+                let empty = match self.by_parent.get_mut(m) {
+                    Some(v) => {
+                        v.retain(|c| c != id);
+                        v.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    self.by_parent.remove(m);
+                }
+            }
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let per_waiting = core::mem::size_of::<TxId>()
+            + core::mem::size_of::<Waiting>()
+            + crate::store::BTREE_ENTRY_OVERHEAD;
+        let per_parent = core::mem::size_of::<TxId>()
+            + core::mem::size_of::<Vec<TxId>>()
+            + crate::store::BTREE_ENTRY_OVERHEAD;
+        self.waiting.len() * per_waiting
+            + self
+                .by_parent
+                .values()
+                .map(|v| per_parent + v.capacity() * core::mem::size_of::<TxId>())
+                .sum::<usize>()
+    }
+}
