@@ -40,6 +40,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod address;
+pub mod batch;
 pub mod ecdsa;
 pub mod encoding;
 pub mod error;
@@ -50,6 +51,7 @@ pub mod merkle;
 pub mod quorum;
 
 pub use address::Address;
+pub use batch::{verify_all, BatchError, BatchItem, VerifiedCache};
 pub use encoding::{Decode, DecodeError, Encode, Reader, Writer};
 pub use error::CryptoError;
 pub use hash::{keccak256, sha3_256, tagged_hash, DomainTag, Hash, TaggedHasher};
