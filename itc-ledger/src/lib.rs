@@ -14,10 +14,21 @@
 //! * [`records`] — [`Account`], [`AnchorRecord`], [`Escrow`], [`ChainMeta`], [`ValidatorRecord`].
 //! * [`state_key`] — [`StateKey`]: where each record lives; `proof.verify_entry(root, key, value)`.
 //!
+//! Transactions:
+//!
+//! * [`tx`] — account transactions ([`tx::AccountCall`]), signed by one key and ordered by its
+//!   nonce; no allocator needed, so a phone or gateway can sign them.
+//! * `system` (alloc) — calls certified by > 2/3 of the validator set (`SetValidators`,
+//!   `AnchorDag`, `RegisterVendor`, `SettlePlan`) and the `SignedTransaction` envelope.
+//! * [`error`] — [`TxError`] (one variant per reason, a stable code each), `BatchError`,
+//!   `GenesisError`.
+//!
 //! Validator side (feature `alloc`):
 //!
-//! * `tx` — signed account transactions and quorum-certified system transactions.
-//! * `ledger` — `Ledger`: genesis → state, `execute(batch, height)` → new root and receipts.
+//! * `ledger` — `Ledger`: `Genesis` → state; queries; `prove(key)` → `EntryProof`.
+//! * `execute` — `Ledger::execute(batch, height)` → `BatchOutcome` (new root, receipts,
+//!   whether the validator set changed). A failing transaction changes nothing.
+//! * `builder` — `TxBuilder`: every transaction type built and signed in one call.
 //!
 //! ```
 //! use itc_crypto::{Decode, Encode, SecretKey};
@@ -44,15 +55,33 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+pub mod builder;
 pub mod device;
+pub mod error;
+#[cfg(feature = "alloc")]
+pub mod execute;
+#[cfg(feature = "alloc")]
+pub mod ledger;
 pub mod records;
 pub mod smt;
 pub mod state_key;
+#[cfg(feature = "alloc")]
+pub mod system;
+pub mod tx;
 
 pub use device::{
     Access, AccessError, Actions, DeviceId, Grant, GrantError, OwnershipRecord, VendorId,
     VendorRecord, MAX_GRANTS,
 };
+pub use error::{BatchError, GenesisError, TxError};
+#[cfg(feature = "alloc")]
+pub use execute::{BatchOutcome, CommittedReceipt, Receipt};
+#[cfg(feature = "alloc")]
+pub use ledger::{EntryProof, Genesis, Ledger};
 pub use records::{Account, AnchorRecord, ChainMeta, Escrow, ValidatorRecord};
 pub use smt::{ProofError, StateProof};
 pub use state_key::StateKey;
+#[cfg(feature = "alloc")]
+pub use system::{SignedTransaction, SystemCall, SystemTx};
+pub use tx::{AccountCall, AccountTx, SignedAccountTx};
