@@ -198,6 +198,9 @@ pub enum PlanError {
 /// A device refused to run a plan (nothing is signed, nothing is charged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
+    /// The device's own policy refuses the plan.
+    #[error("plan refused by device policy: {0}")]
+    PlanRefused(PlanError),
     /// The plan's deadline has passed.
     #[error("plan expired at {deadline}, now {now}")]
     PlanExpired {

@@ -25,3 +25,13 @@ pub mod hll;
 pub mod plan;
 #[cfg(feature = "alloc")]
 pub mod range_proof;
+#[cfg(feature = "alloc")]
+pub mod aggregator;
+#[cfg(feature = "alloc")]
+pub mod budget;
+#[cfg(feature = "alloc")]
+pub mod contribution;
+#[cfg(feature = "alloc")]
+pub mod executor;
+#[cfg(feature = "alloc")]
+pub mod payout;

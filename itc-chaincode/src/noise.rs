@@ -189,6 +189,28 @@ pub fn geometric<R: RngCore + ?Sized>(rng: &mut R, epsilon_milli: u32, sensitivi
     )
 }
 
+/// Randomized response on one bit with ε = `epsilon_milli / 1000`: the true bit is reported
+/// with probability `e^ε / (1 + e^ε)`, flipped otherwise. Exact and integer-only: each round
+/// keeps with probability ½ and flips with probability `e^{−ε}/2`, otherwise repeats, so
+/// `P(flip) = e^{−ε} / (1 + e^{−ε})`.
+///
+/// ```
+/// use itc_chaincode::noise::{randomized_response, NoiseRng};
+/// let mut rng = NoiseRng::new(itc_crypto::Hash::ZERO);
+/// let reported: bool = randomized_response(&mut rng, true, 1000);
+/// # let _ = reported;
+/// ```
+pub fn randomized_response<R: RngCore + ?Sized>(rng: &mut R, bit: bool, epsilon_milli: u32) -> bool {
+    loop {
+        if !bernoulli(rng, 1, 2) {
+            return bit;
+        }
+        if bernoulli_exp(rng, u64::from(epsilon_milli), 1000) {
+            return !bit;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +307,20 @@ mod tests {
         check_distribution(500, 1, 2);
         check_distribution(1000, 5, 3);
         check_distribution(100, 1, 4);
+    }
+
+    #[test]
+    fn randomized_response_flips_at_the_right_rate() {
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        let n = 40_000;
+        for eps in [250u32, 1000, 2000] {
+            let flips = (0..n).filter(|i| randomized_response(&mut rng, i % 2 == 0, eps) != (i % 2 == 0)).count();
+            let x = (-f64::from(eps) / 1000.0).exp();
+            let expected = x / (1.0 + x);
+            let rate = flips as f64 / f64::from(n);
+            let sd = (expected * (1.0 - expected) / f64::from(n)).sqrt();
+            assert!((rate - expected).abs() < 5.0 * sd, "ε={eps}: {rate} vs {expected}");
+        }
     }
 
     #[test]
