@@ -175,3 +175,73 @@ pub enum FirmwareError {
     #[error("signing failed")]
     SigningFailed,
 }
+
+/// Short, allocation-free names for logs on devices that do not link `core::fmt` formatting
+/// of every field: the variant's name.
+macro_rules! variant_names {
+    ($ty:ident { $($variant:ident $( ( $($p:tt)* ) )? $( { $($f:tt)* } )?),* $(,)? }) => {
+        impl $ty {
+            /// The variant's name, for compact logs.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( $ty::$variant $( ( $($p)* ) )? $( { $($f)* } )? => stringify!($variant), )*
+                }
+            }
+        }
+    };
+}
+
+variant_names!(StorageError { ReadFailed, WriteFailed, Corrupt });
+variant_names!(CommandError {
+    Malformed(_),
+    ArgumentTooLong { .. },
+    NoAction,
+    IssuerKeyMismatch,
+    SigningFailed,
+    WrongDevice,
+    InvalidSignature,
+    NotAuthorized,
+    ActionNotGranted,
+    GrantExpired { .. },
+    Expired { .. },
+    Replayed { .. },
+    NoVerifiedState,
+    StaleState { .. },
+    Storage(_),
+});
+variant_names!(StateError {
+    Malformed(_),
+    WrongDevice,
+    ProofMismatch,
+    NotNewer { .. },
+    HeaderRejected,
+});
+variant_names!(FirmwareError {
+    UnknownVendor,
+    InvalidManifestSignature,
+    WrongProduct { .. },
+    Downgrade { .. },
+    InstalledTooOld { .. },
+    ImageTooLarge { .. },
+    ImageTooLong { .. },
+    ImageTruncated { .. },
+    ImageHashMismatch,
+    SigningFailed,
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_variant_names() {
+        assert_eq!(CommandError::NotAuthorized.name(), "NotAuthorized");
+        assert_eq!(
+            CommandError::Replayed { counter: 1, last_accepted: 1 }.name(),
+            "Replayed"
+        );
+        assert_eq!(StateError::ProofMismatch.name(), "ProofMismatch");
+        assert_eq!(FirmwareError::ImageHashMismatch.name(), "ImageHashMismatch");
+        assert_eq!(StorageError::Corrupt.name(), "Corrupt");
+    }
+}
