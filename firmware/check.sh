@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the firmware, runs it under QEMU (mps2-an386, Cortex-M4, -icount shift=0), checks its
+# verdicts and exit status, and compares flash, static RAM, stack and instruction counts with
+# budget.txt. Writes the measurements to target/figures.txt. Needs: qemu-system-arm,
+# arm-none-eabi-size, the thumbv7em-none-eabihf target.
+set -euo pipefail
+cd "$(dirname "$0")"
+elf=target/thumbv7em-none-eabihf/release/itc-firmware
+
+cargo build --release -j 1
+out=$(cargo run --release -j 1 2>/dev/null) || { echo "$out"; echo "firmware exited non-zero"; exit 1; }
+echo "$out"
+grep -q '^result=PASS$' <<<"$out" || { echo "firmware verdicts wrong"; exit 1; }
+grep -q '^calibration .* ok=true$' <<<"$out" || { echo "SysTick calibration failed"; exit 1; }
+
+./check_panics.py "$elf"
+
+read -r text data bss _ < <(arm-none-eabi-size "$elf" | tail -1)
+instr() { sed -n "s/^op=$1 .* instructions=\([0-9]*\) .*/\1/p" <<<"$out"; }
+fresh=$(( $(instr header) + $(instr ownership_proof) + $(instr cmd_owner) ))
+declare -A got=(
+  [flash_bytes]=$text
+  [static_ram_bytes]=$((data + bss))
+  [peak_stack_bytes]=$(sed -n 's/^peak_stack=//p' <<<"$out")
+  [command_fresh_header_instr]=$fresh
+  [command_cached_instr]=$(instr cmd_owner_cached)
+)
+
+status=0
+: > target/figures.txt
+while read -r name limit _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  v=${got[$name]:?"no measurement for $name"}
+  verdict=ok; (( v <= limit )) || { verdict=OVER; status=1; }
+  printf '%-28s %10s / %-10s %s\n' "$name" "$v" "$limit" "$verdict" | tee -a target/figures.txt
+done < budget.txt
+exit $status
