@@ -1,8 +1,8 @@
 //! HyperLogLog distinct counting: mergeable, canonical, float-free.
 //!
 //! * **Registers**: `m = 2^p` registers for precision `p ∈ 4..=18`, fed with a 64-bit keyed hash
-//!   ([`SketchKey`]): the top `p` bits pick the register, the rest give the rank (leading zeros
-//!   + 1, at most `q + 1` with `q = 64 − p`). 64-bit hashes mean no large-range correction is
+//!   ([`SketchKey`]): the top `p` bits pick the register, the rest give the rank (leading
+//!   zeros plus one, at most `q + 1` with `q = 64 − p`). 64-bit hashes mean no large-range correction is
 //!   needed up to far beyond 10^9.
 //! * **Sparse mode**: while at most `m / 8` registers are non-zero the sketch is a sorted list of
 //!   `(index, rank)` pairs, so a device that saw a handful of keys sends a handful of bytes.
