@@ -95,7 +95,6 @@ impl<S: TxStore> Tangle<S> {
     /// does not hold (`RequestMissing` events are emitted; retry after fetching), is not
     /// closed, not canonical, finalises conflicting transfers, or its balances root differs.
     pub fn handle_anchor(&mut self, snapshot: &DagSnapshot, now: u64) -> Result<(), DagError> {
-        let _ = now;
         let prev = self.anchored.back();
         let expected = prev.map_or(0, |s| s.epoch.saturating_add(1));
         if snapshot.epoch != expected {
@@ -134,6 +133,7 @@ impl<S: TxStore> Tangle<S> {
         if let Some(first) = unknown.first().copied() {
             for id in unknown {
                 if !self.pool.contains(&id) {
+                    self.pool.want(id, now);
                     self.push_event(DagEvent::RequestMissing(id));
                 }
             }

@@ -136,6 +136,20 @@ impl Graph {
         self.tips.get(i).and_then(|&n| self.node(n)).map(|n| n.id)
     }
 
+    /// Every transaction id held, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = TxId> + '_ {
+        self.index.keys().copied()
+    }
+
+    /// Current tips, ascending by id.
+    pub fn sorted_tips(&self) -> Vec<TxId> {
+        let mut v: Vec<TxId> = (0..self.tips.len())
+            .filter_map(|i| self.tip_at(i))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// True if the graph holds `id`.
     pub fn contains(&self, id: &TxId) -> bool {
         self.index.contains_key(id)
@@ -149,6 +163,16 @@ impl Graph {
     /// Cumulative weight of `id` (frozen once confirmed).
     pub fn weight(&self, id: &TxId) -> Option<u64> {
         self.by_id(id).map(|n| n.weight)
+    }
+
+    /// The funds `id` spends, if it is a transfer.
+    pub fn spend(&self, id: &TxId) -> Option<SpendKey> {
+        self.by_id(id).and_then(|n| n.spend)
+    }
+
+    /// Own weight of `id` (what it adds to everything it approves).
+    pub fn own_weight(&self, id: &TxId) -> Option<u64> {
+        self.by_id(id).map(|n| n.own_weight)
     }
 
     /// Timestamp of `id`.

@@ -171,9 +171,17 @@ impl RateWindow {
         u64::from(cur).saturating_add(carried)
     }
 
-    /// Counts one transaction at `timestamp` (timestamps are non-decreasing per issuer).
+    /// Counts one transaction at `timestamp`. Timestamps normally increase per issuer; a late
+    /// one (a solicited transaction) counts in the bucket it belongs to, or not at all if that
+    /// bucket is already forgotten.
     pub fn record(&mut self, timestamp: u64, window_ms: u64) {
         let b = timestamp / window_ms.max(1);
+        if b < self.bucket {
+            if b.saturating_add(1) == self.bucket {
+                self.previous = self.previous.saturating_add(1);
+            }
+            return;
+        }
         if b == self.bucket.saturating_add(1) {
             self.previous = self.current;
             self.current = 0;

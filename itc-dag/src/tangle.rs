@@ -18,19 +18,22 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use itc_crypto::hash::{tagged_hash, DomainTag, Hash};
+use itc_crypto::hash::{tagged_hash, DomainTag, Hash, TaggedHasher};
 use itc_crypto::{Address, PublicKey};
 
 use crate::conflict::ConflictRegistry;
 use crate::error::DagError;
 use crate::graph::{Graph, Node, NodeIdx, SpendKey, TxStatus};
 use crate::ledger::Ledger;
-use crate::policy::{IssuerPolicy, IssuerProfile, RateWindow};
+use crate::policy::{IssuerPolicy, RateWindow};
 use crate::pow;
 use crate::snapshot::DagSnapshot;
 use crate::store::{MemoryStore, TxStore};
 use crate::tx::{Payload, Transaction, TxId};
 use crate::unsolid::UnsolidPool;
+
+/// Tag of [`Tangle::state_digest`].
+pub const STATE_DIGEST_TAG: DomainTag = DomainTag::new(b"itc/dag/state-digest/v1");
 
 /// Tag deriving the genesis entry-point ids.
 pub const GENESIS_TAG: DomainTag = DomainTag::new(b"itc/dag/genesis/v1");
@@ -239,8 +242,7 @@ pub struct Tangle<S: TxStore = MemoryStore> {
 
 /// Result of the checks that need no parents.
 struct Admission {
-    profile: IssuerProfile,
-    required: u8,
+    own_weight: u64,
 }
 
 impl<S: TxStore> Tangle<S> {
@@ -347,6 +349,45 @@ impl<S: TxStore> Tangle<S> {
         self.policy.required_difficulty(profile, recent)
     }
 
+    /// A digest of everything observable about the tangle: every held transaction with its
+    /// status, weights and approvers, the tips, the waiting pool, issuer states, the ledger and
+    /// the anchored snapshot. Two tangles fed the same inputs have the same digest on every
+    /// platform; tests use it to show that a refused input changed nothing.
+    pub fn state_digest(&self) -> Hash {
+        let mut h = TaggedHasher::new(STATE_DIGEST_TAG);
+        for id in self.graph.ids() {
+            h.update(id.as_bytes());
+            if let Some(n) = self.graph.lookup(&id).and_then(|i| self.graph.node(i)) {
+                h.update(&[n.status as u8]);
+                h.update(&n.weight.to_be_bytes());
+                h.update(&n.own_weight.to_be_bytes());
+                h.update(&n.live_approvers.to_be_bytes());
+                let mut approvers: Vec<TxId> = self.graph.approvers(&id).collect();
+                approvers.sort_unstable();
+                for a in approvers {
+                    h.update(a.as_bytes());
+                }
+            }
+        }
+        for t in self.graph.sorted_tips() {
+            h.update(t.as_bytes());
+        }
+        for id in self.pool.ids() {
+            h.update(id.as_bytes());
+        }
+        for (k, s) in &self.issuers {
+            h.update(k);
+            h.update(&s.last_seq.unwrap_or(u64::MAX).to_be_bytes());
+            h.update(&s.last_ts.to_be_bytes());
+        }
+        h.update(self.ledger.root().as_bytes());
+        if let Some(s) = self.anchored.back() {
+            h.update(s.root().as_bytes());
+        }
+        h.update(&(self.store.len() as u64).to_be_bytes());
+        h.finalize()
+    }
+
     /// Takes the pending events, oldest first.
     pub fn drain_events(&mut self) -> impl Iterator<Item = DagEvent> + '_ {
         self.events.drain(..)
@@ -404,31 +445,38 @@ impl<S: TxStore> Tangle<S> {
         if self.knows(&id) {
             return Err(DagError::Duplicate(id));
         }
-        let admission = self.admit(&tx, now)?;
-        let missing: heapless::Vec<TxId, { crate::tx::MAX_PARENTS }> = tx
-            .parents()
-            .iter()
-            .filter(|p| !self.graph.contains(p))
-            .copied()
-            .collect();
+        let solicited = self.pool.is_requested(&id);
+        let admission = self.admit(&tx, now, solicited)?;
+        let mut missing: heapless::Vec<TxId, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
+        for p in tx.parents() {
+            match self.graph.lookup(p) {
+                Some(i) => self.check_parent(&tx, p, i, now, !solicited)?,
+                None => {
+                    let _ = missing.push(*p);
+                }
+            }
+        }
         if !missing.is_empty() {
             if self.pool.is_full() {
                 return Err(DagError::UnsolidPoolFull {
                     capacity: self.config.unsolid_capacity,
                 });
             }
+            self.check_capacity()?;
             for m in &missing {
                 if !self.pool.is_requested(m) && !self.pool.contains(m) {
                     self.push_event(DagEvent::RequestMissing(*m));
                 }
             }
-            self.pool.insert(id, tx, &missing, now);
+            self.pool
+                .insert(id, tx, &missing, admission.own_weight, now);
             return Ok(Outcome::Waiting {
                 id,
                 missing: missing.len(),
             });
         }
-        let status = self.attach(id, &tx, admission, now)?;
+        self.check_capacity()?;
+        let status = self.attach(id, &tx, admission.own_weight);
         self.release_waiting(id, now);
         Ok(Outcome::Attached {
             id,
@@ -436,17 +484,29 @@ impl<S: TxStore> Tangle<S> {
         })
     }
 
-    /// Checks that need no parents: semantics, time window, policy, PoW, signature.
-    fn admit(&self, tx: &Transaction, now: u64) -> Result<Admission, DagError> {
+    /// Checks that need no parents: semantics, time window, issuer policy, PoW, signature.
+    ///
+    /// `solicited` transactions — ones this node asked for because a waiting child or an
+    /// anchor needs them — skip the *first-hop* rules that depend on arrival order or arrival
+    /// time (adaptive difficulty, sequence and timestamp order, max depth): another node
+    /// already accepted and built on them, and refusing them here would split the tangle. The
+    /// objective rules (encoding, signature, declared PoW, the class minimum difficulty,
+    /// anchor permission, retention horizon) always apply.
+    fn admit(&self, tx: &Transaction, now: u64, solicited: bool) -> Result<Admission, DagError> {
         tx.check_semantics()?;
         let ts = tx.timestamp();
         if ts > now.saturating_add(self.config.max_future_drift_ms) {
             return Err(DagError::TimestampInFuture { timestamp: ts, now });
         }
-        if now.saturating_sub(ts) > self.config.max_parent_age_ms {
+        let horizon = if solicited {
+            self.config.retention_ms
+        } else {
+            self.config.max_parent_age_ms
+        };
+        if now.saturating_sub(ts) > horizon {
             return Err(DagError::TooOld { timestamp: ts, now });
         }
-        let admission = self.check_issuer(tx)?;
+        let admission = self.check_issuer(tx, solicited)?;
         let essence = tx.essence_hash();
         pow::check(&essence, tx.nonce(), tx.difficulty())?;
         let msg = crate::tx::signed_message(&essence, tx.nonce());
@@ -457,15 +517,14 @@ impl<S: TxStore> Tangle<S> {
     }
 
     /// Issuer rules: anchor permission, sequence, timestamp order, required difficulty.
-    fn check_issuer(&self, tx: &Transaction) -> Result<Admission, DagError> {
+    fn check_issuer(&self, tx: &Transaction, solicited: bool) -> Result<Admission, DagError> {
         let profile = *self.policy.profile(tx.issuer());
         if matches!(tx.payload(), Payload::Anchor(_)) && !profile.may_anchor {
             return Err(DagError::UnauthorizedAnchor);
         }
-        let state = self.issuers.get(tx.issuer().as_bytes());
         let ts = tx.timestamp();
         let mut recent = 0;
-        if let Some(s) = state {
+        if let (Some(s), false) = (self.issuers.get(tx.issuer().as_bytes()), solicited) {
             if let Some(last) = s.last_seq {
                 if tx.sequence() <= last {
                     return Err(DagError::SequenceReplay {
@@ -489,46 +548,55 @@ impl<S: TxStore> Tangle<S> {
                 required,
             });
         }
-        Ok(Admission { profile, required })
+        Ok(Admission {
+            own_weight: self.policy.own_weight(&profile, tx.difficulty(), required),
+        })
     }
 
-    /// Checks against the (present) parents, then attaches. Nothing changes on `Err`.
-    fn attach(
-        &mut self,
-        id: TxId,
+    /// A present parent: not younger than the child and (first hop only) not below max depth.
+    fn check_parent(
+        &self,
         tx: &Transaction,
-        admission: Admission,
+        id: &TxId,
+        i: NodeIdx,
         now: u64,
-    ) -> Result<TxStatus, DagError> {
-        let mut parents: heapless::Vec<NodeIdx, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
-        let mut conflicting = false;
-        for p in tx.parents() {
-            // A parent present when the child was parked may have been pruned meanwhile:
-            // pruning only removes transactions older than any parent may be.
-            let Some(i) = self.graph.lookup(p) else {
-                return Err(DagError::ParentTooOld(*p));
-            };
-            let Some(node) = self.graph.node(i) else {
-                continue;
-            };
-            if tx.timestamp() < node.timestamp {
-                return Err(DagError::TimestampBeforeParent(*p));
-            }
-            if now.saturating_sub(node.timestamp) > self.config.max_parent_age_ms
-                && !self.graph.is_entry(i)
-            {
-                return Err(DagError::ParentTooOld(*p));
-            }
-            conflicting |= node.status == TxStatus::Conflicting;
-            let _ = parents.push(i);
+        check_age: bool,
+    ) -> Result<(), DagError> {
+        let Some(node) = self.graph.node(i) else {
+            return Err(DagError::ParentTooOld(*id));
+        };
+        if tx.timestamp() < node.timestamp {
+            return Err(DagError::TimestampBeforeParent(*id));
         }
+        if check_age
+            && now.saturating_sub(node.timestamp) > self.config.max_parent_age_ms
+            && !self.graph.is_entry(i)
+        {
+            return Err(DagError::ParentTooOld(*id));
+        }
+        Ok(())
+    }
+
+    fn check_capacity(&self) -> Result<(), DagError> {
         if self.graph.len() >= self.config.capacity {
             return Err(DagError::TangleFull {
                 capacity: self.config.capacity,
             });
         }
+        Ok(())
+    }
 
-        // ---- from here on the transaction is accepted: mutate --------------------------------
+    /// Attaches a transaction whose parents are all present and checked. Infallible: every
+    /// refusal happened before.
+    fn attach(&mut self, id: TxId, tx: &Transaction, own: u64) -> TxStatus {
+        let mut parents: heapless::Vec<NodeIdx, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
+        let mut conflicting = false;
+        for p in tx.parents() {
+            if let Some(i) = self.graph.lookup(p) {
+                conflicting |= self.graph.status(p) == Some(TxStatus::Conflicting);
+                let _ = parents.push(i);
+            }
+        }
         let spend = tx.payload().as_transfer().map(|t| SpendKey {
             from: tx.issuer_address(),
             nonce: t.spend_nonce,
@@ -545,17 +613,15 @@ impl<S: TxStore> Tangle<S> {
         } else {
             TxStatus::Pending
         };
-        let own = self
-            .policy
-            .own_weight(&admission.profile, tx.difficulty(), admission.required);
         let mut node = Node::new(id, tx.timestamp(), own, status);
         node.spend = spend;
         let idx = self.graph.insert(node, &parents);
         self.store.insert(id, tx);
+        self.pool.fulfilled(&id);
         let window = self.policy.window_ms;
         let st = self.issuers.entry(*tx.issuer().as_bytes()).or_default();
-        st.last_seq = Some(tx.sequence());
-        st.last_ts = tx.timestamp();
+        st.last_seq = Some(st.last_seq.map_or(tx.sequence(), |l| l.max(tx.sequence())));
+        st.last_ts = st.last_ts.max(tx.timestamp());
         st.rate.record(tx.timestamp(), window);
         self.push_event(DagEvent::Attached { id, status });
 
@@ -569,20 +635,30 @@ impl<S: TxStore> Tangle<S> {
                 self.decide(c);
             }
         }
-        Ok(status)
+        status
     }
 
     /// Attaches waiting children released by `parent`, breadth-first, reporting as events.
+    /// Their policy and age checks were done on arrival; only timestamp order against the
+    /// late parents and capacity remain.
     fn release_waiting(&mut self, parent: TxId, now: u64) {
         let mut work = VecDeque::new();
         work.push_back(parent);
         while let Some(p) = work.pop_front() {
-            for (child, tx) in self.pool.parent_arrived(&p) {
-                let result = self
-                    .check_issuer(&tx)
-                    .and_then(|adm| self.attach(child, &tx, adm, now));
-                match result {
-                    Ok(_) => work.push_back(child),
+            for (child, tx, own) in self.pool.parent_arrived(&p) {
+                let checked = tx
+                    .parents()
+                    .iter()
+                    .try_for_each(|q| match self.graph.lookup(q) {
+                        Some(i) => self.check_parent(&tx, q, i, now, false),
+                        None => Err(DagError::ParentTooOld(*q)),
+                    })
+                    .and_then(|()| self.check_capacity());
+                match checked {
+                    Ok(()) => {
+                        self.attach(child, &tx, own);
+                        work.push_back(child);
+                    }
                     Err(reason) => self.push_event(DagEvent::Dropped { id: child, reason }),
                 }
             }

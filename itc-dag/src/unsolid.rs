@@ -14,6 +14,7 @@ use crate::tx::{Transaction, TxId, MAX_PARENTS};
 struct Waiting {
     tx: Transaction,
     missing: heapless::Vec<TxId, MAX_PARENTS>,
+    own_weight: u64,
     arrived: u64,
 }
 
@@ -23,6 +24,8 @@ pub(crate) struct UnsolidPool {
     waiting: BTreeMap<TxId, Waiting>,
     /// Missing parent → waiting children.
     by_parent: BTreeMap<TxId, Vec<TxId>>,
+    /// Transactions requested for another reason (an anchor names them) → when.
+    wanted: BTreeMap<TxId, u64>,
     capacity: usize,
 }
 
@@ -42,17 +45,40 @@ impl UnsolidPool {
         self.waiting.len() >= self.capacity
     }
 
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &TxId> {
+        self.waiting.keys()
+    }
+
     pub(crate) fn contains(&self, id: &TxId) -> bool {
         self.waiting.contains_key(id)
     }
 
-    /// True if some waiting transaction already asked for `parent`.
-    pub(crate) fn is_requested(&self, parent: &TxId) -> bool {
-        self.by_parent.contains_key(parent)
+    /// True if a waiting transaction or an anchor needs `id` (we asked peers for it).
+    pub(crate) fn is_requested(&self, id: &TxId) -> bool {
+        self.by_parent.contains_key(id) || self.wanted.contains_key(id)
+    }
+
+    /// Remembers that an anchor needs `id` (bounded by the pool capacity).
+    pub(crate) fn want(&mut self, id: TxId, now: u64) {
+        if self.wanted.len() < self.capacity {
+            self.wanted.entry(id).or_insert(now);
+        }
+    }
+
+    /// `id` attached: it is no longer wanted.
+    pub(crate) fn fulfilled(&mut self, id: &TxId) {
+        self.wanted.remove(id);
     }
 
     /// Adds a transaction (caller checked capacity and duplicates).
-    pub(crate) fn insert(&mut self, id: TxId, tx: Transaction, missing: &[TxId], now: u64) {
+    pub(crate) fn insert(
+        &mut self,
+        id: TxId,
+        tx: Transaction,
+        missing: &[TxId],
+        own_weight: u64,
+        now: u64,
+    ) {
         for m in missing {
             self.by_parent.entry(*m).or_default().push(id);
         }
@@ -61,13 +87,14 @@ impl UnsolidPool {
             Waiting {
                 tx,
                 missing: missing.iter().copied().take(MAX_PARENTS).collect(),
+                own_weight,
                 arrived: now,
             },
         );
     }
 
     /// `parent` arrived: returns the children that now have every parent (ready to attach).
-    pub(crate) fn parent_arrived(&mut self, parent: &TxId) -> Vec<(TxId, Transaction)> {
+    pub(crate) fn parent_arrived(&mut self, parent: &TxId) -> Vec<(TxId, Transaction, u64)> {
         let mut ready = Vec::new();
         for child in self.by_parent.remove(parent).unwrap_or_default() {
             let done = match self.waiting.get_mut(&child) {
@@ -79,7 +106,7 @@ impl UnsolidPool {
             };
             if done {
                 if let Some(w) = self.waiting.remove(&child) {
-                    ready.push((child, w.tx));
+                    ready.push((child, w.tx, w.own_weight));
                 }
             }
         }
@@ -97,6 +124,8 @@ impl UnsolidPool {
         for id in &old {
             self.remove(id);
         }
+        self.wanted
+            .retain(|_, at| now.saturating_sub(*at) <= timeout_ms);
         old
     }
 
@@ -127,6 +156,7 @@ impl UnsolidPool {
             + core::mem::size_of::<Vec<TxId>>()
             + crate::store::BTREE_ENTRY_OVERHEAD;
         self.waiting.len() * per_waiting
+            + self.wanted.len() * (per_parent + 8)
             + self
                 .by_parent
                 .values()
