@@ -11,7 +11,6 @@ use super::{Backend, Source};
 
 /// Signatures per equation when working in a fixed stack buffer (no `alloc`): 4 keeps the
 /// buffer near 11 KiB, which firmware can afford; hosts use `HEAP_CHUNK`.
-#[cfg(not(feature = "alloc"))]
 pub(crate) const STACK_CHUNK: usize = 4;
 /// Signatures per equation with a heap workspace: large enough that the 256 shared doublings
 /// cost little per signature, small enough to bound memory (~330 KiB).
@@ -20,26 +19,36 @@ pub(crate) const HEAP_CHUNK: usize = 128;
 /// Ranges this short are checked one signature at a time (a batch of one saves nothing).
 const SINGLE_MAX: usize = 1;
 
-/// Fixed-size equation memory for `STACK_CHUNK` signatures.
-#[cfg(not(feature = "alloc"))]
-pub(crate) struct Storage {
+/// Memory for the batch equation, and how many signatures one equation may cover.
+pub(crate) trait Storage {
+    /// Signatures per equation.
+    fn chunk(&self) -> usize;
+    /// The workspace for one equation of at most `chunk` signatures.
+    fn workspace(&mut self) -> Workspace<'_>;
+}
+
+/// Fixed-size equation memory for `STACK_CHUNK` signatures: what firmware uses.
+#[cfg_attr(feature = "alloc", allow(dead_code))]
+pub(crate) struct StackStorage {
     tables: [Jacobian; workspace_len(STACK_CHUNK).0],
     scratch: [Fe; workspace_len(STACK_CHUNK).0],
     nafs: [Naf; workspace_len(STACK_CHUNK).1],
     terms: [Term; workspace_len(STACK_CHUNK).1],
 }
 
-#[cfg(not(feature = "alloc"))]
-impl Storage {
-    fn new(_batch_len: usize) -> Self {
-        Storage {
+#[cfg_attr(feature = "alloc", allow(dead_code))]
+impl StackStorage {
+    pub(crate) const fn new() -> Self {
+        StackStorage {
             tables: [Jacobian::INFINITY; workspace_len(STACK_CHUNK).0],
             scratch: [Fe::ZERO; workspace_len(STACK_CHUNK).0],
             nafs: [[0i8; NAF_LEN]; workspace_len(STACK_CHUNK).1],
-            terms: [Term::default(); workspace_len(STACK_CHUNK).1],
+            terms: [Term::EMPTY; workspace_len(STACK_CHUNK).1],
         }
     }
+}
 
+impl Storage for StackStorage {
     fn chunk(&self) -> usize {
         STACK_CHUNK
     }
@@ -56,7 +65,7 @@ impl Storage {
 
 /// Heap equation memory sized for the batch (at most `HEAP_CHUNK` signatures per equation).
 #[cfg(feature = "alloc")]
-pub(crate) struct Storage {
+pub(crate) struct HeapStorage {
     chunk: usize,
     tables: alloc::vec::Vec<Jacobian>,
     scratch: alloc::vec::Vec<Fe>,
@@ -65,19 +74,22 @@ pub(crate) struct Storage {
 }
 
 #[cfg(feature = "alloc")]
-impl Storage {
-    fn new(batch_len: usize) -> Self {
-        let chunk = batch_len.clamp(1, HEAP_CHUNK);
+impl HeapStorage {
+    pub(crate) fn new(batch_len: usize, max_chunk: usize) -> Self {
+        let chunk = batch_len.clamp(1, max_chunk.max(1));
         let (entries, terms) = workspace_len(chunk);
-        Storage {
+        HeapStorage {
             chunk,
             tables: alloc::vec![Jacobian::INFINITY; entries],
             scratch: alloc::vec![Fe::ZERO; entries],
             nafs: alloc::vec![[0i8; NAF_LEN]; terms],
-            terms: alloc::vec![Term::default(); terms],
+            terms: alloc::vec![Term::EMPTY; terms],
         }
     }
+}
 
+#[cfg(feature = "alloc")]
+impl Storage for HeapStorage {
     fn chunk(&self) -> usize {
         self.chunk
     }
@@ -92,10 +104,45 @@ impl Storage {
     }
 }
 
+/// The storage a verification uses: the heap when there is one.
+#[cfg(feature = "alloc")]
+type DefaultStorage = HeapStorage;
+#[cfg(not(feature = "alloc"))]
+type DefaultStorage = StackStorage;
+
+#[cfg(feature = "alloc")]
+fn default_storage(batch_len: usize) -> DefaultStorage {
+    HeapStorage::new(batch_len, HEAP_CHUNK)
+}
+#[cfg(not(feature = "alloc"))]
+fn default_storage(_batch_len: usize) -> DefaultStorage {
+    StackStorage::new()
+}
+
+/// Whether every item of `range` verifies, one equation per `storage.chunk()` signatures.
+pub(crate) fn equation_holds<S: Source + ?Sized, St: Storage>(
+    equation: &Equation,
+    items: &S,
+    range: Range<usize>,
+    storage: &mut St,
+) -> bool {
+    let chunk = storage.chunk().max(1);
+    let mut start = range.start;
+    while start < range.end {
+        let end = start.saturating_add(chunk).min(range.end);
+        let mut ws = storage.workspace();
+        if !equation.holds(items, start..end, &mut ws) {
+            return false;
+        }
+        start = end;
+    }
+    true
+}
+
 /// A verification in progress over one batch with one backend.
 pub(crate) struct Engine<'a, S: Source + ?Sized> {
     items: &'a S,
-    batch: Option<(Equation, Storage)>,
+    batch: Option<(Equation, DefaultStorage)>,
     #[cfg(feature = "libsecp256k1")]
     secp: Option<super::libsecp::Libsecp>,
 }
@@ -103,7 +150,7 @@ pub(crate) struct Engine<'a, S: Source + ?Sized> {
 impl<'a, S: Source + ?Sized> Engine<'a, S> {
     pub(crate) fn new(items: &'a S, backend: Backend) -> Self {
         let batch = match backend {
-            Backend::Batch => Some((Equation::new(items), Storage::new(items.count()))),
+            Backend::Batch => Some((Equation::new(items), default_storage(items.count()))),
             _ => None,
         };
         Engine {
@@ -146,17 +193,7 @@ impl<'a, S: Source + ?Sized> Engine<'a, S> {
         if range.len() <= SINGLE_MAX {
             return range.into_iter().all(|i| self.single_ok(i));
         }
-        let chunk = storage.chunk().max(1);
-        let mut start = range.start;
-        while start < range.end {
-            let end = start.saturating_add(chunk).min(range.end);
-            let mut ws = storage.workspace();
-            if !equation.holds(self.items, start..end, &mut ws) {
-                return false;
-            }
-            start = end;
-        }
-        true
+        equation_holds(equation, self.items, range, storage)
     }
 
     pub(crate) fn is_batch(&self) -> bool {
@@ -238,7 +275,9 @@ impl<'a, S: Source + ?Sized> Bisect<'a, S> {
                 continue;
             }
             if len == 1 {
-                if known_bad || !self.engine.single_ok(p.lo) {
+                // Confirmed even when known bad: every reported index is one that single
+                // verification rejects, whatever a misbehaving source does.
+                if !self.engine.single_ok(p.lo) {
                     self.reported += 1;
                     return Some(p.lo);
                 }
@@ -292,5 +331,63 @@ impl<S: Source + ?Sized> Iterator for Bisect<'_, S> {
         } else {
             self.next_bisect()
         }
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::*;
+    use crate::batch::BatchItem;
+    use crate::{keccak256, SecretKey, Signer};
+    use alloc::vec::Vec;
+
+    fn items(n: u8) -> Vec<BatchItem> {
+        (1..=n)
+            .map(|i| {
+                let k = SecretKey::from_bytes(&[i; 32]).unwrap();
+                let d = keccak256(&[i, 1]);
+                BatchItem::new(k.public_key(), d, k.sign_digest(&d).unwrap())
+            })
+            .collect()
+    }
+
+    /// The firmware layout (stack buffer, 4 per equation) and heap layouts of several chunk
+    /// sizes give the same verdict on every range.
+    #[test]
+    fn stack_and_heap_storage_agree() {
+        let mut batch = items(11);
+        for bad in [None, Some(0usize), Some(5), Some(10)] {
+            if let Some(b) = bad {
+                batch[b].signature.0[33] ^= 0x10;
+            }
+            let eq = Equation::new(&batch[..]);
+            let mut stack = StackStorage::new();
+            for (lo, hi) in [(0, 11), (0, 4), (4, 8), (3, 9), (10, 11), (5, 5)] {
+                let expect = bad.map_or(true, |b| !(lo..hi).contains(&b));
+                assert_eq!(
+                    equation_holds(&eq, &batch[..], lo..hi, &mut stack),
+                    expect,
+                    "stack {lo}..{hi} bad {bad:?}"
+                );
+                for max in [1usize, 3, 128] {
+                    let mut heap = HeapStorage::new(hi - lo, max);
+                    assert_eq!(
+                        equation_holds(&eq, &batch[..], lo..hi, &mut heap),
+                        expect,
+                        "heap({max}) {lo}..{hi} bad {bad:?}"
+                    );
+                }
+            }
+            if let Some(b) = bad {
+                batch[b].signature.0[33] ^= 0x10;
+            }
+        }
+    }
+
+    #[test]
+    fn stack_buffer_size_is_what_the_docs_say() {
+        let size = core::mem::size_of::<StackStorage>();
+        // ≈11 KiB on 64-bit hosts in release (debug builds of k256 add magnitude fields).
+        assert!(size < 16 * 1024, "{size}");
     }
 }

@@ -77,12 +77,17 @@ pub(crate) const fn table_len(w: usize) -> usize {
 }
 
 /// One term `k·P` of a multi-scalar multiplication, as laid out in a [`Workspace`].
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Term {
     /// First table entry of this term in `Workspace::tables`.
     offset: usize,
     /// Number of significant NAF digits.
     top: usize,
+}
+
+impl Term {
+    /// An unused slot.
+    pub(crate) const EMPTY: Term = Term { offset: 0, top: 0 };
 }
 
 /// Caller-provided memory for one multi-scalar multiplication, so the same code runs on a
@@ -244,7 +249,7 @@ mod tests {
             let mut tables = vec![Jacobian::INFINITY; 8 * n];
             let mut scratch = vec![Fe::ZERO; 8 * n];
             let mut nafs = vec![[0i8; NAF_LEN]; n];
-            let mut terms = vec![Term::default(); n];
+            let mut terms = vec![Term::EMPTY; n];
             let mut ws = Workspace {
                 tables: &mut tables,
                 scratch: &mut scratch,
@@ -267,7 +272,7 @@ mod tests {
         let mut tables = vec![Jacobian::INFINITY; 4];
         let mut scratch = vec![Fe::ZERO; 4];
         let mut nafs = vec![[0i8; NAF_LEN]; 1];
-        let mut terms = vec![Term::default(); 1];
+        let mut terms = vec![Term::EMPTY; 1];
         let mut ws = Workspace {
             tables: &mut tables,
             scratch: &mut scratch,
@@ -289,7 +294,7 @@ mod tests {
         let mut tables = vec![Jacobian::INFINITY; 8];
         let mut scratch = vec![Fe::ZERO; 8];
         let mut nafs = vec![[0i8; NAF_LEN]; 1];
-        let mut terms = vec![Term::default(); 1];
+        let mut terms = vec![Term::EMPTY; 1];
         let mut ws = Workspace {
             tables: &mut tables,
             scratch: &mut scratch,
