@@ -334,7 +334,8 @@ impl<S: Source + ?Sized> Iterator for Bisect<'_, S> {
     }
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
+#[cfg(feature = "alloc")]
 mod tests {
     use super::*;
     use crate::batch::BatchItem;
@@ -363,7 +364,7 @@ mod tests {
             let eq = Equation::new(&batch[..]);
             let mut stack = StackStorage::new();
             for (lo, hi) in [(0, 11), (0, 4), (4, 8), (3, 9), (10, 11), (5, 5)] {
-                let expect = bad.map_or(true, |b| !(lo..hi).contains(&b));
+                let expect = bad.is_none_or(|b| !(lo..hi).contains(&b));
                 assert_eq!(
                     equation_holds(&eq, &batch[..], lo..hi, &mut stack),
                     expect,

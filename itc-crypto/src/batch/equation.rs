@@ -179,7 +179,8 @@ struct Prepared {
     a: Scalar,
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
+#[cfg(feature = "alloc")]
 mod tests {
     use super::*;
     use crate::batch::BatchItem;
