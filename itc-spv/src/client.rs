@@ -1,0 +1,616 @@
+//! The light client's state and its header-verification entry points.
+//!
+//! A [`LightClient<K, N>`] holds, in a fixed `size_of::<Self>()` whatever the chain length:
+//!
+//! * the last `K` verified headers ([`HeaderRing`]);
+//! * the validator set that certifies the next header (capacity `N`), and the set and the
+//!   certificate of the tip (for [fork evidence](crate::evidence));
+//! * the header accumulator ([`Mmr`], peaks only) over heights `0..accumulated_height`, and at
+//!   most one pending back-fill;
+//! * the sync plan of the sans-I/O driver ([`crate::sync`]).
+//!
+//! Headers come in through [`LightClient::verify_header`] (the next height, certified by the set
+//! the tip handed over), [`LightClient::verify_skipping`] (a far height, Tendermint-style), or the
+//! driver's [`LightClient::handle_response`](crate::sync). Every entry point either accepts the
+//! header and updates the state, or returns an [`SpvError`] and leaves the state exactly as it
+//! was — except a proven fork, which halts the client for good.
+
+use itc_crypto::quorum::{QuorumCertificate, SignatureStore, Threshold, ValidatorSet};
+use itc_crypto::{Hash, Signature};
+use itc_pbft::certificate::{CommitCertificate, CompactCommitCertificate};
+use itc_pbft::header::ChainError;
+use itc_pbft::BlockHeader;
+
+use crate::commit::{check_commit, Tally};
+use crate::error::SpvError;
+use crate::evidence::{CertifiedHeader, ForkEvidence};
+use crate::mmr::{header_leaf, Mmr, MmrProof};
+use crate::ring::{HeaderRing, VerifiedHeader};
+use crate::sync::SyncPlan;
+
+/// Fourteen days: a conservative trusting period, well inside typical unbonding periods.
+pub const DEFAULT_TRUSTING_PERIOD_MS: u64 = 14 * 24 * 3600 * 1000;
+/// Ten seconds of tolerated clock skew between a device and the chain.
+pub const DEFAULT_MAX_CLOCK_DRIFT_MS: u64 = 10_000;
+
+/// Light-client parameters; they must match the chain's (`epoch_length`) and the integrator's
+/// security policy (the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The chain's checkpoint interval: validator sets change only in headers whose height is
+    /// a multiple of it (see [`itc_pbft::header`]).
+    pub epoch_length: u64,
+    /// Skipping: fraction of the trusted set's power that must have signed a far header
+    /// (strictly more than). Default 1/3: at least one honest validator vouches for it.
+    pub trust_threshold: Threshold,
+    /// Skipping is refused once the newest trusted header is older than this.
+    pub trusting_period_ms: u64,
+    /// Headers may claim a time at most this far past `now`.
+    pub max_clock_drift_ms: u64,
+    /// Whether the driver downloads the headers skipping jumped over (≈ 184 bytes each, one
+    /// hash each) so the accumulator stays complete. Off, old headers above the first skipped
+    /// range can no longer be proven; turn it off only on links where bandwidth is dearer.
+    pub backfill: bool,
+}
+
+impl Config {
+    /// Defaults (1/3 trust, 14-day trusting period, 10 s drift) for a chain whose epochs are
+    /// `epoch_length` blocks long.
+    pub const fn new(epoch_length: u64) -> Self {
+        Config {
+            epoch_length,
+            trust_threshold: Threshold::OneThird,
+            trusting_period_ms: DEFAULT_TRUSTING_PERIOD_MS,
+            max_clock_drift_ms: DEFAULT_MAX_CLOCK_DRIFT_MS,
+            backfill: true,
+        }
+    }
+}
+
+/// What the client trusts without proof: a header, the validator set that certifies the
+/// header after it, and the accumulator of every header below it. Genesis, or a checkpoint
+/// the integrator ships in firmware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAnchor<const N: usize> {
+    /// The trusted header.
+    pub header: BlockHeader,
+    /// The set named by `header.next_validator_set_hash`.
+    pub next_validators: ValidatorSet<N>,
+    /// Accumulator over heights `0..header.height` (empty for genesis).
+    pub history: Mmr,
+}
+
+impl<const N: usize> TrustAnchor<N> {
+    /// Anchors at the genesis header and its validator set.
+    pub fn genesis(header: BlockHeader, validators: ValidatorSet<N>) -> Self {
+        TrustAnchor {
+            header,
+            next_validators: validators,
+            history: Mmr::new(),
+        }
+    }
+}
+
+impl<const N: usize> itc_crypto::Encode for TrustAnchor<N> {
+    fn encode<W: itc_crypto::Writer + ?Sized>(&self, w: &mut W) {
+        self.header.encode(w);
+        self.next_validators.encode(w);
+        self.history.encode(w);
+    }
+}
+
+impl<const N: usize> itc_crypto::Decode for TrustAnchor<N> {
+    fn decode(r: &mut itc_crypto::Reader<'_>) -> Result<Self, itc_crypto::DecodeError> {
+        Ok(TrustAnchor {
+            header: BlockHeader::decode(r)?,
+            next_validators: ValidatorSet::decode(r)?,
+            history: Mmr::decode(r)?,
+        })
+    }
+}
+
+/// A back-fill in progress: the accumulator extended by hash-linked headers that have not yet
+/// reached a certified header (so are not yet trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Backfill {
+    pub(crate) history: Mmr,
+    pub(crate) last_hash: Hash,
+}
+
+/// The second certified header at a height we already held: the client halts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conflict<const N: usize> {
+    pub(crate) header: BlockHeader,
+    pub(crate) certificate: CompactCommitCertificate<N>,
+}
+
+/// A sans-I/O light client holding at most `K` recent headers and validator sets of at most `N`
+/// validators. No allocator; `size_of::<LightClient<K, N>>()` is all the memory it ever uses
+/// (about 12 KiB at `K = 16, N = 8`) — keep it in a `static` or on the heap rather than on a
+/// small stack.
+///
+/// ```
+/// use itc_crypto::quorum::{Validator, ValidatorSet};
+/// use itc_crypto::{Hash, SecretKey, Signer};
+/// use itc_pbft::certificate::{commit_digest, CompactCommitCertificate};
+/// use itc_pbft::BlockHeader;
+/// use itc_spv::{Config, LightClient, TrustAnchor};
+///
+/// let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_bytes(&[i; 32]).unwrap()).collect();
+/// let set: ValidatorSet<8> = ValidatorSet::new(keys.iter().map(|k| Validator { key: k.public_key(), power: 1 })).unwrap();
+/// let genesis = BlockHeader::genesis(Hash::ZERO, set.hash(), 1_000);
+/// let mut client: LightClient<16, 8> =
+///     LightClient::new(TrustAnchor::genesis(genesis, set.clone()), Config::new(100)).unwrap();
+///
+/// // Block 1 arrives with its commit certificate (from a full node, a gateway, a radio...).
+/// let h1 = BlockHeader { height: 1, previous: genesis.hash(), timestamp_ms: 2_000, ..genesis };
+/// let digest = commit_digest(0, 1, &h1.hash());
+/// let mut cert = CompactCommitCertificate::<8>::new(0);
+/// for k in &keys[..3] {
+///     cert.insert(set.index_of(&k.public_key()).unwrap(), k.sign_digest(&digest).unwrap()).unwrap();
+/// }
+/// let verified = client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).unwrap();
+/// assert_eq!(verified.height(), 1);
+/// assert_eq!(client.tip().height(), 1);
+/// // The same header again is a replay.
+/// assert!(client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LightClient<const K: usize, const N: usize> {
+    pub(crate) config: Config,
+    /// The newest verified header (also the ring's newest entry).
+    pub(crate) tip: VerifiedHeader,
+    pub(crate) ring: HeaderRing<K>,
+    /// The set named by the tip's `next_validator_set_hash`: it certifies tip + 1.
+    pub(crate) validators: ValidatorSet<N>,
+    /// The set that certified the tip, when known (not for an anchor with a changing set).
+    pub(crate) tip_validators: Option<ValidatorSet<N>>,
+    /// The tip's certificate (none for the anchor).
+    pub(crate) tip_certificate: Option<CompactCommitCertificate<N>>,
+    /// Accumulator of headers `0..history.leaf_count()`.
+    pub(crate) history: Mmr,
+    /// Hash of header `history.leaf_count() - 1`.
+    pub(crate) history_tip: Hash,
+    pub(crate) backfill: Option<Backfill>,
+    pub(crate) conflict: Option<Conflict<N>>,
+    pub(crate) plan: SyncPlan,
+}
+
+/// Copies a certificate into this build's fixed capacity.
+pub(crate) fn compact<S: SignatureStore, const N: usize>(
+    c: &CommitCertificate<S>,
+) -> Result<CompactCommitCertificate<N>, SpvError> {
+    let mut q = QuorumCertificate::<heapless::Vec<Signature, N>>::new();
+    for (index, sig) in c.votes().iter() {
+        q.insert(index, *sig)
+            .map_err(|_| SpvError::CapacityExceeded { capacity: N })?;
+    }
+    Ok(CommitCertificate::from_votes(c.view(), q))
+}
+
+/// Copies a validator set into this build's fixed capacity.
+pub(crate) fn resize<const M: usize, const N: usize>(
+    set: &ValidatorSet<M>,
+) -> Result<ValidatorSet<N>, SpvError> {
+    set.with_capacity::<N>()
+        .map_err(|_| SpvError::CapacityExceeded { capacity: N })
+}
+
+fn chain_error(e: ChainError, height: u64) -> SpvError {
+    match e {
+        ChainError::HeightGap { parent, found } => SpvError::HeightGap {
+            expected: parent.saturating_add(1),
+            found,
+        },
+        ChainError::WrongPrevious => SpvError::WrongParent { height },
+        ChainError::WrongValidatorSet => SpvError::WrongValidatorSet { height },
+        ChainError::SetChangeOffBoundary { height } => SpvError::SetChangeOffBoundary { height },
+        ChainError::TimestampNotIncreasing => SpvError::TimestampNotIncreasing { height },
+        ChainError::ViewDecreases => SpvError::ViewDecreases { height },
+    }
+}
+
+impl<const K: usize, const N: usize> LightClient<K, N> {
+    /// Starts from a trust anchor. Checks that the anchor's set is the one its header names as
+    /// next and that its accumulator covers exactly the heights below it.
+    pub fn new(anchor: TrustAnchor<N>, config: Config) -> Result<Self, SpvError> {
+        if K == 0 {
+            return Err(SpvError::CapacityExceeded { capacity: K });
+        }
+        let TrustAnchor {
+            header,
+            next_validators,
+            mut history,
+        } = anchor;
+        if next_validators.hash() != header.next_validator_set_hash {
+            return Err(SpvError::AnchorSetMismatch);
+        }
+        if history.leaf_count() != header.height {
+            return Err(SpvError::AnchorHistoryMismatch {
+                leaf_count: history.leaf_count(),
+                height: header.height,
+            });
+        }
+        let verified = VerifiedHeader::new(header);
+        history.append(header_leaf(header.height, &verified.hash()))?;
+        let mut ring = HeaderRing::new();
+        ring.insert(verified);
+        let tip_validators = (header.validator_set_hash == header.next_validator_set_hash)
+            .then(|| next_validators.clone());
+        Ok(LightClient {
+            config,
+            tip: verified,
+            ring,
+            validators: next_validators,
+            tip_validators,
+            tip_certificate: None,
+            history,
+            history_tip: verified.hash(),
+            backfill: None,
+            conflict: None,
+            plan: SyncPlan::new(),
+        })
+    }
+
+    /// The newest verified header.
+    pub fn tip(&self) -> &VerifiedHeader {
+        &self.tip
+    }
+
+    /// A recent verified header, if still in the ring.
+    pub fn header(&self, height: u64) -> Option<&VerifiedHeader> {
+        self.ring.get(height)
+    }
+
+    /// The recent verified headers, oldest first.
+    pub fn recent_headers(&self) -> impl Iterator<Item = &VerifiedHeader> {
+        self.ring.iter()
+    }
+
+    /// The validator set that must certify the next header.
+    pub fn validators(&self) -> &ValidatorSet<N> {
+        &self.validators
+    }
+
+    /// The header accumulator (heights `0..accumulated_height()`).
+    pub fn history(&self) -> &Mmr {
+        &self.history
+    }
+
+    /// The first height not yet in the accumulator (tip + 1 once back-fill is done).
+    pub fn accumulated_height(&self) -> u64 {
+        self.history.leaf_count()
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The height of the fork the client halted on, if any.
+    pub fn halted_at(&self) -> Option<u64> {
+        self.conflict.as_ref().map(|c| c.header.height)
+    }
+
+    /// Bytes of state, whatever the chain length: the client never allocates.
+    pub const STATE_BYTES: usize = core::mem::size_of::<Self>();
+
+    pub(crate) fn check_running(&self) -> Result<(), SpvError> {
+        match &self.conflict {
+            Some(c) => Err(SpvError::Halted {
+                height: c.header.height,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The fork the client halted on, as verifiable evidence, when the client holds the
+    /// certificate of its own header at that height (it keeps the tip's). A conflict below
+    /// the tip halts the client all the same; its evidence then needs our header's certificate
+    /// from a full node.
+    pub fn fork_evidence(&self) -> Option<ForkEvidence<heapless::Vec<Signature, N>>> {
+        let c = self.conflict.as_ref()?;
+        if c.header.height != self.tip.height() {
+            return None;
+        }
+        let ours = CertifiedHeader {
+            header: *self.tip.header(),
+            certificate: self.tip_certificate.clone()?,
+        };
+        let theirs = CertifiedHeader {
+            header: c.header,
+            certificate: c.certificate.clone(),
+        };
+        Some(ForkEvidence::new(ours, theirs))
+    }
+
+    /// Sequential verification: `header` must be at tip + 1, link to the tip, name the set the
+    /// tip handed over, and carry a certificate from more than 2/3 of that set. If it hands over
+    /// to a new set (`next_validator_set_hash` differs), pass that set as `next_validators`.
+    ///
+    /// A header at a height already held is a replay ([`SpvError::StaleHeader`]) or, if it
+    /// differs and is validly certified by the same set, a fork ([`SpvError::ConflictingHeader`]).
+    pub fn verify_header<S: SignatureStore, const M: usize>(
+        &mut self,
+        header: &BlockHeader,
+        certificate: &CommitCertificate<S>,
+        next_validators: Option<&ValidatorSet<M>>,
+    ) -> Result<VerifiedHeader, SpvError> {
+        self.check_running()?;
+        let tip = *self.tip();
+        if header.height <= tip.height() {
+            return Err(self.judge_known(header, certificate));
+        }
+        let expected = tip.height().checked_add(1).ok_or(SpvError::HeightOverflow)?;
+        if header.height != expected {
+            return Err(SpvError::HeightGap {
+                expected,
+                found: header.height,
+            });
+        }
+        header
+            .follows_with_interval(tip.header(), self.config.epoch_length)
+            .map_err(|e| chain_error(e, header.height))?;
+        let next = self.next_set(header, next_validators)?;
+        check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
+        let cert = compact::<S, N>(certificate)?;
+        let signing = self.validators.clone();
+        self.accept(header, cert, signing, next)
+    }
+
+    /// Skipping verification (Tendermint's light client): accept a header far above the tip
+    /// when its signers hold more than the trust threshold of the trusted set's power **and**
+    /// more than 2/3 of its own set `header_validators` (each signature verified once).
+    /// [`SpvError::InsufficientTrust`] means "bisect": verify a header in between first.
+    ///
+    /// Refused once the tip is older than the trusting period at `now_ms`. A header at tip + 1
+    /// is verified sequentially (and `header_validators` ignored).
+    pub fn verify_skipping<S: SignatureStore, const M: usize, const M2: usize>(
+        &mut self,
+        header: &BlockHeader,
+        certificate: &CommitCertificate<S>,
+        header_validators: &ValidatorSet<M>,
+        next_validators: Option<&ValidatorSet<M2>>,
+        now_ms: u64,
+    ) -> Result<VerifiedHeader, SpvError> {
+        self.check_running()?;
+        let tip = *self.tip();
+        if header.height <= tip.height() {
+            return Err(self.judge_known(header, certificate));
+        }
+        if Some(header.height) == tip.height().checked_add(1) {
+            return self.verify_header(header, certificate, next_validators);
+        }
+        let t = tip.header();
+        let expires = t.timestamp_ms.saturating_add(self.config.trusting_period_ms);
+        if now_ms > expires {
+            return Err(SpvError::TrustExpired {
+                trusted_ms: t.timestamp_ms,
+                now_ms,
+            });
+        }
+        if header.timestamp_ms > now_ms.saturating_add(self.config.max_clock_drift_ms) {
+            return Err(SpvError::HeaderFromFuture {
+                timestamp_ms: header.timestamp_ms,
+                now_ms,
+            });
+        }
+        if header.timestamp_ms <= t.timestamp_ms {
+            return Err(SpvError::TimestampNotIncreasing {
+                height: header.height,
+            });
+        }
+        if header.view < t.view {
+            return Err(SpvError::ViewDecreases {
+                height: header.height,
+            });
+        }
+        if header_validators.hash() != header.validator_set_hash {
+            return Err(SpvError::HeaderValidatorSetMismatch {
+                height: header.height,
+            });
+        }
+        if header.next_validator_set_hash != header.validator_set_hash
+            && !BlockHeader::is_epoch_boundary(header.height, self.config.epoch_length)
+        {
+            return Err(SpvError::SetChangeOffBoundary {
+                height: header.height,
+            });
+        }
+        let next = self.next_set(header, next_validators)?;
+        let own: ValidatorSet<N> = resize(header_validators)?;
+        check_commit(
+            header,
+            certificate,
+            &own,
+            Some((&self.validators, self.config.trust_threshold)),
+        )?;
+        let cert = compact::<S, N>(certificate)?;
+        self.accept(header, cert, own, next)
+    }
+
+    /// The set `header` hands over to, when it changes; checked against the header's hash.
+    fn next_set<const M: usize>(
+        &self,
+        header: &BlockHeader,
+        supplied: Option<&ValidatorSet<M>>,
+    ) -> Result<Option<ValidatorSet<N>>, SpvError> {
+        if header.next_validator_set_hash == header.validator_set_hash {
+            return Ok(None);
+        }
+        let Some(set) = supplied else {
+            return Err(SpvError::MissingNextValidatorSet {
+                height: header.height,
+            });
+        };
+        if set.hash() != header.next_validator_set_hash {
+            return Err(SpvError::NextValidatorSetMismatch {
+                height: header.height,
+            });
+        }
+        resize(set).map(Some)
+    }
+
+    /// Commits an accepted header. Only the accumulator append can fail, and it runs first.
+    fn accept(
+        &mut self,
+        header: &BlockHeader,
+        certificate: CompactCommitCertificate<N>,
+        signing: ValidatorSet<N>,
+        next: Option<ValidatorSet<N>>,
+    ) -> Result<VerifiedHeader, SpvError> {
+        let verified = VerifiedHeader::new(*header);
+        if self.history.leaf_count() == header.height {
+            self.history
+                .append(header_leaf(header.height, &verified.hash()))?;
+            self.history_tip = verified.hash();
+            self.backfill = None;
+        }
+        self.ring.insert(verified);
+        self.tip = verified;
+        // After a skip the header's own set may differ from the one we trusted: what certifies
+        // the next header is always the set this header names as next.
+        self.validators = next.unwrap_or_else(|| signing.clone());
+        self.tip_validators = Some(signing);
+        self.tip_certificate = Some(certificate);
+        self.plan.on_accept(header.height);
+        Ok(verified)
+    }
+
+    /// A header at or below the tip: a replay, something we cannot judge, or a fork.
+    fn judge_known<S: SignatureStore>(
+        &mut self,
+        header: &BlockHeader,
+        certificate: &CommitCertificate<S>,
+    ) -> SpvError {
+        let tip = self.tip().height();
+        let stale = SpvError::StaleHeader {
+            height: header.height,
+            tip,
+        };
+        let Some(ours) = self.ring.get(header.height) else {
+            return stale;
+        };
+        if ours.hash() == header.hash() {
+            return stale;
+        }
+        let set_hash = ours.header().validator_set_hash;
+        if header.validator_set_hash != set_hash {
+            return SpvError::WrongValidatorSet {
+                height: header.height,
+            };
+        }
+        let set = [self.tip_validators.as_ref(), Some(&self.validators)]
+            .into_iter()
+            .flatten()
+            .find(|s| s.hash() == set_hash);
+        let Some(set) = set else {
+            return stale;
+        };
+        let verdict: Result<Tally, SpvError> = check_commit::<S, N, N>(header, certificate, set, None);
+        if let Err(e) = verdict {
+            return e;
+        }
+        match compact::<S, N>(certificate) {
+            Err(e) => e,
+            Ok(certificate) => {
+                self.conflict = Some(Conflict {
+                    header: *header,
+                    certificate,
+                });
+                SpvError::ConflictingHeader {
+                    height: header.height,
+                }
+            }
+        }
+    }
+
+    /// Extends the accumulator with headers that were skipped over, from
+    /// [`accumulated_height`](Self::accumulated_height) upwards: each must link to the one
+    /// before by hash, and the chain becomes trusted when it reaches a verified header we hold.
+    /// A batch is all-or-nothing. Returns the new accumulated height.
+    pub fn backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
+        self.check_running()?;
+        let tip = self.tip().height();
+        let mut pending = self.backfill.clone().unwrap_or_else(|| Backfill {
+            history: self.history.clone(),
+            last_hash: self.history_tip,
+        });
+        let mut committed: Option<(Backfill, usize)> = None;
+        for (i, h) in headers.iter().enumerate() {
+            let expected = pending.history.leaf_count();
+            if h.height != expected || h.height > tip {
+                return Err(SpvError::BackfillOutOfOrder {
+                    expected,
+                    found: h.height,
+                });
+            }
+            if h.previous != pending.last_hash {
+                return Err(SpvError::BackfillMismatch { height: h.height });
+            }
+            let hash = h.hash();
+            pending.history.append(header_leaf(h.height, &hash))?;
+            pending.last_hash = hash;
+            if let Some(known) = self.ring.get(h.height) {
+                if known.hash() != hash {
+                    return Err(SpvError::BackfillMismatch { height: h.height });
+                }
+                committed = Some((pending.clone(), i));
+            }
+        }
+        if let Some((c, upto)) = committed {
+            self.history = c.history;
+            self.history_tip = c.last_hash;
+            // Linked to a verified header, these are verified too: recent ones join the ring.
+            let floor = self.ring.oldest().map_or(0, VerifiedHeader::height);
+            for h in headers.iter().take(upto) {
+                if h.height > floor || self.ring.len() < K {
+                    self.ring.insert(VerifiedHeader::new(*h));
+                }
+            }
+        }
+        self.backfill = (pending.history.leaf_count() > self.history.leaf_count()).then_some(pending);
+        Ok(self.history.leaf_count())
+    }
+
+    /// The next height back-fill needs, if the accumulator lags the tip; and the height of the
+    /// verified header it will link up with.
+    pub fn backfill_needed(&self) -> Option<(u64, u64)> {
+        let next = self
+            .backfill
+            .as_ref()
+            .map_or(self.history.leaf_count(), |b| b.history.leaf_count());
+        let anchor = self.ring.first_at_or_above(next)?;
+        Some((next, anchor.height()))
+    }
+
+    /// Proves an old header through the accumulator (or finds it in the ring). The result is
+    /// not stored: use it for the proof at hand.
+    pub fn verify_old_header(
+        &self,
+        header: &BlockHeader,
+        proof: &MmrProof,
+    ) -> Result<VerifiedHeader, SpvError> {
+        if let Some(known) = self.ring.get(header.height) {
+            if known.header() == header {
+                return Ok(*known);
+            }
+        }
+        if proof.leaf_index != header.height {
+            return Err(SpvError::HeaderNotTrusted {
+                height: header.height,
+            });
+        }
+        let verified = VerifiedHeader::new(*header);
+        self.history
+            .verify(proof, &header_leaf(header.height, &verified.hash()))?;
+        Ok(verified)
+    }
+
+    /// Confirmations of something included at `height`: tip height − `height`.
+    pub fn confirmations(&self, height: u64) -> Result<u64, SpvError> {
+        let tip = self.tip().height();
+        tip.checked_sub(height)
+            .ok_or(SpvError::AboveTip { height, tip })
+    }
+}
