@@ -23,6 +23,7 @@
 // `expect`s below state invariants of the kit itself (distinct derived keys always form a set).
 #![allow(clippy::expect_used)]
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use itc_crypto::merkle::MerkleTree;
@@ -47,6 +48,8 @@ pub const GENESIS_MS: u64 = 1_700_000_000_000;
 #[derive(Debug, Clone)]
 pub struct TestChain {
     keys: Vec<SecretKey>,
+    /// Sets by epoch, built once (deriving public keys is the slow part of building a chain).
+    sets: BTreeMap<u64, (ValidatorSet, Hash)>,
     size: usize,
     epoch_length: u64,
     server: ProofServer,
@@ -90,6 +93,7 @@ impl TestChain {
         let store = ChainStore::new(genesis, set, state).expect("genesis always stores");
         TestChain {
             keys,
+            sets: BTreeMap::new(),
             size,
             epoch_length: epoch_length.max(1),
             server: ProofServer::new(store),
@@ -112,17 +116,32 @@ impl TestChain {
         self.keys.get(first..end).unwrap_or_default()
     }
 
+    /// The validator set of epoch `e` and its hash, built once.
+    fn epoch_set(&mut self, epoch: u64) -> &(ValidatorSet, Hash) {
+        if !self.sets.contains_key(&epoch) {
+            let validators: Vec<Validator> = self
+                .keys_of_epoch(epoch)
+                .iter()
+                .map(|k| Validator {
+                    key: k.public_key(),
+                    power: 1,
+                })
+                .collect();
+            let set = ValidatorSet::new(validators).expect("distinct derived keys form a set");
+            let hash = set.hash();
+            self.sets.insert(epoch, (set, hash));
+        }
+        self.sets.get(&epoch).expect("inserted above")
+    }
+
     /// The validator set of epoch `e`.
     pub fn set_of_epoch(&mut self, epoch: u64) -> ValidatorSet {
-        let validators: Vec<Validator> = self
-            .keys_of_epoch(epoch)
-            .iter()
-            .map(|k| Validator {
-                key: k.public_key(),
-                power: 1,
-            })
-            .collect();
-        ValidatorSet::new(validators).expect("distinct derived keys form a set")
+        self.epoch_set(epoch).0.clone()
+    }
+
+    /// The hash of epoch `e`'s validator set.
+    pub fn set_hash_of_epoch(&mut self, epoch: u64) -> Hash {
+        self.epoch_set(epoch).1
     }
 
     /// Height of the newest block.
@@ -176,10 +195,8 @@ impl TestChain {
     pub fn next_header(&mut self, batch: &[BatchRequest]) -> BlockHeader {
         let tip = *self.server.store().tip();
         let height = tip.height.saturating_add(1);
-        let own = self.set_of_epoch(self.epoch_of(height)).hash();
-        let next = self
-            .set_of_epoch(self.epoch_of(height.saturating_add(1)))
-            .hash();
+        let own = self.set_hash_of_epoch(self.epoch_of(height));
+        let next = self.set_hash_of_epoch(self.epoch_of(height.saturating_add(1)));
         let leaves: Vec<Vec<u8>> = batch.iter().map(BatchRequest::leaf_bytes).collect();
         BlockHeader {
             height,
