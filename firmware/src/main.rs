@@ -110,14 +110,30 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
 
     // Commands: the owner's, a stranger's, a replay, then two more against the cached proof.
     command(m, device, flash, now, "cmd_owner", CMD_OWNER, None);
-    command(m, device, flash, now, "cmd_stranger", CMD_STRANGER, Some(CommandError::NotAuthorized));
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_stranger",
+        CMD_STRANGER,
+        Some(CommandError::NotAuthorized),
+    );
     let replay = CommandError::Replayed {
         counter: 1,
         last_accepted: 1,
     };
     command(m, device, flash, now, "cmd_replay", CMD_OWNER, Some(replay));
     command(m, device, flash, now, "cmd_owner_cached", CMD_OWNER2, None);
-    command(m, device, flash, now, "cmd_grantee_cached", CMD_GRANTEE, None);
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_grantee_cached",
+        CMD_GRANTEE,
+        None,
+    );
     // One reservation of the replay window covered all accepted counters: one "flash" write.
     m.check(flash.writes == 1);
     firmware_update(m)
@@ -219,12 +235,17 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
     if let Ok(verifier) = verifier {
         let tampered = verifier.clone();
         let _ = m.run_verdict("fw_image_32k", true, || stream(verifier, None));
-        let r = m.run_verdict("fw_image_tampered", false, || stream(tampered, Some(12_345)));
+        let r = m.run_verdict("fw_image_tampered", false, || {
+            stream(tampered, Some(12_345))
+        });
         m.check(r == Err(FirmwareError::ImageHashMismatch.name()));
     }
     let downgrade: SignedManifest = decode(MANIFEST_DOWNGRADE)?;
     let r = m.run_verdict("fw_downgrade", false, || {
-        policy.check(black_box(&downgrade)).map(|_| ()).map_err(|e| e.name())
+        policy
+            .check(black_box(&downgrade))
+            .map(|_| ())
+            .map_err(|e| e.name())
     });
     let want = FirmwareError::Downgrade {
         installed: 2,

@@ -191,7 +191,11 @@ macro_rules! variant_names {
     };
 }
 
-variant_names!(StorageError { ReadFailed, WriteFailed, Corrupt });
+variant_names!(StorageError {
+    ReadFailed,
+    WriteFailed,
+    Corrupt
+});
 variant_names!(CommandError {
     Malformed(_),
     ArgumentTooLong { .. },
@@ -237,7 +241,11 @@ mod tests {
     fn names_are_the_variant_names() {
         assert_eq!(CommandError::NotAuthorized.name(), "NotAuthorized");
         assert_eq!(
-            CommandError::Replayed { counter: 1, last_accepted: 1 }.name(),
+            CommandError::Replayed {
+                counter: 1,
+                last_accepted: 1
+            }
+            .name(),
             "Replayed"
         );
         assert_eq!(StateError::ProofMismatch.name(), "ProofMismatch");
