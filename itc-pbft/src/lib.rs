@@ -1,14 +1,37 @@
 //! # itc-pbft
 //!
 //! Practical Byzantine Fault Tolerance (Castro & Liskov, OSDI 1999) for the IoT Chain main
-//! chain, as a sans-I/O state machine over a weighted validator set.
+//! chain, as a sans-I/O state machine over a weighted validator set: quorum is strictly more
+//! than 2/3 of the voting power (2f + 1 of n = 3f + 1 for equal power).
 //!
-//! Allocation-free (build with `--no-default-features`, used by light clients and devices):
+//! Allocation-free (build with `--no-default-features`; used by light clients and devices):
 //!
-//! * [`header`] — [`BlockHeader`]: fixed-size block header, the validator-set hand-over rule
-//!   and the state-root lag (header `h` carries the root after executing blocks `≤ h − 1`).
+//! * [`header`] — [`BlockHeader`]: the fixed-size block header, the validator-set hand-over
+//!   rule and the state-root lag (header `h` carries the root after executing blocks `≤ h − 1`).
 //! * [`certificate`] — [`CommitCertificate`]: a quorum's commit signatures over a header,
 //!   verifiable by anyone holding the validator set.
+//!
+//! With `alloc` (default):
+//!
+//! * [`request`] — client [`Request`]s and [`Batch`]es (the Merkle leaf of a request).
+//! * [`message`] — wire messages, the digests they sign, prepared and checkpoint certificates.
+//! * [`replica`] — the [`Replica`] state machine: feed it inputs, drain its [`Action`]s.
+//! * [`view_change`], [`checkpoint`](mod@checkpoint), [`catchup`] — the rest of the protocol.
+//! * [`safety`] — the one module that decides whether the replica may sign, and what must be
+//!   persisted before it sends.
+//! * [`evidence`] — verifiable proof that a validator signed two conflicting votes.
+//! * [`cluster`] — an in-memory cluster: four validators in a few lines (examples, benches).
+//!
+//! ```
+//! use itc_pbft::cluster::Cluster;
+//! use itc_pbft::{ClientId, Request};
+//!
+//! let mut cluster = Cluster::with_equal_power(4).unwrap();
+//! cluster.submit(Request::new(ClientId(1), 1, b"unlock door 7".to_vec()));
+//! cluster.run_until_idle();
+//! // Every replica delivered the same block 1, with a certificate that verifies.
+//! assert!(cluster.committed_heights().iter().all(|h| *h == 1));
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -20,5 +43,53 @@ extern crate std;
 pub mod certificate;
 pub mod header;
 
+#[cfg(feature = "alloc")]
+pub mod action;
+#[cfg(feature = "alloc")]
+pub mod catchup;
+#[cfg(feature = "alloc")]
+pub mod checkpoint;
+#[cfg(feature = "alloc")]
+pub mod cluster;
+#[cfg(feature = "alloc")]
+pub mod config;
+#[cfg(feature = "alloc")]
+pub mod epoch;
+#[cfg(feature = "alloc")]
+pub mod error;
+#[cfg(feature = "alloc")]
+pub mod evidence;
+#[cfg(feature = "alloc")]
+mod log;
+#[cfg(feature = "alloc")]
+pub mod message;
+#[cfg(feature = "alloc")]
+pub mod replica;
+#[cfg(feature = "alloc")]
+pub mod request;
+#[cfg(feature = "alloc")]
+pub mod safety;
+#[cfg(feature = "alloc")]
+pub mod sig;
+#[cfg(feature = "alloc")]
+pub mod view_change;
+
 pub use certificate::{CertificateError, CommitCertificate, CompactCommitCertificate};
 pub use header::{BlockHeader, ChainError};
+
+#[cfg(feature = "alloc")]
+pub use action::{Action, Timer};
+#[cfg(feature = "alloc")]
+pub use config::{Config, ConfigError};
+#[cfg(feature = "alloc")]
+pub use error::PbftError;
+#[cfg(feature = "alloc")]
+pub use evidence::Evidence;
+#[cfg(feature = "alloc")]
+pub use message::{CertifiedBlock, Message};
+#[cfg(feature = "alloc")]
+pub use replica::{ChainTip, Executed, Genesis, Replica};
+#[cfg(feature = "alloc")]
+pub use request::{Batch, ClientId, Request};
+#[cfg(feature = "alloc")]
+pub use safety::{Durable, SafetyRecord};

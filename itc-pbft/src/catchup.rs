@@ -1,0 +1,120 @@
+//! Catch-up: a replica that learns it is behind — a stable checkpoint or a commit quorum above
+//! what it has — asks one peer for the certified blocks it misses ([`Action::Fetch`]), and
+//! accepts a fetched block only if it is the next height, extends its chain, carries a commit
+//! certificate that verifies against the validator set of that height, and its batch matches
+//! the header. A peer that does not answer is replaced by the next one when the fetch timer
+//! fires. Ranges are bounded by the window, so catch-up never asks for more than it can hold.
+
+use itc_crypto::Signer;
+
+use crate::action::{Action, Timer};
+use crate::error::PbftError;
+use crate::header::ChainError;
+use crate::message::CertifiedBlock;
+use crate::replica::{FetchState, Replica};
+
+impl<S: Signer> Replica<S> {
+    /// Asks for the certified blocks from the next height up to `to` (bounded by the window).
+    pub(crate) fn request_fetch(&mut self, to: u64) {
+        let from = self.last_header.height.saturating_add(1);
+        if to < from {
+            return;
+        }
+        let to = to.min(from.saturating_add(self.config.window).saturating_sub(1));
+        if self.fetch.is_some_and(|f| f.to >= to) {
+            return;
+        }
+        let attempts = self.fetch.map_or(0, |f| f.attempts);
+        self.fetch = Some(FetchState { to, attempts });
+        self.send_fetch();
+    }
+
+    fn send_fetch(&mut self) {
+        let Some(f) = self.fetch else {
+            return;
+        };
+        let from = self.last_header.height.saturating_add(1);
+        let Some(e) = self.epoch_for(from).or_else(|| self.epochs.latest()) else {
+            return;
+        };
+        let n = e.set.len();
+        let me = e.set.index_of(&self.key);
+        // Rotate through the other validators, one per attempt.
+        let start = me.map_or(0, |m| m.saturating_add(1));
+        let mut peer = None;
+        for k in 0..n {
+            let idx = (start + f.attempts as usize + k) % n.max(1);
+            if Some(idx) != me {
+                peer = e.set.get(idx).map(|v| v.key);
+                break;
+            }
+        }
+        let Some(peer) = peer else {
+            return;
+        };
+        self.push(Action::Fetch {
+            peer,
+            from,
+            to: f.to,
+        });
+        let d = self.now.saturating_add(self.config.fetch_timeout_ms);
+        self.set_timer(Timer::Fetch, d);
+    }
+
+    pub(crate) fn on_fetch_timeout(&mut self) {
+        let Some(f) = self.fetch else {
+            return;
+        };
+        if self.last_header.height >= f.to {
+            self.fetch = None;
+            return;
+        }
+        self.fetch = Some(FetchState {
+            to: f.to,
+            attempts: f.attempts.saturating_add(1),
+        });
+        self.send_fetch();
+    }
+
+    /// Feeds a block received in answer to an [`Action::Fetch`]. Blocks must come in height
+    /// order; each is checked (chain, certificate, batch) before it is delivered.
+    pub fn handle_fetched_block(
+        &mut self,
+        block: CertifiedBlock,
+        now: u64,
+    ) -> Result<(), PbftError> {
+        self.now = self.now.max(now);
+        let h = block.header.height;
+        let expected = self.last_header.height.saturating_add(1);
+        if h < expected {
+            return Err(PbftError::AlreadyCommitted(h));
+        }
+        if h != expected {
+            return Err(PbftError::NotNextBlock { expected, got: h });
+        }
+        let Some(e) = self.epoch_for(h) else {
+            return Err(PbftError::UnknownValidatorSet(h));
+        };
+        block
+            .header
+            .follows_with_interval(&self.last_header, self.config.checkpoint_interval)?;
+        if block.header.validator_set_hash != e.hash {
+            return Err(ChainError::WrongValidatorSet.into());
+        }
+        block
+            .certificate
+            .verify_with_set_hash_checked(&block.header, &e.set)?;
+        self.stats.verified = self
+            .stats
+            .verified
+            .saturating_add(block.certificate.signers().count() as u64);
+        if block.batch.root() != block.header.batch_root {
+            return Err(PbftError::FetchedBatchMismatch);
+        }
+        self.deliver_block(block);
+        self.deliver()?;
+        let next = self.last_header.height.saturating_add(1);
+        self.try_accept(next)?;
+        self.check_progress(next)
+    }
+}

@@ -1,0 +1,160 @@
+//! The message log: one [`Slot`] per height inside the watermark window, votes kept as signer
+//! bitmaps with their signatures (so a quorum becomes a certificate without copying).
+//!
+//! Bounds by construction: slots exist only for heights in `(low, low + L]`; a slot holds at
+//! most one pre-prepare per view and one vote per sender and phase (a second, different vote
+//! is equivocation and is reported, not stored); votes of views the replica has left are
+//! dropped when it enters a new view.
+
+use alloc::vec::Vec;
+
+use itc_crypto::quorum::{QuorumCertificate, SignerBitmap, ValidatorSet};
+use itc_crypto::{Hash, Signature};
+
+use crate::certificate::CommitCertificate;
+use crate::message::{PrePrepare, PreparedCertificate, Signatures};
+use crate::request::Batch;
+
+/// What a sender already voted in a tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prior {
+    /// Nothing yet.
+    None,
+    /// The same hash (a duplicate).
+    Same,
+    /// Another hash, with the signature that proves it.
+    Other(Hash, Signature),
+}
+
+/// Votes of one phase, grouped by the value voted for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    voted: SignerBitmap,
+    by_value: Vec<(Hash, QuorumCertificate<Signatures>)>,
+}
+
+impl Tally {
+    /// What `sender` already voted, compared with `value`.
+    pub(crate) fn prior(&self, sender: usize, value: &Hash) -> Prior {
+        if !self.voted.get(sender) {
+            return Prior::None;
+        }
+        for (v, qc) in &self.by_value {
+            if qc.signers().get(sender) {
+                if v == value {
+                    return Prior::Same;
+                }
+                let sig = qc.iter().find(|(i, _)| *i == sender).map(|(_, s)| *s);
+                if let Some(sig) = sig {
+                    return Prior::Other(*v, sig);
+                }
+            }
+        }
+        Prior::Same
+    }
+
+    /// Records a verified vote. Returns false if the sender had already voted.
+    pub(crate) fn insert(&mut self, sender: usize, value: Hash, sig: Signature) -> bool {
+        if self.voted.get(sender) || !self.voted.set(sender) {
+            return false;
+        }
+        let pos = match self.by_value.iter().position(|(v, _)| *v == value) {
+            Some(p) => p,
+            None => {
+                self.by_value.push((value, QuorumCertificate::new()));
+                self.by_value.len() - 1
+            }
+        };
+        match self.by_value.get_mut(pos) {
+            Some((_, qc)) => qc.insert(sender, sig).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The votes for `value`.
+    pub(crate) fn votes(&self, value: &Hash) -> Option<&QuorumCertificate<Signatures>> {
+        self.by_value
+            .iter()
+            .find(|(v, _)| v == value)
+            .map(|(_, qc)| qc)
+    }
+
+    /// Voting power behind `value`.
+    pub(crate) fn power<const N: usize>(&self, value: &Hash, set: &ValidatorSet<N>) -> u64 {
+        self.votes(value).map_or(0, |qc| set.power_of(qc.signers()))
+    }
+
+    /// Every value with its votes.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &(Hash, QuorumCertificate<Signatures>)> {
+        self.by_value.iter()
+    }
+}
+
+/// Everything the replica knows about one height.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slot {
+    /// View the pre-prepare and votes below belong to.
+    pub view: u64,
+    /// The primary's proposal in `view`.
+    pub pre_prepare: Option<PrePrepare>,
+    /// `pre_prepare.header.hash()`, cached.
+    pub header_hash: Hash,
+    /// True once this replica checked the proposal and sent its prepare (or proposed it).
+    pub accepted: bool,
+    /// Prepares of `view`.
+    pub prepares: Tally,
+    /// Commits of `view`.
+    pub commits: Tally,
+    /// True once this replica sent its commit in `view`.
+    pub commit_sent: bool,
+    /// Highest-view prepared certificate (survives view changes).
+    pub prepared: Option<PreparedCertificate>,
+    /// Batch known for a header hash (survives view changes; re-proposals carry no batch).
+    pub batch: Option<(Hash, Batch)>,
+    /// The committed header and its certificate, once committed-local.
+    pub committed: Option<(PrePrepare, CommitCertificate<Signatures>)>,
+}
+
+impl Slot {
+    /// Forgets the votes of the view being left; keeps certificates and the batch.
+    pub(crate) fn enter_view(&mut self, view: u64) {
+        if view > self.view {
+            self.view = view;
+            self.pre_prepare = None;
+            self.header_hash = Hash::ZERO;
+            self.accepted = false;
+            self.prepares = Tally::default();
+            self.commits = Tally::default();
+            self.commit_sent = false;
+        }
+    }
+
+    /// The batch for `header_hash`, if known.
+    pub(crate) fn batch_for(&self, header_hash: &Hash) -> Option<&Batch> {
+        match &self.batch {
+            Some((h, b)) if h == header_hash => Some(b),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_vote_per_sender_and_conflicts_are_reported() {
+        let mut t = Tally::default();
+        let a = Hash([1; 32]);
+        let b = Hash([2; 32]);
+        assert_eq!(t.prior(3, &a), Prior::None);
+        assert!(t.insert(3, a, Signature([7; 64])));
+        assert_eq!(t.prior(3, &a), Prior::Same);
+        assert_eq!(t.prior(3, &b), Prior::Other(a, Signature([7; 64])));
+        assert!(!t.insert(3, b, Signature([8; 64])));
+        assert!(t.insert(1, b, Signature([9; 64])));
+        assert_eq!(t.votes(&a).unwrap().signers().count(), 1);
+        assert_eq!(t.votes(&b).unwrap().signers().count(), 1);
+        assert_eq!(t.values().count(), 2);
+    }
+}

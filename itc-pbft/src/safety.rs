@@ -1,0 +1,439 @@
+//! The "never sign two conflicting things" rule, in one place.
+//!
+//! Every signature the replica makes on a pre-prepare, prepare, commit or view-change first
+//! asks the [`SafetyGuard`]. The guard refuses:
+//!
+//! * a vote in a view below the highest view the replica has entered (once it asked for view
+//!   `v + 1` it never votes in `v` again), and
+//! * a second vote of the same phase at the same height and view for another header.
+//!
+//! Whatever the guard approves it also returns as a [`Durable`] record, emitted as an
+//! `Action::Persist` **before** the message it protects: the integrator must make it durable
+//! before carrying out any later action. A replica restored from the accumulated
+//! [`SafetyRecord`] therefore cannot equivocate, even if it crashed right after sending. The
+//! record also keeps the replica's prepared certificates and stable checkpoint, so a restarted
+//! replica's view-change still carries what PBFT's safety argument needs from it.
+//!
+//! Memory is bounded: entries at or below the stable checkpoint are pruned, and the replica
+//! only votes inside its watermark window.
+//!
+//! ```
+//! use itc_pbft::safety::{SafetyGuard, SafetyRecord, GuardError};
+//! use itc_pbft::message::Phase;
+//! use itc_crypto::Hash;
+//!
+//! let mut guard = SafetyGuard::new(SafetyRecord::default());
+//! let first = guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])).unwrap();
+//! assert!(first.is_some()); // new: must be persisted before sending
+//! assert_eq!(guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])), Ok(None)); // same again
+//! assert!(matches!(
+//!     guard.approve_vote(Phase::Prepare, 0, 1, Hash([2; 32])),
+//!     Err(GuardError::Conflict { .. })
+//! ));
+//! ```
+
+use alloc::collections::BTreeMap;
+
+use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
+use itc_crypto::Hash;
+
+use crate::message::{CheckpointCertificate, Phase, PreparedCertificate};
+
+/// Why the guard refused to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GuardError {
+    /// The vote is for a view below one already entered.
+    #[error("view {view} is below entered view {entered}")]
+    StaleView {
+        /// The vote's view.
+        view: u64,
+        /// The highest view entered.
+        entered: u64,
+    },
+    /// A different header was already signed in this phase, height and view.
+    #[error("already signed another header for {phase:?} at height {height} in view {view}")]
+    Conflict {
+        /// The phase.
+        phase: Phase,
+        /// The height.
+        height: u64,
+        /// The view.
+        view: u64,
+    },
+}
+
+/// One fact that must be durable before the replica's next output is acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durable {
+    /// The replica entered (or asked for) this view.
+    View(u64),
+    /// The replica signed a vote.
+    Vote {
+        /// Phase of the vote.
+        phase: Phase,
+        /// View of the vote.
+        view: u64,
+        /// Height of the vote.
+        height: u64,
+        /// Header voted for.
+        header_hash: Hash,
+    },
+    /// The replica became prepared (kept for its view-changes).
+    Prepared(PreparedCertificate),
+    /// A checkpoint became stable; records at or below it are pruned.
+    Stable(CheckpointCertificate),
+}
+
+/// The accumulated durable state: feed it every [`Durable`] in order with
+/// [`SafetyRecord::apply`], and hand it to `Replica::restore` after a crash.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SafetyRecord {
+    view: u64,
+    votes: BTreeMap<(u64, Phase), (u64, Hash)>,
+    prepared: BTreeMap<u64, PreparedCertificate>,
+    stable: Option<CheckpointCertificate>,
+}
+
+impl SafetyRecord {
+    /// Applies one durable fact.
+    pub fn apply(&mut self, fact: &Durable) {
+        match fact {
+            Durable::View(v) => self.view = self.view.max(*v),
+            Durable::Vote {
+                phase,
+                view,
+                height,
+                header_hash,
+            } => {
+                let entry = self
+                    .votes
+                    .entry((*height, *phase))
+                    .or_insert((*view, *header_hash));
+                if entry.0 <= *view {
+                    *entry = (*view, *header_hash);
+                }
+            }
+            Durable::Prepared(cert) => {
+                let keep = self
+                    .prepared
+                    .get(&cert.height())
+                    .is_none_or(|old| old.view() <= cert.view());
+                if keep {
+                    self.prepared.insert(cert.height(), cert.clone());
+                }
+            }
+            Durable::Stable(cert) => {
+                let h = cert.height;
+                if self.stable.as_ref().is_none_or(|s| s.height < h) {
+                    self.stable = Some(cert.clone());
+                }
+                self.votes.retain(|(height, _), _| *height > h);
+                self.prepared.retain(|height, _| *height > h);
+            }
+        }
+    }
+
+    /// Highest view entered.
+    pub fn view(&self) -> u64 {
+        self.view
+    }
+
+    /// Prepared certificates above the stable checkpoint, by height.
+    pub fn prepared(&self) -> impl Iterator<Item = &PreparedCertificate> {
+        self.prepared.values()
+    }
+
+    /// The stable checkpoint certificate, if any beyond genesis.
+    pub fn stable(&self) -> Option<&CheckpointCertificate> {
+        self.stable.as_ref()
+    }
+
+    /// Number of vote entries kept (for memory-bound tests).
+    pub fn vote_entries(&self) -> usize {
+        self.votes.len()
+    }
+}
+
+/// The signing gate. Owns the [`SafetyRecord`] of the replica it guards.
+#[derive(Debug, Clone, Default)]
+pub struct SafetyGuard {
+    record: SafetyRecord,
+}
+
+impl SafetyGuard {
+    /// A guard restored from durable state (use `SafetyRecord::default()` for a fresh replica).
+    pub fn new(record: SafetyRecord) -> Self {
+        SafetyGuard { record }
+    }
+
+    /// The state to persist.
+    pub fn record(&self) -> &SafetyRecord {
+        &self.record
+    }
+
+    /// Highest view entered.
+    pub fn view(&self) -> u64 {
+        self.record.view
+    }
+
+    /// Asks to sign a `phase` vote for `header_hash` at `height` in `view`. `Ok(Some(fact))`:
+    /// sign, after persisting `fact`; `Ok(None)`: sign, the same vote is already durable.
+    pub fn approve_vote(
+        &mut self,
+        phase: Phase,
+        view: u64,
+        height: u64,
+        header_hash: Hash,
+    ) -> Result<Option<Durable>, GuardError> {
+        if view < self.record.view {
+            return Err(GuardError::StaleView {
+                view,
+                entered: self.record.view,
+            });
+        }
+        if let Some((v, h)) = self.record.votes.get(&(height, phase)) {
+            if *v > view {
+                return Err(GuardError::StaleView { view, entered: *v });
+            }
+            if *v == view {
+                return if *h == header_hash {
+                    Ok(None)
+                } else {
+                    Err(GuardError::Conflict {
+                        phase,
+                        height,
+                        view,
+                    })
+                };
+            }
+        }
+        let fact = Durable::Vote {
+            phase,
+            view,
+            height,
+            header_hash,
+        };
+        self.record.apply(&fact);
+        Ok(Some(fact))
+    }
+
+    /// Enters `view` (on sending a view-change or accepting a new-view). Views never go back.
+    pub fn enter_view(&mut self, view: u64) -> Result<Option<Durable>, GuardError> {
+        if view < self.record.view {
+            return Err(GuardError::StaleView {
+                view,
+                entered: self.record.view,
+            });
+        }
+        if view == self.record.view {
+            return Ok(None);
+        }
+        let fact = Durable::View(view);
+        self.record.apply(&fact);
+        Ok(Some(fact))
+    }
+
+    /// Records a prepared certificate.
+    pub fn record_prepared(&mut self, cert: PreparedCertificate) -> Durable {
+        let fact = Durable::Prepared(cert);
+        self.record.apply(&fact);
+        fact
+    }
+
+    /// Records a stable checkpoint and prunes below it.
+    pub fn record_stable(&mut self, cert: CheckpointCertificate) -> Durable {
+        let fact = Durable::Stable(cert);
+        self.record.apply(&fact);
+        fact
+    }
+}
+
+impl Encode for Durable {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        match self {
+            Durable::View(v) => {
+                w.write(&[0]);
+                v.encode(w);
+            }
+            Durable::Vote {
+                phase,
+                view,
+                height,
+                header_hash,
+            } => {
+                w.write(&[1]);
+                phase.encode(w);
+                view.encode(w);
+                height.encode(w);
+                header_hash.encode(w);
+            }
+            Durable::Prepared(c) => {
+                w.write(&[2]);
+                c.encode(w);
+            }
+            Durable::Stable(c) => {
+                w.write(&[3]);
+                c.encode(w);
+            }
+        }
+    }
+}
+
+impl Decode for Durable {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.read_u8()? {
+            0 => Ok(Durable::View(u64::decode(r)?)),
+            1 => Ok(Durable::Vote {
+                phase: Phase::decode(r)?,
+                view: u64::decode(r)?,
+                height: u64::decode(r)?,
+                header_hash: Hash::decode(r)?,
+            }),
+            2 => Ok(Durable::Prepared(PreparedCertificate::decode(r)?)),
+            3 => Ok(Durable::Stable(CheckpointCertificate::decode(r)?)),
+            tag => Err(DecodeError::UnknownVariant {
+                type_name: "Durable",
+                tag: u64::from(tag),
+            }),
+        }
+    }
+}
+
+/// Most entries a decoded record may hold (votes and prepared certificates).
+pub const MAX_RECORD_ENTRIES: usize = 4 * crate::message::MAX_PREPARED_PER_VIEW_CHANGE;
+
+impl Encode for SafetyRecord {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        self.view.encode(w);
+        write_varint(w, self.votes.len() as u64);
+        for ((height, phase), (view, hash)) in &self.votes {
+            height.encode(w);
+            phase.encode(w);
+            view.encode(w);
+            hash.encode(w);
+        }
+        write_varint(w, self.prepared.len() as u64);
+        for c in self.prepared.values() {
+            c.encode(w);
+        }
+        self.stable.encode(w);
+    }
+}
+
+impl Decode for SafetyRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let non_canonical = DecodeError::NonCanonical {
+            type_name: "SafetyRecord",
+        };
+        let view = u64::decode(r)?;
+        let n = r.read_count(MAX_RECORD_ENTRIES, 49)?;
+        let mut votes = BTreeMap::new();
+        let mut last = None;
+        for _ in 0..n {
+            let key = (u64::decode(r)?, Phase::decode(r)?);
+            if last.is_some_and(|l| l >= key) {
+                return Err(non_canonical);
+            }
+            last = Some(key);
+            votes.insert(key, (u64::decode(r)?, Hash::decode(r)?));
+        }
+        let n = r.read_count(MAX_RECORD_ENTRIES, 1)?;
+        let mut prepared = BTreeMap::new();
+        let mut last_height = None;
+        for _ in 0..n {
+            let c = PreparedCertificate::decode(r)?;
+            if last_height.is_some_and(|l| l >= c.height()) {
+                return Err(non_canonical);
+            }
+            last_height = Some(c.height());
+            prepared.insert(c.height(), c);
+        }
+        let stable = Option::decode(r)?;
+        Ok(SafetyRecord {
+            view,
+            votes,
+            prepared,
+            stable,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn views_never_go_back() {
+        let mut g = SafetyGuard::default();
+        assert!(g.enter_view(3).unwrap().is_some());
+        assert_eq!(g.enter_view(3), Ok(None));
+        assert_eq!(
+            g.enter_view(2),
+            Err(GuardError::StaleView {
+                view: 2,
+                entered: 3
+            })
+        );
+        assert!(matches!(
+            g.approve_vote(Phase::Commit, 2, 1, Hash::ZERO),
+            Err(GuardError::StaleView { .. })
+        ));
+        // A later view may vote for another header at the same height.
+        assert!(g.approve_vote(Phase::Prepare, 3, 1, Hash([1; 32])).is_ok());
+        assert!(g.approve_vote(Phase::Prepare, 4, 1, Hash([2; 32])).is_ok());
+        // ...but not go back to view 3 for that height.
+        assert!(g.approve_vote(Phase::Prepare, 3, 1, Hash([1; 32])).is_err());
+    }
+
+    #[test]
+    fn a_restored_guard_refuses_what_the_original_refused() {
+        let mut g = SafetyGuard::default();
+        let mut record = SafetyRecord::default();
+        for (phase, h) in [
+            (Phase::Prepare, 1u64),
+            (Phase::Commit, 1),
+            (Phase::PrePrepare, 2),
+        ] {
+            if let Some(f) = g.approve_vote(phase, 0, h, Hash([h as u8; 32])).unwrap() {
+                record.apply(&f);
+            }
+        }
+        // Persist as bytes and restore.
+        let bytes = record.encode_to_vec();
+        let restored = SafetyRecord::decode_bytes(&bytes).unwrap();
+        assert_eq!(&restored, g.record());
+        let mut g2 = SafetyGuard::new(restored);
+        assert!(g2
+            .approve_vote(Phase::Prepare, 0, 1, Hash([9; 32]))
+            .is_err());
+        assert!(g2
+            .approve_vote(Phase::PrePrepare, 0, 2, Hash([9; 32]))
+            .is_err());
+        assert_eq!(
+            g2.approve_vote(Phase::Commit, 0, 1, Hash([1; 32])),
+            Ok(None)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_approves_two_hashes_for_one_slot(ops in proptest::collection::vec((0u8..3, 0u64..3, 0u64..3, 0u8..3), 0..60)) {
+            let mut g = SafetyGuard::default();
+            let mut approved: BTreeMap<(u8, u64, u64), u8> = BTreeMap::new();
+            for (p, view, height, hash) in ops {
+                let phase = [Phase::PrePrepare, Phase::Prepare, Phase::Commit][p as usize];
+                if g.approve_vote(phase, view, height, Hash([hash; 32])).is_ok() {
+                    let prev = approved.insert((p, view, height), hash);
+                    prop_assert!(prev.is_none_or(|h| h == hash));
+                }
+            }
+        }
+
+        #[test]
+        fn record_decoding_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = SafetyRecord::decode_bytes(&data);
+            let _ = Durable::decode_bytes(&data);
+        }
+    }
+}
