@@ -50,8 +50,12 @@ fn setup(config: TangleConfig) -> Fixture {
 }
 
 enum Input {
-    Tx(Transaction),
+    Tx(Box<Transaction>),
     Bytes(Vec<u8>),
+}
+
+fn tx_input(t: Transaction) -> Input {
+    Input::Tx(Box::new(t))
 }
 
 struct Case {
@@ -274,7 +278,7 @@ fn cases() -> Vec<Case> {
                 let bad = (0..)
                     .find(|&n| itc_dag::pow::check(&h, n, 20).is_err())
                     .unwrap();
-                Input::Tx(builder.nonce(bad).sign(&b).unwrap())
+                tx_input(builder.nonce(bad).sign(&b).unwrap())
             },
             now: NOW,
             expected: |f| {
@@ -291,7 +295,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "difficulty below the issuer's class",
             config: keep,
-            input: |f| Input::Tx(tx(&key(2), 0, NOW, &[f.fresh, f.old], data(b"x"), 1)),
+            input: |f| tx_input(tx(&key(2), 0, NOW, &[f.fresh, f.old], data(b"x"), 1)),
             now: NOW,
             expected: |_| DagError::DifficultyTooLow {
                 declared: 1,
@@ -303,7 +307,7 @@ fn cases() -> Vec<Case> {
             config: keep,
             input: |f| {
                 let g = genesis_parents();
-                Input::Tx(tx(&key(2), 0, 61_500, &[f.old, g[1]], data(b"x"), MIN_D))
+                tx_input(tx(&key(2), 0, 61_500, &[f.old, g[1]], data(b"x"), MIN_D))
             },
             now: 61_500,
             expected: |f| DagError::ParentTooOld(f.old),
@@ -311,7 +315,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "timestamp before a parent",
             config: keep,
-            input: |f| Input::Tx(tx(&key(2), 0, 8_000, &[f.fresh, f.old], data(b"x"), MIN_D)),
+            input: |f| tx_input(tx(&key(2), 0, 8_000, &[f.fresh, f.old], data(b"x"), MIN_D)),
             now: NOW,
             expected: |f| DagError::TimestampBeforeParent(f.fresh),
         },
@@ -319,7 +323,7 @@ fn cases() -> Vec<Case> {
             name: "timestamp in the future",
             config: keep,
             input: |f| {
-                Input::Tx(tx(
+                tx_input(tx(
                     &key(2),
                     0,
                     NOW + 5_001,
@@ -337,7 +341,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "transaction itself too old (replay of pruned history)",
             config: keep,
-            input: |f| Input::Tx(tx(&key(2), 0, 9_500, &[f.fresh, f.old], data(b"x"), MIN_D)),
+            input: |f| tx_input(tx(&key(2), 0, 9_500, &[f.fresh, f.old], data(b"x"), MIN_D)),
             now: 9_500 + 60_001,
             expected: |_| DagError::TooOld {
                 timestamp: 9_500,
@@ -347,7 +351,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "duplicate",
             config: keep,
-            input: |f| Input::Tx(f.last_tx.clone()),
+            input: |f| tx_input(f.last_tx.clone()),
             now: NOW,
             expected: |f| DagError::Duplicate(f.fresh),
         },
@@ -355,7 +359,7 @@ fn cases() -> Vec<Case> {
             name: "sequence replay",
             config: keep,
             input: |f| {
-                Input::Tx(tx(
+                tx_input(tx(
                     &key(1),
                     1,
                     NOW,
@@ -372,7 +376,7 @@ fn cases() -> Vec<Case> {
             config: keep,
             input: |f| {
                 let g = genesis_parents();
-                Input::Tx(tx(&key(1), 2, 8_999, &[f.old, g[1]], data(b"x"), MIN_D))
+                tx_input(tx(&key(1), 2, 8_999, &[f.old, g[1]], data(b"x"), MIN_D))
             },
             now: NOW,
             expected: |_| DagError::TimestampRegression {
@@ -389,7 +393,7 @@ fn cases() -> Vec<Case> {
                     snapshot_root: itc_crypto::Hash([1; 32]),
                     chain_height: 5,
                 });
-                Input::Tx(tx(&key(2), 0, NOW, &[f.fresh, f.old], p, MIN_D))
+                tx_input(tx(&key(2), 0, NOW, &[f.fresh, f.old], p, MIN_D))
             },
             now: NOW,
             expected: |_| DagError::UnauthorizedAnchor,
@@ -398,7 +402,7 @@ fn cases() -> Vec<Case> {
             name: "zero-amount transfer",
             config: keep,
             input: |f| {
-                Input::Tx(tx(
+                tx_input(tx(
                     &key(1),
                     2,
                     NOW,
@@ -414,7 +418,7 @@ fn cases() -> Vec<Case> {
             name: "transfer to self",
             config: keep,
             input: |f| {
-                Input::Tx(tx(
+                tx_input(tx(
                     &key(1),
                     2,
                     NOW,
@@ -431,7 +435,7 @@ fn cases() -> Vec<Case> {
             config: |c| c.unsolid_capacity = 0,
             input: |f| {
                 let ghost = TxId(itc_crypto::Hash([0x42; 32]));
-                Input::Tx(tx(&key(2), 0, NOW, &[f.fresh, ghost], data(b"x"), MIN_D))
+                tx_input(tx(&key(2), 0, NOW, &[f.fresh, ghost], data(b"x"), MIN_D))
             },
             now: NOW,
             expected: |_| DagError::UnsolidPoolFull { capacity: 0 },
@@ -439,7 +443,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "tangle at capacity",
             config: |c| c.capacity = 4,
-            input: |f| Input::Tx(tx(&key(2), 0, NOW, &[f.fresh, f.old], data(b"x"), MIN_D)),
+            input: |f| tx_input(tx(&key(2), 0, NOW, &[f.fresh, f.old], data(b"x"), MIN_D)),
             now: NOW,
             expected: |_| DagError::TangleFull { capacity: 4 },
         },
@@ -456,7 +460,7 @@ fn every_bad_input_has_its_error_and_changes_nothing() {
         let store_len = f.tangle.store().len();
         let input = (case.input)(&f);
         let got = match input {
-            Input::Tx(t) => f.tangle.handle_transaction(t, case.now),
+            Input::Tx(t) => f.tangle.handle_transaction(*t, case.now),
             Input::Bytes(b) => f.tangle.handle_bytes(&b, case.now),
         };
         let expected = (case.expected)(&f);
