@@ -182,6 +182,12 @@ fn proofs(c: &mut Criterion) {
     let o = Opening::random(40_000, &mut rng);
     let com = gens.commit(&o);
     let mut g = c.benchmark_group("pedersen");
+    // Reference point in the same run (the machine is shared): one BIP340 verification.
+    let sk = SecretKey::from_bytes(&[3u8; 32]).unwrap();
+    let tag = itc_crypto::DomainTag::new(b"itc/bench/ref/v1");
+    let sig = itc_crypto::Signer::sign(&sk, tag, b"m").unwrap();
+    let pk = sk.public_key();
+    g.bench_function("reference/schnorr_verify", |b| b.iter(|| pk.verify(tag, black_box(b"m"), &sig)));
     g.bench_function("commit", |b| b.iter(|| gens.commit(black_box(&o))));
     let op = gens.prove_opening(&com, &o, b"ctx", &mut rng);
     g.bench_function("opening/prove", |b| b.iter(|| gens.prove_opening(&com, &o, b"ctx", &mut rng)));

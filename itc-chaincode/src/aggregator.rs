@@ -336,7 +336,14 @@ impl Aggregator {
 
         // All checks passed: merge.
         match (&mut self.acc, &c.sealed.payload) {
-            (Accumulator::Value { total, blinding, commitment }, Payload::Value(o)) => {
+            (
+                Accumulator::Value {
+                    total,
+                    blinding,
+                    commitment,
+                },
+                Payload::Value(o),
+            ) => {
                 *total += u128::from(o.value);
                 *blinding += o.blinding;
                 if let Some(v) = &h.value {
@@ -344,7 +351,8 @@ impl Aggregator {
                 }
             }
             (Accumulator::Distinct(acc), Payload::Distinct(s)) => {
-                acc.merge(s).map_err(|_| ContributionError::PayloadMismatch)?;
+                acc.merge(s)
+                    .map_err(|_| ContributionError::PayloadMismatch)?;
             }
             (Accumulator::Histogram(acc), Payload::Histogram(b)) => {
                 for (a, x) in acc.iter_mut().zip(b) {
@@ -377,7 +385,11 @@ impl Aggregator {
         let plan = self.plan.plan();
         let h = &c.header;
         match (&plan.aggregation, &c.sealed.payload, &h.value) {
-            (Aggregation::Count | Aggregation::Sum { .. } | Aggregation::Mean { .. }, Payload::Value(o), Some(v)) => {
+            (
+                Aggregation::Count | Aggregation::Sum { .. } | Aggregation::Mean { .. },
+                Payload::Value(o),
+                Some(v),
+            ) => {
                 if !self.gens.opens_to(&v.commitment, o) {
                     return Err(ContributionError::CommitmentMismatch);
                 }
@@ -386,7 +398,8 @@ impl Aggregator {
                 v.range
                     .verify(&self.gens, &v.commitment, bits, &ctx)
                     .map_err(ContributionError::RangeProof)?;
-                if matches!(plan.aggregation, Aggregation::Count) && o.value != u64::from(h.matched) {
+                if matches!(plan.aggregation, Aggregation::Count) && o.value != u64::from(h.matched)
+                {
                     return Err(ContributionError::PayloadMismatch);
                 }
                 Ok(())
@@ -432,8 +445,11 @@ impl Aggregator {
         let mut rng = NoiseRng::new(seed.finalize());
 
         let count = self.contributors.len() as u32;
-        let threshold = u64::from(plan.privacy.min_contributors)
-            .saturating_add(geometric(&mut rng, THRESHOLD_EPSILON_MILLI, 1));
+        let threshold = u64::from(plan.privacy.min_contributors).saturating_add(geometric(
+            &mut rng,
+            THRESHOLD_EPSILON_MILLI,
+            1,
+        ));
         if u64::from(count) < threshold {
             return Ok(Outcome::Withheld {
                 reason: WithholdReason::TooFewContributors { count },
@@ -445,13 +461,20 @@ impl Aggregator {
         let delta = self.plan.sensitivity();
         let mut noised = |v: i128| {
             let z = discrete_laplace(&mut rng, eps, delta);
-            i64::try_from(v.saturating_add(i128::from(z))).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+            i64::try_from(v.saturating_add(i128::from(z))).unwrap_or(if v < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
         };
         let value = match (&plan.aggregation, &self.acc) {
             (Aggregation::Count, Accumulator::Value { total, .. }) => {
                 ReleasedValue::Count(noised(*total as i128))
             }
-            (Aggregation::Sum { clamp, .. } | Aggregation::Mean { clamp, .. }, Accumulator::Value { total, .. }) => {
+            (
+                Aggregation::Sum { clamp, .. } | Aggregation::Mean { clamp, .. },
+                Accumulator::Value { total, .. },
+            ) => {
                 let sum = (*total as i128).saturating_add(i128::from(count) * i128::from(clamp.lo));
                 let s = noised(sum);
                 if matches!(plan.aggregation, Aggregation::Mean { .. }) {
@@ -460,7 +483,9 @@ impl Aggregator {
                     ReleasedValue::Sum(s)
                 }
             }
-            (_, Accumulator::Distinct(h)) => ReleasedValue::DistinctCount(noised(i128::from(h.estimate()))),
+            (_, Accumulator::Distinct(h)) => {
+                ReleasedValue::DistinctCount(noised(i128::from(h.estimate())))
+            }
             (_, Accumulator::Histogram(b)) => {
                 ReleasedValue::Histogram(b.iter().map(|x| noised(i128::from(*x))).collect())
             }

@@ -235,8 +235,14 @@ mod tests {
 
     #[test]
     fn shapes_are_validated() {
-        assert_eq!(BloomFilter::new(10, 3), Err(SketchError::BloomSizeOutOfRange { bits: 10 }));
-        assert_eq!(BloomFilter::new(64, 0), Err(SketchError::BloomHashesOutOfRange { hashes: 0 }));
+        assert_eq!(
+            BloomFilter::new(10, 3),
+            Err(SketchError::BloomSizeOutOfRange { bits: 10 })
+        );
+        assert_eq!(
+            BloomFilter::new(64, 0),
+            Err(SketchError::BloomHashesOutOfRange { hashes: 0 })
+        );
         let mut a = BloomFilter::new(128, 3).unwrap();
         let b = BloomFilter::new(128, 4).unwrap();
         assert_eq!(a.merge(&b), Err(SketchError::BloomShapeMismatch));

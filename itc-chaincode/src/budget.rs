@@ -113,7 +113,11 @@ impl PrivacyLedger {
                 remaining,
             });
         }
-        let live = self.spends.iter().filter(|s| self.in_window(s, now)).count();
+        let live = self
+            .spends
+            .iter()
+            .filter(|s| self.in_window(s, now))
+            .count();
         if live >= MAX_LEDGER_ENTRIES {
             return Err(ExecError::LedgerFull);
         }
@@ -193,7 +197,10 @@ mod tests {
         assert_eq!(l.charge(id(1), 1, 200), Err(ExecError::AlreadyAnswered));
         assert_eq!(
             l.charge(id(2), 500, 50),
-            Err(ExecError::BudgetExceeded { requested: 500, remaining: 400 })
+            Err(ExecError::BudgetExceeded {
+                requested: 500,
+                remaining: 400
+            })
         );
         assert_eq!(l, before);
         assert_eq!(l.remaining(100), 1000);

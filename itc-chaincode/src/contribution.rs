@@ -70,7 +70,10 @@ impl ContributionHeader {
     /// proof cannot be replayed by another device or for another plan.
     pub fn proof_context(plan: &PlanId, device: &PublicKey) -> [u8; 64] {
         let mut ctx = [0u8; 64];
-        for (dst, src) in ctx.iter_mut().zip(plan.0.as_bytes().iter().chain(device.as_bytes())) {
+        for (dst, src) in ctx
+            .iter_mut()
+            .zip(plan.0.as_bytes().iter().chain(device.as_bytes()))
+        {
             *dst = *src;
         }
         ctx
@@ -135,9 +138,11 @@ impl Contribution {
 
     /// Checks the device signature over the header.
     pub fn verify_signature(&self) -> Result<(), CryptoError> {
-        self.header
-            .device
-            .verify(CONTRIBUTION_TAG, &self.header.encode_to_vec(), &self.signature)
+        self.header.device.verify(
+            CONTRIBUTION_TAG,
+            &self.header.encode_to_vec(),
+            &self.signature,
+        )
     }
 
     /// The digest under which validators record the contribution (header only: the sealed

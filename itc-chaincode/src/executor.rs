@@ -155,12 +155,18 @@ impl<S: Signer> LocalExecutor<S> {
         let cap = p.filter.max_records;
         let mut scan = match &p.aggregation {
             Aggregation::RawFields { .. } => {
-                return Err(ExecError::PlanRefused(crate::error::PlanError::RawDataRequested))
+                return Err(ExecError::PlanRefused(
+                    crate::error::PlanError::RawDataRequested,
+                ))
             }
             Aggregation::Count => Scan::Count,
             Aggregation::Sum { .. } | Aggregation::Mean { .. } => Scan::Sum(0),
-            Aggregation::Histogram { buckets, .. } => Scan::Histogram(vec![0; usize::from(*buckets)]),
-            Aggregation::DistinctCount { precision } => Scan::Distinct(HyperLogLog::new(*precision)?),
+            Aggregation::Histogram { buckets, .. } => {
+                Scan::Histogram(vec![0; usize::from(*buckets)])
+            }
+            Aggregation::DistinctCount { precision } => {
+                Scan::Distinct(HyperLogLog::new(*precision)?)
+            }
             Aggregation::Membership { .. } => Scan::Membership(BloomFilter::for_capacity(
                 cap,
                 MEMBERSHIP_BLOOM_BITS_PER_RECORD,
@@ -191,10 +197,14 @@ impl<S: Signer> LocalExecutor<S> {
                 Scan::Count => {}
                 Scan::Sum(s) => *s = s.saturating_add(value),
                 Scan::Histogram(b) => {
-                    if let Aggregation::Histogram { lo, width, buckets, .. } = &p.aggregation {
+                    if let Aggregation::Histogram {
+                        lo, width, buckets, ..
+                    } = &p.aggregation
+                    {
                         let idx = (i128::from(value) - i128::from(*lo))
                             .div_euclid(i128::from(*width))
-                            .clamp(0, i128::from(*buckets) - 1) as usize;
+                            .clamp(0, i128::from(*buckets) - 1)
+                            as usize;
                         if let Some(c) = b.get_mut(idx) {
                             *c += 1;
                         }
@@ -211,9 +221,10 @@ impl<S: Signer> LocalExecutor<S> {
         let (payload, value) = match scan {
             Scan::Count | Scan::Sum(_) => {
                 let offset = match (&scan, &p.aggregation) {
-                    (Scan::Sum(s), Aggregation::Sum { clamp, .. } | Aggregation::Mean { clamp, .. }) => {
-                        clamp.offset_of(*s)
-                    }
+                    (
+                        Scan::Sum(s),
+                        Aggregation::Sum { clamp, .. } | Aggregation::Mean { clamp, .. },
+                    ) => clamp.offset_of(*s),
                     _ => u64::from(matched),
                 };
                 let bits = p.range_bits().unwrap_or(1);
@@ -221,7 +232,10 @@ impl<S: Signer> LocalExecutor<S> {
                 let opening = Opening::random(offset, rng);
                 let commitment = self.gens.commit(&opening);
                 let range = RangeProof::prove(&self.gens, &opening, bits, &ctx, rng)?;
-                (Payload::Value(opening), Some(ValueProof { commitment, range }))
+                (
+                    Payload::Value(opening),
+                    Some(ValueProof { commitment, range }),
+                )
             }
             Scan::Histogram(b) => (Payload::Histogram(b), None),
             Scan::Distinct(h) => (Payload::Distinct(h), None),

@@ -448,7 +448,11 @@ impl Decode for HyperLogLog {
                         }
                         let v = base.checked_add(nib).filter(|v| *v <= max_rank);
                         // Escaped registers are filled from the exception list below.
-                        regs.push(if nib == EXCEPTION_NIBBLE { 0 } else { v.ok_or_else(non_canonical)? });
+                        regs.push(if nib == EXCEPTION_NIBBLE {
+                            0
+                        } else {
+                            v.ok_or_else(non_canonical)?
+                        });
                     }
                 }
                 let n = r.read_count(escapes, 2)?;
@@ -457,10 +461,13 @@ impl Decode for HyperLogLog {
                 }
                 decode_pairs(r, n, m, |idx, val| {
                     let slot = regs.get_mut(idx as usize).ok_or_else(non_canonical)?;
-                    let is_escape = packed
-                        .get(idx as usize / 2)
-                        .map(|b| if idx % 2 == 0 { b >> 4 } else { b & 0x0f })
-                        == Some(EXCEPTION_NIBBLE);
+                    let is_escape = packed.get(idx as usize / 2).map(|b| {
+                        if idx % 2 == 0 {
+                            b >> 4
+                        } else {
+                            b & 0x0f
+                        }
+                    }) == Some(EXCEPTION_NIBBLE);
                     let lowest = base.saturating_add(EXCEPTION_NIBBLE);
                     if !is_escape || val < lowest || val > max_rank {
                         return Err(non_canonical());
@@ -579,7 +586,10 @@ mod tests {
         let b = HyperLogLog::new(11).unwrap();
         assert_eq!(
             a.merge(&b),
-            Err(SketchError::PrecisionMismatch { ours: 10, theirs: 11 })
+            Err(SketchError::PrecisionMismatch {
+                ours: 10,
+                theirs: 11
+            })
         );
         assert_eq!(a, before);
     }

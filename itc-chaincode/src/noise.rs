@@ -48,7 +48,8 @@ impl NoiseRng {
 
     fn refill(&mut self) {
         let mut h = TaggedHasher::new(NOISE_STREAM_TAG);
-        h.update(self.seed.as_bytes()).update(&self.counter.to_be_bytes());
+        h.update(self.seed.as_bytes())
+            .update(&self.counter.to_be_bytes());
         self.block = h.finalize().0;
         self.counter = self.counter.wrapping_add(1);
         self.used = 0;
@@ -159,7 +160,11 @@ fn geometric_st<R: RngCore + ?Sized>(rng: &mut R, s: u64, t: u64) -> u64 {
 /// let z = discrete_laplace(&mut rng, 500, 10); // ε = 0.5, Δ = 10
 /// assert!(z.abs() < 10_000);
 /// ```
-pub fn discrete_laplace<R: RngCore + ?Sized>(rng: &mut R, epsilon_milli: u32, sensitivity: u64) -> i64 {
+pub fn discrete_laplace<R: RngCore + ?Sized>(
+    rng: &mut R,
+    epsilon_milli: u32,
+    sensitivity: u64,
+) -> i64 {
     let s = u64::from(epsilon_milli.max(1));
     let t = sensitivity.max(1).saturating_mul(1000);
     loop {
@@ -200,7 +205,11 @@ pub fn geometric<R: RngCore + ?Sized>(rng: &mut R, epsilon_milli: u32, sensitivi
 /// let reported: bool = randomized_response(&mut rng, true, 1000);
 /// # let _ = reported;
 /// ```
-pub fn randomized_response<R: RngCore + ?Sized>(rng: &mut R, bit: bool, epsilon_milli: u32) -> bool {
+pub fn randomized_response<R: RngCore + ?Sized>(
+    rng: &mut R,
+    bit: bool,
+    epsilon_milli: u32,
+) -> bool {
     loop {
         if !bernoulli(rng, 1, 2) {
             return bit;
@@ -293,12 +302,21 @@ mod tests {
         // df = bins - 1; a generous bound (~p = 1e-4) so the fixed seed test is meaningful but stable.
         let df = f64::from(bins - 1);
         let bound = df + 4.0 * (2.0 * df).sqrt() + 10.0;
-        assert!(chi2 < bound, "ε={epsilon_milli}m Δ={sensitivity}: chi2 {chi2} over {bins} bins > {bound}");
+        assert!(
+            chi2 < bound,
+            "ε={epsilon_milli}m Δ={sensitivity}: chi2 {chi2} over {bins} bins > {bound}"
+        );
         let mean = sum / f64::from(n);
         let var = sum_sq / f64::from(n) - mean * mean;
         let expected_var = 2.0 * alpha / (1.0 - alpha).powi(2);
-        assert!(mean.abs() < 5.0 * (expected_var / f64::from(n)).sqrt(), "mean {mean}");
-        assert!((var / expected_var - 1.0).abs() < 0.06, "var {var} vs {expected_var}");
+        assert!(
+            mean.abs() < 5.0 * (expected_var / f64::from(n)).sqrt(),
+            "mean {mean}"
+        );
+        assert!(
+            (var / expected_var - 1.0).abs() < 0.06,
+            "var {var} vs {expected_var}"
+        );
     }
 
     #[test]
@@ -314,12 +332,17 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(21);
         let n = 40_000;
         for eps in [250u32, 1000, 2000] {
-            let flips = (0..n).filter(|i| randomized_response(&mut rng, i % 2 == 0, eps) != (i % 2 == 0)).count();
+            let flips = (0..n)
+                .filter(|i| randomized_response(&mut rng, i % 2 == 0, eps) != (i % 2 == 0))
+                .count();
             let x = (-f64::from(eps) / 1000.0).exp();
             let expected = x / (1.0 + x);
             let rate = flips as f64 / f64::from(n);
             let sd = (expected * (1.0 - expected) / f64::from(n)).sqrt();
-            assert!((rate - expected).abs() < 5.0 * sd, "ε={eps}: {rate} vs {expected}");
+            assert!(
+                (rate - expected).abs() < 5.0 * sd,
+                "ε={eps}: {rate} vs {expected}"
+            );
         }
     }
 

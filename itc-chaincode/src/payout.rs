@@ -76,7 +76,12 @@ impl Settlement {
     }
 
     /// Pays `budget` out by weight (see the module docs); refunds it if total weight is zero.
-    pub fn by_weight(plan: PlanId, vendor: Address, budget: u64, weights: &[(Address, u64)]) -> Self {
+    pub fn by_weight(
+        plan: PlanId,
+        vendor: Address,
+        budget: u64,
+        weights: &[(Address, u64)],
+    ) -> Self {
         let payouts = split_budget(budget, weights);
         let paid: u64 = payouts.iter().fold(0u64, |a, p| a.saturating_add(p.amount));
         Settlement {
@@ -229,7 +234,12 @@ mod tests {
 
     #[test]
     fn non_canonical_settlements_are_rejected() {
-        let good = Settlement::by_weight(PlanId(Hash::ZERO), addr(0), 10, &[(addr(1), 1), (addr(2), 1)]);
+        let good = Settlement::by_weight(
+            PlanId(Hash::ZERO),
+            addr(0),
+            10,
+            &[(addr(1), 1), (addr(2), 1)],
+        );
         let mut bad = good.clone();
         bad.total += 1; // token created
         assert!(Settlement::decode_bytes(&bad.encode_to_vec()).is_err());
@@ -237,14 +247,23 @@ mod tests {
         bad.payouts.reverse();
         assert!(Settlement::decode_bytes(&bad.encode_to_vec()).is_err());
         let mut bad = good;
-        bad.payouts.push(Payout { to: addr(9), amount: 0 });
+        bad.payouts.push(Payout {
+            to: addr(9),
+            amount: 0,
+        });
         assert!(Settlement::decode_bytes(&bad.encode_to_vec()).is_err());
     }
 
     #[test]
     fn huge_budgets_do_not_overflow() {
-        let p = split_budget(u64::MAX, &[(addr(1), u64::MAX), (addr(2), u64::MAX), (addr(3), 1)]);
-        assert_eq!(p.iter().map(|x| u128::from(x.amount)).sum::<u128>(), u128::from(u64::MAX));
+        let p = split_budget(
+            u64::MAX,
+            &[(addr(1), u64::MAX), (addr(2), u64::MAX), (addr(3), 1)],
+        );
+        assert_eq!(
+            p.iter().map(|x| u128::from(x.amount)).sum::<u128>(),
+            u128::from(u64::MAX)
+        );
     }
 
     proptest! {
@@ -283,6 +302,18 @@ mod tests {
     #[test]
     fn ties_go_to_smaller_address() {
         let p = split_budget(2, &[(addr(3), 1), (addr(1), 1), (addr(2), 1)]);
-        assert_eq!(p, vec![Payout { to: addr(1), amount: 1 }, Payout { to: addr(2), amount: 1 }]);
+        assert_eq!(
+            p,
+            vec![
+                Payout {
+                    to: addr(1),
+                    amount: 1
+                },
+                Payout {
+                    to: addr(2),
+                    amount: 1
+                }
+            ]
+        );
     }
 }

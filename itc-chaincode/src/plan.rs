@@ -46,7 +46,9 @@
 
 use alloc::vec::Vec;
 
-use itc_crypto::encoding::{write_bytes, write_varint, Decode, DecodeError, Encode, Reader, Writer};
+use itc_crypto::encoding::{
+    write_bytes, write_varint, Decode, DecodeError, Encode, Reader, Writer,
+};
 use itc_crypto::hash::{hash_encoded, DomainTag, Hash, TaggedHasher};
 use itc_crypto::Address;
 
@@ -349,7 +351,12 @@ impl Plan {
     }
 
     /// Validates the plan against `policy`, given the activation block's hash and time.
-    pub fn validate(self, policy: &Policy, activation: Hash, now: u64) -> Result<ValidPlan, PlanError> {
+    pub fn validate(
+        self,
+        policy: &Policy,
+        activation: Hash,
+        now: u64,
+    ) -> Result<ValidPlan, PlanError> {
         let f = &self.filter;
         if let Aggregation::RawFields { .. } = self.aggregation {
             return Err(PlanError::RawDataRequested);
@@ -722,7 +729,12 @@ impl Plan {
     ///     Err(PlanError::Decode(_))
     /// ));
     /// ```
-    pub fn from_bytes(bytes: &[u8], policy: &Policy, activation: Hash, now: u64) -> Result<ValidPlan, PlanError> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        policy: &Policy,
+        activation: Hash,
+        now: u64,
+    ) -> Result<ValidPlan, PlanError> {
         Plan::decode_bytes(bytes)?.validate(policy, activation, now)
     }
 }
@@ -767,27 +779,184 @@ mod tests {
         let ok = sample();
         assert!(ok.clone().validate(&p, Hash::ZERO, 0).is_ok());
         let cases: Vec<(Plan, PlanError)> = vec![
-            (Plan { aggregation: Aggregation::RawFields { fields: vec![0, 1] }, ..ok.clone() }, PlanError::RawDataRequested),
-            (Plan { privacy: Privacy { epsilon_milli: 1001, min_contributors: 50 }, ..ok.clone() }, PlanError::EpsilonOutOfRange { milli: 1001, max: 1000 }),
-            (Plan { privacy: Privacy { epsilon_milli: 0, min_contributors: 50 }, ..ok.clone() }, PlanError::EpsilonOutOfRange { milli: 0, max: 1000 }),
-            (Plan { privacy: Privacy { epsilon_milli: 500, min_contributors: 49 }, ..ok.clone() }, PlanError::CohortTooSmall { k: 49, min: 50 }),
-            (Plan { deadline_ms: 0, ..ok.clone() }, PlanError::DeadlineInPast { deadline: 0, now: 0 }),
-            (Plan { budget: 0, ..ok.clone() }, PlanError::ZeroBudget),
-            (Plan { filter: Filter { kinds: vec![], ..ok.filter.clone() }, ..ok.clone() }, PlanError::NoRecordKinds),
-            (Plan { filter: Filter { max_records: 0, ..ok.filter.clone() }, ..ok.clone() }, PlanError::RecordCapOutOfRange { cap: 0, max: 10_000 }),
-            (Plan { aggregation: Aggregation::Histogram { field: 0, lo: 0, width: 1, buckets: 1000 }, ..ok.clone() }, PlanError::HistogramShape { buckets: 1000, max: 64, width: 1 }),
-            (Plan { aggregation: Aggregation::Sum { field: 16, clamp: Clamp { lo: 0, bits: 4 } }, ..ok.clone() }, PlanError::FieldOutOfRange { field: 16, max: 16 }),
-            (Plan { aggregation: Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 33 } }, ..ok.clone() }, PlanError::ClampBitsOutOfRange { bits: 33 }),
-            (Plan { aggregation: Aggregation::Sum { field: 0, clamp: Clamp { lo: i64::MAX - 5, bits: 4 } }, ..ok.clone() }, PlanError::ClampOverflow),
-            (Plan { fuel: Fuel { per_record: 5, per_plan: 100_000 }, ..ok.clone() }, PlanError::FuelPerRecordTooLow { needed: 6, limit: 5 }),
-            (Plan { aggregation: Aggregation::DistinctCount { precision: 3 }, ..ok.clone() }, PlanError::PrecisionOutOfRange { p: 3, min: 4, max: 18 }),
-            (Plan { aggregation: Aggregation::Membership { candidates: vec![b"b".to_vec(), b"a".to_vec()] }, ..ok.clone() }, PlanError::CandidatesNotCanonical),
+            (
+                Plan {
+                    aggregation: Aggregation::RawFields { fields: vec![0, 1] },
+                    ..ok.clone()
+                },
+                PlanError::RawDataRequested,
+            ),
+            (
+                Plan {
+                    privacy: Privacy {
+                        epsilon_milli: 1001,
+                        min_contributors: 50,
+                    },
+                    ..ok.clone()
+                },
+                PlanError::EpsilonOutOfRange {
+                    milli: 1001,
+                    max: 1000,
+                },
+            ),
+            (
+                Plan {
+                    privacy: Privacy {
+                        epsilon_milli: 0,
+                        min_contributors: 50,
+                    },
+                    ..ok.clone()
+                },
+                PlanError::EpsilonOutOfRange {
+                    milli: 0,
+                    max: 1000,
+                },
+            ),
+            (
+                Plan {
+                    privacy: Privacy {
+                        epsilon_milli: 500,
+                        min_contributors: 49,
+                    },
+                    ..ok.clone()
+                },
+                PlanError::CohortTooSmall { k: 49, min: 50 },
+            ),
+            (
+                Plan {
+                    deadline_ms: 0,
+                    ..ok.clone()
+                },
+                PlanError::DeadlineInPast {
+                    deadline: 0,
+                    now: 0,
+                },
+            ),
+            (
+                Plan {
+                    budget: 0,
+                    ..ok.clone()
+                },
+                PlanError::ZeroBudget,
+            ),
+            (
+                Plan {
+                    filter: Filter {
+                        kinds: vec![],
+                        ..ok.filter.clone()
+                    },
+                    ..ok.clone()
+                },
+                PlanError::NoRecordKinds,
+            ),
+            (
+                Plan {
+                    filter: Filter {
+                        max_records: 0,
+                        ..ok.filter.clone()
+                    },
+                    ..ok.clone()
+                },
+                PlanError::RecordCapOutOfRange {
+                    cap: 0,
+                    max: 10_000,
+                },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::Histogram {
+                        field: 0,
+                        lo: 0,
+                        width: 1,
+                        buckets: 1000,
+                    },
+                    ..ok.clone()
+                },
+                PlanError::HistogramShape {
+                    buckets: 1000,
+                    max: 64,
+                    width: 1,
+                },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::Sum {
+                        field: 16,
+                        clamp: Clamp { lo: 0, bits: 4 },
+                    },
+                    ..ok.clone()
+                },
+                PlanError::FieldOutOfRange { field: 16, max: 16 },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::Sum {
+                        field: 0,
+                        clamp: Clamp { lo: 0, bits: 33 },
+                    },
+                    ..ok.clone()
+                },
+                PlanError::ClampBitsOutOfRange { bits: 33 },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::Sum {
+                        field: 0,
+                        clamp: Clamp {
+                            lo: i64::MAX - 5,
+                            bits: 4,
+                        },
+                    },
+                    ..ok.clone()
+                },
+                PlanError::ClampOverflow,
+            ),
+            (
+                Plan {
+                    fuel: Fuel {
+                        per_record: 5,
+                        per_plan: 100_000,
+                    },
+                    ..ok.clone()
+                },
+                PlanError::FuelPerRecordTooLow {
+                    needed: 6,
+                    limit: 5,
+                },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::DistinctCount { precision: 3 },
+                    ..ok.clone()
+                },
+                PlanError::PrecisionOutOfRange {
+                    p: 3,
+                    min: 4,
+                    max: 18,
+                },
+            ),
+            (
+                Plan {
+                    aggregation: Aggregation::Membership {
+                        candidates: vec![b"b".to_vec(), b"a".to_vec()],
+                    },
+                    ..ok.clone()
+                },
+                PlanError::CandidatesNotCanonical,
+            ),
         ];
         for (plan, err) in cases {
             assert_eq!(plan.validate(&p, Hash::ZERO, 0).unwrap_err(), err);
         }
         // Per-plan fuel too small to finish the range proof.
-        let e = Plan { fuel: Fuel { per_record: 16, per_plan: 1000 }, ..ok }.validate(&p, Hash::ZERO, 0);
+        let e = Plan {
+            fuel: Fuel {
+                per_record: 16,
+                per_plan: 1000,
+            },
+            ..ok
+        }
+        .validate(&p, Hash::ZERO, 0);
         assert!(matches!(e, Err(PlanError::FuelPerPlanOutOfRange { .. })));
     }
 
@@ -802,7 +971,10 @@ mod tests {
 
     #[test]
     fn raw_request_decodes_then_is_refused() {
-        let raw = Plan { aggregation: Aggregation::RawFields { fields: vec![2] }, ..sample() };
+        let raw = Plan {
+            aggregation: Aggregation::RawFields { fields: vec![2] },
+            ..sample()
+        };
         let bytes = raw.encode_to_vec();
         assert_eq!(
             Plan::from_bytes(&bytes, &Policy::default(), Hash::ZERO, 0).unwrap_err(),
@@ -824,14 +996,30 @@ mod tests {
                     0 => Aggregation::RawFields { fields: vec![b] },
                     1 => Aggregation::Count,
                     2 => Aggregation::DistinctCount { precision: b },
-                    3 => Aggregation::Sum { field: b, clamp: Clamp { lo, bits: b } },
-                    4 => Aggregation::Mean { field: b, clamp: Clamp { lo, bits: b } },
-                    5 => Aggregation::Histogram { field: b, lo, width: nonce, buckets: u16::from(b) },
-                    _ => Aggregation::Membership { candidates: cands.into_iter().collect() },
+                    3 => Aggregation::Sum {
+                        field: b,
+                        clamp: Clamp { lo, bits: b },
+                    },
+                    4 => Aggregation::Mean {
+                        field: b,
+                        clamp: Clamp { lo, bits: b },
+                    },
+                    5 => Aggregation::Histogram {
+                        field: b,
+                        lo,
+                        width: nonce,
+                        buckets: u16::from(b),
+                    },
+                    _ => Aggregation::Membership {
+                        candidates: cands.into_iter().collect(),
+                    },
                 };
                 Plan {
                     nonce,
-                    filter: Filter { kinds: kinds.into_iter().collect(), ..sample().filter },
+                    filter: Filter {
+                        kinds: kinds.into_iter().collect(),
+                        ..sample().filter
+                    },
                     aggregation,
                     ..sample()
                 }

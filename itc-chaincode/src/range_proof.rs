@@ -66,17 +66,19 @@ pub struct RangeProof {
     bits: Vec<BitProof>,
 }
 
+/// `cj` is the compressed bit commitment (normalised once per bit: each affine conversion is
+/// a field inversion).
 fn ring_challenge(
     context: &[u8],
     j: usize,
-    cj: &ProjectivePoint,
+    cj: &[u8; 33],
     branch: u8,
     a: &ProjectivePoint,
 ) -> Scalar {
     let mut h = TaggedHasher::new(RANGE_PROOF_TAG);
     itc_crypto::encoding::write_bytes(&mut h, context);
     h.update(&(j as u32).to_be_bytes())
-        .update(&point_bytes(cj))
+        .update(cj)
         .update(&[branch])
         .update(&point_bytes(a));
     hash_to_scalar(&h.finalize())
@@ -119,14 +121,15 @@ impl RangeProof {
         for (j, r) in blindings.iter().enumerate() {
             let b = (opening.value >> j) & 1;
             let cj = gens.g * Scalar::from(b) + gens.h * r;
+            let cj_bytes = point_bytes(&cj);
             let p1 = cj - gens.g;
             let k = Scalar::random(&mut *rng);
             let fake_s = Scalar::random(&mut *rng);
             let proof = if b == 0 {
                 let a0 = gens.h * k;
-                let e1 = ring_challenge(context, j, &cj, 1, &a0);
+                let e1 = ring_challenge(context, j, &cj_bytes, 1, &a0);
                 let a1 = ProjectivePoint::lincomb(&gens.h, &fake_s, &p1, &(-e1));
-                let e0 = ring_challenge(context, j, &cj, 0, &a1);
+                let e0 = ring_challenge(context, j, &cj_bytes, 0, &a1);
                 BitProof {
                     e0,
                     s0: k + e0 * r,
@@ -134,9 +137,9 @@ impl RangeProof {
                 }
             } else {
                 let a1 = gens.h * k;
-                let e0 = ring_challenge(context, j, &cj, 0, &a1);
+                let e0 = ring_challenge(context, j, &cj_bytes, 0, &a1);
                 let a0 = ProjectivePoint::lincomb(&gens.h, &fake_s, &cj, &(-e0));
-                let e1 = ring_challenge(context, j, &cj, 1, &a0);
+                let e1 = ring_challenge(context, j, &cj_bytes, 1, &a0);
                 BitProof {
                     e0,
                     s0: fake_s,
@@ -190,11 +193,12 @@ impl RangeProof {
             .map(|c| c.0)
             .chain(core::iter::once(last));
         for (j, (cj, proof)) in commitments.zip(&self.bits).enumerate() {
+            let cj_bytes = point_bytes(&cj);
             let a0 = ProjectivePoint::lincomb(&gens.h, &proof.s0, &cj, &(-proof.e0));
-            let e1 = ring_challenge(context, j, &cj, 1, &a0);
+            let e1 = ring_challenge(context, j, &cj_bytes, 1, &a0);
             let p1 = cj - gens.g;
             let a1 = ProjectivePoint::lincomb(&gens.h, &proof.s1, &p1, &(-e1));
-            let e0 = ring_challenge(context, j, &cj, 0, &a1);
+            let e0 = ring_challenge(context, j, &cj_bytes, 0, &a1);
             if e0 != proof.e0 {
                 return Err(ProofError::BitProofInvalid { bit: j as u8 });
             }
@@ -267,12 +271,22 @@ mod tests {
     fn boundary_values_prove_and_verify() {
         let gens = PedersenGens::new();
         let mut rng = ChaCha20Rng::seed_from_u64(11);
-        for (v, bits) in [(0u64, 1u8), (1, 1), (0, 8), (255, 8), (65_535, 16), (1 << 31, 32)] {
+        for (v, bits) in [
+            (0u64, 1u8),
+            (1, 1),
+            (0, 8),
+            (255, 8),
+            (65_535, 16),
+            (1 << 31, 32),
+        ] {
             let o = Opening::random(v, &mut rng);
             let c = gens.commit(&o);
             let p = RangeProof::prove(&gens, &o, bits, b"t", &mut rng).unwrap();
             assert_eq!(p.encoded_len(), p.encode_to_vec().len());
-            assert!(p.verify(&gens, &c, bits, b"t").is_ok(), "{v} in {bits} bits");
+            assert!(
+                p.verify(&gens, &c, bits, b"t").is_ok(),
+                "{v} in {bits} bits"
+            );
             assert_eq!(RangeProof::decode_bytes(&p.encode_to_vec()).unwrap(), p);
         }
         let o = Opening::random(3, &mut rng);
@@ -297,7 +311,10 @@ mod tests {
         assert!(proof.verify(&gens, &c, 8, b"u").is_err());
         assert_eq!(
             proof.verify(&gens, &c, 9, b"t"),
-            Err(ProofError::WrongBitCount { expected: 9, found: 8 })
+            Err(ProofError::WrongBitCount {
+                expected: 9,
+                found: 8
+            })
         );
         // A negative value (v = −1 mod n) has no bit decomposition: a forged "all ones" bit set
         // does not sum to C.

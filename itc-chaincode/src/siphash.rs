@@ -49,7 +49,11 @@ impl SketchKey {
     /// A second, independent hash (a derived key), for structures that need two.
     #[inline]
     pub fn hash2(&self, data: &[u8]) -> u64 {
-        siphash::<1, 3>(self.k0 ^ 0x6974_632f_626c_6f6f, self.k1.rotate_left(17), data)
+        siphash::<1, 3>(
+            self.k0 ^ 0x6974_632f_626c_6f6f,
+            self.k1.rotate_left(17),
+            data,
+        )
     }
 }
 
@@ -139,7 +143,11 @@ mod tests {
         for len in 0..64 {
             let mut h = core::hash::SipHasher::new_with_keys(k0, k1);
             h.write(&msg[..len]);
-            assert_eq!(siphash::<2, 4>(k0, k1, &msg[..len]), h.finish(), "len {len}");
+            assert_eq!(
+                siphash::<2, 4>(k0, k1, &msg[..len]),
+                h.finish(),
+                "len {len}"
+            );
         }
     }
 

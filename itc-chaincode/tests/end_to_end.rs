@@ -1,7 +1,12 @@
 //! Seeded end-to-end simulations: devices run plans locally, the aggregator merges, releases
 //! and settles. Checks that releases are accurate within the noise, that payouts follow the
 //! stated rule, and that validators agree byte for byte whatever the submission order.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -27,7 +32,10 @@ fn run(p: &ValidPlan, devs: &mut [Device]) -> (Vec<Contribution>, Release, Settl
         agg.submit(c, 200).unwrap();
     }
     match agg.close(BEACON, DEADLINE).unwrap() {
-        Outcome::Released { release, settlement } => (contributions, release, settlement),
+        Outcome::Released {
+            release,
+            settlement,
+        } => (contributions, release, settlement),
         Outcome::Withheld { reason, .. } => panic!("withheld: {reason:?}"),
     }
 }
@@ -57,10 +65,18 @@ fn sum_mean_and_count_are_accurate_within_noise() {
 
     let sum_plan = valid(plan(Aggregation::Sum { field: 0, clamp }, 50, cap));
     let (_, release, settlement) = run(&sum_plan, &mut devs);
-    let ReleasedValue::Sum(s) = release.value else { panic!() };
-    assert!(((s - truth_sum) as f64).abs() < noise_bound(sum_plan.sensitivity(), 1000), "{s} vs {truth_sum}");
+    let ReleasedValue::Sum(s) = release.value else {
+        panic!()
+    };
+    assert!(
+        ((s - truth_sum) as f64).abs() < noise_bound(sum_plan.sensitivity(), 1000),
+        "{s} vs {truth_sum}"
+    );
     assert_eq!(release.contributors, 120);
-    assert_eq!(settlement.payouts.iter().map(|p| p.amount).sum::<u64>() + settlement.refund, BUDGET);
+    assert_eq!(
+        settlement.payouts.iter().map(|p| p.amount).sum::<u64>() + settlement.refund,
+        BUDGET
+    );
 
     let mean_plan = valid(plan(Aggregation::Mean { field: 0, clamp }, 50, cap));
     let (_, release, _) = run(&mean_plan, &mut devs);
@@ -70,13 +86,19 @@ fn sum_mean_and_count_are_accurate_within_noise() {
 
     let count_plan = valid(plan(Aggregation::Count, 50, cap));
     let (contribs, release, settlement) = run(&count_plan, &mut devs);
-    let ReleasedValue::Count(c) = release.value else { panic!() };
+    let ReleasedValue::Count(c) = release.value else {
+        panic!()
+    };
     assert!(((c - truth_count as i64) as f64).abs() < noise_bound(count_plan.sensitivity(), 1000));
     // Payouts are proportional to matched records (largest remainder): check every quota.
     for d in &devs {
         let w = capped(d, cap).len() as u128;
         let quota = u128::from(BUDGET) * w / u128::from(truth_count);
-        let got = settlement.payouts.iter().find(|p| p.to == d.payout).map_or(0, |p| p.amount);
+        let got = settlement
+            .payouts
+            .iter()
+            .find(|p| p.to == d.payout)
+            .map_or(0, |p| p.amount);
         assert!(u128::from(got) == quota || u128::from(got) == quota + 1);
     }
     // Contributions carry no value in clear: the header has only a commitment.
@@ -89,21 +111,35 @@ fn distinct_count_over_overlapping_devices() {
     let p = valid(plan(Aggregation::DistinctCount { precision: 12 }, 50, 200));
     let truth: BTreeSet<&[u8]> = devs
         .iter()
-        .flat_map(|d| capped(d, 200).into_iter().map(move |i| d.data.keys[i].as_slice()))
+        .flat_map(|d| {
+            capped(d, 200)
+                .into_iter()
+                .map(move |i| d.data.keys[i].as_slice())
+        })
         .collect();
     let truth = truth.len() as f64;
     let (_, release, _) = run(&p, &mut devs);
-    let ReleasedValue::DistinctCount(est) = release.value else { panic!() };
+    let ReleasedValue::DistinctCount(est) = release.value else {
+        panic!()
+    };
     let rel = (est as f64 - truth) / truth;
     // 4 standard errors of HLL at p = 12 plus the noise (Δ = 200 at ε = 1).
-    assert!(rel.abs() < 4.0 * 0.01625 + noise_bound(200, 1000) / truth, "{est} vs {truth}");
+    assert!(
+        rel.abs() < 4.0 * 0.01625 + noise_bound(200, 1000) / truth,
+        "{est} vs {truth}"
+    );
 }
 
 #[test]
 fn histogram_counts_every_record_once() {
     let mut devs = devices(12, 80, 40, 100);
     let p = valid(plan(
-        Aggregation::Histogram { field: 0, lo: 0, width: 100, buckets: 5 },
+        Aggregation::Histogram {
+            field: 0,
+            lo: 0,
+            width: 100,
+            buckets: 5,
+        },
         50,
         40,
     ));
@@ -115,9 +151,14 @@ fn histogram_counts_every_record_once() {
         }
     }
     let (_, release, _) = run(&p, &mut devs);
-    let ReleasedValue::Histogram(h) = release.value else { panic!() };
+    let ReleasedValue::Histogram(h) = release.value else {
+        panic!()
+    };
     for (got, want) in h.iter().zip(truth) {
-        assert!(((got - want) as f64).abs() < noise_bound(40, 1000), "{h:?} vs {truth:?}");
+        assert!(
+            ((got - want) as f64).abs() < noise_bound(40, 1000),
+            "{h:?} vs {truth:?}"
+        );
     }
 }
 
@@ -125,13 +166,25 @@ fn histogram_counts_every_record_once() {
 fn membership_reports_follow_randomized_response() {
     let mut devs = devices(13, 300, 20, 40);
     let candidates: Vec<Vec<u8>> = vec![b"store-3".to_vec(), b"store-nowhere".to_vec()];
-    let p = valid(plan(Aggregation::Membership { candidates: candidates.clone() }, 50, 20));
+    let p = valid(plan(
+        Aggregation::Membership {
+            candidates: candidates.clone(),
+        },
+        50,
+        20,
+    ));
     let holders: Vec<usize> = candidates
         .iter()
-        .map(|c| devs.iter().filter(|d| capped(d, 20).iter().any(|i| &d.data.keys[*i] == c)).count())
+        .map(|c| {
+            devs.iter()
+                .filter(|d| capped(d, 20).iter().any(|i| &d.data.keys[*i] == c))
+                .count()
+        })
         .collect();
     let (_, release, _) = run(&p, &mut devs);
-    let ReleasedValue::Membership(counts) = release.value else { panic!() };
+    let ReleasedValue::Membership(counts) = release.value else {
+        panic!()
+    };
     // ε = 1 split over 2 candidates: flip probability q = 1/(1+e^{0.5}).
     let q = 1.0 / (1.0 + 0.5f64.exp());
     let n = 300.0;
@@ -139,14 +192,24 @@ fn membership_reports_follow_randomized_response() {
         let t = *t as f64;
         let expected = t * (1.0 - q) + (n - t) * q;
         let sd = (n * q * (1.0 - q)).sqrt();
-        assert!((*s as f64 - expected).abs() < 5.0 * sd, "{s} vs {expected} (holders {t})");
+        assert!(
+            (*s as f64 - expected).abs() < 5.0 * sd,
+            "{s} vs {expected} (holders {t})"
+        );
     }
     assert!(holders[1] == 0 && holders[0] > 0);
 }
 
 #[test]
 fn validators_agree_whatever_the_order_and_outputs_are_deterministic() {
-    let p = valid(plan(Aggregation::Sum { field: 1, clamp: Clamp { lo: 0, bits: 10 } }, 50, 10));
+    let p = valid(plan(
+        Aggregation::Sum {
+            field: 1,
+            clamp: Clamp { lo: 0, bits: 10 },
+        },
+        50,
+        10,
+    ));
     let mut devs = devices(14, 70, 15, 100);
     let contributions: Vec<Contribution> = devs
         .iter_mut()
@@ -163,8 +226,16 @@ fn validators_agree_whatever_the_order_and_outputs_are_deterministic() {
     let forward = close(&mut contributions.iter(), BEACON);
     let backward = close(&mut contributions.iter().rev(), BEACON);
     assert_eq!(forward, backward);
-    let (Outcome::Released { release: r1, settlement: s1 }, Outcome::Released { release: r2, settlement: s2 }) =
-        (&forward, &backward)
+    let (
+        Outcome::Released {
+            release: r1,
+            settlement: s1,
+        },
+        Outcome::Released {
+            release: r2,
+            settlement: s2,
+        },
+    ) = (&forward, &backward)
     else {
         panic!()
     };

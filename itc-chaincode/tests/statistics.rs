@@ -9,7 +9,12 @@
 //! estimator only sees the register histogram, so this exercises exactly the code validators
 //! run. Up to 10^4 (where Poissonization would add its own variance) and at p = 14 up to 10^6 we
 //! insert real keyed hashes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use itc_chaincode::hll::{estimate_from_histogram, HyperLogLog};
 use itc_chaincode::siphash::SketchKey;
@@ -31,7 +36,11 @@ fn simulate(p: u8, n: f64, rng: &mut ChaCha20Rng) -> [u32; 66] {
     for _ in 0..m {
         let e = -uniform01(rng).ln();
         let r = (lambda / e).log2().ceil().max(0.0);
-        let r = if r.is_finite() { (r as u32).min(q + 1) } else { 0 };
+        let r = if r.is_finite() {
+            (r as u32).min(q + 1)
+        } else {
+            0
+        };
         c[r as usize] += 1;
     }
     c
@@ -45,13 +54,20 @@ struct Stats {
 fn stats(truth: f64, estimates: &[f64]) -> Stats {
     let k = estimates.len() as f64;
     let mean_rel = estimates.iter().map(|e| e / truth - 1.0).sum::<f64>() / k;
-    let rmse_rel = (estimates.iter().map(|e| (e / truth - 1.0).powi(2)).sum::<f64>() / k).sqrt();
+    let rmse_rel = (estimates
+        .iter()
+        .map(|e| (e / truth - 1.0).powi(2))
+        .sum::<f64>()
+        / k)
+        .sqrt();
     Stats { mean_rel, rmse_rel }
 }
 
 /// Cardinalities 10^4 … 10^9, 5 per decade.
 fn large_cardinalities() -> Vec<f64> {
-    (0..=25).map(|i| 10f64.powf(4.0 + f64::from(i) / 5.0)).collect()
+    (0..=25)
+        .map(|i| 10f64.powf(4.0 + f64::from(i) / 5.0))
+        .collect()
 }
 
 #[test]
@@ -73,7 +89,12 @@ fn no_bias_bump_from_ten_thousand_to_a_billion_simulated() {
             "n={n:.0}: bias {:.4}%",
             s.mean_rel * 100.0
         );
-        assert!(s.rmse_rel < 1.15 * rse, "n={n:.0}: rmse {:.4}% vs {:.4}%", s.rmse_rel * 100.0, rse * 100.0);
+        assert!(
+            s.rmse_rel < 1.15 * rse,
+            "n={n:.0}: rmse {:.4}% vs {:.4}%",
+            s.rmse_rel * 100.0,
+            rse * 100.0
+        );
         worst_bias = worst_bias.max(s.mean_rel.abs());
         worst_rmse = worst_rmse.max(s.rmse_rel);
     }
@@ -91,7 +112,9 @@ fn small_cardinalities_are_unbiased_with_real_inserts() {
     let p = 12u8;
     let runs = 150u64;
     let rse = 1.04 / f64::from(1u32 << p).sqrt();
-    let ns: Vec<u64> = vec![1, 2, 5, 10, 30, 100, 300, 1000, 2000, 3000, 5000, 7000, 10_000];
+    let ns: Vec<u64> = vec![
+        1, 2, 5, 10, 30, 100, 300, 1000, 2000, 3000, 5000, 7000, 10_000,
+    ];
     for (i, n) in ns.iter().enumerate() {
         let est: Vec<f64> = (0..runs)
             .map(|run| {
@@ -108,7 +131,11 @@ fn small_cardinalities_are_unbiased_with_real_inserts() {
         let s = stats(*n as f64, &est);
         // Below ~m the estimator is close to exact (linear-counting regime): absolute error < 1.
         let bias_bound = (4.0 * rse / (runs as f64).sqrt()).max(1.0 / *n as f64);
-        assert!(s.mean_rel.abs() <= bias_bound, "n={n}: bias {:.4}%", s.mean_rel * 100.0);
+        assert!(
+            s.mean_rel.abs() <= bias_bound,
+            "n={n}: bias {:.4}%",
+            s.mean_rel * 100.0
+        );
         // Relative error within the asymptotic bound, or under one item in absolute terms (for
         // n of a few items a single register collision is a 1/n relative error).
         let rmse_abs = s.rmse_rel * *n as f64;
@@ -133,10 +160,19 @@ fn p14_error_and_size_targets() {
             .collect();
         let s = stats(n, &est);
         all.push(s.rmse_rel);
-        assert!(s.rmse_rel <= 0.0085 * 1.1, "n={n}: rmse {:.4}%", s.rmse_rel * 100.0);
+        assert!(
+            s.rmse_rel <= 0.0085 * 1.1,
+            "n={n}: rmse {:.4}%",
+            s.rmse_rel * 100.0
+        );
     }
     let pooled = (all.iter().map(|r| r * r).sum::<f64>() / all.len() as f64).sqrt();
-    assert!(pooled <= 0.0085, "pooled RMSE {:.4}% (target 0.85%, theory {:.4}%)", pooled * 100.0, rse * 100.0);
+    assert!(
+        pooled <= 0.0085,
+        "pooled RMSE {:.4}% (target 0.85%, theory {:.4}%)",
+        pooled * 100.0,
+        rse * 100.0
+    );
 
     // Real inserts: three sketches of 10^6 distinct keys.
     let mut sizes = Vec::new();
@@ -153,7 +189,10 @@ fn p14_error_and_size_targets() {
     for len in &sizes {
         assert!(*len <= 8704, "serialized {len} B > 8.5 KiB");
     }
-    println!("p=14 pooled RMSE {:.3}%, serialized sizes at 10^6: {sizes:?} bytes", pooled * 100.0);
+    println!(
+        "p=14 pooled RMSE {:.3}%, serialized sizes at 10^6: {sizes:?} bytes",
+        pooled * 100.0
+    );
 }
 
 #[test]

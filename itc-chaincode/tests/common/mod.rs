@@ -1,5 +1,11 @@
 //! Shared fixtures for the integration tests: plans, devices and their records.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use itc_chaincode::budget::PrivacyBudget;
 use itc_chaincode::contribution::Contribution;
@@ -81,8 +87,10 @@ pub fn device_data(rng: &mut ChaCha20Rng, n: usize, universe: u64) -> DeviceData
     };
     for _ in 0..n {
         d.kinds.push(if rng.next_u32() % 4 == 0 { 3 } else { KIND });
-        d.fields
-            .push([(rng.next_u64() % 550) as i64 - 50, (rng.next_u64() % 100) as i64]);
+        d.fields.push([
+            (rng.next_u64() % 550) as i64 - 50,
+            (rng.next_u64() % 100) as i64,
+        ]);
         d.keys
             .push(format!("store-{}", rng.next_u64() % universe).into_bytes());
     }
