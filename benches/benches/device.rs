@@ -47,8 +47,11 @@ fn bench_device(c: &mut Criterion) {
     let digest = commit_digest(0, header.height, &header.hash());
     let mut cert = CompactCommitCertificate::<4>::new(0);
     for v in &validators {
-        cert.insert(set.index_of(&v.public_key()).unwrap(), v.sign_digest(&digest).unwrap())
-            .unwrap();
+        cert.insert(
+            set.index_of(&v.public_key()).unwrap(),
+            v.sign_digest(&digest).unwrap(),
+        )
+        .unwrap();
     }
 
     let mut g = c.benchmark_group("device");
@@ -85,18 +88,31 @@ fn bench_device(c: &mut Criterion) {
         b.iter_batched(
             || {
                 counter += 1;
-                Command::new(record.device_id(), owner.public_key(), Actions::CONTROL, b"on", counter, u64::MAX)
-                    .unwrap()
-                    .sign(&owner)
+                Command::new(
+                    record.device_id(),
+                    owner.public_key(),
+                    Actions::CONTROL,
+                    b"on",
+                    counter,
+                    u64::MAX,
+                )
+                .unwrap()
+                .sign(&owner)
+                .unwrap()
+            },
+            |cmd| {
+                device
+                    .handle_command(&cmd, t0 + 100_001, &mut store)
                     .unwrap()
             },
-            |cmd| device.handle_command(&cmd, t0 + 100_001, &mut store).unwrap(),
             BatchSize::SmallInput,
         )
     });
 
     let vendor = key(30);
-    let image: Vec<u8> = (0..32 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let image: Vec<u8> = (0..32 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let manifest = FirmwareManifest::for_image(vendor.public_key(), 1, 2, 0, &image)
         .sign(&vendor)
         .unwrap();
@@ -106,7 +122,9 @@ fn bench_device(c: &mut Criterion) {
         installed_version: 1,
         max_image_size: 64 * 1024,
     };
-    g.bench_function("firmware_manifest_check", |b| b.iter(|| policy.check(&manifest).unwrap()));
+    g.bench_function("firmware_manifest_check", |b| {
+        b.iter(|| policy.check(&manifest).unwrap())
+    });
     let verifier = policy.check(&manifest).unwrap();
     g.throughput(Throughput::Bytes(image.len() as u64));
     g.bench_function("firmware_image_stream_32k", |b| {
