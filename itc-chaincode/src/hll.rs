@@ -360,19 +360,28 @@ impl Encode for HyperLogLog {
                 let base = regs.iter().copied().min().unwrap_or(0);
                 w.write(&[base]);
                 let nib = |r: u8| (r - base).min(EXCEPTION_NIBBLE);
-                for pair in regs.chunks(2) {
-                    let hi = pair.first().copied().map_or(0, nib);
-                    let lo = pair.get(1).copied().map_or(0, nib);
-                    w.write(&[(hi << 4) | lo]);
+                let mut exceptions = 0usize;
+                let mut chunk = [0u8; 64];
+                for regs128 in regs.chunks(128) {
+                    let mut len = 0;
+                    for (slot, pair) in chunk.iter_mut().zip(regs128.chunks(2)) {
+                        let hi = pair.first().copied().map_or(0, nib);
+                        let lo = pair.get(1).copied().map_or(0, nib);
+                        exceptions += usize::from(hi == EXCEPTION_NIBBLE)
+                            + usize::from(lo == EXCEPTION_NIBBLE);
+                        *slot = (hi << 4) | lo;
+                        len += 1;
+                    }
+                    w.write(chunk.get(..len).unwrap_or(&[]));
                 }
-                let exceptions = || {
+                write_varint(w, exceptions as u64);
+                encode_pairs(
+                    w,
                     regs.iter()
                         .enumerate()
                         .filter(|(_, r)| **r - base >= EXCEPTION_NIBBLE)
-                        .map(|(i, r)| (i as u32, *r))
-                };
-                write_varint(w, exceptions().count() as u64);
-                encode_pairs(w, exceptions());
+                        .map(|(i, r)| (i as u32, *r)),
+                );
             }
         }
     }
