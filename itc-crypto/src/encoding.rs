@@ -235,9 +235,12 @@ impl<'a> Reader<'a> {
 
     /// Takes a fixed-size array.
     pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.read_bytes(N)?);
-        Ok(out)
+        let bytes = self.read_bytes(N)?;
+        // `read_bytes` returned exactly N bytes; `try_from` keeps the check panic-free.
+        <[u8; N]>::try_from(bytes).map_err(|_| DecodeError::UnexpectedEnd {
+            needed: N,
+            remaining: bytes.len(),
+        })
     }
 
     /// Reads one byte.

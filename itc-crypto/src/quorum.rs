@@ -519,7 +519,21 @@ impl<S: SignatureStore> QuorumCertificate<S> {
                 });
             }
         }
-        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Insertion sort: sets are small, and unlike core's sort it leaves no panic path in
+        // firmware builds (checked by firmware/check_panics.py).
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 {
+                let (Some(a), Some(b)) = (order.get(j - 1), order.get(j)) else {
+                    break;
+                };
+                if (b.0, core::cmp::Reverse(b.1)) <= (a.0, core::cmp::Reverse(a.1)) {
+                    break;
+                }
+                order.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         let mut verified: u64 = 0;
         for (power, index, slot) in order {
             let (Some(v), Some(sig)) = (set.get(index), self.signatures.as_ref().get(slot)) else {
