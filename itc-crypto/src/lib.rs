@@ -9,6 +9,10 @@
 //! * [`keys`] — secp256k1 keys: BIP340 Schnorr is the protocol signature ([`PublicKey`] is x-only,
 //!   [`Signature`] is 64 bytes) and ECDSA with public-key recovery ([`ecdsa`]) exists for interop.
 //!   Signing goes through the [`Signer`] trait so a secure element or HSM can hold the key.
+//! * [`batch`] — batch verification of BIP340 signatures ([`verify_all`]): one multi-scalar
+//!   multiplication for a whole certificate or backlog, bisection to name the bad ones, a
+//!   [`VerifiedCache`] so the same bytes are never checked twice, and an optional
+//!   libsecp256k1 backend (feature `libsecp256k1`, hosts only).
 //! * [`address`] — [`Address`]: the last 20 bytes of Keccak-256 of a public key.
 //! * [`merkle`] — an RFC 6962-shaped binary Merkle tree (no duplicated last leaf, so no
 //!   CVE-2012-2459) with bounded, canonically encoded [`InclusionProof`]s.

@@ -26,6 +26,7 @@ use k256::elliptic_curve::ops::Reduce;
 use k256::sha2::{Digest, Sha256};
 use k256::{Scalar, U256};
 
+use super::glv::Glv;
 use super::group::Affine;
 use super::msm::{limbs, Msm, Workspace};
 use super::{ItemRef, Source};
@@ -39,7 +40,8 @@ pub(crate) const BATCH_COEFFICIENT: DomainTag = DomainTag::new(b"itc/crypto/batc
 
 /// NAF width for the 128-bit coefficients on `Rᵢ` (4 odd multiples per table).
 pub(crate) const R_WINDOW: usize = 4;
-/// NAF width for the 256-bit scalars on `Pᵢ` and `G` (8 odd multiples per table).
+/// NAF width for the GLV-split scalars on `Pᵢ` and `G` (8 odd multiples per table, read by
+/// both halves).
 pub(crate) const P_WINDOW: usize = 5;
 /// Table entries one signature needs: `R` and `P` tables.
 pub(crate) const ENTRIES_PER_SIGNATURE: usize =
@@ -47,9 +49,10 @@ pub(crate) const ENTRIES_PER_SIGNATURE: usize =
 /// Table entries of the generator term.
 pub(crate) const GENERATOR_ENTRIES: usize = super::msm::table_len(P_WINDOW);
 
-/// Workspace sizes for a chunk of `k` signatures: (table entries, terms).
+/// Workspace sizes for a chunk of `k` signatures: (table entries, terms). A signature has
+/// three terms (`R`, and `P` split in two halves), the generator two.
 pub(crate) const fn workspace_len(k: usize) -> (usize, usize) {
-    (k * ENTRIES_PER_SIGNATURE + GENERATOR_ENTRIES, 2 * k + 1)
+    (k * ENTRIES_PER_SIGNATURE + GENERATOR_ENTRIES, 3 * k + 2)
 }
 
 /// Everything a batch check needs besides the items: the batch seed and the BIP340 challenge
@@ -57,6 +60,7 @@ pub(crate) const fn workspace_len(k: usize) -> (usize, usize) {
 pub(crate) struct Equation {
     seed: Hash,
     challenge: Sha256,
+    glv: Option<Glv>,
 }
 
 impl Equation {
@@ -85,6 +89,7 @@ impl Equation {
         Equation {
             seed: h.finalize(),
             challenge,
+            glv: Glv::new(),
         }
     }
 
@@ -123,10 +128,10 @@ impl Equation {
         range: Range<usize>,
         ws: &mut Workspace<'_>,
     ) -> bool {
-        let Some(g) = Affine::generator() else {
+        let (Some(g), Some(glv)) = (Affine::generator(), self.glv.as_ref()) else {
             return false;
         };
-        let mut msm = Msm::new(ws);
+        let mut msm = Msm::new(ws, glv.beta);
         let mut g_scalar = Scalar::ZERO;
         let mut any = false;
         for i in range {
@@ -141,13 +146,19 @@ impl Equation {
             };
             g_scalar += term.a * term.s;
             msm.push(&term.minus_r, &limbs(&term.a), R_WINDOW);
-            msm.push(&term.minus_p, &limbs(&(term.a * term.e)), P_WINDOW);
+            let Some(halves) = glv.split(&(term.a * term.e)) else {
+                return false;
+            };
+            msm.push_split(&term.minus_p, halves, P_WINDOW);
             any = true;
         }
         if !any {
             return true;
         }
-        msm.push(&g, &limbs(&g_scalar), P_WINDOW);
+        let Some(halves) = glv.split(&g_scalar) else {
+            return false;
+        };
+        msm.push_split(&g, halves, P_WINDOW);
         msm.sums_to_identity()
     }
 
@@ -253,8 +264,8 @@ mod tests {
             [k256::FieldElement::ZERO; 20],
         );
         let (mut nafs, mut terms) = (
-            [[0i8; super::super::msm::NAF_LEN]; 3],
-            [super::super::msm::Term::EMPTY; 3],
+            [[0i8; super::super::msm::NAF_LEN]; 5],
+            [super::super::msm::Term::EMPTY; 5],
         );
         let mut ws = Workspace {
             tables: &mut tables,

@@ -2,16 +2,19 @@
 //!
 //! Every point gets a small table of its odd multiples (built with mixed additions and brought
 //! to affine form together, one inversion for the whole batch); all points then share one chain
-//! of 256 doublings, and each non-zero digit costs one mixed addition. A 256-bit scalar with
-//! w = 5 has about 256/6 ≈ 43 non-zero digits, a 128-bit one with w = 4 about 26: that, not the
-//! doublings, is what a batch costs per signature.
+//! of doublings, and each non-zero digit costs one mixed addition. Scalars are at most 128
+//! bits (256-bit ones are GLV-split first, the λ half reading the same table with x·β), so
+//! the chain is 129 doublings. A 128-bit scalar has about 128/(w+1) non-zero digits: those
+//! additions, not the doublings, are what a batch costs per signature.
 
 use k256::FieldElement as Fe;
 
+use super::glv::Half;
 use super::group::{normalize_all, odd_multiples, Affine, Jacobian};
 
-/// Digits of a 256-bit scalar in width-w NAF (one more than the bit length, for the carry).
-pub(crate) const NAF_LEN: usize = 257;
+/// Digits of a scalar below 2¹²⁹ in width-w NAF (one more than the bit length, for the
+/// carry). Larger scalars are refused, never truncated.
+pub(crate) const NAF_LEN: usize = 130;
 
 /// One scalar's NAF digits, least significant first; each is 0 or odd with `|d| < 2^(w-1)`.
 pub(crate) type Naf = [i8; NAF_LEN];
@@ -45,9 +48,16 @@ fn bits(k: &Limbs, pos: usize, count: usize) -> u32 {
 }
 
 /// Writes the width-`w` NAF (2 ≤ w ≤ 8) of `k` into `naf` and returns how many digits are
-/// significant (index of the top non-zero digit + 1; 0 for k = 0). libsecp256k1's algorithm:
-/// skip bits equal to the carry, otherwise take a w-bit window and recentre it.
-pub(crate) fn wnaf(k: &Limbs, w: usize, naf: &mut Naf) -> usize {
+/// significant (index of the top non-zero digit + 1; 0 for k = 0), or `None` if `k` does not
+/// fit below 2^(NAF_LEN − 1). libsecp256k1's algorithm: skip bits equal to the carry,
+/// otherwise take a w-bit window and recentre it.
+pub(crate) fn wnaf(k: &Limbs, w: usize, naf: &mut Naf) -> Option<usize> {
+    let fits = (NAF_LEN - 1..256)
+        .step_by(32)
+        .all(|pos| bits(k, pos, 32) == 0);
+    if !fits {
+        return None;
+    }
     naf.fill(0);
     let mut carry = 0u32;
     let mut bit = 0usize;
@@ -68,7 +78,7 @@ pub(crate) fn wnaf(k: &Limbs, w: usize, naf: &mut Naf) -> usize {
         top = bit + 1;
         bit += now;
     }
-    top
+    Some(top)
 }
 
 /// Table sizes: a width-w NAF needs the odd multiples up to `(2^(w-1) - 1)·P`.
@@ -83,11 +93,20 @@ pub(crate) struct Term {
     offset: usize,
     /// Number of significant NAF digits.
     top: usize,
+    /// The term is `−k·P`: digits are read with the opposite sign.
+    negative: bool,
+    /// The term is `k·(λ·P)`: table entries are read with x multiplied by β.
+    endo: bool,
 }
 
 impl Term {
     /// An unused slot.
-    pub(crate) const EMPTY: Term = Term { offset: 0, top: 0 };
+    pub(crate) const EMPTY: Term = Term {
+        offset: 0,
+        top: 0,
+        negative: false,
+        endo: false,
+    };
 }
 
 /// Caller-provided memory for one multi-scalar multiplication, so the same code runs on a
@@ -106,32 +125,47 @@ pub(crate) struct Workspace<'w> {
 /// Accumulates terms into a workspace and evaluates `Σ kᵢ·Pᵢ`.
 pub(crate) struct Msm<'w, 'a> {
     ws: &'a mut Workspace<'w>,
+    beta: Fe,
     n_terms: usize,
     used: usize,
     ok: bool,
 }
 
 impl<'w, 'a> Msm<'w, 'a> {
-    /// Starts an empty sum in `ws`.
-    pub(crate) fn new(ws: &'a mut Workspace<'w>) -> Self {
+    /// Starts an empty sum in `ws`; `beta` is the endomorphism constant for split terms.
+    pub(crate) fn new(ws: &'a mut Workspace<'w>, beta: Fe) -> Self {
         Msm {
             ws,
+            beta,
             n_terms: 0,
             used: 0,
             ok: true,
         }
     }
 
-    /// Adds the term `k·P` using a width-`w` NAF. If the workspace is too small the sum is
-    /// marked failed (and [`Msm::sums_to_identity`] answers `false`): never a wrong accept.
+    /// Adds `k·P` for `k` below 2¹²⁹ using a width-`w` NAF. If the workspace is too small or
+    /// `k` too large the sum is marked failed (and [`Msm::sums_to_identity`] answers `false`):
+    /// never a wrong accept.
     pub(crate) fn push(&mut self, p: &Affine, k: &Limbs, w: usize) {
+        let half = Half {
+            magnitude: *k,
+            negative: false,
+        };
+        self.push_terms(p, w, &[(half, false)]);
+    }
+
+    /// Adds `k·P` for a GLV-split `k = k₁ + k₂·λ`: one table of `P` serves both halves.
+    pub(crate) fn push_split(&mut self, p: &Affine, (k1, k2): (Half, Half), w: usize) {
+        self.push_terms(p, w, &[(k1, false), (k2, true)]);
+    }
+
+    fn push_terms(&mut self, p: &Affine, w: usize, halves: &[(Half, bool)]) {
+        if !self.ok {
+            return;
+        }
         let len = table_len(w);
         let offset = self.used;
-        let (Some(table), Some(naf), Some(term)) = (
-            self.ws.tables.get_mut(offset..offset + len),
-            self.ws.nafs.get_mut(self.n_terms),
-            self.ws.terms.get_mut(self.n_terms),
-        ) else {
+        let Some(table) = self.ws.tables.get_mut(offset..offset + len) else {
             self.ok = false;
             return;
         };
@@ -139,12 +173,27 @@ impl<'w, 'a> Msm<'w, 'a> {
             self.ok = false;
             return;
         }
-        *term = Term {
-            offset,
-            top: wnaf(k, w, naf),
-        };
+        for (half, endo) in halves {
+            let (Some(naf), Some(term)) = (
+                self.ws.nafs.get_mut(self.n_terms),
+                self.ws.terms.get_mut(self.n_terms),
+            ) else {
+                self.ok = false;
+                return;
+            };
+            let Some(top) = wnaf(&half.magnitude, w, naf) else {
+                self.ok = false;
+                return;
+            };
+            *term = Term {
+                offset,
+                top,
+                negative: half.negative,
+                endo: *endo,
+            };
+            self.n_terms += 1;
+        }
         self.used += len;
-        self.n_terms += 1;
     }
 
     /// Evaluates the sum; `None` if anything failed along the way.
@@ -168,8 +217,15 @@ impl<'w, 'a> Msm<'w, 'a> {
                     continue;
                 }
                 let entry = tables.get(term.offset + (d.unsigned_abs() as usize >> 1))?;
-                let q = entry.xy();
-                acc = acc.add_affine(&if d > 0 { q } else { q.neg() });
+                let mut q = entry.xy();
+                if term.endo {
+                    // `* &` keeps k256's inlined multiplication (see group.rs).
+                    #[allow(clippy::op_ref, clippy::assign_op_pattern)]
+                    {
+                        q.x = q.x * &self.beta;
+                    }
+                }
+                acc = acc.add_affine(&if (d < 0) != term.negative { q.neg() } else { q });
             }
         }
         Some(acc)
@@ -184,12 +240,13 @@ impl<'w, 'a> Msm<'w, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::glv::Glv;
     use alloc::vec;
     use alloc::vec::Vec;
     use k256::elliptic_curve::ops::MulByGenerator;
     use k256::elliptic_curve::Field;
     use k256::{ProjectivePoint, Scalar};
-    use rand_core::SeedableRng;
+    use rand_core::{RngCore, SeedableRng};
 
     fn naf_value(naf: &Naf) -> Scalar {
         let mut acc = Scalar::ZERO;
@@ -201,15 +258,24 @@ mod tests {
         acc
     }
 
+    fn random_128(rng: &mut impl RngCore) -> Scalar {
+        Scalar::from((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()))
+    }
+
     #[test]
     fn wnaf_reconstructs_the_scalar_and_respects_the_width() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let mut naf = [0i8; NAF_LEN];
-        let mut specials = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(15u64)];
-        specials.extend((0..200).map(|_| Scalar::random(&mut rng)));
+        let mut specials = vec![
+            Scalar::ZERO,
+            Scalar::ONE,
+            Scalar::from(15u64),
+            Scalar::from(u128::MAX),
+        ];
+        specials.extend((0..200).map(|_| random_128(&mut rng)));
         for w in 2..=8 {
             for k in &specials {
-                let top = wnaf(&limbs(k), w, &mut naf);
+                let top = wnaf(&limbs(k), w, &mut naf).unwrap();
                 assert_eq!(naf_value(&naf), *k, "w = {w}");
                 assert!(naf[top..].iter().all(|&d| d == 0));
                 let mut last: Option<usize> = None;
@@ -226,6 +292,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn wnaf_refuses_scalars_that_do_not_fit() {
+        let mut naf = [0i8; NAF_LEN];
+        assert!(wnaf(&[0, 0, 1, 0], 4, &mut naf).is_some(), "2^128 fits");
+        assert!(wnaf(&[0, 0, 2, 0], 4, &mut naf).is_none(), "2^129 does not");
+        assert!(wnaf(&limbs(&-Scalar::ONE), 5, &mut naf).is_none());
+    }
+
     fn to_affine(p: &ProjectivePoint) -> Affine {
         Affine::from_k256(&p.to_affine()).unwrap()
     }
@@ -238,29 +312,53 @@ mod tests {
         }
     }
 
+    struct Buffers {
+        tables: Vec<Jacobian>,
+        scratch: Vec<Fe>,
+        nafs: Vec<Naf>,
+        terms: Vec<Term>,
+    }
+
+    impl Buffers {
+        fn new(entries: usize, terms: usize) -> Self {
+            Buffers {
+                tables: vec![Jacobian::INFINITY; entries],
+                scratch: vec![Fe::ZERO; entries],
+                nafs: vec![[0i8; NAF_LEN]; terms],
+                terms: vec![Term::EMPTY; terms],
+            }
+        }
+        fn ws(&mut self) -> Workspace<'_> {
+            Workspace {
+                tables: &mut self.tables,
+                scratch: &mut self.scratch,
+                nafs: &mut self.nafs,
+                terms: &mut self.terms,
+            }
+        }
+    }
+
     #[test]
-    fn msm_matches_k256() {
+    fn msm_matches_k256_for_short_and_split_scalars() {
+        let glv = Glv::new().unwrap();
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         for n in [1usize, 2, 5, 9] {
-            let pts: Vec<ProjectivePoint> = (0..n)
-                .map(|_| ProjectivePoint::mul_by_generator(&Scalar::random(&mut rng)))
-                .collect();
-            let ks: Vec<Scalar> = (0..n).map(|_| Scalar::random(&mut rng)).collect();
-            let mut tables = vec![Jacobian::INFINITY; 8 * n];
-            let mut scratch = vec![Fe::ZERO; 8 * n];
-            let mut nafs = vec![[0i8; NAF_LEN]; n];
-            let mut terms = vec![Term::EMPTY; n];
-            let mut ws = Workspace {
-                tables: &mut tables,
-                scratch: &mut scratch,
-                nafs: &mut nafs,
-                terms: &mut terms,
-            };
-            let mut msm = Msm::new(&mut ws);
+            let mut buf = Buffers::new(8 * n, 2 * n);
+            let mut ws = buf.ws();
+            let mut msm = Msm::new(&mut ws, glv.beta);
             let mut expected = ProjectivePoint::IDENTITY;
-            for (i, (p, k)) in pts.iter().zip(&ks).enumerate() {
-                msm.push(&to_affine(p), &limbs(k), 3 + i % 4);
-                expected += p * k;
+            for i in 0..n {
+                let p = ProjectivePoint::mul_by_generator(&Scalar::random(&mut rng));
+                let w = 3 + i % 4;
+                if i % 2 == 0 {
+                    let k = random_128(&mut rng);
+                    msm.push(&to_affine(&p), &limbs(&k), w);
+                    expected += p * k;
+                } else {
+                    let k = Scalar::random(&mut rng);
+                    msm.push_split(&to_affine(&p), glv.split(&k).unwrap(), w);
+                    expected += p * k;
+                }
             }
             let got = msm.evaluate().unwrap();
             assert!(got.eq_point(&to_jacobian(&expected)), "n = {n}");
@@ -268,41 +366,43 @@ mod tests {
     }
 
     #[test]
-    fn msm_with_a_full_workspace_fails_closed() {
-        let mut tables = vec![Jacobian::INFINITY; 4];
-        let mut scratch = vec![Fe::ZERO; 4];
-        let mut nafs = vec![[0i8; NAF_LEN]; 1];
-        let mut terms = vec![Term::EMPTY; 1];
-        let mut ws = Workspace {
-            tables: &mut tables,
-            scratch: &mut scratch,
-            nafs: &mut nafs,
-            terms: &mut terms,
-        };
-        let mut msm = Msm::new(&mut ws);
+    fn msm_fails_closed_when_the_workspace_or_scalar_does_not_fit() {
+        let glv = Glv::new().unwrap();
         let g = Affine::generator().unwrap();
-        // Table of width 5 needs 8 entries: does not fit.
+        // A width-5 table needs 8 entries: 4 do not fit.
+        let mut buf = Buffers::new(4, 1);
+        let mut ws = buf.ws();
+        let mut msm = Msm::new(&mut ws, glv.beta);
         msm.push(&g, &[0, 0, 0, 0], 5);
         assert!(
             !msm.sums_to_identity(),
-            "0·G is the identity, but the workspace overflowed"
+            "0·G is the identity, but it overflowed"
         );
+        // A split needs two term slots.
+        let mut buf = Buffers::new(8, 1);
+        let mut ws = buf.ws();
+        let mut msm = Msm::new(&mut ws, glv.beta);
+        msm.push_split(&g, glv.split(&Scalar::ZERO).unwrap(), 5);
+        assert!(!msm.sums_to_identity());
+        // A 256-bit scalar without a split is refused.
+        let mut buf = Buffers::new(8, 1);
+        let mut ws = buf.ws();
+        let mut msm = Msm::new(&mut ws, glv.beta);
+        msm.push(&g, &limbs(&-Scalar::ONE), 5);
+        assert!(!msm.sums_to_identity());
     }
 
     #[test]
     fn zero_scalars_sum_to_the_identity() {
-        let mut tables = vec![Jacobian::INFINITY; 8];
-        let mut scratch = vec![Fe::ZERO; 8];
-        let mut nafs = vec![[0i8; NAF_LEN]; 1];
-        let mut terms = vec![Term::EMPTY; 1];
-        let mut ws = Workspace {
-            tables: &mut tables,
-            scratch: &mut scratch,
-            nafs: &mut nafs,
-            terms: &mut terms,
-        };
-        let mut msm = Msm::new(&mut ws);
-        msm.push(&Affine::generator().unwrap(), &[0, 0, 0, 0], 5);
+        let glv = Glv::new().unwrap();
+        let mut buf = Buffers::new(8, 2);
+        let mut ws = buf.ws();
+        let mut msm = Msm::new(&mut ws, glv.beta);
+        msm.push_split(
+            &Affine::generator().unwrap(),
+            glv.split(&Scalar::ZERO).unwrap(),
+            5,
+        );
         assert!(msm.sums_to_identity());
     }
 }
