@@ -30,6 +30,20 @@
 //!   whether the validator set changed). A failing transaction changes nothing.
 //! * `builder` — `TxBuilder`: every transaction type built and signed in one call.
 //!
+//! The rules, in one place:
+//!
+//! * **Tokens** — the total supply is the sum of the genesis balances and is fixed: transfers
+//!   move tokens, `FundPlan` moves them into a plan's escrow, `SettlePlan` pays an escrow out
+//!   in full (payouts must sum to it exactly). Nothing mints or burns; balances are `u64` and
+//!   a debit beyond the balance is [`TxError::InsufficientBalance`].
+//! * **Nonces** — an account transaction must carry exactly its account's next nonce, which
+//!   then increases by one: strictly increasing, gapless, never replayable.
+//! * **Atomicity** — a failing transaction (including undecodable bytes) gets a receipt with its
+//!   typed error and changes nothing, not even the nonce.
+//! * **Authority** — the owner's key rules a device; delegates act through grants that expire
+//!   at a height; vendors register devices; > 2/3 of the validator power authorises changes to
+//!   the validator set, anchors, vendor admissions and payouts.
+//!
 //! ```
 //! use itc_crypto::{Decode, Encode, SecretKey};
 //! use itc_ledger::{OwnershipRecord, StateKey, StateProof};
