@@ -817,3 +817,64 @@ fn account_tx_signing_digest_binds_every_field() {
     );
     assert_ne!(d, base.signing_digest(CHAIN + 1));
 }
+
+/// Signatures are batch-verified up front; the verdicts must be exactly single verification's,
+/// and a batch must end where executing its transactions one batch each would (bar the height
+/// in the metadata, so the comparison is against a per-transaction run of the same batch).
+#[test]
+fn batched_signature_checks_match_one_by_one() {
+    let w = world();
+    let bad = [3usize, 7, 15];
+    let txs: Vec<SignedTransaction> = (0..20usize)
+        .map(|i| {
+            let from = &w.users[i % USERS];
+            let mut tx =
+                w.b.transfer(
+                    from,
+                    (i / USERS) as u64,
+                    addr(&w.users[(i + 1) % USERS]),
+                    1 + i as u64,
+                )
+                .unwrap();
+            if bad.contains(&i) {
+                if let SignedTransaction::Account(t) = &mut tx {
+                    t.signature.0[10] ^= 0x40;
+                }
+            }
+            tx
+        })
+        .collect();
+    let mut batched = w.ledger.clone();
+    let out = batched.execute_transactions(&txs, 1).unwrap();
+    for (i, r) in out.receipts.iter().enumerate() {
+        if bad.contains(&i) {
+            assert_eq!(r.result, Err(TxError::InvalidSignature), "tx {i}");
+        } else if bad.iter().any(|b| b % USERS == i % USERS && *b < i) {
+            // A later transaction of a signer whose earlier one failed has a nonce gap.
+            assert!(matches!(r.result, Err(TxError::BadNonce { .. })), "tx {i}");
+        } else {
+            assert_eq!(r.result, Ok(()), "tx {i}");
+        }
+    }
+    // The same verdicts one signature at a time.
+    for (tx, r) in txs.iter().zip(&out.receipts) {
+        if let SignedTransaction::Account(stx) = tx {
+            assert_eq!(
+                stx.verify(CHAIN).is_ok(),
+                r.result != Err(TxError::InvalidSignature)
+            );
+        }
+    }
+    // Same balances as executing each transaction alone.
+    let mut single = w.ledger.clone();
+    for tx in &txs {
+        let h = single.height() + 1;
+        single
+            .execute_transactions(std::slice::from_ref(tx), h)
+            .unwrap();
+    }
+    for u in &w.users {
+        assert_eq!(single.account(&addr(u)), batched.account(&addr(u)));
+    }
+    assert_eq!(tokens(&batched), u128::from(batched.total_supply()));
+}
