@@ -298,6 +298,33 @@ impl Aggregator {
     }
 
     /// Checks a contribution and, if valid, merges it. On error nothing changes.
+    ///
+    /// (See the crate-level example for a full run; here a contribution for another plan.)
+    ///
+    /// ```
+    /// # use itc_chaincode::aggregator::{Aggregator, AggregatorConfig};
+    /// # use itc_chaincode::contribution::{Contribution, ContributionHeader, Payload, Sealed};
+    /// # use itc_chaincode::error::ContributionError;
+    /// # use itc_chaincode::plan::{Aggregation, Filter, Fuel, Plan, PlanId, Policy, Privacy};
+    /// # use itc_crypto::{Address, Hash, SecretKey};
+    /// # let plan = Plan {
+    /// #     vendor: Address([1; 20]), nonce: 0,
+    /// #     filter: Filter { kinds: vec![7], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 10 },
+    /// #     aggregation: Aggregation::Membership { candidates: vec![b"x".to_vec()] },
+    /// #     privacy: Privacy { epsilon_milli: 1000, min_contributors: 50 },
+    /// #     budget: 100, deadline_ms: 1000, fuel: Fuel { per_record: 16, per_plan: 100_000 },
+    /// # }.validate(&Policy::default(), Hash::ZERO, 0).unwrap();
+    /// let mut agg = Aggregator::new(plan, AggregatorConfig::default());
+    /// let key = SecretKey::from_bytes(&[5; 32]).unwrap();
+    /// let sealed = Sealed { payload: Payload::Membership(1), noise_share: [0; 32] };
+    /// let header = ContributionHeader {
+    ///     plan: PlanId(Hash([3; 32])), device: key.public_key(), payout_to: Address([2; 20]),
+    ///     matched: 1, sealed_digest: sealed.digest(), value: None,
+    /// };
+    /// let c = Contribution::sign(header, sealed, &key).unwrap();
+    /// assert_eq!(agg.submit(&c, 10), Err(ContributionError::WrongPlan));
+    /// assert_eq!(agg.contributors(), 0);
+    /// ```
     pub fn submit(&mut self, c: &Contribution, now: u64) -> Result<(), ContributionError> {
         let plan = self.plan.plan();
         let h = &c.header;

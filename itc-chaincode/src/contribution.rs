@@ -123,6 +123,22 @@ pub struct Contribution {
 
 impl Contribution {
     /// Signs `header` (whose `sealed_digest` must be `sealed.digest()`) with the device key.
+    ///
+    /// ```
+    /// use itc_chaincode::contribution::{Contribution, ContributionHeader, Payload, Sealed};
+    /// use itc_chaincode::plan::PlanId;
+    /// use itc_crypto::{Address, Hash, SecretKey};
+    /// let key = SecretKey::from_bytes(&[5; 32]).unwrap();
+    /// let sealed = Sealed { payload: Payload::Membership(0b10), noise_share: [9; 32] };
+    /// let header = ContributionHeader {
+    ///     plan: PlanId(Hash::ZERO), device: key.public_key(), payout_to: Address([1; 20]),
+    ///     matched: 2, sealed_digest: sealed.digest(), value: None,
+    /// };
+    /// let mut c = Contribution::sign(header, sealed, &key).unwrap();
+    /// assert!(c.verify_signature().is_ok());
+    /// c.header.matched = 3; // inflating the payout weight breaks the signature
+    /// assert!(c.verify_signature().is_err());
+    /// ```
     pub fn sign<S: Signer + ?Sized>(
         header: ContributionHeader,
         sealed: Sealed,

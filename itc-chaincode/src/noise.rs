@@ -5,7 +5,7 @@
 //!   Steinke, *The Discrete Gaussian for Differential Privacy*, 2020, Algorithms 1–2). No floating
 //!   point means no platform-dependent rounding and none of the floating-point attacks on the
 //!   continuous Laplace mechanism (Mironov 2012).
-//! * ε is carried as an integer number of milli-units ([`crate::plan::Epsilon`]), so ε/Δ is the
+//! * ε is carried as an integer number of milli-units (`Privacy::epsilon_milli` in the plan module), so ε/Δ is the
 //!   rational `ε_milli / (1000·Δ)`.
 //! * [`NoiseRng`] is the on-chain randomness: Keccak-256 in counter mode (via
 //!   [`itc_crypto::tagged_hash`]) over a 32-byte seed, so every validator derives the same bytes.

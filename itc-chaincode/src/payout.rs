@@ -76,6 +76,19 @@ impl Settlement {
     }
 
     /// Pays `budget` out by weight (see the module docs); refunds it if total weight is zero.
+    ///
+    /// ```
+    /// use itc_chaincode::payout::Settlement;
+    /// use itc_chaincode::plan::PlanId;
+    /// use itc_crypto::{Address, Decode, Encode, Hash};
+    /// let s = Settlement::by_weight(PlanId(Hash::ZERO), Address([9; 20]), 100,
+    ///     &[(Address([1; 20]), 3), (Address([2; 20]), 1)]);
+    /// assert_eq!(s.payouts[0].amount + s.payouts[1].amount, 100);
+    /// assert_eq!((s.payouts[0].amount, s.payouts[1].amount, s.refund), (75, 25, 0));
+    /// // One canonical encoding: the ledger can check the digest the validators signed.
+    /// let again = Settlement::decode_bytes(&s.encode_to_vec()).unwrap();
+    /// assert_eq!(again.digest(), s.digest());
+    /// ```
     pub fn by_weight(
         plan: PlanId,
         vendor: Address,
