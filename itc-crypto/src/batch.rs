@@ -109,7 +109,12 @@ pub enum Backend {
 impl Backend {
     /// What [`verify_all`] uses: the k256 batch equation (it beats even libsecp256k1's single
     /// verification per signature from a batch of 16 on; see `benches/README.md`).
+    #[cfg(not(fuzzing))]
     pub const DEFAULT: Backend = Backend::Batch;
+    /// Fuzz builds (`--cfg fuzzing`, set only by cargo-fuzz) verify one by one so every check
+    /// goes through the cheap deterministic stand-in in [`PublicKey::verify_raw`](crate::PublicKey::verify_raw).
+    #[cfg(fuzzing)]
+    pub const DEFAULT: Backend = Backend::Single;
 }
 
 impl Default for Backend {

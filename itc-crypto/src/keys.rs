@@ -98,10 +98,18 @@ impl SecretKey {
     /// BIP340-signs an arbitrary-length raw message (BIP340 allows any length; the protocol
     /// itself always signs 32-byte tagged digests). Exposed for the BIP340 test vectors.
     pub fn sign_raw(&self, message: &[u8], aux_rand: &[u8; 32]) -> Result<Signature, CryptoError> {
-        self.inner
-            .sign_raw(message, aux_rand)
-            .map(|s| Signature(s.to_bytes()))
-            .map_err(|_| CryptoError::SigningFailed)
+        #[cfg(fuzzing)]
+        {
+            let _ = aux_rand;
+            return Ok(fuzz_signature(self.public_key().as_bytes(), message));
+        }
+        #[cfg(not(fuzzing))]
+        {
+            self.inner
+                .sign_raw(message, aux_rand)
+                .map(|s| Signature(s.to_bytes()))
+                .map_err(|_| CryptoError::SigningFailed)
+        }
     }
 
     /// The secret as a k256 scalar, for sibling modules (ECDSA).
@@ -179,11 +187,19 @@ impl PublicKey {
 
     /// Verifies a BIP340 signature over an arbitrary raw message.
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        let sig = schnorr::Signature::try_from(&signature.0[..])
-            .map_err(|_| CryptoError::MalformedSignature)?;
-        self.key
-            .verify_raw(message, &sig)
-            .map_err(|_| CryptoError::InvalidSignature)
+        #[cfg(fuzzing)]
+        return match fuzz_signature(&self.bytes, message) == *signature {
+            true => Ok(()),
+            false => Err(CryptoError::InvalidSignature),
+        };
+        #[cfg(not(fuzzing))]
+        {
+            let sig = schnorr::Signature::try_from(&signature.0[..])
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            self.key
+                .verify_raw(message, &sig)
+                .map_err(|_| CryptoError::InvalidSignature)
+        }
     }
 }
 
@@ -278,10 +294,47 @@ impl Decode for Signature {
     }
 }
 
+/// Fuzz builds only: the "signature" of `message` under `key` is the key followed by the
+/// message folded (XOR) into 32 bytes. Signatures stop a fuzzer cold (it cannot forge them), so
+/// with `--cfg fuzzing` — which cargo-fuzz sets and a normal cargo build never does — both
+/// [`SecretKey::sign_raw`] and [`PublicKey::verify_raw`] use this cheap deterministic check
+/// instead, as rust-secp256k1 does. Targets can then reach the code behind a signature check.
+/// The test `fuzz_bypass_is_off_in_normal_builds` proves it is off in ordinary builds.
+#[cfg(fuzzing)]
+fn fuzz_signature(key: &[u8; 32], message: &[u8]) -> Signature {
+    let mut sig = [0u8; 64];
+    for (out, k) in sig.iter_mut().zip(key.iter()) {
+        *out = *k;
+    }
+    for (i, m) in message.iter().enumerate() {
+        if let Some(out) = sig.get_mut(32 + i % 32) {
+            *out ^= *m;
+        }
+    }
+    Signature(sig)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The fuzzing signature bypass (`cfg(fuzzing)`) must never be on outside cargo-fuzz: the
+    /// cfg is off and a bypass-shaped forgery (key ‖ folded message) is rejected.
+    #[test]
+    fn fuzz_bypass_is_off_in_normal_builds() {
+        assert!(!cfg!(fuzzing));
+        let k = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+        let pk = k.public_key();
+        let digest = [0x5au8; 32];
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(pk.as_bytes());
+        forged[32..].copy_from_slice(&digest);
+        assert!(pk.verify_raw(&digest, &Signature(forged)).is_err());
+        let real = k.sign_raw(&digest, &[0u8; 32]).unwrap();
+        assert_ne!(real, Signature(forged));
+        assert!(pk.verify_raw(&digest, &real).is_ok());
+    }
 
     const T: DomainTag = DomainTag::new(b"itc/test/keys/v1");
 
