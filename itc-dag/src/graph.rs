@@ -385,11 +385,12 @@ impl Graph {
     }
 
     /// Adds `new`'s own weight to every pending node in its past cone and returns those that
-    /// crossed `threshold`, in topological order.
-    pub(crate) fn propagate_weight(&mut self, new: NodeIdx, threshold: u64) -> Vec<NodeIdx> {
+    /// crossed `threshold`, in topological order, with the number of nodes visited.
+    pub(crate) fn propagate_weight(&mut self, new: NodeIdx, threshold: u64) -> (Vec<NodeIdx>, u64) {
         let Some((w, parents)) = self.node(new).map(|n| (n.own_weight, n.parents.clone())) else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
+        let mut visits = 0u64;
         let g = self.next_generation();
         let mut stack: Vec<NodeIdx> = parents.iter().copied().collect();
         let mut crossed = Vec::new();
@@ -397,6 +398,7 @@ impl Graph {
             if !self.visit(i, g) {
                 continue;
             }
+            visits += 1;
             let Some(n) = self.node_mut(i) else { continue };
             if n.status != TxStatus::Pending {
                 continue;
@@ -409,7 +411,7 @@ impl Graph {
             stack.extend(n.parents.iter().copied());
         }
         crossed.sort_unstable();
-        crossed.into_iter().map(|(_, i)| i).collect()
+        (crossed.into_iter().map(|(_, i)| i).collect(), visits)
     }
 
     /// Marks `start` and its whole future cone conflicting (final nodes excepted) and returns

@@ -79,6 +79,6 @@ pub use snapshot::DagSnapshot;
 #[cfg(feature = "alloc")]
 pub use store::MemoryStore;
 #[cfg(feature = "alloc")]
-pub use tangle::{DagEvent, Genesis, MemoryReport, Outcome, Tangle, TangleConfig};
+pub use tangle::{DagEvent, Genesis, MemoryReport, Metrics, Outcome, Tangle, TangleConfig};
 #[cfg(feature = "alloc")]
 pub use tips::{RandomWalk, TipSelector, UniformRandom};

@@ -225,7 +225,7 @@ pub(crate) struct IssuerState {
 /// let events: Vec<_> = tangle.drain_events().collect();
 /// assert!(!events.is_empty());
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tangle<S: TxStore = MemoryStore> {
     pub(crate) config: TangleConfig,
     pub(crate) policy: IssuerPolicy,
@@ -238,6 +238,20 @@ pub struct Tangle<S: TxStore = MemoryStore> {
     pub(crate) events: VecDeque<DagEvent>,
     /// Anchored snapshots, oldest first; never empty (genesis first).
     pub(crate) anchored: VecDeque<DagSnapshot>,
+    pub(crate) metrics: Metrics,
+}
+
+/// Counters for operators and benches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Metrics {
+    /// Transactions attached.
+    pub attached: u64,
+    /// Transactions confirmed by weight.
+    pub confirmed: u64,
+    /// Nodes visited by all cumulative-weight updates.
+    pub weight_visits: u64,
+    /// Nodes visited by the last update (the per-attach cost).
+    pub last_weight_visits: u64,
 }
 
 /// Result of the checks that need no parents.
@@ -268,10 +282,16 @@ impl<S: TxStore> Tangle<S> {
             issuers: BTreeMap::new(),
             events: VecDeque::new(),
             anchored,
+            metrics: Metrics::default(),
         }
     }
 
     // ---- queries ----------------------------------------------------------------------------
+
+    /// Counters: attaches, confirmations, weight-update work.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics
+    }
 
     /// The configuration.
     pub fn config(&self) -> &TangleConfig {
@@ -615,6 +635,7 @@ impl<S: TxStore> Tangle<S> {
         };
         let mut node = Node::new(id, tx.timestamp(), own, status);
         node.spend = spend;
+        self.metrics.attached = self.metrics.attached.saturating_add(1);
         let idx = self.graph.insert(node, &parents);
         self.store.insert(id, tx);
         self.pool.fulfilled(&id);
@@ -627,7 +648,9 @@ impl<S: TxStore> Tangle<S> {
 
         if status == TxStatus::Pending {
             let threshold = self.config.confirmation_threshold;
-            let mut crossed = self.graph.propagate_weight(idx, threshold);
+            let (mut crossed, visits) = self.graph.propagate_weight(idx, threshold);
+            self.metrics.weight_visits = self.metrics.weight_visits.saturating_add(visits);
+            self.metrics.last_weight_visits = visits;
             if own >= threshold {
                 crossed.push(idx);
             }
@@ -685,6 +708,7 @@ impl<S: TxStore> Tangle<S> {
         if let Some(n) = self.graph.node_mut(i) {
             n.status = TxStatus::Confirmed;
         }
+        self.metrics.confirmed = self.metrics.confirmed.saturating_add(1);
         self.push_event(DagEvent::Confirmed(id));
         if let Some(key) = spend {
             self.conflicts.set_winner(key, id);
