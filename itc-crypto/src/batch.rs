@@ -107,8 +107,9 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// What [`verify_all`] uses: the k256 batch equation (it beats even libsecp256k1's single
-    /// verification per signature from a batch of 16 on; see `benches/README.md`).
+    /// What [`verify_all`] uses: the k256 batch equation. From a batch of 16 on it needs fewer
+    /// instructions per signature than even libsecp256k1's single verification (≈350 k vs
+    /// ≈430 k at 64; k256 single is ≈1,040 k), so it stays the default with the feature on.
     #[cfg(not(fuzzing))]
     pub const DEFAULT: Backend = Backend::Batch;
     /// Fuzz builds (`--cfg fuzzing`, set only by cargo-fuzz) verify one by one so every check
