@@ -247,6 +247,15 @@ fn aggregator(c: &mut Criterion) {
             agg.close(Hash::ZERO, 10_000).unwrap()
         })
     });
+    g.bench_function("distinct_p10/10k_contributors_batch_sigs", |b| {
+        b.iter(|| {
+            let mut agg = Aggregator::new(distinct.clone(), AggregatorConfig::default());
+            for chunk in hll_contribs.chunks(128) {
+                assert!(agg.submit_batch(chunk, 6).iter().all(Result::is_ok));
+            }
+            agg.close(Hash::ZERO, 10_000).unwrap()
+        })
+    });
     // Value contributions carry a range proof: submit cost per contribution on 200 of them
     // (10,000 would take tens of seconds per iteration); throughput extrapolates linearly.
     let sum = plan(Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 16 } });

@@ -55,16 +55,17 @@
 //! }
 //! ```
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
 
+use itc_crypto::batch::{self, BatchItem};
 use itc_crypto::encoding::{write_varint, Encode, Writer};
 use itc_crypto::hash::{hash_encoded, tagged_hash, DomainTag, Hash, TaggedHasher};
 use itc_crypto::{Address, PublicKey};
 use k256::{ProjectivePoint, Scalar};
 
-use crate::contribution::{Contribution, ContributionHeader, Payload};
+use crate::contribution::{Contribution, ContributionHeader, Payload, CONTRIBUTION_TAG};
 use crate::error::{CloseError, ContributionError};
 use crate::hll::HyperLogLog;
 use crate::noise::{discrete_laplace, geometric, NoiseRng};
@@ -326,6 +327,55 @@ impl Aggregator {
     /// assert_eq!(agg.contributors(), 0);
     /// ```
     pub fn submit(&mut self, c: &Contribution, now: u64) -> Result<(), ContributionError> {
+        self.submit_checked(c, now, None)
+    }
+
+    /// Submits many contributions in order, checking all their signatures with one batch
+    /// equation ([`itc_crypto::batch`]); the results are exactly those of calling
+    /// [`Aggregator::submit`] on each in turn, only faster (validators ingest contributions a
+    /// block at a time).
+    ///
+    /// ```
+    /// # use itc_chaincode::aggregator::{Aggregator, AggregatorConfig};
+    /// # use itc_chaincode::plan::{Aggregation, Filter, Fuel, Plan, Policy, Privacy};
+    /// # use itc_crypto::{Address, Hash};
+    /// # let plan = Plan {
+    /// #     vendor: Address([1; 20]), nonce: 0,
+    /// #     filter: Filter { kinds: vec![7], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 10 },
+    /// #     aggregation: Aggregation::Count,
+    /// #     privacy: Privacy { epsilon_milli: 1000, min_contributors: 50 },
+    /// #     budget: 100, deadline_ms: 1000, fuel: Fuel { per_record: 16, per_plan: 100_000 },
+    /// # }.validate(&Policy::default(), Hash::ZERO, 0).unwrap();
+    /// let mut agg = Aggregator::new(plan, AggregatorConfig::default());
+    /// assert!(agg.submit_batch(&[], 10).is_empty());
+    /// ```
+    pub fn submit_batch(
+        &mut self,
+        contributions: &[Contribution],
+        now: u64,
+    ) -> Vec<Result<(), ContributionError>> {
+        let items: Vec<BatchItem> = contributions
+            .iter()
+            .map(|c| {
+                let digest = tagged_hash(CONTRIBUTION_TAG, &c.header.encode_to_vec());
+                BatchItem::new(c.header.device, digest, c.signature)
+            })
+            .collect();
+        let invalid: BTreeSet<usize> = batch::invalid_indices(&items[..]).collect();
+        contributions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.submit_checked(c, now, Some(!invalid.contains(&i))))
+            .collect()
+    }
+
+    /// `submit` with an optional precomputed signature verdict.
+    fn submit_checked(
+        &mut self,
+        c: &Contribution,
+        now: u64,
+        signature_ok: Option<bool>,
+    ) -> Result<(), ContributionError> {
         let plan = self.plan.plan();
         let h = &c.header;
         if self.closed {
@@ -354,8 +404,10 @@ impl Aggregator {
                 cap: plan.filter.max_records,
             });
         }
-        c.verify_signature()
-            .map_err(|_| ContributionError::InvalidSignature)?;
+        let signature_ok = signature_ok.unwrap_or_else(|| c.verify_signature().is_ok());
+        if !signature_ok {
+            return Err(ContributionError::InvalidSignature);
+        }
         if c.sealed.digest() != h.sealed_digest {
             return Err(ContributionError::SealedDigestMismatch);
         }

@@ -14,6 +14,14 @@
 //! less. Addresses whose amount is zero are left out; the list is sorted by address. If `W = 0`
 //! (or nothing is released) the budget is refunded to the vendor.
 //!
+//! **What payouts reveal.** Settlements are public ledger transfers, and a proportional payout
+//! reveals each payout address's share `w/W` of the matched records (to rounding). The DP
+//! guarantee covers the released value, not the settlement. Devices should therefore pay to a
+//! **fresh address per plan** (unlinkable to the device key, which appears only in contribution
+//! headers that validators keep), and plans should keep `max_records` small: the weight is
+//! capped there. The weights are self-reported (signed) counts, bounded by that cap; for count
+//! plans the aggregator checks them against the committed, range-proved value.
+//!
 //! ```
 //! use itc_chaincode::payout::split_budget;
 //! use itc_crypto::Address;

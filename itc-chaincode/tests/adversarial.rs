@@ -478,3 +478,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn batch_submission_gives_exactly_the_sequential_verdicts() {
+    let p = valid(plan(Aggregation::DistinctCount { precision: 8 }, 50, 10));
+    let mut devs = devices(6, 70, 10, 300);
+    let mut list: Vec<Contribution> = devs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, d)| contribute(d, &p, 5, i as u64))
+        .collect();
+    // Interleave bad ones: forged signatures, a tampered header, duplicates.
+    let mut forged = list[3].clone();
+    forged.signature.0[10] ^= 1;
+    let mut tampered = list[7].clone();
+    tampered.header.payout_to = Address([0xee; 20]);
+    let dup = list[0].clone();
+    list.insert(2, forged.clone());
+    list.insert(20, tampered);
+    list.insert(40, dup);
+    list.push(forged);
+    let mut seq = Aggregator::new(p.clone(), AggregatorConfig::default());
+    let expected: Vec<_> = list.iter().map(|c| seq.submit(c, 6)).collect();
+    let mut bat = Aggregator::new(p.clone(), AggregatorConfig::default());
+    let got = bat.submit_batch(&list, 6);
+    assert_eq!(got, expected);
+    assert_eq!(
+        got.iter().filter(|r| r.is_err()).count(),
+        4,
+        "{:?}",
+        got.iter().filter(|r| r.is_err()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seq.close(BEACON, DEADLINE).unwrap(),
+        bat.close(BEACON, DEADLINE).unwrap()
+    );
+}

@@ -17,7 +17,7 @@ use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome, Release, 
 use itc_chaincode::contribution::Contribution;
 use itc_chaincode::payout::Settlement;
 use itc_chaincode::plan::{Aggregation, Clamp, ValidPlan};
-use itc_crypto::{Address, Hash};
+use itc_crypto::{Address, Decode, Encode, Hash};
 
 const BEACON: Hash = Hash([0xbe; 32]);
 
@@ -29,6 +29,8 @@ fn run(p: &ValidPlan, devs: &mut [Device]) -> (Vec<Contribution>, Release, Settl
         .collect();
     let mut agg = Aggregator::new(p.clone(), AggregatorConfig::default());
     for c in &contributions {
+        // Every contribution survives the wire unchanged.
+        assert_eq!(&Contribution::decode_bytes(&c.encode_to_vec()).unwrap(), c);
         agg.submit(c, 200).unwrap();
     }
     match agg.close(BEACON, DEADLINE).unwrap() {
