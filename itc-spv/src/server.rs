@@ -21,6 +21,7 @@
 //! assert!(matches!(none, Response::Unavailable(_)));
 //! ```
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -28,7 +29,7 @@ use itc_crypto::merkle::{leaf_hash, MerkleTree};
 use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Decode, Hash, Signature};
 use itc_ledger::smt::{value_hash, SparseMerkleTree};
-use itc_ledger::{AnchorRecord, StateKey, StateProof};
+use itc_ledger::{AnchorRecord, Ledger, StateKey, StateProof};
 use itc_pbft::certificate::CommitCertificate;
 use itc_pbft::header::{batch_leaf, ChainError};
 use itc_pbft::BlockHeader;
@@ -142,6 +143,23 @@ impl StateSnapshot {
     }
 }
 
+/// A ledger state the store can prove from: a [`StateSnapshot`] or a copy of a full node's
+/// `itc_ledger::Ledger` taken after the block that produced its root.
+#[derive(Debug, Clone)]
+enum State {
+    Snapshot(StateSnapshot),
+    Ledger(Box<Ledger>),
+}
+
+impl State {
+    fn prove(&self, key: &StateKey) -> Option<(Option<Vec<u8>>, StateProof)> {
+        match self {
+            State::Snapshot(s) => s.prove(key).map(|(v, p)| (v.map(<[u8]>::to_vec), p)),
+            State::Ledger(l) => l.prove(key).ok().map(|e| (e.value, e.proof)),
+        }
+    }
+}
+
 /// A Merkle tree and where each leaf sits: a block's batch (keyed by leaf hash) or a DAG
 /// snapshot (header leaf, then the finalised ids — the layout `itc_dag::snapshot` defines;
 /// keyed by id).
@@ -158,7 +176,7 @@ pub struct ChainStore {
     certificates: BTreeMap<u64, Certificate>,
     validator_sets: BTreeMap<Hash, ValidatorSet>,
     batches: BTreeMap<u64, IndexedTree>,
-    states: BTreeMap<Hash, StateSnapshot>,
+    states: BTreeMap<Hash, State>,
     dag_snapshots: BTreeMap<u64, IndexedTree>,
     history: MmrStore,
 }
@@ -221,7 +239,14 @@ impl ChainStore {
 
     /// Remembers a ledger state (served for every header carrying its root).
     pub fn add_state(&mut self, state: StateSnapshot) {
-        self.states.insert(state.root(), state);
+        self.states.insert(state.root(), State::Snapshot(state));
+    }
+
+    /// Remembers a full node's ledger as it is now (call after executing a block; its root
+    /// appears in the next header). Proofs come from `Ledger::prove`.
+    pub fn add_ledger(&mut self, ledger: &Ledger) {
+        self.states
+            .insert(ledger.root(), State::Ledger(Box::new(ledger.clone())));
     }
 
     /// Remembers a DAG snapshot anchored as `anchor`: its header-leaf bytes and finalised ids
@@ -387,7 +412,7 @@ impl ProofServer {
                 let value = match value {
                     None => None,
                     Some(v) if v.len() <= MAX_STATE_VALUE => {
-                        Some(heapless::Vec::from_slice(v).ok()?)
+                        Some(heapless::Vec::from_slice(&v).ok()?)
                     }
                     Some(_) => return None,
                 };
@@ -411,7 +436,7 @@ impl ProofServer {
                 let header = s.header(height)?;
                 let state = s.states.get(&header.state_root)?;
                 let (value, anchor_proof) = state.prove(&StateKey::Anchor(anchor))?;
-                let record = AnchorRecord::decode_bytes(value?).ok()?;
+                let record = AnchorRecord::decode_bytes(&value?).ok()?;
                 let snapshot = s.dag_snapshots.get(&anchor)?;
                 let tx_proof = snapshot.tree.prove(*snapshot.positions.get(&tx)?)?;
                 Some(Response::DagTransactionProof {
