@@ -185,7 +185,7 @@ mod tests {
             .to_encoded_point(false);
         let gx = Fe::from_bytes(g.x().unwrap()).unwrap();
         assert_eq!(
-            (gx * &glv.beta).normalize().to_bytes(),
+            (gx * glv.beta).normalize().to_bytes(),
             *lg.x().unwrap(),
             "λ·G = (β·x, y)"
         );
