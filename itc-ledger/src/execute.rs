@@ -151,6 +151,7 @@ impl Ledger {
         let mut meta = self.meta;
         meta.height = height;
         self.apply(Change::Meta(meta));
+        self.commit_writes();
         BatchOutcome {
             state_root: self.root(),
             receipts,

@@ -94,6 +94,10 @@ pub struct Ledger {
     pub(crate) anchors: BTreeMap<u64, AnchorRecord>,
     pub(crate) plans: BTreeMap<Hash, Escrow>,
     tree: SparseMerkleTree,
+    /// `(key hash, value hash)` writes of the running batch, folded into the tree once at its
+    /// end ([`Ledger::commit_writes`]): shared upper nodes are hashed once per batch, not once
+    /// per write. Empty between batches.
+    pending: Vec<(Hash, Hash)>,
 }
 
 fn record_hash<R: Encode + ?Sized>(record: &R) -> Hash {
@@ -141,6 +145,7 @@ impl Ledger {
             anchors: BTreeMap::new(),
             plans: BTreeMap::new(),
             tree: SparseMerkleTree::new(),
+            pending: Vec::new(),
         };
         ledger.tree = SparseMerkleTree::from_hashed(ledger.hashed_entries());
         Ok(ledger)
@@ -215,11 +220,19 @@ impl Ledger {
                 (StateKey::Validators, v)
             }
         };
-        self.tree.insert_hashed(key.key_hash(), value);
+        self.pending.push((key.key_hash(), value));
+    }
+
+    /// Folds the running batch's writes into the tree.
+    pub(crate) fn commit_writes(&mut self) {
+        let writes = core::mem::take(&mut self.pending);
+        self.tree
+            .apply_batch(writes.into_iter().map(|(k, v)| (k, Some(v))));
     }
 
     /// The state root committed by the last executed batch (or genesis).
     pub fn root(&self) -> Hash {
+        debug_assert!(self.pending.is_empty(), "root read inside a batch");
         self.tree.root()
     }
 
