@@ -29,10 +29,27 @@ impl<S: Signer> Replica<S> {
         self.send_fetch();
     }
 
+    /// Asks the next peer for whatever blocks it has past ours, once (no retry): used when a
+    /// replica cannot tell whether it is behind.
+    pub(crate) fn probe_fetch(&mut self) {
+        if self.fetch.is_some() {
+            return;
+        }
+        let to = self.last_header.height.saturating_add(self.config.window);
+        self.probes = self.probes.wrapping_add(1);
+        self.send_fetch_to(to, self.probes);
+    }
+
     fn send_fetch(&mut self) {
         let Some(f) = self.fetch else {
             return;
         };
+        self.send_fetch_to(f.to, f.attempts);
+        let d = self.now.saturating_add(self.config.fetch_timeout_ms);
+        self.set_timer(Timer::Fetch, d);
+    }
+
+    fn send_fetch_to(&mut self, to: u64, attempts: u32) {
         let from = self.last_header.height.saturating_add(1);
         let Some(e) = self.epoch_for(from).or_else(|| self.epochs.latest()) else {
             return;
@@ -43,7 +60,7 @@ impl<S: Signer> Replica<S> {
         let start = me.map_or(0, |m| m.saturating_add(1));
         let mut peer = None;
         for k in 0..n {
-            let idx = (start + f.attempts as usize + k) % n.max(1);
+            let idx = (start + attempts as usize + k) % n.max(1);
             if Some(idx) != me {
                 peer = e.set.get(idx).map(|v| v.key);
                 break;
@@ -52,13 +69,7 @@ impl<S: Signer> Replica<S> {
         let Some(peer) = peer else {
             return;
         };
-        self.push(Action::Fetch {
-            peer,
-            from,
-            to: f.to,
-        });
-        let d = self.now.saturating_add(self.config.fetch_timeout_ms);
-        self.set_timer(Timer::Fetch, d);
+        self.push(Action::Fetch { peer, from, to });
     }
 
     pub(crate) fn on_fetch_timeout(&mut self) {
@@ -104,10 +115,6 @@ impl<S: Signer> Replica<S> {
         block
             .certificate
             .verify_with_set_hash_checked(&block.header, &e.set)?;
-        self.stats.verified = self
-            .stats
-            .verified
-            .saturating_add(block.certificate.signers().count() as u64);
         if block.batch.root() != block.header.batch_root {
             return Err(PbftError::FetchedBatchMismatch);
         }

@@ -89,7 +89,7 @@ impl<S: Signer> Replica<S> {
                 Prior::None => {}
             }
         }
-        if !self.stats.verify(&key, &digest, &v.signature) {
+        if !self.stats.verify_remembered(&key, &digest, &v.signature) {
             return Err(PbftError::InvalidSignature(v.sender));
         }
         self.record_checkpoint_vote(&v, digest);

@@ -184,6 +184,10 @@ pub enum PbftError {
     /// The exact message was already processed; nothing changed.
     #[error("duplicate message")]
     Duplicate,
+    /// The vote agrees with a quorum this replica already has; it was not needed (and its
+    /// signature was not checked).
+    #[error("quorum already reached")]
+    QuorumAlreadyReached,
     /// The sender signed a conflicting message for the same slot; an `Evidence` action was
     /// emitted.
     #[error("#{0} equivocated")]

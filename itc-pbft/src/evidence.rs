@@ -24,7 +24,7 @@ use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Hash, PublicKey, Signature};
 
 use crate::message::{primary_index, vote_digest, Phase, ReplicaIndex};
-use crate::sig::SigStats;
+use crate::sig::SigChecker;
 
 /// Why evidence does not prove equivocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -73,7 +73,7 @@ impl Evidence {
             .get(usize::from(self.sender))
             .ok_or(EvidenceError::WrongSender)?
             .key;
-        let mut stats = SigStats::default();
+        let mut stats = SigChecker::default();
         for (hash, sig) in [&self.first, &self.second] {
             let digest = vote_digest(self.phase, self.view, self.height, hash);
             if !stats.verify(&key, &digest, sig) {

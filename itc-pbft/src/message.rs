@@ -23,7 +23,7 @@ use crate::certificate::{commit_digest, CommitCertificate};
 use crate::error::CertError;
 use crate::header::BlockHeader;
 use crate::request::Batch;
-use crate::sig::SigStats;
+use crate::sig::SigChecker;
 
 /// Tag of the digest a pre-prepare signs.
 pub const PRE_PREPARE_TAG: DomainTag = DomainTag::new(b"itc/pbft/pre-prepare/v1");
@@ -203,13 +203,13 @@ impl PrePrepare {
     pub fn verify<const N: usize>(
         &self,
         set: &ValidatorSet<N>,
-        stats: &mut SigStats,
+        stats: &mut SigChecker,
     ) -> Result<(), CertError> {
         let primary = primary_index(self.view, set.len());
         let v = set
             .get(usize::from(primary))
             .ok_or(CertError::UnknownSigner(primary))?;
-        if stats.verify(&v.key, &self.digest(), &self.signature) {
+        if stats.verify_remembered(&v.key, &self.digest(), &self.signature) {
             Ok(())
         } else {
             Err(CertError::BadSignature(primary))
@@ -287,7 +287,7 @@ pub(crate) fn verify_quorum<const N: usize>(
     set: &ValidatorSet<N>,
     digest: &Hash,
     extra_power: u64,
-    stats: &mut SigStats,
+    stats: &mut SigChecker,
 ) -> Result<(), CertError> {
     qc.check_shape(set).map_err(CertError::Quorum)?;
     let total = set.total_power();
@@ -312,7 +312,7 @@ pub(crate) fn verify_quorum<const N: usize>(
             .get(index)
             .map(|v| v.key)
             .ok_or(CertError::UnknownSigner(index as ReplicaIndex))?;
-        if !stats.verify(&key, digest, sig) {
+        if !stats.verify_remembered(&key, digest, sig) {
             return Err(CertError::BadSignature(index as ReplicaIndex));
         }
         have = have.saturating_add(power);
@@ -344,7 +344,7 @@ impl CheckpointCertificate {
     pub fn verify<const N: usize>(
         &self,
         set: &ValidatorSet<N>,
-        stats: &mut SigStats,
+        stats: &mut SigChecker,
     ) -> Result<(), CertError> {
         verify_quorum(&self.votes, set, &self.digest(), 0, stats)
     }
@@ -396,7 +396,7 @@ impl PreparedCertificate {
     pub fn verify<const N: usize>(
         &self,
         set: &ValidatorSet<N>,
-        stats: &mut SigStats,
+        stats: &mut SigChecker,
     ) -> Result<(), CertError> {
         let pp = &self.pre_prepare;
         let primary = primary_index(pp.view, set.len());

@@ -37,7 +37,7 @@ use crate::message::{
 };
 use crate::request::{Batch, ClientId, Request};
 use crate::safety::{Durable, SafetyGuard, SafetyRecord};
-use crate::sig::SigStats;
+use crate::sig::{SigChecker, SigStats};
 
 /// The chain's starting point, identical at every validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +216,7 @@ pub struct Replica<S: Signer> {
     pub(crate) config: Config,
     pub(crate) signer: S,
     pub(crate) key: PublicKey,
-    pub(crate) stats: SigStats,
+    pub(crate) stats: SigChecker,
     pub(crate) guard: SafetyGuard,
     pub(crate) epochs: Epochs,
     pub(crate) now: u64,
@@ -239,6 +239,7 @@ pub struct Replica<S: Signer> {
     pub(crate) log: BTreeMap<u64, Slot>,
     pub(crate) checkpoints: BTreeMap<u64, crate::checkpoint::CheckpointTally>,
     pub(crate) fetch: Option<FetchState>,
+    pub(crate) probes: u32,
     // --- requests ---
     pub(crate) pending: RequestQueue,
     pub(crate) committed_ids: BTreeMap<ClientId, u64>,
@@ -290,7 +291,7 @@ impl<S: Signer> Replica<S> {
             config,
             signer,
             key,
-            stats: SigStats::default(),
+            stats: SigChecker::default(),
             guard: SafetyGuard::new(record),
             epochs: Epochs::new(h.saturating_add(1), tip.validators),
             now: 0,
@@ -311,6 +312,7 @@ impl<S: Signer> Replica<S> {
             log: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
             fetch: None,
+            probes: 0,
             pending: RequestQueue::default(),
             committed_ids: BTreeMap::new(),
             batch_deadline: None,
@@ -326,8 +328,9 @@ impl<S: Signer> Replica<S> {
             }
         }
         if !r.active {
-            // Ask the others for the new-view of the view we were in (see `on_view_change`).
-            r.send_view_change()?;
+            // At the first tick, (re)send our view-change: whoever is in that view answers
+            // with its new-view (see `on_view_change`).
+            r.set_timer(Timer::ViewChange, 0);
         }
         Ok(r)
     }
@@ -386,7 +389,7 @@ impl<S: Signer> Replica<S> {
 
     /// Signature operations performed so far.
     pub fn sig_stats(&self) -> SigStats {
-        self.stats
+        self.stats.stats()
     }
 
     /// The durable state (what the `Persist` actions added up to).
@@ -619,7 +622,9 @@ impl<S: Signer> Replica<S> {
                 current: self.view,
             });
         }
-        if height <= self.last_header.height {
+        // Votes for a committed height still count while its slot is kept: after a view
+        // change, replicas that missed the commit need our votes to form their quorum.
+        if height <= self.last_header.height && !self.log.contains_key(&height) {
             return Err(PbftError::AlreadyCommitted(height));
         }
         if height > self.high() {
@@ -637,6 +642,10 @@ impl<S: Signer> Replica<S> {
 
     fn on_pre_prepare(&mut self, pp: PrePrepare, batch: Batch) -> Result<(), PbftError> {
         let h = pp.header.height;
+        if h <= self.last_header.height {
+            // Committed heights are only ever re-proposed inside a new-view.
+            return Err(PbftError::AlreadyCommitted(h));
+        }
         if self.gate(pp.view, h)? {
             let n = self.epochs.latest().map_or(1, |e| e.set.len());
             return self.buffer_future(
@@ -827,6 +836,20 @@ impl<S: Signer> Replica<S> {
             return Err(PbftError::PrepareFromPrimary(v.sender));
         }
         let view = self.view;
+        let late = self.log.get(&h).is_some_and(|s| {
+            s.view == view
+                && match phase {
+                    Phase::Commit => s.committed.as_ref().is_some_and(|(pp, c)| {
+                        c.view() == view && pp.header.hash() == v.header_hash
+                    }),
+                    _ => s.commit_sent && s.header_hash == v.header_hash,
+                }
+        });
+        if late {
+            // The quorum this vote would join is already complete: checking its signature
+            // would buy nothing (a conflicting vote is still checked, for evidence).
+            return Err(PbftError::QuorumAlreadyReached);
+        }
         let prior = {
             let slot = self.log.entry(h).or_default();
             slot.enter_view(view);
@@ -854,7 +877,10 @@ impl<S: Signer> Replica<S> {
             }
             Prior::None => {}
         }
-        if !self.stats.verify(&key, &v.digest(phase), &v.signature) {
+        if !self
+            .stats
+            .verify_remembered(&key, &v.digest(phase), &v.signature)
+        {
             self.drop_empty_slot(h);
             return Err(PbftError::InvalidSignature(v.sender));
         }
@@ -1025,10 +1051,13 @@ impl<S: Signer> Replica<S> {
             self.fetch = None;
             self.cancel_timer(Timer::Fetch);
         }
-        // Progress: the back-off resets and the request timer restarts.
+        // Progress: the back-off resets and the request timer restarts. (While waiting for
+        // a new view the view-change timer keeps running.)
         self.vc_attempts = 0;
-        self.cancel_timer(Timer::ViewChange);
-        self.arm_request_timer();
+        if self.active {
+            self.cancel_timer(Timer::ViewChange);
+            self.arm_request_timer();
+        }
     }
 
     /// The primary proposes the next block when it may.

@@ -9,30 +9,59 @@
 //! someone types it into `RUSTFLAGS` for that build. [`SIGNATURE_CHECKS_ENABLED`] reports which
 //! build you have, and a normal build can never turn the checks off.
 //!
-//! Every check also bumps a counter ([`SigStats`]) so benches can split CPU time between
+//! Checks are remembered in a small bounded cache: the same prepare signature reaches a
+//! replica once as a message and again inside every view-change and new-view that carries a
+//! prepared certificate, and re-verifying it each time would make view changes cost `O(n²)`
+//! signature checks per certificate. A cache hit requires the same key, digest and signature
+//! bytes, so it never accepts anything that was not verified.
+//!
+//! Every operation also bumps a counter ([`SigStats`]) so benches can split CPU time between
 //! signature work and the rest.
 
+use alloc::collections::{BTreeSet, VecDeque};
+
+use itc_crypto::hash::{DomainTag, TaggedHasher};
 use itc_crypto::{CryptoError, Hash, PublicKey, Signature, Signer};
 
 /// False only in a build made with `--cfg itc_pbft_insecure_no_sig` (benches only).
 pub const SIGNATURE_CHECKS_ENABLED: bool = !cfg!(itc_pbft_insecure_no_sig);
+
+/// How many verified signatures are remembered.
+pub const VERIFIED_CACHE_SIZE: usize = 4096;
+
+const CACHE_TAG: DomainTag = DomainTag::new(b"itc/pbft/verified-signature/v1");
 
 /// Counts of signature operations a replica performed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigStats {
     /// Signatures produced.
     pub signed: u64,
-    /// Signatures checked.
+    /// Signatures checked (cryptographically).
     pub verified: u64,
+    /// Checks answered from the cache of already-verified signatures.
+    pub cache_hits: u64,
 }
 
-impl SigStats {
+/// Signs and verifies, counting, with a bounded cache of verified signatures.
+#[derive(Debug, Clone, Default)]
+pub struct SigChecker {
+    stats: SigStats,
+    seen: BTreeSet<Hash>,
+    order: VecDeque<Hash>,
+}
+
+impl SigChecker {
+    /// Counters so far.
+    pub fn stats(&self) -> SigStats {
+        self.stats
+    }
+
     pub(crate) fn sign<S: Signer + ?Sized>(
         &mut self,
         signer: &S,
         digest: &Hash,
     ) -> Result<Signature, CryptoError> {
-        self.signed = self.signed.saturating_add(1);
+        self.stats.signed = self.stats.signed.saturating_add(1);
         if SIGNATURE_CHECKS_ENABLED {
             signer.sign_digest(digest)
         } else {
@@ -40,12 +69,46 @@ impl SigStats {
         }
     }
 
+    /// Checks a signature (no caching: for messages seen once).
     pub(crate) fn verify(&mut self, key: &PublicKey, digest: &Hash, sig: &Signature) -> bool {
-        self.verified = self.verified.saturating_add(1);
+        self.stats.verified = self.stats.verified.saturating_add(1);
         if SIGNATURE_CHECKS_ENABLED {
             key.verify_digest(digest, sig).is_ok()
         } else {
             true
         }
+    }
+
+    /// Checks a signature and remembers it, for signatures that come back inside
+    /// certificates.
+    pub(crate) fn verify_remembered(
+        &mut self,
+        key: &PublicKey,
+        digest: &Hash,
+        sig: &Signature,
+    ) -> bool {
+        let id = {
+            let mut h = TaggedHasher::new(CACHE_TAG);
+            h.update(key.as_bytes())
+                .update(digest.as_bytes())
+                .update(sig.as_bytes());
+            h.finalize()
+        };
+        if self.seen.contains(&id) {
+            self.stats.cache_hits = self.stats.cache_hits.saturating_add(1);
+            return true;
+        }
+        if !self.verify(key, digest, sig) {
+            return false;
+        }
+        if self.order.len() >= VERIFIED_CACHE_SIZE {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        if self.seen.insert(id) {
+            self.order.push_back(id);
+        }
+        true
     }
 }

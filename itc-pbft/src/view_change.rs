@@ -36,7 +36,7 @@ use crate::message::{
     ViewChange,
 };
 use crate::replica::Replica;
-use crate::sig::SigStats;
+use crate::sig::SigChecker;
 
 /// The headers a new view must re-propose, ascending from the highest checkpoint among `vcs`.
 pub fn reproposals(vcs: &[ViewChange]) -> Vec<BlockHeader> {
@@ -130,14 +130,18 @@ impl<S: Signer> Replica<S> {
                 None => Ok(()),
             };
         }
-        if self.view_change_power(self.view).1 {
-            // A quorum asked for this view and its primary did not deliver: next view.
+        if self.view_change_power(self.view, true).1 {
+            // A quorum asked for this view (or later ones) and its primary did not deliver:
+            // next view. Counting later views too matters: a replica that already moved on
+            // keeps only its newest view-change, and must not strand the others.
             if let Some(v) = self.view.checked_add(1) {
                 return self.start_view_change(v);
             }
         }
-        // Retransmit: view-changes may have been lost.
+        // Retransmit: view-changes may have been lost. And probe one peer for blocks past
+        // ours: a replica stranded in a view nobody else is in may simply be behind.
         self.send_view_change()?;
+        self.probe_fetch();
         let d = self
             .now
             .saturating_add(self.config.view_change_timeout(self.vc_attempts));
@@ -145,15 +149,16 @@ impl<S: Signer> Replica<S> {
         Ok(())
     }
 
-    /// (power, quorum reached) of the stored view-changes for `view`.
-    fn view_change_power(&self, view: u64) -> (u64, bool) {
+    /// (power, quorum reached) of the stored view-changes for `view` (or, with `or_later`,
+    /// for `view` and above).
+    fn view_change_power(&self, view: u64, or_later: bool) -> (u64, bool) {
         let Some(e) = self.epoch_for(self.low.saturating_add(1)) else {
             return (0, false);
         };
         let power = self
             .view_changes
             .iter()
-            .filter(|(_, vc)| vc.new_view == view)
+            .filter(|(_, vc)| vc.new_view == view || (or_later && vc.new_view > view))
             .filter_map(|(i, _)| e.set.get(usize::from(*i)))
             .fold(0u64, |a, v| a.saturating_add(v.power));
         (
@@ -166,7 +171,7 @@ impl<S: Signer> Replica<S> {
     fn validate_view_change(
         &self,
         vc: &ViewChange,
-        stats: &mut SigStats,
+        stats: &mut SigChecker,
     ) -> Result<(), ViewChangeError> {
         let c = vc.checkpoint_height();
         if let Some(cert) = &vc.checkpoint {
@@ -208,8 +213,8 @@ impl<S: Signer> Replica<S> {
             .and_then(|e| e.set.get(usize::from(vc.sender)))
             .map(|v| v.key)
             .ok_or(ViewChangeError::UnknownSender(vc.sender))?;
-        let mut stats = self.stats;
-        let ok = stats.verify(&key, &vc.digest(), &vc.signature);
+        let mut stats = core::mem::take(&mut self.stats);
+        let ok = stats.verify_remembered(&key, &vc.digest(), &vc.signature);
         let res = if ok {
             self.validate_view_change(vc, &mut stats)
         } else {
@@ -228,13 +233,9 @@ impl<S: Signer> Replica<S> {
                     .as_ref()
                     .is_none_or(|p| p.height < cert.height)
             {
-                let valid = match self.epoch_for(cert.height) {
-                    Some(e) => {
-                        let mut stats = self.stats;
-                        let ok = cert.verify(&e.set, &mut stats).is_ok();
-                        self.stats = stats;
-                        ok
-                    }
+                let ku = self.known_until();
+                let valid = match self.epochs.get(cert.height, ku) {
+                    Some(e) => cert.verify(&e.set, &mut self.stats).is_ok(),
                     None => false,
                 };
                 if valid {
@@ -300,7 +301,7 @@ impl<S: Signer> Replica<S> {
 
     /// The new primary starts the view once a quorum asked for it.
     fn check_new_view_quorum(&mut self) -> Result<(), PbftError> {
-        if self.active || !self.view_change_power(self.view).1 {
+        if self.active || !self.view_change_power(self.view, false).1 {
             return Ok(());
         }
         let Some(e) = self.epoch_for(self.low.saturating_add(1)) else {
@@ -365,7 +366,10 @@ impl<S: Signer> Replica<S> {
         if pkey == self.key {
             return Err(PbftError::Duplicate);
         }
-        if !self.stats.verify(&pkey, &nv.digest(), &nv.signature) {
+        if !self
+            .stats
+            .verify_remembered(&pkey, &nv.digest(), &nv.signature)
+        {
             return Err(PbftError::InvalidSignature(primary));
         }
         let mut senders = BTreeSet::new();
@@ -405,7 +409,10 @@ impl<S: Signer> Replica<S> {
             return Err(NewViewError::WrongReproposals.into());
         }
         for (index, pp) in nv.pre_prepares.iter().enumerate() {
-            if !self.stats.verify(&pkey, &pp.digest(), &pp.signature) {
+            if !self
+                .stats
+                .verify_remembered(&pkey, &pp.digest(), &pp.signature)
+            {
                 return Err(NewViewError::BadReproposalSignature { index }.into());
             }
         }

@@ -1,0 +1,34 @@
+//! Replays one simulator seed with a trace: `ITC_PBFT_SEED=<seed> ITC_PBFT_POWERS=1,1,1,1
+//! ITC_PBFT_BEHAVIOUR=Silent ITC_PBFT_TRACE=1 cargo test -p itc-pbft --test replay -- --nocapture`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod sim;
+
+use sim::{run, Behaviour, SimConfig};
+
+#[test]
+fn replay_one_seed() {
+    let Ok(seed) = std::env::var("ITC_PBFT_SEED") else {
+        return;
+    };
+    let seed: u64 = seed.parse().unwrap();
+    let powers: Vec<u64> = std::env::var("ITC_PBFT_POWERS")
+        .unwrap_or_else(|_| "1,1,1,1".into())
+        .split(',')
+        .map(|p| p.trim().parse().unwrap())
+        .collect();
+    let name = std::env::var("ITC_PBFT_BEHAVIOUR").unwrap_or_else(|_| "None".into());
+    let behaviour = Behaviour::ALL
+        .into_iter()
+        .find(|b| format!("{b:?}") == name)
+        .unwrap();
+    match run(&SimConfig::new(seed, powers, behaviour)) {
+        Ok(o) => eprintln!("ok: {o:?}"),
+        Err(f) => panic!("{f}"),
+    }
+}

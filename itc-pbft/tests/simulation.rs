@@ -1,0 +1,112 @@
+//! The adversarial simulator over many seeds: n ∈ {4, 7, 10} and an unequal-power set, every
+//! Byzantine behaviour with f faulty validators, random delays, drops, duplicates, reordering
+//! and partitions that heal. A failing seed prints itself so it can be replayed
+//! (`tests/replay.rs`).
+//!
+//! `ITC_PBFT_SIM_SCALE_PERCENT` (default 100 → 1,024 schedules) and `ITC_PBFT_SIM_FIRST_SEED`
+//! (default 0) select more or other schedules, e.g. for a long soak run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod sim;
+
+use std::sync::Mutex;
+
+use sim::{run, Behaviour, Outcome, SimConfig};
+
+/// The validator sets exercised (equal power for n = 4, 7, 10 and one unequal set), with
+/// the share of seeds each gets: larger sets cost O(n²) signature checks per block, so they
+/// get fewer seeds and the whole sweep stays within the test-time budget.
+fn sets() -> Vec<(Vec<u64>, u64)> {
+    vec![
+        (vec![1; 4], 56),
+        (vec![1; 7], 32),
+        (vec![5, 3, 2, 2, 1, 1, 1], 24),
+        (vec![1; 10], 16),
+    ]
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn adversarial_schedules_are_safe_and_live() {
+    // Default: (56 + 32 + 24 + 16) × 8 behaviours = 1,024 schedules.
+    let scale = env_u64("ITC_PBFT_SIM_SCALE_PERCENT", 100);
+    let first = env_u64("ITC_PBFT_SIM_FIRST_SEED", 0);
+    let mut configs = Vec::new();
+    for (si, (powers, share)) in sets().into_iter().enumerate() {
+        let per_combo = (share * scale / 100).max(1);
+        for (bi, behaviour) in Behaviour::ALL.into_iter().enumerate() {
+            for k in 0..per_combo {
+                let seed = first + ((si as u64 * 100 + bi as u64) << 20) + k;
+                configs.push(SimConfig::new(seed, powers.clone(), behaviour));
+            }
+        }
+    }
+    let total = configs.len();
+    let started = std::time::Instant::now();
+    let work = Mutex::new(configs);
+    let results: Mutex<Vec<Result<Outcome, String>>> = Mutex::new(Vec::new());
+    // Two workers: the schedules are independent and each is deterministic on its own.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some(cfg) = work.lock().unwrap().pop() else {
+                    break;
+                };
+                let t = std::time::Instant::now();
+                let r = run(&cfg).map_err(|f| f.to_string());
+                if std::env::var("ITC_PBFT_SIM_TIMES").is_ok() {
+                    eprintln!(
+                        "time n={} {:?} {:?}",
+                        cfg.powers.len(),
+                        cfg.behaviour,
+                        t.elapsed()
+                    );
+                }
+                if let Err(f) = &r {
+                    eprintln!("FAILED {f}");
+                }
+                results.lock().unwrap().push(r);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let ok: Vec<&Outcome> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let worst = ok.iter().map(|o| o.settle_after_heal_ms).max().unwrap_or(0);
+    let max_view = ok.iter().map(|o| o.max_view).max().unwrap_or(0);
+    let checks: u64 = ok.iter().map(|o| o.verifications).sum();
+    let signs: u64 = ok.iter().map(|o| o.signatures).sum();
+    eprintln!("{signs} signatures made");
+    let evidence: usize = ok.iter().map(|o| o.evidence).sum();
+    let rejected: u64 = ok.iter().map(|o| o.rejected).sum();
+    eprintln!(
+        "{total} schedules in {:?}, {} failed; slowest settle after heal {worst} ms; highest view {max_view}; \
+         {checks} signature checks; {rejected} messages rejected; {evidence} evidence items",
+        started.elapsed(),
+        failures.len()
+    );
+    if scale >= 100 {
+        assert!(total >= 1000);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
