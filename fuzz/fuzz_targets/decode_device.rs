@@ -1,0 +1,9 @@
+//! itc-device-sdk device commands and firmware manifests.
+#![no_main]
+use itc_device_sdk::firmware::{FirmwareManifest, SignedManifest};
+use itc_device_sdk::{Command, SignedCommand};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    itc_fuzz::dispatch!(data; Command, SignedCommand, FirmwareManifest, SignedManifest);
+});
