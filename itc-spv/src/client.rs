@@ -341,7 +341,10 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         if header.height <= tip.height() {
             return Err(self.judge_known(header, certificate));
         }
-        let expected = tip.height().checked_add(1).ok_or(SpvError::HeightOverflow)?;
+        let expected = tip
+            .height()
+            .checked_add(1)
+            .ok_or(SpvError::HeightOverflow)?;
         if header.height != expected {
             return Err(SpvError::HeightGap {
                 expected,
@@ -382,7 +385,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             return self.verify_header(header, certificate, next_validators);
         }
         let t = tip.header();
-        let expires = t.timestamp_ms.saturating_add(self.config.trusting_period_ms);
+        let expires = t
+            .timestamp_ms
+            .saturating_add(self.config.trusting_period_ms);
         if now_ms > expires {
             return Err(SpvError::TrustExpired {
                 trusted_ms: t.timestamp_ms,
@@ -507,7 +512,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         let Some(set) = set else {
             return stale;
         };
-        let verdict: Result<Tally, SpvError> = check_commit::<S, N, N>(header, certificate, set, None);
+        let verdict: Result<Tally, SpvError> =
+            check_commit::<S, N, N>(header, certificate, set, None);
         if let Err(e) = verdict {
             return e;
         }
@@ -528,10 +534,27 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// Extends the accumulator with headers that were skipped over, from
     /// [`accumulated_height`](Self::accumulated_height) upwards: each must link to the one
     /// before by hash, and the chain becomes trusted when it reaches a verified header we hold.
-    /// A batch is all-or-nothing. Returns the new accumulated height.
+    /// Returns the new accumulated height.
+    ///
+    /// Headers between two verified ones arrive over several batches, and forward hash links
+    /// cannot tell which of them lies until the chain reaches the verified header: a full node
+    /// can forge a consistent suffix. So unconfirmed headers are held as a *pending* back-fill
+    /// (one extra accumulator, bounded), and a batch that does not link
+    /// ([`SpvError::BackfillMismatch`]) drops that pending part — never anything verified —
+    /// so an honest full node can always finish the job. Other errors change nothing.
     pub fn backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
         self.check_running()?;
-        let tip = self.tip().height();
+        match self.try_backfill(headers) {
+            Err(e @ SpvError::BackfillMismatch { .. }) => {
+                self.backfill = None;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn try_backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
+        let tip = self.tip.height();
         let mut pending = self.backfill.clone().unwrap_or_else(|| Backfill {
             history: self.history.clone(),
             last_hash: self.history_tip,
@@ -569,8 +592,14 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 }
             }
         }
-        self.backfill = (pending.history.leaf_count() > self.history.leaf_count()).then_some(pending);
+        self.backfill =
+            (pending.history.leaf_count() > self.history.leaf_count()).then_some(pending);
         Ok(self.history.leaf_count())
+    }
+
+    /// Drops unconfirmed back-fill headers (e.g. when switching to another full node).
+    pub fn discard_backfill(&mut self) {
+        self.backfill = None;
     }
 
     /// The next height back-fill needs, if the accumulator lags the tip; and the height of the

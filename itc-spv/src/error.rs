@@ -2,8 +2,8 @@
 //!
 //! One enum for the crate, so a device's error handling is one `match`. Every variant names a
 //! fact about the input (no strings); whatever the variant, the client's state is exactly what
-//! it was before the call, except for [`SpvError::ConflictingHeader`], which halts the client on
-//! purpose.
+//! it was before the call — except [`SpvError::ConflictingHeader`], which halts the client on
+//! purpose, and [`SpvError::BackfillMismatch`], which drops unconfirmed back-fill headers.
 
 use itc_crypto::{DecodeError, MerkleError, QuorumError};
 use itc_ledger::ProofError;
@@ -190,7 +190,9 @@ pub enum SpvError {
     #[error("accumulator: {0}")]
     Accumulator(#[from] MmrError),
     /// A back-filled header does not hash-link to the one before it, or the chain of them
-    /// does not arrive at the certified header we hold.
+    /// does not arrive at the certified header we hold. The one error that changes state: the
+    /// unconfirmed (pending) back-fill headers are dropped, since forward links cannot tell
+    /// which of them lied; nothing verified is touched.
     #[error("back-filled header {height} does not link into the trusted chain")]
     BackfillMismatch {
         /// The offending height.

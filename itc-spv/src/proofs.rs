@@ -111,7 +111,11 @@ impl VerifiedHeader {
             // it can carry it; anything else is a record that lies about its height.
             return Err(SpvError::AnchorMismatch);
         }
-        anchor_proof.verify_record(&self.header().state_root, &StateKey::Anchor(anchor), Some(record))?;
+        anchor_proof.verify_record(
+            &self.header().state_root,
+            &StateKey::Anchor(anchor),
+            Some(record),
+        )?;
         if tx_proof.leaf_index == 0 {
             // Leaf 0 of a snapshot is its header; an id can never sit there.
             return Err(SpvError::InclusionProof(MerkleError::RootMismatch));
@@ -161,9 +165,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         tx: &DagTxId,
         tx_proof: &InclusionProof,
     ) -> Result<(u64, u64), SpvError> {
-        let height =
-            self.recent(header_height)?
-                .verify_dag_transaction(anchor, record, anchor_proof, tx, tx_proof)?;
+        let height = self.recent(header_height)?.verify_dag_transaction(
+            anchor,
+            record,
+            anchor_proof,
+            tx,
+            tx_proof,
+        )?;
         Ok((height, self.confirmations(height)?))
     }
 }

@@ -251,7 +251,12 @@ impl ChainStore {
 
     /// Remembers a DAG snapshot anchored as `anchor`: its header-leaf bytes and finalised ids
     /// in canonical order (`DagSnapshot::header_leaf()` and `finalized`). Returns its root.
-    pub fn add_dag_snapshot(&mut self, anchor: u64, header_leaf: &[u8], finalized: &[Hash]) -> Hash {
+    pub fn add_dag_snapshot(
+        &mut self,
+        anchor: u64,
+        header_leaf: &[u8],
+        finalized: &[Hash],
+    ) -> Hash {
         let mut leaves = Vec::with_capacity(finalized.len().saturating_add(1));
         leaves.push(leaf_hash(header_leaf));
         leaves.extend(finalized.iter().map(|id| leaf_hash(id.as_bytes())));
@@ -302,7 +307,8 @@ impl ChainStore {
                 .enumerate()
                 .map(|(i, l)| (leaf_hash(l), i))
                 .collect();
-            self.batches.insert(h.height, IndexedTree { tree, positions });
+            self.batches
+                .insert(h.height, IndexedTree { tree, positions });
         }
         if let Some(c) = block.certificate {
             self.certificates.insert(h.height, c);
@@ -314,7 +320,11 @@ impl ChainStore {
     }
 
     /// Stores (or replaces) the certificate of an existing block.
-    pub fn set_certificate(&mut self, height: u64, certificate: Certificate) -> Result<(), StoreError> {
+    pub fn set_certificate(
+        &mut self,
+        height: u64,
+        certificate: Certificate,
+    ) -> Result<(), StoreError> {
         if self.header(height).is_none() {
             return Err(StoreError::UnknownHeight { height });
         }
@@ -379,7 +389,8 @@ impl ProofServer {
                 } else {
                     None
                 };
-                let next_validators = if header.next_validator_set_hash != header.validator_set_hash {
+                let next_validators = if header.next_validator_set_hash != header.validator_set_hash
+                {
                     Some(resize(s.validator_set(&header.next_validator_set_hash)?).ok()?)
                 } else {
                     None

@@ -201,8 +201,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                     }
                 };
                 let asked = self.plan.next_ask();
-                match self.verify_skipping(header, certificate, &own, next_validators.as_ref(), now_ms)
-                {
+                match self.verify_skipping(
+                    header,
+                    certificate,
+                    &own,
+                    next_validators.as_ref(),
+                    now_ms,
+                ) {
                     Ok(v) => Ok(Event::HeaderVerified(v)),
                     Err(SpvError::InsufficientTrust { .. }) if asked == Some(header.height) => {
                         // header.height ≥ tip + 2, so the midpoint is strictly between.

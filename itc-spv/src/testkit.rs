@@ -273,7 +273,10 @@ impl TestChain {
         }
         let header = *self.server.store().header(height)?;
         let cert = self.sign_all(&header);
-        self.server.store_mut().set_certificate(height, cert.clone()).ok()?;
+        self.server
+            .store_mut()
+            .set_certificate(height, cert.clone())
+            .ok()?;
         Some(cert)
     }
 

@@ -1,7 +1,12 @@
 //! The adversarial table: each bad input is rejected with its typed error and the client's
 //! state is exactly what it was before (a proven fork, which halts the client on purpose, is
 //! tested separately at the end).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode};
 use itc_crypto::merkle::InclusionProof;
@@ -31,10 +36,11 @@ struct Fixture {
 fn fixture() -> Fixture {
     let mut chain = TestChain::new(4, EPOCH);
     let dag_ids: Vec<Hash> = (0..5u8).map(|i| keccak256(&[i])).collect();
-    let snapshot_root = chain
-        .server_mut()
-        .store_mut()
-        .add_dag_snapshot(1, b"dag snapshot header", &dag_ids);
+    let snapshot_root =
+        chain
+            .server_mut()
+            .store_mut()
+            .add_dag_snapshot(1, b"dag snapshot header", &dag_ids);
     chain.extend(1);
     let state = StateSnapshot::from_records([
         (
@@ -173,7 +179,8 @@ fn certificates() {
     let signers: Vec<usize> = good.signers().iter_ones().collect();
     dup.insert(signers[0], a_sig).unwrap();
     dup.insert(signers[1], a_sig).unwrap();
-    dup.insert(signers[2], good.votes().signatures()[2]).unwrap();
+    dup.insert(signers[2], good.votes().signatures()[2])
+        .unwrap();
     let dup = CommitCertificate::from_votes(0, dup);
     let err = {
         let mut c = f.client.clone();
@@ -220,9 +227,11 @@ fn certificates() {
     for i in [0, 1, 7] {
         out.insert(i, a_sig).unwrap();
     }
-    rejects(&f.client, SpvError::SignerOutOfRange { index: 7, len: 4 }, |c| {
-        seq(c, &h10, &CommitCertificate::from_votes(0, out), Some(&next))
-    });
+    rejects(
+        &f.client,
+        SpvError::SignerOutOfRange { index: 7, len: 4 },
+        |c| seq(c, &h10, &CommitCertificate::from_votes(0, out), Some(&next)),
+    );
 }
 
 #[test]
@@ -273,9 +282,11 @@ fn chaining_and_set_changes() {
     usurper.validator_set_hash = evil.hash();
     usurper.next_validator_set_hash = evil.hash();
     let c = resign(&evil_keys, &evil, &usurper);
-    rejects(&f.client, SpvError::WrongValidatorSet { height: 10 }, |cl| {
-        seq(cl, &usurper, &c, None)
-    });
+    rejects(
+        &f.client,
+        SpvError::WrongValidatorSet { height: 10 },
+        |cl| seq(cl, &usurper, &c, None),
+    );
     // ...or keeps the old set's name but hands over to itself, signed by itself.
     let mut handover = h10;
     handover.next_validator_set_hash = evil.hash();
@@ -306,20 +317,33 @@ fn chaining_and_set_changes() {
         seq(cl, &off, &c, Some(&evil))
     });
     // With the right set the hand-over goes through, and block 11 needs the new set.
-    let c11_old_set = resign(&f.chain.keys_of_epoch(0).to_vec(), &f.chain.set_of_epoch(0), &f.header(11));
+    let set0 = f.chain.set_of_epoch(0);
+    let h11 = f.header(11);
+    let c11_old_set = resign(f.chain.keys_of_epoch(0), &set0, &h11);
     assert!(seq(&mut c2.clone(), &f.header(11), &c11_old_set, None).is_err());
-    seq(&mut c2, &f.header(11), &f.chain.certificate(11).unwrap(), None).unwrap();
+    seq(
+        &mut c2,
+        &f.header(11),
+        &f.chain.certificate(11).unwrap(),
+        None,
+    )
+    .unwrap();
 
     // Replayed old header (in the ring) and an old header below it.
     let h5 = f.header(5);
     let c5 = f.chain.certificate(5).unwrap();
-    rejects(&f.client, SpvError::StaleHeader { height: 5, tip: 9 }, |cl| {
-        seq(cl, &h5, &c5, None)
-    });
-    let mut small: LightClient<2, 8> = LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+    rejects(
+        &f.client,
+        SpvError::StaleHeader { height: 5, tip: 9 },
+        |cl| seq(cl, &h5, &c5, None),
+    );
+    let mut small: LightClient<2, 8> =
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
     for h in 1..=4 {
         let c = f.chain.certificate(h).unwrap();
-        small.verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>).unwrap();
+        small
+            .verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>)
+            .unwrap();
     }
     let before = small.clone();
     let c1 = f.chain.certificate(1).unwrap();
@@ -338,7 +362,8 @@ fn skipping() {
     let set2 = f.chain.set_of_epoch(2);
     let c25 = f.chain.certificate(25).unwrap();
     let skip = |c: &mut Client, h: &BlockHeader, cert: &Certificate, set: &ValidatorSet, now| {
-        c.verify_skipping(h, cert, set, None::<&ValidatorSet>, now).map(|_| ())
+        c.verify_skipping(h, cert, set, None::<&ValidatorSet>, now)
+            .map(|_| ())
     };
     // Signers of block 25 (epoch 2: validators 2..6) hold 2 of the trusted {0..4}: 2/4 > 1/3.
     let mut ok = f.client.clone();
@@ -400,7 +425,9 @@ fn proofs() {
         let header = f.header(h);
         let next = (h == 10).then(|| f.next_set(10));
         let cert = f.chain.certificate(h).unwrap();
-        f.client.verify_header(&header, &cert, next.as_ref()).unwrap();
+        f.client
+            .verify_header(&header, &cert, next.as_ref())
+            .unwrap();
     }
     let client = f.client.clone();
     let server = f.chain.server();
@@ -408,7 +435,8 @@ fn proofs() {
 
     // Batch inclusion: good, flipped sibling, truncated, for another root.
     let leaf = itc_spv::proofs::request_leaf(1, 0, &[0; 5]);
-    let Response::TransactionProof { proof, .. } = ask(Request::TransactionProof { height: 3, leaf })
+    let Response::TransactionProof { proof, .. } =
+        ask(Request::TransactionProof { height: 3, leaf })
     else {
         panic!()
     };
@@ -444,7 +472,8 @@ fn proofs() {
 
     // State: present, absent, wrong value, flipped, for another root.
     let key = StateKey::Account(Address([1; 20]));
-    let Response::StateProof { value, proof, .. } = ask(Request::StateProof { height: 3, key }) else {
+    let Response::StateProof { value, proof, .. } = ask(Request::StateProof { height: 3, key })
+    else {
         panic!()
     };
     let value = value.unwrap();
@@ -530,9 +559,14 @@ fn proofs() {
     rejects(&client, SpvError::AnchorMismatch, |c| {
         dag(c, &future_record, &anchor_proof, &tx, &tx_proof)
     });
-    rejects(&client, SpvError::AboveTip { height: 13, tip: 12 }, |c| {
-        c.confirmations(13).map(|_| ())
-    });
+    rejects(
+        &client,
+        SpvError::AboveTip {
+            height: 13,
+            tip: 12,
+        },
+        |c| c.confirmations(13).map(|_| ()),
+    );
 }
 
 #[test]
@@ -584,6 +618,20 @@ fn accumulator_and_backfill() {
         },
         |c| c.backfill(&upto16).map(|_| ()),
     );
+    // A forged suffix over two batches: the first is held as pending (it links), the second
+    // (honest) exposes it; the unconfirmed headers are dropped, nothing verified changes, and the
+    // honest chain then goes in from where the verified accumulator stopped.
+    let mut poisoned = client.clone();
+    assert_eq!(poisoned.backfill(&fake[..3]), Ok(10));
+    assert_eq!(poisoned.backfill_needed(), Some((13, 15)));
+    assert_eq!(
+        poisoned.backfill(&headers[3..]),
+        Err(SpvError::BackfillMismatch { height: 13 })
+    );
+    assert_eq!(poisoned, client);
+    assert_eq!(poisoned.backfill(&headers[..3]), Ok(10));
+    assert_eq!(poisoned.backfill(&headers[3..]), Ok(16));
+
     // The real chain goes in, and the skipped headers become provable and recent.
     let mut done = client.clone();
     assert_eq!(done.backfill(&headers), Ok(16));
@@ -591,10 +639,8 @@ fn accumulator_and_backfill() {
 
     // Accumulator proofs: good, flipped, truncated, for another size, for another header.
     let lc = done.accumulated_height();
-    let Response::HeaderProof { header, proof } = f
-        .chain
-        .server()
-        .answer::<8>(&Request::HeaderProof {
+    let Response::HeaderProof { header, proof } =
+        f.chain.server().answer::<8>(&Request::HeaderProof {
             height: 4,
             leaf_count: lc,
         })
@@ -606,7 +652,8 @@ fn accumulator_and_backfill() {
     flipped.path[0].0[5] ^= 1;
     let old = |c: &mut Client, h: &BlockHeader, p: &MmrProof| c.verify_old_header(h, p).map(|_| ());
     // Header 4 is still in the ring of 16; use a client with a ring of 2 to force the proof.
-    let mut tiny: LightClient<2, 8> = LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+    let mut tiny: LightClient<2, 8> =
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
     for h in 1..=15 {
         let next = (h == 10).then(|| f.chain.set_of_epoch(1));
         let c = f.chain.certificate(h).unwrap();
@@ -680,8 +727,8 @@ fn accumulator_and_backfill() {
     last.height = u64::MAX;
     last.previous = top.header.hash();
     last.timestamp_ms += 1;
-    let genesis_keys = f.chain.keys_of_epoch(0).to_vec();
-    let c = resign(&genesis_keys, &f.chain.set_of_epoch(0), &last);
+    let set0 = f.chain.set_of_epoch(0);
+    let c = resign(f.chain.keys_of_epoch(0), &set0, &last);
     let before = top_client.clone();
     assert_eq!(
         top_client.verify_header(&last, &c, None::<&ValidatorSet<8>>),
@@ -703,13 +750,15 @@ fn conflicting_headers_halt_with_evidence() {
     // A conflicting header that is *not* validly certified is just rejected.
     let weak = f.chain.sign(&fork, &[0, 1]);
     assert!(matches!(
-        f.client.verify_header(&fork, &weak, None::<&ValidatorSet<8>>),
+        f.client
+            .verify_header(&fork, &weak, None::<&ValidatorSet<8>>),
         Err(SpvError::InsufficientQuorum { .. })
     ));
     assert_eq!(f.client, before);
     // A validly certified one is a fork: evidence, and the client halts.
     assert_eq!(
-        f.client.verify_header(&fork, &cert, None::<&ValidatorSet<8>>),
+        f.client
+            .verify_header(&fork, &cert, None::<&ValidatorSet<8>>),
         Err(SpvError::ConflictingHeader { height: 9 })
     );
     assert_eq!(f.client.halted_at(), Some(9));
