@@ -133,7 +133,7 @@ impl Equation {
         };
         let mut msm = Msm::new(ws, glv.beta);
         let mut g_scalar = Scalar::ZERO;
-        let mut any = false;
+        let mut first = true;
         for i in range {
             if items.known_valid(i) {
                 continue;
@@ -141,18 +141,27 @@ impl Equation {
             let Some(item) = items.item(i) else {
                 return false;
             };
-            let Some(term) = self.prepare(i, &item) else {
+            let Some(mut term) = self.prepare(i, &item) else {
                 return false;
             };
+            if first {
+                // The first signature of each equation gets a = 1 (as in BIP340's batch
+                // verification): −R is then one addition, no table. Still sound: if only this
+                // signature is bad the sum is its non-zero error; if another is, that one's
+                // random coefficient decides.
+                term.a = Scalar::ONE;
+                msm.add(&term.minus_r);
+                first = false;
+            } else {
+                msm.push(&term.minus_r, &limbs(&term.a), R_WINDOW);
+            }
             g_scalar += term.a * term.s;
-            msm.push(&term.minus_r, &limbs(&term.a), R_WINDOW);
             let Some(halves) = glv.split(&(term.a * term.e)) else {
                 return false;
             };
             msm.push_split(&term.minus_p, halves, P_WINDOW);
-            any = true;
         }
-        if !any {
+        if first {
             return true;
         }
         let Some(halves) = glv.split(&g_scalar) else {

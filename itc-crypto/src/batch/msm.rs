@@ -126,6 +126,7 @@ pub(crate) struct Workspace<'w> {
 pub(crate) struct Msm<'w, 'a> {
     ws: &'a mut Workspace<'w>,
     beta: Fe,
+    extra: Option<Affine>,
     n_terms: usize,
     used: usize,
     ok: bool,
@@ -137,6 +138,7 @@ impl<'w, 'a> Msm<'w, 'a> {
         Msm {
             ws,
             beta,
+            extra: None,
             n_terms: 0,
             used: 0,
             ok: true,
@@ -152,6 +154,14 @@ impl<'w, 'a> Msm<'w, 'a> {
             negative: false,
         };
         self.push_terms(p, w, &[(half, false)]);
+    }
+
+    /// Adds the point `P` itself (scalar 1): one addition at the end, no table.
+    pub(crate) fn add(&mut self, p: &Affine) {
+        if self.extra.replace(*p).is_some() {
+            // One slot is all the equation needs; a second use is a bug, so fail closed.
+            self.ok = false;
+        }
     }
 
     /// Adds `k·P` for a GLV-split `k = k₁ + k₂·λ`: one table of `P` serves both halves.
@@ -227,6 +237,9 @@ impl<'w, 'a> Msm<'w, 'a> {
                 }
                 acc = acc.add_affine(&if (d < 0) != term.negative { q.neg() } else { q });
             }
+        }
+        if let Some(p) = &self.extra {
+            acc = acc.add_affine(p);
         }
         Some(acc)
     }
@@ -360,6 +373,9 @@ mod tests {
                     expected += p * k;
                 }
             }
+            let q = ProjectivePoint::mul_by_generator(&Scalar::random(&mut rng));
+            msm.add(&to_affine(&q));
+            expected += q;
             let got = msm.evaluate().unwrap();
             assert!(got.eq_point(&to_jacobian(&expected)), "n = {n}");
         }
@@ -384,6 +400,16 @@ mod tests {
         let mut msm = Msm::new(&mut ws, glv.beta);
         msm.push_split(&g, glv.split(&Scalar::ZERO).unwrap(), 5);
         assert!(!msm.sums_to_identity());
+        // The single extra-point slot used twice.
+        let mut buf = Buffers::new(8, 2);
+        let mut ws = buf.ws();
+        let mut msm = Msm::new(&mut ws, glv.beta);
+        msm.add(&g);
+        msm.add(&g.neg());
+        assert!(
+            !msm.sums_to_identity(),
+            "G − G is the identity, but the slot overflowed"
+        );
         // A 256-bit scalar without a split is refused.
         let mut buf = Buffers::new(8, 1);
         let mut ws = buf.ws();
