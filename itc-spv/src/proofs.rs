@@ -35,6 +35,17 @@ pub type DagTxId = itc_dag::TxId;
 #[cfg(not(feature = "dag"))]
 pub type DagTxId = Hash;
 
+/// A [`DagTxId`] from the id's hash (as carried in requests and responses).
+#[cfg(feature = "dag")]
+pub fn dag_tx_id(hash: Hash) -> DagTxId {
+    itc_dag::TxId(hash)
+}
+/// A [`DagTxId`] from the id's hash (as carried in requests and responses).
+#[cfg(not(feature = "dag"))]
+pub fn dag_tx_id(hash: Hash) -> DagTxId {
+    hash
+}
+
 /// The 32 id bytes (both `TxId` and `Hash` expose them the same way).
 fn dag_tx_bytes(id: &DagTxId) -> &[u8; 32] {
     id.as_bytes()

@@ -41,7 +41,7 @@ use itc_ledger::StateKey;
 use crate::client::LightClient;
 use crate::error::SpvError;
 use crate::messages::{Request, Response, MAX_HEADERS_PER_RESPONSE};
-use crate::proofs::DagTxId;
+use crate::proofs::dag_tx_id;
 use crate::ring::VerifiedHeader;
 
 /// Deepest bisection: a 64-bit height range halves at most 64 times.
@@ -127,15 +127,6 @@ pub enum Event<'a> {
     },
     /// The full node could not answer; ask another.
     Unavailable(Request),
-}
-
-#[cfg(feature = "dag")]
-fn dag_id(tx: &Hash) -> DagTxId {
-    itc_dag::TxId(*tx)
-}
-#[cfg(not(feature = "dag"))]
-fn dag_id(tx: &Hash) -> DagTxId {
-    *tx
 }
 
 impl<const K: usize, const N: usize> LightClient<K, N> {
@@ -269,7 +260,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                     *anchor,
                     record,
                     anchor_proof,
-                    &dag_id(tx),
+                    &dag_tx_id(*tx),
                     tx_proof,
                 )?;
                 Ok(Event::DagTransaction {

@@ -18,6 +18,7 @@ use itc_pbft::certificate::{commit_digest, CommitCertificate};
 use itc_pbft::BlockHeader;
 use itc_spv::messages::Request;
 use itc_spv::mmr::{Mmr, MmrError, MmrProof};
+use itc_spv::proofs::dag_tx_id;
 use itc_spv::server::{BatchRequest, Certificate, StateSnapshot};
 use itc_spv::testkit::TestChain;
 use itc_spv::{Config, LightClient, Response, SpvError, TrustAnchor};
@@ -533,10 +534,11 @@ fn proofs() {
         panic!()
     };
     let dag = |c: &mut Client, r: &AnchorRecord, ap: &StateProof, t: &Hash, tp: &InclusionProof| {
-        c.verify_dag_transaction(3, 1, r, ap, t, tp).map(|_| ())
+        c.verify_dag_transaction(3, 1, r, ap, &dag_tx_id(*t), tp)
+            .map(|_| ())
     };
     assert_eq!(
-        client.verify_dag_transaction(3, 1, &record, &anchor_proof, &tx, &tx_proof),
+        client.verify_dag_transaction(3, 1, &record, &anchor_proof, &dag_tx_id(tx), &tx_proof),
         Ok((2, 10))
     );
     rejects(&client, root_mismatch, |c| {
