@@ -94,6 +94,36 @@ impl<S: TxStore> Tangle<S> {
     /// Refused (nothing changed) if it is not the next epoch, names a transaction this node
     /// does not hold (`RequestMissing` events are emitted; retry after fetching), is not
     /// closed, not canonical, finalises conflicting transfers, or its balances root differs.
+    ///
+    /// ```
+    /// use itc_dag::{snapshot::verify_inclusion, Genesis, IssuerPolicy, IssuerProfile,
+    ///               MemoryStore, Payload, Tangle, TangleConfig, TransactionBuilder, TxStatus};
+    /// use itc_crypto::SecretKey;
+    ///
+    /// let config = TangleConfig { confirmation_threshold: 2, ..TangleConfig::default() };
+    /// let policy = IssuerPolicy::new(IssuerProfile::device(0, 100));
+    /// let mut tangle = Tangle::new(config, policy, Genesis::default(), MemoryStore::default());
+    /// let key = SecretKey::from_bytes(&[9u8; 32]).unwrap();
+    /// let mut parents = Genesis::entry_points().to_vec();
+    /// let mut first = None;
+    /// for seq in 0..3u64 {
+    ///     let tx = TransactionBuilder::new(key.public_key(), seq, 100 + seq)
+    ///         .parents(&parents).unwrap()
+    ///         .payload(Payload::data(b"x").unwrap())
+    ///         .sign(&key).unwrap();
+    ///     first.get_or_insert(tx.id());
+    ///     parents = vec![tx.id(), Genesis::entry_points()[0]];
+    ///     tangle.handle_transaction(tx, 100 + seq).unwrap();
+    /// }
+    /// let first = first.unwrap();
+    /// // The anchoring gateway proposes; the main chain commits `snapshot.root()`; every node:
+    /// let snapshot = tangle.propose_snapshot(1_000);
+    /// tangle.handle_anchor(&snapshot, 200).unwrap();
+    /// assert_eq!(tangle.status(&first), Some(TxStatus::Final));
+    /// // What a light client checks against the 32-byte root stored on the main chain:
+    /// let (_epoch, proof) = tangle.prove_finalized(&first).unwrap();
+    /// assert!(verify_inclusion(&snapshot.root(), &first, &proof).is_ok());
+    /// ```
     pub fn handle_anchor(&mut self, snapshot: &DagSnapshot, now: u64) -> Result<(), DagError> {
         let prev = self.anchored.back();
         let expected = prev.map_or(0, |s| s.epoch.saturating_add(1));

@@ -16,6 +16,15 @@ use crate::tangle::{DagEvent, Tangle};
 
 impl<S: TxStore> Tangle<S> {
     /// Advances time to `now`. Call periodically (e.g. every second).
+    ///
+    /// ```
+    /// use itc_dag::{Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Tangle, TangleConfig};
+    /// let mut t = Tangle::new(TangleConfig::default(), IssuerPolicy::new(IssuerProfile::device(8, 10)),
+    ///                         Genesis::default(), MemoryStore::default());
+    /// t.handle_tick(1_000_000);
+    /// // Genesis entry points are kept however old: the tangle can always be re-entered.
+    /// assert_eq!(t.len(), 2);
+    /// ```
     pub fn handle_tick(&mut self, now: u64) {
         for id in self.pool.expire(now, self.config.unsolid_timeout_ms) {
             self.push_event(DagEvent::Dropped {

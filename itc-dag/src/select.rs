@@ -23,6 +23,17 @@ use crate::tx::{canonical_parents, Parents, TxId, MAX_PARENTS, MIN_PARENTS};
 
 impl<S: TxStore> Tangle<S> {
     /// Picks `count` (clamped to 2..=8) parents for a new transaction at time `now`.
+    ///
+    /// ```
+    /// use itc_dag::{Genesis, IssuerPolicy, IssuerProfile, MemoryStore, RandomWalk, Tangle,
+    ///               TangleConfig};
+    /// use rand_core::SeedableRng;
+    /// let t = Tangle::new(TangleConfig::default(), IssuerPolicy::new(IssuerProfile::device(8, 10)),
+    ///                     Genesis::default(), MemoryStore::default());
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    /// let parents = t.select_parents(&RandomWalk::default(), &mut rng, 0, 2).unwrap();
+    /// assert_eq!(&parents[..], &{ let mut g = Genesis::entry_points(); g.sort(); g }[..]);
+    /// ```
     pub fn select_parents(
         &self,
         selector: &dyn TipSelector,

@@ -623,3 +623,35 @@ fn a_requested_transaction_skips_first_hop_order_rules() {
         })
     );
 }
+
+mod arbitrary_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Arbitrary edits of a valid transaction never panic the tangle, and whatever it
+        /// refuses leaves it unchanged.
+        #[test]
+        fn mutated_transactions_never_panic_and_refusals_change_nothing(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let mut f = setup(config());
+            let mut bytes = valid_bytes(&f);
+            for (at, v) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = v;
+            }
+            if let Some(c) = cut {
+                let n = c.index(bytes.len());
+                bytes.truncate(n);
+            }
+            let before = f.tangle.state_digest();
+            if f.tangle.handle_bytes(&bytes, NOW).is_err() {
+                prop_assert_eq!(f.tangle.state_digest(), before);
+                prop_assert_eq!(f.tangle.drain_events().count(), 0);
+            }
+        }
+    }
+}
