@@ -20,7 +20,11 @@ impl<S: Signer> Replica<S> {
         if to < from {
             return;
         }
-        let to = to.min(from.saturating_add(self.config.window).saturating_sub(1));
+        // Never more than a window at once, and never past two windows above the stable
+        // checkpoint: what we deliver must stay within what a checkpoint can later collect.
+        let to = to
+            .min(from.saturating_add(self.config.window).saturating_sub(1))
+            .min(self.high().saturating_add(self.config.window));
         if self.fetch.is_some_and(|f| f.to >= to) {
             return;
         }
@@ -35,7 +39,14 @@ impl<S: Signer> Replica<S> {
         if self.fetch.is_some() {
             return;
         }
-        let to = self.last_header.height.saturating_add(self.config.window);
+        let to = self
+            .last_header
+            .height
+            .saturating_add(self.config.window)
+            .min(self.high().saturating_add(self.config.window));
+        if to <= self.last_header.height {
+            return;
+        }
         self.probes = self.probes.wrapping_add(1);
         self.send_fetch_to(to, self.probes);
     }

@@ -161,6 +161,7 @@ impl<S: Signer> Replica<S> {
             self.pending_stable = None;
         }
         self.log.retain(|height, _| *height > h);
+        self.committed_hashes.retain(|height, _| *height > h);
         self.checkpoints.retain(|height, _| *height > h);
         self.executed_roots.retain(|height, _| *height >= h);
         self.epochs.prune(h);

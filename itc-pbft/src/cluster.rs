@@ -82,6 +82,8 @@ pub struct Node<A> {
     pub evidence: Vec<Evidence>,
     /// Replies this node sent to clients.
     pub replies: u64,
+    /// (height, time) of every block committed here.
+    pub commit_times: Vec<(u64, u64)>,
     timers: BTreeMap<Timer, u64>,
 }
 
@@ -114,13 +116,18 @@ pub struct Traffic {
 /// An in-memory cluster over a reliable FIFO network.
 pub struct Cluster<A: Application = HashChainApp> {
     nodes: Vec<Node<A>>,
-    queue: VecDeque<(usize, Message)>,
+    /// In flight: (delivery time, sequence, recipient, message), delivered in that order.
+    queue: BTreeMap<(u64, u64), (usize, Message)>,
+    seq: u64,
     now: u64,
     traffic: Traffic,
     /// Count encoded bytes of every message (costs an encoding pass).
     pub count_bytes: bool,
     /// How many recent blocks each node keeps.
     pub retain_blocks: usize,
+    /// One-way message delay: a message sent at `t` arrives at `t + latency_ms` (0: the
+    /// network is an instant FIFO queue).
+    pub latency_ms: u64,
 }
 
 /// Deterministic key number `i` (for tests, examples and benches only — never for a chain).
@@ -193,12 +200,15 @@ impl<A: Application> Cluster<A> {
                 height: 0,
                 evidence: Vec::new(),
                 replies: 0,
+                commit_times: Vec::new(),
                 timers: BTreeMap::new(),
             });
         }
         Ok(Cluster {
             nodes,
-            queue: VecDeque::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            latency_ms: 0,
             now: 1,
             traffic: Traffic::default(),
             count_bytes: true,
@@ -266,9 +276,10 @@ impl<A: Application> Cluster<A> {
         self.process_actions(i);
     }
 
-    /// Delivers messages until the network is empty (time does not advance).
+    /// Delivers messages until the network is empty (time advances only by message delays).
     pub fn run_until_idle(&mut self) {
-        while let Some((to, m)) = self.queue.pop_front() {
+        while let Some(((at, _), (to, m))) = self.queue.pop_first() {
+            self.now = self.now.max(at);
             let now = self.now;
             if let Some(n) = self.nodes.get_mut(to) {
                 let _ = n.replica.handle_message(m, now);
@@ -314,6 +325,12 @@ impl<A: Application> Cluster<A> {
         }
     }
 
+    fn enqueue(&mut self, to: usize, message: Message) {
+        self.seq += 1;
+        let at = self.now.saturating_add(self.latency_ms);
+        self.queue.insert((at, self.seq), (to, message));
+    }
+
     fn index_of(&self, key: &PublicKey) -> Option<usize> {
         self.nodes
             .iter()
@@ -347,14 +364,14 @@ impl<A: Application> Cluster<A> {
             Action::Send { to, message } => {
                 if let Some(j) = self.index_of(&to) {
                     self.count(&message, 1);
-                    self.queue.push_back((j, message));
+                    self.enqueue(j, message);
                 }
             }
             Action::Broadcast(message) => {
                 let n = self.nodes.len();
                 self.count(&message, n.saturating_sub(1) as u64);
                 for j in (0..n).filter(|j| *j != i) {
-                    self.queue.push_back((j, message.clone()));
+                    self.enqueue(j, message.clone());
                 }
             }
             Action::Commit(block) => {
@@ -362,6 +379,7 @@ impl<A: Application> Cluster<A> {
                 if let Some(n) = self.nodes.get_mut(i) {
                     let executed = n.app.execute(&block);
                     n.height = block.header.height;
+                    n.commit_times.push((n.height, now));
                     n.blocks.push_back(block);
                     while n.blocks.len() > retain {
                         n.blocks.pop_front();

@@ -230,6 +230,8 @@ pub struct Replica<S: Signer> {
     // --- chain ---
     pub(crate) last_header: BlockHeader,
     pub(crate) delivered_headers: BTreeMap<u64, BlockHeader>,
+    /// Header hash of every block delivered above the low watermark (however it arrived).
+    pub(crate) committed_hashes: BTreeMap<u64, Hash>,
     pub(crate) executed: u64,
     pub(crate) last_root: Hash,
     pub(crate) executed_roots: BTreeMap<u64, (Hash, Hash)>,
@@ -303,6 +305,7 @@ impl<S: Signer> Replica<S> {
             nv_forwarded: BTreeSet::new(),
             last_header: tip.header,
             delivered_headers: BTreeMap::new(),
+            committed_hashes: BTreeMap::new(),
             executed: h,
             last_root: tip.state_root,
             executed_roots,
@@ -624,7 +627,7 @@ impl<S: Signer> Replica<S> {
         }
         // Votes for a committed height still count while its slot is kept: after a view
         // change, replicas that missed the commit need our votes to form their quorum.
-        if height <= self.last_header.height && !self.log.contains_key(&height) {
+        if height <= self.last_header.height && !self.committed_hashes.contains_key(&height) {
             return Err(PbftError::AlreadyCommitted(height));
         }
         if height > self.high() {
@@ -1046,6 +1049,7 @@ impl<S: Signer> Replica<S> {
         self.pending.compact();
         self.last_header = block.header;
         self.delivered_headers.insert(h, block.header);
+        self.committed_hashes.insert(h, block.header.hash());
         self.push(Action::Commit(block));
         if self.fetch.is_some_and(|f| f.to <= h) {
             self.fetch = None;

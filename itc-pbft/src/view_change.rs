@@ -457,11 +457,7 @@ impl<S: Signer> Replica<S> {
             if h <= self.last_header.height {
                 // Already committed here: vote again only for the same header, so that
                 // replicas that missed it can form their quorum.
-                let same = self
-                    .log
-                    .get(&h)
-                    .and_then(|s| s.committed.as_ref())
-                    .is_some_and(|(c, _)| c.header.hash() == hash);
+                let same = self.committed_hashes.get(&h) == Some(&hash);
                 if !same {
                     continue;
                 }

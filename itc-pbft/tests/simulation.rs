@@ -23,10 +23,10 @@ use sim::{run, Behaviour, Outcome, SimConfig};
 /// get fewer seeds and the whole sweep stays within the test-time budget.
 fn sets() -> Vec<(Vec<u64>, u64)> {
     vec![
-        (vec![1; 4], 56),
-        (vec![1; 7], 32),
-        (vec![5, 3, 2, 2, 1, 1, 1], 24),
-        (vec![1; 10], 16),
+        (vec![1; 4], 80),
+        (vec![1; 7], 24),
+        (vec![5, 3, 2, 2, 1, 1, 1], 16),
+        (vec![1; 10], 8),
     ]
 }
 
@@ -39,7 +39,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 #[test]
 fn adversarial_schedules_are_safe_and_live() {
-    // Default: (56 + 32 + 24 + 16) × 8 behaviours = 1,024 schedules.
+    // Default: (80 + 24 + 16 + 8) × 8 behaviours = 1,024 schedules.
     let scale = env_u64("ITC_PBFT_SIM_SCALE_PERCENT", 100);
     let first = env_u64("ITC_PBFT_SIM_FIRST_SEED", 0);
     let mut configs = Vec::new();

@@ -108,10 +108,10 @@ impl SimConfig {
             replica: Config {
                 checkpoint_interval: 2,
                 window: 4,
-                max_batch_requests: 2,
+                max_batch_requests: 3,
                 max_batch_bytes: 4096,
                 max_payload_bytes: 256,
-                batch_delay_ms: 4,
+                batch_delay_ms: 20,
                 view_change_timeout_ms: 150,
                 max_view_change_timeout_ms: 1_200,
                 fetch_timeout_ms: 80,
@@ -294,16 +294,15 @@ fn pick_faulty(rng: &mut ChaCha8Rng, powers: &[u64], behaviour: Behaviour) -> Ve
 }
 
 /// Runs one schedule and checks it.
-pub fn run(cfg: &SimConfig) -> Result<Outcome, Failure> {
-    let fail = |what: String| Failure {
-        config: cfg.clone(),
-        what,
+pub fn run(cfg: &SimConfig) -> Result<Outcome, Box<Failure>> {
+    let fail = |what: String| {
+        Box::new(Failure {
+            config: cfg.clone(),
+            what,
+        })
     };
     let mut sim = Sim::new(cfg.clone()).map_err(fail)?;
-    sim.run().map_err(|w| Failure {
-        config: cfg.clone(),
-        what: w,
-    })
+    sim.run().map_err(fail)
 }
 
 impl Sim {
