@@ -31,8 +31,8 @@
 //!
 //! # Memory
 //!
-//! With `alloc`, one equation covers up to 128 signatures (≈330 KiB of scratch, freed on
-//! return). Without it, equations of 4 signatures run in a fixed ≈12 KiB stack buffer (on top
+//! With `alloc`, one equation covers up to 128 signatures (≈320 KiB of scratch, freed on
+//! return). Without it, equations of 4 signatures run in a fixed ≈11 KiB stack buffer (on top
 //! of the items themselves).
 //!
 //! ```
