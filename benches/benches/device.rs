@@ -1,13 +1,13 @@
 //! itc-device-sdk hot paths on the host: the command gate (signature + grant + replay), the
-//! trust anchor's header check (3 of 4 commit signatures), the ownership state proof, and the
+//! embedded light client's header check (skipping to a header 3 of 4 validators signed), the ownership state proof, and the
 //! streaming firmware-image hash. Device figures (Cortex-M4 under QEMU) are in the README.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Encode, Hash, SecretKey, Signer};
-use itc_device_sdk::anchor::TrustAnchor;
 use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy};
+use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::replay::MemoryCounterStore;
 use itc_device_sdk::{Actions, Command, Device, DeviceConfig, DeviceIdentity};
 use itc_ledger::smt::{value_hash, SparseMerkleTree};
@@ -55,17 +55,29 @@ fn bench_device(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("device");
-    g.bench_function("anchor_verify_header_4_validators", |b| {
+    let client = || -> Box<DeviceLightClient<4>> {
+        Box::new(
+            DeviceLightClient::new(
+                TrustAnchor::genesis(trusted, set.clone()),
+                LightClientConfig::new(100),
+            )
+            .unwrap(),
+        )
+    };
+    let now = header.timestamp_ms + 1_000;
+    let none = None::<&ValidatorSet<4>>;
+    g.bench_function("light_client_skip_header_4_validators", |b| {
         b.iter_batched(
-            || TrustAnchor::new(&trusted, set.clone()).unwrap(),
-            |mut a| a.verify_header(&header, &cert).unwrap(),
+            client,
+            |mut a| a.verify_skipping(&header, &cert, &set, none, now).unwrap(),
             BatchSize::SmallInput,
         )
     });
-    let state = TrustAnchor::new(&trusted, set.clone())
-        .unwrap()
-        .verify_header(&header, &cert)
-        .unwrap();
+    let state = itc_device_sdk::VerifiedState::from(
+        &client()
+            .verify_skipping(&header, &cert, &set, none, now)
+            .unwrap(),
+    );
     let mut store = MemoryCounterStore::default();
     let mut device = Device::new(
         DeviceIdentity::new(device_key.clone()),

@@ -1,5 +1,6 @@
-//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`): boots from an embedded trusted header,
-//! verifies a fresh 4-validator header, the device's ownership proof and real owner commands,
+//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`): boots `itc-spv`'s light client from an
+//! embedded trust anchor (genesis), skips 3,600 blocks to a fresh header certified by a rotated
+//! 4-validator set (following the set change), the device's ownership proof and real owner commands,
 //! rejects a stranger and a replay, checks a signed firmware update — and measures each step.
 //!
 //! Output, one line per operation (CI parses it, see `check.sh`):
@@ -22,20 +23,19 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use itc_crypto::{Decode, PublicKey, SecretKey, ValidatorSet};
-use itc_device_sdk::anchor::TrustAnchor;
 use itc_device_sdk::firmware::{SignedManifest, UpdatePolicy, Verdict};
+use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::{
     CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, StorageError,
-    VerifiedState,
 };
-use itc_ledger::StateProof;
+use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
 
 use measure::Meter;
 
 const DEVICE_KEY: &[u8; 32] = include_bytes!("../fixtures/device_key.bin");
 const VENDOR_KEY: &[u8; 32] = include_bytes!("../fixtures/vendor_key.bin");
-const TRUSTED_HEADER: &[u8] = include_bytes!("../fixtures/trusted_header.bin");
+const ANCHOR: &[u8] = include_bytes!("../fixtures/anchor.bin");
 const VALIDATORS: &[u8] = include_bytes!("../fixtures/validators.bin");
 const HEADER: &[u8] = include_bytes!("../fixtures/header.bin");
 const CERT: &[u8] = include_bytes!("../fixtures/cert.bin");
@@ -58,6 +58,8 @@ fn image_byte(i: u32) -> u8 {
 
 /// Validator-set capacity the device keeps (the set has 4 members).
 const VALIDATOR_CAPACITY: usize = 4;
+/// The chain's epoch length (fixtures: `itc-device-sdk/tests/firmware_fixtures.rs`).
+const EPOCH: u64 = 100;
 
 /// The replay counter's "flash": a RAM cell standing in for the integrator's storage.
 struct SimulatedFlash {
@@ -96,7 +98,7 @@ fn main() -> ! {
 }
 
 type Dev = Device<SecretKey>;
-type Anchor = TrustAnchor<VALIDATOR_CAPACITY>;
+type Client = DeviceLightClient<VALIDATOR_CAPACITY>;
 
 /// Each step is its own non-inlined function and the long-lived state lives in statics, so
 /// one step's temporaries are gone before the next runs and the stack measures one step.
@@ -104,9 +106,10 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     let now = u64::from_be_bytes(*NOW);
     let flash = cortex_m::singleton!(: SimulatedFlash = SimulatedFlash { value: None, writes: 0 })
         .ok_or(Setup::Fixture)?;
-    let (anchor, device) = boot(m, flash)?;
-    let state = fresh_header(m, anchor)?;
-    ownership(m, device, &state);
+    let (client, device) = boot(m, flash)?;
+    out::line(format_args!("light_client_bytes={}", Client::STATE_BYTES));
+    fresh_header(m, client, now)?;
+    ownership(m, device, client);
 
     // Commands: the owner's, a stranger's, a replay, then two more against the cached proof.
     command(m, device, flash, now, "cmd_owner", CMD_OWNER, None);
@@ -139,26 +142,31 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     firmware_update(m)
 }
 
-/// Boot: trusted header + validator set from flash, device identity from its key. The state
-/// moves into statics, as a real firmware keeps it.
+/// Boot: the light client from the trust anchor in flash, device identity from its key. The
+/// state lives in statics, as a real firmware keeps it; the light client (7 KiB) is built
+/// straight into its cell so it never sits on the stack twice.
 #[inline(never)]
 fn boot(
     m: &mut Meter,
     flash: &mut SimulatedFlash,
-) -> Result<(&'static mut Anchor, &'static mut Dev), Setup> {
-    let anchor = boot_anchor(m)?;
-    let anchor = cortex_m::singleton!(: Anchor = anchor).ok_or(Setup::Fixture)?;
+) -> Result<(&'static mut Client, &'static mut Dev), Setup> {
+    let cell = cortex_m::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
+    boot_light_client(m, cell)?;
+    let client = cell.as_mut().ok_or(Setup::Fixture)?;
     let device = boot_identity(m, flash)?;
     let device = cortex_m::singleton!(: Dev = device).ok_or(Setup::Fixture)?;
-    Ok((anchor, device))
+    Ok((client, device))
 }
 
 #[inline(never)]
-fn boot_anchor(m: &mut Meter) -> Result<Anchor, Setup> {
-    m.run_verdict("boot_trust_anchor", true, || {
-        let set: ValidatorSet<VALIDATOR_CAPACITY> = decode(VALIDATORS).map_err(|_| "fixture")?;
-        let trusted: BlockHeader = decode(TRUSTED_HEADER).map_err(|_| "fixture")?;
-        TrustAnchor::new(&trusted, set).map_err(|e| e.name())
+fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>) -> Result<(), Setup> {
+    m.run_verdict("boot_light_client", true, || {
+        let anchor: TrustAnchor<VALIDATOR_CAPACITY> = decode(ANCHOR).map_err(|_| "fixture")?;
+        let mut config = LightClientConfig::new(EPOCH);
+        // The device never serves old-header proofs: no back-fill downloads.
+        config.backfill = false;
+        *cell = Some(Client::new(anchor, config).map_err(|_| "SpvError")?);
+        Ok(())
     })
     .map_err(|_| Setup::Fixture)
 }
@@ -172,25 +180,42 @@ fn boot_identity(m: &mut Meter, flash: &mut SimulatedFlash) -> Result<Dev, Setup
     .map_err(|_| Setup::Fixture)
 }
 
-/// A fresh header certified by the 4 validators (3 signatures are a quorum).
+/// A fresh header 3,600 blocks on, certified by the rotated 4-validator set (3 signatures are
+/// a quorum of it and more than 1/3 of the genesis set): skipping verification.
 #[inline(never)]
-fn fresh_header(m: &mut Meter, anchor: &mut Anchor) -> Result<VerifiedState, Setup> {
+fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setup> {
     m.run_verdict("header", true, || {
         let header: BlockHeader = decode(HEADER).map_err(|_| "fixture")?;
         let cert: CompactCommitCertificate<VALIDATOR_CAPACITY> =
             decode(CERT).map_err(|_| "fixture")?;
-        anchor.verify_header(&header, &cert).map_err(|e| e.name())
+        let set: ValidatorSet<VALIDATOR_CAPACITY> = decode(VALIDATORS).map_err(|_| "fixture")?;
+        client
+            .verify_skipping(
+                &header,
+                &cert,
+                &set,
+                None::<&ValidatorSet<VALIDATOR_CAPACITY>>,
+                now,
+            )
+            .map(|_| ())
+            .map_err(|_| "SpvError")
     })
-    .map_err(|_| Setup::Fixture)
+    .map_err(|_| Setup::Fixture)?;
+    // The client now trusts the rotated set.
+    let set: ValidatorSet<VALIDATOR_CAPACITY> = decode(VALIDATORS)?;
+    m.check(client.validators().hash() == set.hash());
+    Ok(())
 }
 
 /// The device's ownership record, proven under the fresh header's state root.
 #[inline(never)]
-fn ownership(m: &mut Meter, device: &mut Dev, state: &VerifiedState) {
+fn ownership(m: &mut Meter, device: &mut Dev, client: &Client) {
     let _ = m.run_verdict("ownership_proof", true, || {
         let proof: StateProof = decode(PROOF).map_err(|_| "fixture")?;
+        let record: OwnershipRecord = decode(black_box(RECORD)).map_err(|_| "fixture")?;
+        let height = client.tip().height();
         device
-            .update_ownership_bytes(state, black_box(RECORD), &proof)
+            .update_ownership_at(client, height, record, &proof)
             .map_err(|e| e.name())
     });
 }

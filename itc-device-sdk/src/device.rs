@@ -14,14 +14,16 @@
 
 use itc_crypto::{Decode, Hash, PublicKey, Signer};
 use itc_ledger::{Access, AccessError, Actions, OwnershipRecord, StateKey, StateProof};
+use itc_spv::{LightClient, VerifiedHeader};
 
 use crate::command::{SignedCommand, MAX_ARGUMENT_LEN};
 use crate::error::{CommandError, StateError, StorageError};
 use crate::identity::DeviceIdentity;
 use crate::replay::{CounterStore, ReplayGuard, WearPolicy};
 
-/// A header the embedded light client verified: the only source of state roots a device
-/// trusts.
+/// What the command gate keeps of a header the embedded light client verified: the only
+/// source of state roots a device trusts. Build it with `VerifiedState::from(&VerifiedHeader)`
+/// (see [`crate::light_client`]); only `itc-spv` can produce a [`VerifiedHeader`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedState {
     /// Height of the verified header.
@@ -168,6 +170,55 @@ impl<S: Signer> Device<S> {
             .map_err(|_| StateError::ProofMismatch)?;
         self.proven = Some((*state, record));
         Ok(())
+    }
+
+    /// [`Device::update_ownership`] against the light client's verified header at `height`
+    /// (its tip or a recent one): the usual path, since no state root enters the device any
+    /// other way. Fails with [`StateError::HeaderNotVerified`] if the client holds no such
+    /// header.
+    ///
+    /// ```
+    /// use itc_crypto::{Encode, SecretKey};
+    /// use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig};
+    /// use itc_device_sdk::replay::MemoryCounterStore;
+    /// use itc_device_sdk::{Device, DeviceConfig, DeviceIdentity};
+    /// use itc_ledger::{OwnershipRecord, StateKey, VendorId};
+    /// use itc_spv::server::StateSnapshot;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Request, Response};
+    ///
+    /// let (device_key, owner) = (SecretKey::from_bytes(&[1; 32]).unwrap(), SecretKey::from_bytes(&[2; 32]).unwrap());
+    /// let record = OwnershipRecord::new(device_key.public_key(), VendorId(7), 42, owner.public_key());
+    /// let key = StateKey::Device(record.device_id());
+    ///
+    /// // The chain registers the lamp in block 1; header 2 carries the state after it.
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.push_block(vec![], Some(StateSnapshot::from_records([(key, record.encode_to_vec())]))).unwrap();
+    /// chain.extend(1);
+    /// let mut client: DeviceLightClient<8> = DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10)).unwrap();
+    /// client.sync_to(2);
+    /// while let Some(r) = client.poll_request() {
+    ///     chain.ensure_certificate(&r);
+    ///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
+    /// }
+    ///
+    /// let mut store = MemoryCounterStore::default();
+    /// let mut lamp = Device::new(DeviceIdentity::new(device_key), DeviceConfig::default(), &mut store).unwrap();
+    /// let Response::<8>::StateProof { proof, .. } = chain.server().answer(&Request::StateProof { height: 2, key }) else { panic!() };
+    /// lamp.update_ownership_at(&client, 2, record, &proof).unwrap();
+    /// assert_eq!(lamp.ownership().unwrap().0.height, 2);
+    /// ```
+    pub fn update_ownership_at<const K: usize, const N: usize>(
+        &mut self,
+        client: &LightClient<K, N>,
+        height: u64,
+        record: OwnershipRecord,
+        proof: &StateProof,
+    ) -> Result<(), StateError> {
+        let header: &VerifiedHeader = client
+            .header(height)
+            .ok_or(StateError::HeaderNotVerified { height })?;
+        self.update_ownership(&VerifiedState::from(header), record, proof)
     }
 
     /// [`Device::update_ownership`] from the record's wire bytes.

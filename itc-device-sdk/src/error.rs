@@ -108,9 +108,13 @@ pub enum StateError {
         /// Height offered.
         offered: u64,
     },
-    /// The header could not be verified by the light client.
-    #[error("header not verified by the light client")]
-    HeaderRejected,
+    /// The light client holds no verified header at that height (never verified, or already
+    /// dropped from its recent headers): fetch a proof against a header it holds.
+    #[error("no verified header at height {height}")]
+    HeaderNotVerified {
+        /// Height asked for.
+        height: u64,
+    },
 }
 
 /// Why a firmware update was refused. The running image is never touched.
@@ -218,7 +222,7 @@ variant_names!(StateError {
     WrongDevice,
     ProofMismatch,
     NotNewer { .. },
-    HeaderRejected,
+    HeaderNotVerified { .. },
 });
 variant_names!(FirmwareError {
     UnknownVendor,

@@ -11,10 +11,14 @@
 //! * [`device`] — [`Device`]: the command gate. It holds the [`itc_ledger::OwnershipRecord`]
 //!   last proven under a header the light client verified ([`VerifiedState`]), obeys the owner
 //!   and grantees within their grants, applies the [`StalenessPolicy`] while offline.
-//! * [`anchor`] — [`anchor::TrustAnchor`]: the embedded trusted header and validator set; turns
-//!   a header plus its commit certificate into a [`VerifiedState`].
+//! * [`light_client`] — `itc-spv`'s no-alloc light client, embedded
+//!   ([`light_client::DeviceLightClient`]): from a trust anchor shipped in firmware it verifies
+//!   headers and commit certificates, follows validator-set changes, and yields the
+//!   [`VerifiedState`] the command gate needs.
 //! * [`replay`] — [`ReplayGuard`]: replay protection persisted through the integrator's
 //!   [`CounterStore`] with a wear-aware window (power loss may skip counters, never reuse one).
+//! * [`flash`] — [`flash::FlashCounterStore`]: the replay mark on two raw flash pages written
+//!   alternately (sequence number + checksum), so a torn write never loses it.
 //! * [`firmware`] — signed [`firmware::FirmwareManifest`], streaming image verification in
 //!   constant RAM, anti-rollback, and a [`firmware::Verdict`] for the bootloader.
 //! * [`error`] — the typed errors of each concern.
@@ -43,12 +47,13 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-pub mod anchor;
 pub mod command;
 pub mod device;
 pub mod error;
 pub mod firmware;
+pub mod flash;
 pub mod identity;
+pub mod light_client;
 pub mod replay;
 
 pub use command::{Command, SignedCommand};

@@ -1,6 +1,7 @@
 //! The fixtures the QEMU firmware (`/firmware`) verifies, built with the real crates from fixed
-//! seeds: a trusted header and its 4-validator set, a fresh header with a real commit
-//! certificate, the device's ownership record with its sparse-Merkle proof under that header's
+//! seeds: a trust anchor (genesis and its 4-validator set), a fresh header 3,600 blocks later
+//! certified by a *rotated* set (one validator replaced: the light client skips to it and
+//! follows the change) with a real commit certificate, the device's ownership record with its sparse-Merkle proof under that header's
 //! state root, owner/stranger commands, and a signed firmware manifest.
 //!
 //! The test fails if the committed files differ from what the crates produce today (an
@@ -17,8 +18,8 @@ use std::path::PathBuf;
 
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Encode, Hash, SecretKey, Signer};
-use itc_device_sdk::anchor::TrustAnchor;
 use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy, Verdict};
+use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::replay::MemoryCounterStore;
 use itc_device_sdk::{Actions, Command, CommandError, Device, DeviceConfig, DeviceIdentity};
 use itc_ledger::smt::{value_hash, SparseMerkleTree};
@@ -30,6 +31,8 @@ const T0: u64 = 1_750_000_000_000;
 /// The firmware's clock when it runs: one minute after the fresh header.
 const NOW: u64 = T0 + 3_600_000 + 60_000;
 const IMAGE_SIZE: u32 = 32 * 1024;
+/// The chain's epoch length (validator sets change only at multiples of it).
+const EPOCH: u64 = 100;
 
 fn key(tag: u8) -> SecretKey {
     let mut b = [tag; 32];
@@ -42,16 +45,24 @@ fn image_byte(i: u32) -> u8 {
     (i.wrapping_mul(2_654_435_761) >> 24) as u8
 }
 
-struct Fixtures(Vec<(&'static str, Vec<u8>)>);
-
-fn build() -> Fixtures {
-    let validators: Vec<SecretKey> = (1..=4).map(|i| key(0x10 + i)).collect();
-    let set: ValidatorSet<4> = ValidatorSet::new(validators.iter().map(|k| Validator {
+fn set_of(keys: &[SecretKey]) -> ValidatorSet<4> {
+    ValidatorSet::new(keys.iter().map(|k| Validator {
         key: k.public_key(),
         power: 1,
     }))
-    .unwrap();
-    let trusted = BlockHeader::genesis(Hash([0x01; 32]), set.hash(), T0);
+    .unwrap()
+}
+
+struct Fixtures(Vec<(&'static str, Vec<u8>)>);
+
+fn build() -> Fixtures {
+    let genesis_validators: Vec<SecretKey> = (1..=4).map(|i| key(0x10 + i)).collect();
+    let genesis_set = set_of(&genesis_validators);
+    let trusted = BlockHeader::genesis(Hash([0x01; 32]), genesis_set.hash(), T0);
+    let anchor = TrustAnchor::genesis(trusted, genesis_set);
+    // By height 3600 validator 1 has been replaced by validator 5.
+    let validators: Vec<SecretKey> = (2..=5).map(|i| key(0x10 + i)).collect();
+    let set = set_of(&validators);
 
     let device = key(0x20);
     let owner = key(0x21);
@@ -88,7 +99,9 @@ fn build() -> Fixtures {
     };
     let digest = commit_digest(2, header.height, &header.hash());
     let mut cert = CompactCommitCertificate::<4>::new(2);
-    for v in &validators {
+    // Three of the new set, all of them also in the genesis set: > 2/3 of the header's set and
+    // > 1/3 of the trusted one, so skipping verification accepts it.
+    for v in &validators[..3] {
         cert.insert(
             set.index_of(&v.public_key()).unwrap(),
             v.sign_digest(&digest).unwrap(),
@@ -122,7 +135,7 @@ fn build() -> Fixtures {
     Fixtures(vec![
         ("device_key.bin", device.to_bytes().to_vec()),
         ("vendor_key.bin", vendor.public_key().as_bytes().to_vec()),
-        ("trusted_header.bin", trusted.encode_to_vec()),
+        ("anchor.bin", anchor.encode_to_vec()),
         ("validators.bin", set.encode_to_vec()),
         ("header.bin", header.encode_to_vec()),
         ("cert.bin", cert.encode_to_vec()),
@@ -172,12 +185,18 @@ fn committed_fixtures_match_the_crates() {
 fn the_firmware_scenario_holds_on_the_host() {
     use itc_crypto::Decode;
     let f = build();
+    let anchor = TrustAnchor::<4>::decode_bytes(f.get("anchor.bin")).unwrap();
+    let mut client: DeviceLightClient<4> =
+        DeviceLightClient::new(anchor, LightClientConfig::new(EPOCH)).unwrap();
     let set = ValidatorSet::<4>::decode_bytes(f.get("validators.bin")).unwrap();
-    let trusted = BlockHeader::decode_bytes(f.get("trusted_header.bin")).unwrap();
-    let mut anchor = TrustAnchor::new(&trusted, set).unwrap();
     let header = BlockHeader::decode_bytes(f.get("header.bin")).unwrap();
     let cert = CompactCommitCertificate::<4>::decode_bytes(f.get("cert.bin")).unwrap();
-    let state = anchor.verify_header(&header, &cert).unwrap();
+    let verified = client
+        .verify_skipping(&header, &cert, &set, None::<&ValidatorSet<4>>, NOW)
+        .unwrap();
+    // The light client now trusts the rotated set.
+    assert_eq!(client.validators().hash(), set.hash());
+    let state = itc_device_sdk::VerifiedState::from(&verified);
 
     let device_key = SecretKey::from_bytes(f.get("device_key.bin").try_into().unwrap()).unwrap();
     let mut store = MemoryCounterStore::default();
