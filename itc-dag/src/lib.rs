@@ -21,7 +21,7 @@
 //! * [`conflict`] — double-spend detection and resolution;
 //! * [`tips`] — [`TipSelector`]: [`UniformRandom`] and the MCMC [`RandomWalk`], each bounded;
 //! * [`snapshot`] — [`DagSnapshot`]: what the main chain anchors; inclusion proofs for
-//!   light clients;
+//!   light clients ([`snapshot::verify_inclusion`] needs no allocator);
 //! * [`ledger`] — [`Ledger`]: balances moved by finalised transfers;
 //! * [`store`] — [`TxStore`] and the in-memory [`MemoryStore`].
 //!
@@ -38,6 +38,7 @@ pub mod builder;
 pub mod error;
 pub mod policy;
 pub mod pow;
+pub mod snapshot;
 pub mod store;
 pub mod tx;
 
@@ -53,8 +54,6 @@ pub mod ledger;
 mod prune;
 #[cfg(feature = "alloc")]
 mod select;
-#[cfg(feature = "alloc")]
-pub mod snapshot;
 #[cfg(feature = "alloc")]
 pub mod tangle;
 #[cfg(feature = "alloc")]

@@ -32,13 +32,19 @@
 //! assert!(verify_inclusion(&snap.root(), &ids[3], &proof).is_err());
 //! ```
 
+#[cfg(feature = "alloc")]
 use alloc::collections::BTreeSet;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
+#[cfg(feature = "alloc")]
 use itc_crypto::encoding::{write_seq, write_varint, Decode, DecodeError, Encode, Reader, Writer};
-use itc_crypto::hash::{DomainTag, Hash, TaggedHasher};
-use itc_crypto::merkle::{leaf_hash, merkle_root_of_hashes, InclusionProof, MerkleError};
-use itc_crypto::MerkleTree;
+#[cfg(feature = "alloc")]
+use itc_crypto::hash::TaggedHasher;
+use itc_crypto::hash::{DomainTag, Hash};
+use itc_crypto::merkle::{leaf_hash, InclusionProof, MerkleError};
+#[cfg(feature = "alloc")]
+use itc_crypto::{merkle::merkle_root_of_hashes, MerkleTree};
 
 use crate::tx::TxId;
 
@@ -54,6 +60,7 @@ pub const MAX_SNAPSHOT_TXS: usize = 100_000;
 pub const MAX_SNAPSHOT_TIPS: usize = 4_096;
 
 /// A DAG snapshot committed by the main chain.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DagSnapshot {
     /// Epoch (0 is genesis; each anchor is the next).
@@ -69,6 +76,7 @@ pub struct DagSnapshot {
     pub balances_root: Hash,
 }
 
+#[cfg(feature = "alloc")]
 impl DagSnapshot {
     /// `hash_ids(TIP_SET_TAG, tips)`.
     pub fn tip_set_hash(&self) -> Hash {
@@ -137,6 +145,7 @@ impl DagSnapshot {
 }
 
 /// `TaggedHasher(tag) ‖ varint(count) ‖ ids…`: a commitment to an id list.
+#[cfg(feature = "alloc")]
 fn hash_ids(tag: DomainTag, ids: &[TxId]) -> Hash {
     let mut h = TaggedHasher::new(tag);
     write_varint(&mut h, ids.len() as u64);
@@ -160,6 +169,7 @@ pub fn verify_inclusion(root: &Hash, id: &TxId, proof: &InclusionProof) -> Resul
     proof.verify(root, &tx_leaf(id))
 }
 
+#[cfg(feature = "alloc")]
 impl Encode for DagSnapshot {
     fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
         self.epoch.encode(w);
@@ -170,6 +180,7 @@ impl Encode for DagSnapshot {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl Decode for DagSnapshot {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let epoch = u64::decode(r)?;
@@ -207,7 +218,7 @@ impl Decode for DagSnapshot {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests {
     use super::*;
     use alloc::vec;
