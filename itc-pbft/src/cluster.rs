@@ -128,6 +128,10 @@ pub struct Cluster<A: Application = HashChainApp> {
     /// One-way message delay: a message sent at `t` arrives at `t + latency_ms` (0: the
     /// network is an instant FIFO queue).
     pub latency_ms: u64,
+    /// Keep a copy of every message sent in [`Cluster::captured`] (for tests).
+    pub capture: bool,
+    /// Messages sent while [`Cluster::capture`] was on.
+    pub captured: Vec<Message>,
 }
 
 /// Deterministic key number `i` (for tests, examples and benches only — never for a chain).
@@ -209,6 +213,8 @@ impl<A: Application> Cluster<A> {
             queue: BTreeMap::new(),
             seq: 0,
             latency_ms: 0,
+            capture: false,
+            captured: Vec::new(),
             now: 1,
             traffic: Traffic::default(),
             count_bytes: true,
@@ -311,6 +317,9 @@ impl<A: Application> Cluster<A> {
     }
 
     fn count(&mut self, m: &Message, copies: u64) {
+        if self.capture {
+            self.captured.push(m.clone());
+        }
         let t = &mut self.traffic;
         t.messages += copies;
         match m {

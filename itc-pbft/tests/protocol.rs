@@ -1,0 +1,431 @@
+//! Protocol-level properties on small in-memory clusters: message counts, latency in message
+//! delays, weighted quorums, validator-set hand-over, crash recovery without equivocation,
+//! evidence, bounded buffers and the view-change storm guard.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use itc_crypto::encoding::{Decode, Encode};
+use itc_crypto::quorum::{Validator, ValidatorSet};
+use itc_crypto::{Hash, SecretKey, Signature, Signer};
+use itc_pbft::cluster::{test_key, Application, Cluster, HashChainApp};
+use itc_pbft::message::{vote_digest, Phase, PrePrepare, ViewChange, Vote};
+use itc_pbft::{
+    Action, CertifiedBlock, ChainTip, ClientId, Config, Executed, Message, PbftError, Replica,
+    Request,
+};
+
+fn config() -> Config {
+    Config {
+        batch_delay_ms: 0,
+        ..Config::default()
+    }
+}
+
+fn keys_by_index(c: &Cluster<impl Application>) -> Vec<SecretKey> {
+    c.nodes()
+        .iter()
+        .map(|n| {
+            (0..64)
+                .map(|i| test_key(i).unwrap())
+                .find(|k| k.public_key() == n.replica.public_key())
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn normal_case_sends_exactly_24_messages_per_batch() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let primary = c.primary().unwrap();
+    c.submit_to(primary, Request::new(ClientId(1), 1, b"lamp on".to_vec()));
+    c.run_until_idle();
+    let t = c.traffic();
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+    assert_eq!((t.pre_prepares, t.prepares, t.commits), (3, 9, 12));
+    assert_eq!(t.messages, 24);
+    // Over a checkpoint interval (K = 16) the checkpoint traffic adds 4 × 3 messages.
+    for id in 2..=16 {
+        c.submit_to(primary, Request::new(ClientId(1), id, b"x".to_vec()));
+        c.run_until_idle();
+    }
+    let t = c.traffic();
+    assert_eq!(c.committed_heights(), vec![16; 4]);
+    assert_eq!(t.checkpoints, 12);
+    assert_eq!(t.messages, 16 * 24 + 12);
+    assert_eq!(t.view_changes, 0);
+    // The stable checkpoint garbage-collected the log.
+    assert!(c.nodes().iter().all(|n| n.replica.low_watermark() == 16));
+    assert!(c.nodes().iter().all(|n| n.replica.log_len() == 0));
+}
+
+#[test]
+fn a_request_commits_three_message_delays_after_the_primary_gets_it() {
+    for n in [4usize, 16] {
+        let powers = vec![1; n];
+        let mut c = Cluster::with_powers(&powers, config()).unwrap();
+        c.latency_ms = 10;
+        let primary = c.primary().unwrap();
+        let t0 = c.now();
+        c.submit_to(primary, Request::new(ClientId(1), 1, b"x".to_vec()));
+        c.run_until_idle();
+        for node in c.nodes() {
+            assert_eq!(node.commit_times, vec![(1, t0 + 30)], "n = {n}");
+        }
+        // With a batching delay, latency is the delay plus three message delays.
+        let mut c = Cluster::with_powers(
+            &powers,
+            Config {
+                batch_delay_ms: 5,
+                ..config()
+            },
+        )
+        .unwrap();
+        c.latency_ms = 10;
+        let primary = c.primary().unwrap();
+        let t0 = c.now();
+        c.submit_to(primary, Request::new(ClientId(1), 1, b"x".to_vec()));
+        c.run_for(100, 5);
+        for node in c.nodes() {
+            assert_eq!(node.commit_times, vec![(1, t0 + 5 + 30)], "n = {n}");
+        }
+    }
+}
+
+#[test]
+fn weighted_quorum_commits_with_a_verifiable_certificate() {
+    let powers = [5, 3, 2, 2, 1, 1, 1];
+    let mut c = Cluster::with_powers(&powers, config()).unwrap();
+    for id in 1..=3 {
+        c.submit(Request::new(ClientId(2), id, vec![id as u8]));
+        c.run_until_idle();
+    }
+    let set = c.node(0).unwrap().replica.validators().unwrap().clone();
+    for node in c.nodes() {
+        for b in &node.blocks {
+            let power = b.certificate.verify(&b.header, &set).unwrap();
+            assert!(3 * power > 2 * set.total_power());
+        }
+    }
+    assert!(c.committed_heights().iter().all(|h| *h == 3));
+}
+
+/// An application that, after executing block 2, schedules new voting powers.
+struct Reweigh {
+    inner: HashChainApp,
+    next: ValidatorSet,
+}
+
+impl Application for Reweigh {
+    fn execute(&mut self, block: &CertifiedBlock) -> Executed {
+        let mut e = self.inner.execute(block);
+        if block.header.height == 2 {
+            e.next_validator_set = Some(self.next.clone());
+        }
+        e
+    }
+}
+
+#[test]
+fn validator_set_change_takes_effect_after_the_epoch_boundary() {
+    let k = 4u64;
+    let keys: Vec<SecretKey> = (0..4).map(|i| test_key(i).unwrap()).collect();
+    let next = ValidatorSet::new(keys.iter().enumerate().map(|(i, k)| Validator {
+        key: k.public_key(),
+        power: if i == 0 { 4 } else { 1 },
+    }))
+    .unwrap();
+    let apps = (0..4)
+        .map(|_| Reweigh {
+            inner: HashChainApp::default(),
+            next: next.clone(),
+        })
+        .collect();
+    let cfg = Config {
+        checkpoint_interval: k,
+        window: 2 * k,
+        ..config()
+    };
+    let mut c = Cluster::new(keys, &[1, 1, 1, 1], cfg, apps).unwrap();
+    let old = c.node(0).unwrap().replica.validators().unwrap().clone();
+    for id in 1..=(2 * k) {
+        c.submit(Request::new(ClientId(3), id, vec![1]));
+        c.run_until_idle();
+    }
+    assert!(c.committed_heights().iter().all(|h| *h == 2 * k));
+    let blocks: Vec<&CertifiedBlock> = c.node(1).unwrap().blocks.iter().collect();
+    for b in &blocks {
+        let h = b.header.height;
+        // The rule light clients follow.
+        let (set, named_next) = match h {
+            _ if h < k => (&old, old.hash()),
+            _ if h == k => (&old, next.hash()),
+            _ => (&next, next.hash()),
+        };
+        assert_eq!(b.header.validator_set_hash, set.hash(), "height {h}");
+        assert_eq!(b.header.next_validator_set_hash, named_next, "height {h}");
+        assert!(b.certificate.verify(&b.header, set).is_ok(), "height {h}");
+    }
+    // After the boundary, the old set no longer certifies anything.
+    let after = blocks.iter().find(|b| b.header.height == k + 1).unwrap();
+    assert!(after.certificate.verify(&after.header, &old).is_err());
+    // Chain rules with the interval hold across the hand-over.
+    for w in blocks.windows(2) {
+        w[1].header.follows_with_interval(&w[0].header, k).unwrap();
+    }
+    assert_eq!(
+        c.node(2).unwrap().replica.validators().unwrap().hash(),
+        next.hash()
+    );
+}
+
+#[test]
+fn a_restored_replica_never_signs_a_conflicting_vote() {
+    let c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    let primary = c.primary().unwrap();
+    let backup = (primary + 1) % 4;
+    // The backup receives the primary's proposal for height 1 and prepares it, then crashes
+    // before anything else happens.
+    let genesis_header = *c.node(backup).unwrap().replica.last_committed();
+    let set = c
+        .node(backup)
+        .unwrap()
+        .replica
+        .validators()
+        .unwrap()
+        .clone();
+    let mut b = Replica::new(
+        config(),
+        keys[backup].clone(),
+        &itc_pbft::Genesis {
+            validators: set.clone(),
+            state_root: Hash::ZERO,
+            timestamp_ms: 0,
+        },
+    )
+    .unwrap();
+    let mut record = itc_pbft::SafetyRecord::default();
+    let header = |batch_root: Hash| itc_pbft::BlockHeader {
+        height: 1,
+        view: 0,
+        previous: genesis_header.hash(),
+        batch_root,
+        state_root: Hash::ZERO,
+        validator_set_hash: set.hash(),
+        next_validator_set_hash: set.hash(),
+        timestamp_ms: 5,
+    };
+    let propose = |batch: itc_pbft::Batch| {
+        let h = header(batch.root());
+        Message::PrePrepare {
+            pre_prepare: PrePrepare {
+                view: 0,
+                header: h,
+                signature: keys[primary]
+                    .sign_digest(&vote_digest(Phase::PrePrepare, 0, 1, &h.hash()))
+                    .unwrap(),
+            },
+            batch,
+        }
+    };
+    let first = itc_pbft::Batch::new(vec![Request::new(ClientId(1), 1, b"first".to_vec())]);
+    let second = itc_pbft::Batch::new(vec![Request::new(ClientId(1), 1, b"second".to_vec())]);
+    b.handle_message(propose(first.clone()), 10).unwrap();
+    let mut prepared_for = None;
+    for a in b.drain_actions() {
+        match a {
+            Action::Persist(f) => record.apply(&f),
+            Action::Broadcast(Message::Prepare(v)) => {
+                // The durable record already holds the vote when the message goes out.
+                assert_eq!(record.vote_entries(), 1);
+                prepared_for = Some(v.header_hash);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(prepared_for, Some(header(first.root()).hash()));
+    // Crash. Restart from the durable record; an equivocating primary now sends another
+    // proposal for the same slot.
+    let mut restored = Replica::restore(
+        config(),
+        keys[backup].clone(),
+        record.clone(),
+        ChainTip {
+            header: genesis_header,
+            state_root: Hash::ZERO,
+            validators: set.clone(),
+        },
+    )
+    .unwrap();
+    let res = restored.handle_message(propose(second.clone()), 20);
+    assert!(
+        matches!(res, Err(PbftError::Guard(_))),
+        "the guard must refuse: {res:?}"
+    );
+    assert!(!restored
+        .drain_actions()
+        .any(|a| matches!(a, Action::Broadcast(Message::Prepare(_)))));
+    // The same proposal again is fine: re-signing the same vote is not equivocation.
+    let mut again = Replica::restore(
+        config(),
+        keys[backup].clone(),
+        record,
+        ChainTip {
+            header: genesis_header,
+            state_root: Hash::ZERO,
+            validators: set.clone(),
+        },
+    )
+    .unwrap();
+    again.handle_message(propose(first), 20).unwrap();
+    assert!(again.drain_actions().any(
+        |a| matches!(a, Action::Broadcast(Message::Prepare(v)) if Some(v.header_hash) == prepared_for)
+    ));
+}
+
+#[test]
+fn conflicting_votes_produce_evidence_anyone_can_verify() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    let set = c.node(0).unwrap().replica.validators().unwrap().clone();
+    let vote = |hash: Hash| Vote {
+        view: 0,
+        height: 1,
+        header_hash: hash,
+        sender: 2,
+        signature: keys[2]
+            .sign_digest(&vote_digest(Phase::Commit, 0, 1, &hash))
+            .unwrap(),
+    };
+    let r = &mut c.node_mut(1).unwrap().replica;
+    r.handle_message(Message::Commit(vote(Hash([1; 32]))), 1)
+        .unwrap();
+    let res = r.handle_message(Message::Commit(vote(Hash([2; 32]))), 2);
+    assert_eq!(res, Err(PbftError::Equivocation(2)));
+    let ev = r
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Evidence(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ev.verify(&set), Ok(keys[2].public_key()));
+    let bytes = ev.encode_to_vec();
+    assert_eq!(itc_pbft::Evidence::decode_bytes(&bytes).unwrap(), ev);
+    // A forged second vote (bad signature) is not evidence against anyone.
+    let forged = Vote {
+        signature: Signature([9; 64]),
+        ..vote(Hash([3; 32]))
+    };
+    let res = r.handle_message(Message::Commit(forged), 3);
+    assert_eq!(res, Err(PbftError::InvalidSignature(2)));
+    assert!(!r.drain_actions().any(|a| matches!(a, Action::Evidence(_))));
+}
+
+#[test]
+fn future_view_messages_are_capped_per_sender() {
+    let cfg = Config {
+        max_future_per_sender: 4,
+        ..config()
+    };
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], cfg).unwrap();
+    let r = &mut c.node_mut(1).unwrap().replica;
+    for view in 1..=4u64 {
+        let v = Vote {
+            view,
+            height: 1,
+            header_hash: Hash([0; 32]),
+            sender: 2,
+            signature: Signature([0; 64]),
+        };
+        r.handle_message(Message::Prepare(v), 1).unwrap();
+    }
+    let v = Vote {
+        view: 5,
+        height: 1,
+        header_hash: Hash([0; 32]),
+        sender: 2,
+        signature: Signature([0; 64]),
+    };
+    assert_eq!(
+        r.handle_message(Message::Prepare(v), 1),
+        Err(PbftError::FutureBufferFull(2))
+    );
+    assert_eq!(r.buffered_len(), 4);
+}
+
+#[test]
+fn a_huge_view_number_from_a_few_validators_moves_nobody() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    let vc = |sender: u16, new_view: u64| {
+        let mut vc = ViewChange {
+            new_view,
+            checkpoint: None,
+            prepared: vec![],
+            sender,
+            signature: Signature([0; 64]),
+        };
+        vc.signature = keys[sender as usize].sign_digest(&vc.digest()).unwrap();
+        Message::ViewChange(vc)
+    };
+    // One validator (f = 1) asks for view 2^63: a valid, signed message — and nobody moves.
+    let r = &mut c.node_mut(1).unwrap().replica;
+    r.handle_message(vc(3, 1 << 63), 1).unwrap();
+    assert_eq!(r.view(), 0);
+    assert!(r.is_view_active());
+    // A second validator asking for view 7 makes f + 1: the replica joins the *smallest*
+    // view asked for, not the huge one.
+    r.handle_message(vc(2, 7), 2).unwrap();
+    assert_eq!(r.view(), 7);
+    assert!(!r.is_view_active());
+}
+
+#[test]
+fn view_change_messages_round_trip_through_bytes() {
+    // Block 1 commits in view 0; then the backups get a request the primary never sees, time
+    // out and move to view 1. The new-view re-proposes block 1 from the prepared certificates
+    // the view-changes carry. Every message survives encode → decode unchanged.
+    let mut c = Cluster::with_powers(
+        &[1, 1, 1, 1],
+        Config {
+            view_change_timeout_ms: 50,
+            ..config()
+        },
+    )
+    .unwrap();
+    c.capture = true;
+    c.submit(Request::new(ClientId(1), 1, b"a".to_vec()));
+    c.run_until_idle();
+    for i in 1..4 {
+        c.submit_to(i, Request::new(ClientId(1), 2, b"b".to_vec()));
+    }
+    c.run_for(400, 10);
+    assert!(c.nodes().iter().all(|n| n.replica.view() == 1));
+    assert!(c.committed_heights().iter().all(|h| *h == 2));
+    let mut kinds = std::collections::BTreeSet::new();
+    for m in &c.captured {
+        kinds.insert(m.kind());
+        let bytes = m.encode_to_vec();
+        assert_eq!(bytes.len(), m.encoded_len());
+        assert_eq!(&Message::decode_bytes(&bytes).unwrap(), m);
+    }
+    assert!(
+        kinds.contains("view-change") && kinds.contains("new-view"),
+        "{kinds:?}"
+    );
+    let nv = c
+        .captured
+        .iter()
+        .find_map(|m| match m {
+            Message::NewView(nv) => Some(nv),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(nv.pre_prepares.len(), 1);
+    assert!(nv.view_changes.iter().any(|vc| !vc.prepared.is_empty()));
+}
