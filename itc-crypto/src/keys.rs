@@ -323,7 +323,8 @@ mod tests {
     /// cfg is off and a bypass-shaped forgery (key ‖ folded message) is rejected.
     #[test]
     fn fuzz_bypass_is_off_in_normal_builds() {
-        assert!(!cfg!(fuzzing));
+        #[cfg(fuzzing)]
+        compile_error!("cfg(fuzzing) is for cargo-fuzz builds only");
         let k = SecretKey::from_bytes(&[7u8; 32]).unwrap();
         let pk = k.public_key();
         let digest = [0x5au8; 32];
@@ -377,7 +378,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
-        fn any_bit_flip_breaks_a_signature(seed in 1u8..=255, msg in proptest::collection::vec(any::<u8>(), 0..40), bit in 0usize..512) {
+        fn any_bit_flip_breaks_a_signature(seed in 1u8..=254, msg in proptest::collection::vec(any::<u8>(), 0..40), bit in 0usize..512) {
             let k = SecretKey::from_bytes(&[seed; 32]).unwrap();
             let pk = k.public_key();
             let sig = k.sign(T, &msg).unwrap();
@@ -398,7 +399,7 @@ mod tests {
         }
 
         #[test]
-        fn keys_and_signatures_round_trip(seed in 1u8..=255) {
+        fn keys_and_signatures_round_trip(seed in 1u8..=254) {
             let k = SecretKey::from_bytes(&[seed; 32]).unwrap();
             let pk = k.public_key();
             let bytes = pk.encode_to_vec();

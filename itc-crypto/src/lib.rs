@@ -3,7 +3,7 @@
 //! The foundation every IoT Chain crate stands on. It owns the few primitives that must be
 //! identical everywhere, so no other crate ever re-implements them:
 //!
-//! * [`hash`] — the 32-byte [`Hash`] newtype, Keccak-256 and SHA3-256, and **domain-separated**
+//! * [`hash`] — the 32-byte [`Hash`](struct@Hash) newtype, Keccak-256 and SHA3-256, and **domain-separated**
 //!   hashing ([`DomainTag`], [`tagged_hash`]): every structure that is hashed names its tag, so two
 //!   different structures can never hash alike by accident.
 //! * [`keys`] — secp256k1 keys: BIP340 Schnorr is the protocol signature ([`PublicKey`] is x-only,
