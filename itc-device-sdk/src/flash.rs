@@ -166,7 +166,7 @@ impl<F: FlashPages> FlashCounterStore<F> {
             let mut buf = [0u8; RECORD_LEN];
             self.flash.read(page, &mut buf)?;
             if let Some((sequence, value)) = decode_record(&buf) {
-                if best.map_or(true, |b| sequence > b.sequence) {
+                if best.is_none_or(|b| sequence > b.sequence) {
                     best = Some(Newest {
                         page,
                         sequence,

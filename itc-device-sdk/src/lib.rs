@@ -21,6 +21,8 @@
 //!   alternately (sequence number + checksum), so a torn write never loses it.
 //! * [`firmware`] — signed [`firmware::FirmwareManifest`], streaming image verification in
 //!   constant RAM, anti-rollback, and a [`firmware::Verdict`] for the bootloader.
+//! * `telemetry` (feature `dag`) — `TelemetryTx`: readings as signed DAG transactions, PoW
+//!   worked in bounded slices on the device or handed to a gateway and checked.
 //! * [`error`] — the typed errors of each concern.
 //!
 //! ```
@@ -55,6 +57,8 @@ pub mod flash;
 pub mod identity;
 pub mod light_client;
 pub mod replay;
+#[cfg(feature = "dag")]
+pub mod telemetry;
 
 pub use command::{Command, SignedCommand};
 pub use device::{AcceptedCommand, Device, DeviceConfig, StalenessPolicy, VerifiedState};
