@@ -9,6 +9,12 @@
 //! whatever the image size — and [`ImageVerifier::finish`] gives a [`Verdict`]: install, or
 //! reject with a typed reason. Nothing here writes flash; the bootloader does, after `Install`.
 //!
+//! **Chain anchoring.** [`FirmwareManifest::id`] is what a vendor would record on chain, but
+//! `itc-ledger` has no state key for manifest ids yet (its `VendorRecord` holds only the
+//! registry and firmware keys), so there is nothing to prove a manifest against. What the chain
+//! does record — the vendor's current `firmware_key` under `StateKey::Vendor` — can be proven
+//! with the light client (`LightClient::verify_state`) and used as [`UpdatePolicy::vendor`].
+//!
 //! Anti-rollback is by version: an image must be strictly newer than the installed one, so an
 //! old, vulnerable but validly signed image cannot be replayed onto the device.
 //!
