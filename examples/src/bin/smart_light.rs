@@ -1,58 +1,71 @@
-//! The main job. For now: sign and verify an owner command and print a Merkle proof that the
-//! command is in a batch. The full end-to-end story (PBFT, DAG, SPV, chaincode, firmware)
-//! replaces this as the crates land.
+//! The main job: IoT Chain end to end in one process. A smart lamp obeys only its owner, with
+//! no central server: a PBFT main chain (optionally with a Byzantine validator) over a simulated
+//! network, a DAG side chain for telemetry, SPV on the lamp, privacy-preserving analytics that
+//! pay users, and a verified firmware update. Exits non-zero if any expectation fails.
+//!
+//! ```text
+//! cargo run --release -p itc-examples --bin smart_light -- [--seed N] [--byzantine] [--json]
+//! ```
 
 use std::process::ExitCode;
 
-use itc_crypto::merkle::{leaf_hash, MerkleTree};
-use itc_crypto::{Address, DomainTag, Encode, SecretKey, Signer};
-
-const COMMAND: DomainTag = DomainTag::new(b"itc/example/command/v1");
+use itc_examples::args::{Options, USAGE};
+use itc_examples::report::Output;
+use itc_examples::story::Story;
 
 fn main() -> ExitCode {
-    let owner = match SecretKey::from_bytes(&[0x42; 32]) {
-        Ok(k) => k,
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
         Err(e) => {
-            eprintln!("bad key: {e}");
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.help {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let output = if opts.json {
+        Output::Stderr
+    } else {
+        Output::Stdout
+    };
+    let started = std::time::Instant::now();
+    let mut story = match Story::new(opts, output) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("could not set the stage: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let pk = owner.public_key();
-    println!("owner public key : {pk}");
-    println!("owner address    : {}", Address::from_public_key(&pk));
-
-    let command = b"lamp-1: on";
-    let Ok(sig) = owner.sign(COMMAND, command) else {
-        eprintln!("signing failed");
-        return ExitCode::FAILURE;
-    };
-    let accepted = pk.verify(COMMAND, command, &sig).is_ok();
-    let forged = pk.verify(COMMAND, b"lamp-1: off", &sig).is_ok();
-    println!("command signed   : {sig:?}");
-    println!("verify(command)  : {}", if accepted { "accepted" } else { "REJECTED" });
-    println!("verify(tampered) : {}", if forged { "ACCEPTED" } else { "rejected" });
-
-    let batch: Vec<&[u8]> = vec![b"register lamp-1", b"transfer lamp-1", command, b"dim lamp-1"];
-    let tree = MerkleTree::from_leaves(&batch);
-    let Some(proof) = tree.prove(2) else {
-        eprintln!("no proof");
-        return ExitCode::FAILURE;
-    };
-    let included = proof.verify(&tree.root(), &leaf_hash(command)).is_ok();
-    println!("batch root       : {}", tree.root());
-    println!(
-        "inclusion proof  : leaf {} of {}, {} siblings, {} bytes",
-        proof.leaf_index,
-        proof.leaf_count,
-        proof.path.len(),
-        proof.encoded_len()
-    );
-    for (i, h) in proof.path.iter().enumerate() {
-        println!("  sibling[{i}]    : {h}");
+    if !opts.json {
+        println!(
+            "IoT Chain — the smart light (seed {}{})",
+            opts.seed,
+            if opts.byzantine {
+                ", Byzantine validator"
+            } else {
+                ""
+            }
+        );
     }
-    println!("proof verifies   : {included}");
-
-    if accepted && !forged && included {
+    let passed = story.run();
+    let wall_ms = started.elapsed().as_millis();
+    if opts.json {
+        let context = [
+            ("program", "smart_light".to_string()),
+            ("seed", opts.seed.to_string()),
+            ("byzantine", opts.byzantine.to_string()),
+            ("wall_ms", wall_ms.to_string()),
+        ];
+        println!("{}", story.report.to_json(&context));
+    } else {
+        println!(
+            "   finished in {:.1} s of wall time",
+            wall_ms as f64 / 1000.0
+        );
+    }
+    if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,91 @@
+//! [`StoryError`]: why a run stopped. Expectations that fail are recorded in the
+//! [`crate::report::Report`] and the run goes on; a `StoryError` means the story could not go
+//! on at all (the chain stalled, a proof the next step needs did not verify).
+
+use itc_crypto::quorum::QuorumError;
+use itc_crypto::{CryptoError, DecodeError};
+
+/// Why a run could not continue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoryError {
+    /// Bad command-line arguments.
+    #[error("bad arguments: {0}")]
+    Usage(&'static str),
+    /// A key or signature operation failed.
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A validator set could not be built.
+    #[error("validator set: {0}")]
+    Quorum(QuorumError),
+    /// The ledger genesis was refused.
+    #[error("ledger genesis: {0}")]
+    Genesis(itc_ledger::GenesisError),
+    /// A replica could not be created.
+    #[error("pbft: {0}")]
+    Pbft(itc_pbft::PbftError),
+    /// A system call could not be certified.
+    #[error("certify: {0}")]
+    Certify(itc_ledger::system::CertifyError),
+    /// A ledger transaction could not be built.
+    #[error("ledger: {0}")]
+    Ledger(itc_ledger::TxError),
+    /// The full node's store refused something.
+    #[error("store: {0}")]
+    Store(itc_spv::server::StoreError),
+    /// A light client refused a response it needed.
+    #[error("light client: {0}")]
+    Spv(itc_spv::SpvError),
+    /// The tangle refused something.
+    #[error("tangle: {0}")]
+    Dag(itc_dag::DagError),
+    /// A chaincode plan was refused.
+    #[error("plan: {0}")]
+    Plan(itc_chaincode::error::PlanError),
+    /// A device could not run a plan.
+    #[error("executor: {0}")]
+    Exec(itc_chaincode::error::ExecError),
+    /// The aggregator refused a contribution.
+    #[error("contribution: {0}")]
+    Contribution(itc_chaincode::error::ContributionError),
+    /// The aggregation could not be closed.
+    #[error("close: {0}")]
+    Close(itc_chaincode::error::CloseError),
+    /// A device refused an ownership proof it should have taken.
+    #[error("device state: {0}")]
+    DeviceState(itc_device_sdk::StateError),
+    /// A command could not be built or signed.
+    #[error("command: {0}")]
+    Command(itc_device_sdk::CommandError),
+    /// Firmware could not be signed.
+    #[error("firmware: {0}")]
+    Firmware(itc_device_sdk::FirmwareError),
+    /// Bytes did not decode.
+    #[error("decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// Requests did not commit in time.
+    #[error("requests not committed within {waited_ms} ms of simulated time")]
+    NotCommitted {
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// Honest validators disagree (a safety violation).
+    #[error("honest validators disagree at height {height}")]
+    Disagreement {
+        /// The first height where they differ.
+        height: u64,
+    },
+    /// f + 1 replies named a height where the transaction is not.
+    #[error("client told height {replied}, transaction is at {actual}")]
+    ClientMisled {
+        /// What the replies said.
+        replied: u64,
+        /// Where the full node has it.
+        actual: u64,
+    },
+    /// A light-client sync did not converge.
+    #[error("light client sync did not finish")]
+    SyncStuck,
+    /// Something the story relies on did not happen.
+    #[error("unexpected: {0}")]
+    Unexpected(&'static str),
+}

@@ -1,0 +1,222 @@
+//! The smart lamp: `itc-device-sdk`'s command gate fed by an embedded `itc-spv` light client,
+//! and the phone app that signs commands for it.
+//!
+//! The lamp trusts exactly one thing from the factory: the genesis header and validator set.
+//! Everything else — who owns it, who may dim it, which firmware key is the vendor's — it
+//! proves against headers its light client verified.
+
+use std::time::Instant;
+
+use itc_crypto::{Decode, Encode, PublicKey, SecretKey};
+use itc_device_sdk::replay::MemoryCounterStore;
+use itc_device_sdk::{
+    AcceptedCommand, Actions, Command, CommandError, Device, DeviceConfig, DeviceId,
+    DeviceIdentity, StateError,
+};
+use itc_ledger::{OwnershipRecord, StateKey};
+
+use crate::chain::Chain;
+use crate::error::StoryError;
+use crate::spv::{DeviceLightClient, ProvenState, SpvNode};
+
+/// One change of brightness the lamp carried out (its local usage log: the records the
+/// analytics plans run over, which never leave the lamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageEvent {
+    /// Device time (ms).
+    pub at_ms: u64,
+    /// New level, 0–100 %.
+    pub level: u8,
+}
+
+/// A lamp: light client, command gate, replay counter flash and usage log.
+pub struct Lamp {
+    /// Its light client.
+    pub spv: SpvNode,
+    device: Device<SecretKey>,
+    flash: MemoryCounterStore,
+    id: DeviceId,
+    key: PublicKey,
+    /// Current brightness, 0–100 %.
+    pub level: u8,
+    /// What it did.
+    pub usage: Vec<UsageEvent>,
+    /// Wall-clock µs of every command decision.
+    pub command_us: Vec<u64>,
+}
+
+/// What a command's argument asks for: `on`, `off` or `dim <0-100>`.
+pub fn parse_level(argument: &[u8]) -> Option<u8> {
+    match argument {
+        b"on" => Some(100),
+        b"off" => Some(0),
+        _ => {
+            let rest = argument.strip_prefix(b"dim ")?;
+            let level: u8 = std::str::from_utf8(rest).ok()?.parse().ok()?;
+            (level <= 100).then_some(level)
+        }
+    }
+}
+
+impl Lamp {
+    /// A lamp fresh from the factory line: device key, genesis anchor from `chain`.
+    pub fn new(key: SecretKey, chain: &Chain) -> Result<Self, StoryError> {
+        let mut flash = MemoryCounterStore::default();
+        let identity = DeviceIdentity::new(key);
+        let id = identity.device_id();
+        let pk = identity.public_key();
+        let device = Device::new(identity, DeviceConfig::default(), &mut flash)
+            .map_err(|e| StoryError::Command(CommandError::Storage(e)))?;
+        Ok(Lamp {
+            spv: SpvNode::for_chain(chain)?,
+            device,
+            flash,
+            id,
+            key: pk,
+            level: 0,
+            usage: Vec::new(),
+            command_us: Vec::new(),
+        })
+    }
+
+    /// The lamp's on-chain id.
+    pub fn id(&self) -> DeviceId {
+        self.id
+    }
+
+    /// The lamp's public key (what the vendor registers).
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
+    /// The lamp's signing key (it signs its own telemetry on the tangle).
+    pub fn signer(&self) -> &SecretKey {
+        self.device.identity().signer()
+    }
+
+    /// The ownership record in force, if any.
+    pub fn record(&self) -> Option<&OwnershipRecord> {
+        self.device.ownership().map(|(_, r)| r)
+    }
+
+    /// Replay-counter writes to flash so far.
+    pub fn flash_writes(&self) -> u64 {
+        self.flash.writes()
+    }
+
+    /// Bytes of RAM the lamp's protocol state takes: light client plus command gate.
+    pub fn state_bytes() -> (usize, usize) {
+        (
+            DeviceLightClient::STATE_BYTES,
+            std::mem::size_of::<Device<SecretKey>>(),
+        )
+    }
+
+    /// Syncs headers, proves its own ownership record under the newest one and installs it.
+    pub fn refresh_ownership(
+        &mut self,
+        chain: &Chain,
+    ) -> Result<(OwnershipRecord, ProvenState), StoryError> {
+        self.spv.sync(chain.server(), chain.now())?;
+        let proven =
+            self.spv
+                .prove_state(chain.server(), StateKey::Device(self.id), chain.now())?;
+        let bytes = proven
+            .value
+            .as_deref()
+            .ok_or(StoryError::Unexpected("the lamp is not registered"))?;
+        let record = OwnershipRecord::decode_bytes(bytes)?;
+        self.device
+            .update_ownership(&proven.state, record.clone(), &proven.proof)
+            .map_err(StoryError::DeviceState)?;
+        Ok((record, proven))
+    }
+
+    /// Offers an ownership proof obtained elsewhere (possibly stale or forged).
+    pub fn offer_ownership(&mut self, proven: &ProvenState) -> Result<(), StateError> {
+        let bytes = proven.value.as_deref().unwrap_or(&[]);
+        self.device
+            .update_ownership_bytes(&proven.state, bytes, &proven.proof)
+    }
+
+    /// A command arrives over the radio as bytes; on acceptance the lamp sets its level.
+    pub fn receive(&mut self, bytes: &[u8], now_ms: u64) -> Result<AcceptedCommand, CommandError> {
+        let started = Instant::now();
+        let verdict = self
+            .device
+            .handle_command_bytes(bytes, now_ms, &mut self.flash);
+        self.command_us
+            .push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let accepted = verdict?;
+        if let Some(level) = parse_level(&accepted.argument) {
+            self.level = level;
+            self.usage.push(UsageEvent {
+                at_ms: now_ms,
+                level,
+            });
+        }
+        Ok(accepted)
+    }
+}
+
+/// A phone app holding a user's key: signs commands for one lamp. Counters are the phone's
+/// millisecond clock, so they only grow even across phones of different users.
+#[derive(Clone)]
+pub struct Phone {
+    key: SecretKey,
+    last_counter: u64,
+}
+
+impl Phone {
+    /// A phone with `key`.
+    pub fn new(key: SecretKey) -> Self {
+        Phone {
+            key,
+            last_counter: 0,
+        }
+    }
+
+    /// The user's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// A signed `CONTROL` command for `lamp`, valid for a minute, as wire bytes.
+    pub fn command(
+        &mut self,
+        lamp: DeviceId,
+        argument: &str,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, StoryError> {
+        let counter = now_ms.max(self.last_counter.saturating_add(1));
+        self.last_counter = counter;
+        let cmd = Command::new(
+            lamp,
+            self.key.public_key(),
+            Actions::CONTROL,
+            argument.as_bytes(),
+            counter,
+            now_ms.saturating_add(60_000),
+        )
+        .map_err(StoryError::Command)?;
+        Ok(cmd
+            .sign(&self.key)
+            .map_err(StoryError::Command)?
+            .encode_to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_level;
+
+    #[test]
+    fn levels() {
+        assert_eq!(parse_level(b"on"), Some(100));
+        assert_eq!(parse_level(b"off"), Some(0));
+        assert_eq!(parse_level(b"dim 40"), Some(40));
+        assert_eq!(parse_level(b"dim 140"), None);
+        assert_eq!(parse_level(b"dim x"), None);
+        assert_eq!(parse_level(b"blink"), None);
+    }
+}
