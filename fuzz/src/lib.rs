@@ -44,3 +44,12 @@ macro_rules! dispatch {
 pub fn assert_bounded(what: &str, len: usize, max: usize) {
     assert!(len <= max, "{what}: {len} entries exceeds bound {max}");
 }
+
+/// Secret keys are expensive to derive under coverage instrumentation (a scalar
+/// multiplication each); targets derive theirs once per process through this cache.
+pub fn cached_keys(
+    cell: &'static std::sync::OnceLock<Vec<itc_crypto::SecretKey>>,
+    make: impl FnOnce() -> Vec<itc_crypto::SecretKey>,
+) -> &'static [itc_crypto::SecretKey] {
+    cell.get_or_init(make)
+}

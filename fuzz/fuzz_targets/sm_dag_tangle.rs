@@ -1,0 +1,145 @@
+//! A tangle fed arbitrary transactions: raw bytes from the network and well-formed (signed,
+//! zero-difficulty) transactions whose parents, issuers, timestamps and payloads the fuzzer
+//! chooses, with time moving forward.
+//!
+//! Invariants: no panic; a transaction once `Final` never goes back (it may only be pruned);
+//! the tangle and its unsolid pool never exceed their configured capacities; a rejected
+//! transaction leaves the state digest unchanged.
+#![no_main]
+use std::collections::BTreeSet;
+
+use arbitrary::Arbitrary;
+use itc_crypto::{Address, SecretKey};
+use itc_dag::{
+    Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig,
+    TransactionBuilder, Transfer, TxId, TxStatus,
+};
+use libfuzzer_sys::fuzz_target;
+
+const ISSUERS: u8 = 4;
+const CAPACITY: usize = 256;
+const UNSOLID: usize = 32;
+
+#[derive(Arbitrary, Debug)]
+enum Body {
+    Data(Vec<u8>),
+    Transfer { to: u8, amount: u16, spend_nonce: u8 },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Bytes(Vec<u8>),
+    Tx {
+        issuer: u8,
+        sequence: u8,
+        ts_offset: i16,
+        parents: Vec<u16>,
+        body: Body,
+    },
+    Advance(u16),
+}
+
+fn key(i: u8) -> Option<SecretKey> {
+    let mut b = [0u8; 32];
+    b[31] = i.wrapping_add(1);
+    b[0] = 0x42;
+    SecretKey::from_bytes(&b).ok()
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    static KEYS: std::sync::OnceLock<Vec<SecretKey>> = std::sync::OnceLock::new();
+    let keys = itc_fuzz::cached_keys(&KEYS, || (0..ISSUERS).filter_map(key).collect());
+    if keys.len() != usize::from(ISSUERS) {
+        return;
+    }
+    let addrs: Vec<Address> = keys
+        .iter()
+        .map(|k| Address::from_public_key(&k.public_key()))
+        .collect();
+    let config = TangleConfig {
+        confirmation_threshold: 3,
+        capacity: CAPACITY,
+        unsolid_capacity: UNSOLID,
+        max_events: 1024,
+        ..TangleConfig::default()
+    };
+    let mut tangle = Tangle::new(
+        config,
+        IssuerPolicy::new(IssuerProfile::device(0, 1_000)),
+        Genesis {
+            timestamp: 0,
+            balances: addrs.iter().map(|a| (*a, 1_000)).collect(),
+        },
+        MemoryStore::default(),
+    );
+    let mut known: Vec<TxId> = Genesis::entry_points().to_vec();
+    let mut finals: BTreeSet<TxId> = BTreeSet::new();
+    let mut now: u64 = 1_000;
+    for op in ops.into_iter().take(256) {
+        let before = tangle.state_digest();
+        let result = match op {
+            Op::Bytes(bytes) => Some(tangle.handle_bytes(&bytes, now)),
+            Op::Tx { issuer, sequence, ts_offset, parents, body } => {
+                let Some(k) = keys.get(usize::from(issuer % ISSUERS)) else { continue };
+                let ts = now.saturating_add_signed(i64::from(ts_offset));
+                let ids: Vec<TxId> = parents
+                    .iter()
+                    .take(8)
+                    .filter_map(|p| known.get(usize::from(*p) % known.len()).copied())
+                    .collect();
+                let payload = match body {
+                    Body::Data(d) => match Payload::data(&d) {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    },
+                    Body::Transfer { to, amount, spend_nonce } => Payload::Transfer(Transfer {
+                        to: addrs.get(usize::from(to % ISSUERS)).copied().unwrap_or(Address([0; 20])),
+                        amount: u64::from(amount),
+                        spend_nonce: u64::from(spend_nonce),
+                    }),
+                };
+                let Ok(b) = TransactionBuilder::new(k.public_key(), u64::from(sequence), ts)
+                    .parents(&ids)
+                else {
+                    continue;
+                };
+                let Ok(tx) = b.payload(payload).difficulty(0).sign(k) else { continue };
+                Some(tangle.handle_transaction(tx, now))
+            }
+            Op::Advance(ms) => {
+                now = now.saturating_add(u64::from(ms));
+                None
+            }
+        };
+        match result {
+            Some(Ok(outcome)) => {
+                match outcome {
+                    itc_dag::Outcome::Attached { id, .. } | itc_dag::Outcome::Waiting { id, .. } => {
+                        known.push(id)
+                    }
+                    _ => {}
+                }
+            }
+            Some(Err(_)) => {
+                assert_eq!(before, tangle.state_digest(), "a rejected transaction changed state");
+            }
+            None => {}
+        }
+        let _ = tangle.drain_events().count();
+        itc_fuzz::assert_bounded("tangle", tangle.len(), CAPACITY + 2);
+        itc_fuzz::assert_bounded("unsolid", tangle.unsolid_len(), UNSOLID);
+        for id in &finals {
+            if let Some(s) = tangle.status(id) {
+                assert_eq!(s, TxStatus::Final, "a final transaction rolled back");
+            }
+        }
+        for id in &known {
+            if tangle.status(id) == Some(TxStatus::Final) {
+                finals.insert(*id);
+            }
+        }
+        if known.len() > 1024 {
+            known.drain(2..512);
+        }
+    }
+});
