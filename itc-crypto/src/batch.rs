@@ -321,8 +321,40 @@ impl<S: SignedItems + ?Sized, const N: usize> Source for Cached<'_, S, N> {
 /// index and how many are bad (the same set single verification rejects).
 ///
 /// See the [module documentation](self) for an example.
+///
+/// Without the `alloc` feature (firmware) this checks signatures one at a time: the batch
+/// equation's fixed workspace (~12 KiB) would otherwise sit in the caller's stack frame, and a
+/// device verifies only a handful of certificate signatures. Verdicts are identical; callers
+/// that can afford the stack use [`FixedBatchVerifier`] or [`verify_all_with`] explicitly.
 pub fn verify_all<S: SignedItems + ?Sized>(items: &S) -> Result<(), BatchError> {
-    verify_all_with(Backend::DEFAULT, items)
+    #[cfg(not(feature = "alloc"))]
+    {
+        verify_one_by_one(items)
+    }
+    #[cfg(feature = "alloc")]
+    {
+        verify_all_with(Backend::DEFAULT, items)
+    }
+}
+
+/// Single verification of every item, with a stack frame of a few hundred bytes.
+#[cfg_attr(feature = "alloc", allow(dead_code))]
+fn verify_one_by_one<S: SignedItems + ?Sized>(items: &S) -> Result<(), BatchError> {
+    let mut first = None;
+    let mut count = 0usize;
+    for i in 0..items.count() {
+        let ok = items
+            .item(i)
+            .is_some_and(|it| it.public_key.verify_raw(it.message, it.signature).is_ok());
+        if !ok {
+            first.get_or_insert(i);
+            count += 1;
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(first) => Err(BatchError::InvalidSignatures { first, count }),
+    }
 }
 
 /// [`verify_all`] with an explicit backend.
@@ -594,5 +626,29 @@ impl<const N: usize> FixedBatchVerifier<N> {
     /// Empties the batch.
     pub fn clear(&mut self) {
         self.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod one_by_one_tests {
+    use super::*;
+    use crate::{keccak256, SecretKey, Signer};
+
+    /// The firmware path gives the same verdicts as the batch path.
+    #[test]
+    fn one_by_one_matches_batch_verdicts() {
+        let d = keccak256(b"cert");
+        let mut items: alloc::vec::Vec<BatchItem> = (1..=5u8)
+            .map(|i| {
+                let k = SecretKey::from_bytes(&[i; 32]).unwrap();
+                BatchItem::new(k.public_key(), d, k.sign_digest(&d).unwrap())
+            })
+            .collect();
+        assert_eq!(verify_one_by_one(&items[..]), Ok(()));
+        items[1].signature.0[5] ^= 1;
+        items[3].signature.0[40] ^= 1;
+        let expected = Err(BatchError::InvalidSignatures { first: 1, count: 2 });
+        assert_eq!(verify_one_by_one(&items[..]), expected);
+        assert_eq!(verify_all_with(Backend::Batch, &items[..]), expected);
     }
 }
