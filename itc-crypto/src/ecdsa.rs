@@ -87,6 +87,13 @@ impl Encode for EcdsaPublicKey {
 impl Decode for EcdsaPublicKey {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b: [u8; 33] = r.read_array()?;
+        // Canonical form is compressed SEC1 (0x02/0x03); k256 also accepts tag 0x05, which
+        // would give one key two encodings.
+        if !matches!(b.first(), Some(0x02 | 0x03)) {
+            return Err(DecodeError::NonCanonical {
+                type_name: "EcdsaPublicKey",
+            });
+        }
         Ok(EcdsaPublicKey::from_sec1_bytes(&b)?)
     }
 }
@@ -189,7 +196,10 @@ mod tests {
     fn public_key_round_trips() {
         let key = SecretKey::from_bytes(&[0x22; 32]).unwrap();
         let pk = EcdsaPublicKey::from_secret(&key);
-        assert_eq!(EcdsaPublicKey::decode_bytes(&pk.encode_to_vec()).unwrap(), pk);
+        assert_eq!(
+            EcdsaPublicKey::decode_bytes(&pk.encode_to_vec()).unwrap(),
+            pk
+        );
         assert!(EcdsaPublicKey::decode_bytes(&[0x05; 33]).is_err());
     }
 }
