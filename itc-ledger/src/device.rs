@@ -482,6 +482,7 @@ impl Decode for VendorRecord {
 }
 
 #[cfg(test)]
+#[cfg(feature = "alloc")]
 mod tests {
     use super::*;
     use itc_crypto::SecretKey;

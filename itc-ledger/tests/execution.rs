@@ -1,6 +1,7 @@
 //! Protocol-level tests of execution: every transaction type's effect, the bad-input table
 //! (each bad input → its typed error, root unchanged), validator-set changes, anchors,
 //! chaincode payouts, and the device's offline check of a proven record.
+#![cfg(feature = "alloc")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -2,6 +2,7 @@
 //! (balances, nonces, owners, grants, escrows), the supply and one-owner invariants, proofs for
 //! any key against the root they were made for (and no other), determinism, and decoders that
 //! never panic and accept only canonical bytes.
+#![cfg(feature = "alloc")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

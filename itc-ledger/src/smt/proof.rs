@@ -349,6 +349,7 @@ impl Decode for StateProof {
 }
 
 #[cfg(test)]
+#[cfg(feature = "alloc")]
 mod tests {
     use super::*;
 
