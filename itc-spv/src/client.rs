@@ -24,7 +24,7 @@ use itc_pbft::BlockHeader;
 use crate::commit::{check_commit, Tally};
 use crate::error::SpvError;
 use crate::evidence::{CertifiedHeader, ForkEvidence};
-use crate::mmr::{header_leaf, Mmr, MmrProof};
+use crate::mmr::{header_leaf, Mmr};
 use crate::ring::{HeaderRing, VerifiedHeader};
 use crate::sync::SyncPlan;
 
@@ -70,6 +70,21 @@ impl Config {
 /// What the client trusts without proof: a header, the validator set that certifies the
 /// header after it, and the accumulator of every header below it. Genesis, or a checkpoint
 /// the integrator ships in firmware.
+///
+/// ```
+/// use itc_crypto::{Decode, Encode};
+/// use itc_spv::testkit::TestChain;
+/// use itc_spv::{Config, LightClient, TrustAnchor};
+///
+/// let mut chain = TestChain::new(4, 100);
+/// chain.extend(250);
+/// // What a vendor bakes into firmware: a few hundred bytes.
+/// let bytes = chain.checkpoint::<8>(240).encode_to_vec();
+/// let anchor = TrustAnchor::<8>::decode_bytes(&bytes).unwrap();
+/// let client: LightClient<16, 8> = LightClient::new(anchor, Config::new(100)).unwrap();
+/// assert_eq!(client.tip().height(), 240);
+/// assert_eq!(client.accumulated_height(), 241); // headers 0..=240 are provable
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustAnchor<const N: usize> {
     /// The trusted header.
@@ -308,6 +323,25 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// certificate of its own header at that height (it keeps the tip's). A conflict below
     /// the tip halts the client all the same; its evidence then needs our header's certificate
     /// from a full node.
+    ///
+    /// ```
+    /// use itc_crypto::ValidatorSet;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, SpvError};
+    ///
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.extend(1);
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let h1 = *chain.server().store().header(1).unwrap();
+    /// client.verify_header(&h1, &chain.certificate(1).unwrap(), None::<&ValidatorSet>).unwrap();
+    /// // The same validators certify a different block 1.
+    /// let (other, cert) = chain.conflicting(1).unwrap();
+    /// let e = client.verify_header(&other, &cert, None::<&ValidatorSet>);
+    /// assert_eq!(e, Err(SpvError::ConflictingHeader { height: 1 }));
+    /// let evidence = client.fork_evidence().unwrap();
+    /// assert!(evidence.verify(&chain.set_of_epoch(0)).is_ok());
+    /// assert_eq!(client.poll_request(), None); // halted
+    /// ```
     pub fn fork_evidence(&self) -> Option<ForkEvidence<heapless::Vec<Signature, N>>> {
         let c = self.conflict.as_ref()?;
         if c.header.height != self.tip.height() {
@@ -368,6 +402,29 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     ///
     /// Refused once the tip is older than the trusting period at `now_ms`. A header at tip + 1
     /// is verified sequentially (and `header_validators` ignored).
+    ///
+    /// ```
+    /// use itc_crypto::ValidatorSet;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, SpvError};
+    ///
+    /// // One validator of four rotates out every 10 blocks.
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.extend(40);
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let now = chain.now_ms();
+    /// let mut skip = |client: &mut LightClient<8, 8>, h: u64| {
+    ///     let header = *chain.server().store().header(h).unwrap();
+    ///     let cert = chain.certificate(h).unwrap();
+    ///     let set = chain.set_of_epoch(chain.epoch_of(h));
+    ///     client.verify_skipping(&header, &cert, &set, None::<&ValidatorSet>, now).map(|v| v.height())
+    /// };
+    /// // Block 35 is signed by a set sharing one validator with genesis's: 1/4, not > 1/3.
+    /// assert!(matches!(skip(&mut client, 35), Err(SpvError::InsufficientTrust { .. })));
+    /// // So bisect: block 17 (two shared validators) first, then 35 from there.
+    /// assert_eq!(skip(&mut client, 17), Ok(17));
+    /// assert_eq!(skip(&mut client, 35), Ok(35));
+    /// ```
     pub fn verify_skipping<S: SignatureStore, const M: usize, const M2: usize>(
         &mut self,
         header: &BlockHeader,
@@ -531,112 +588,17 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         }
     }
 
-    /// Extends the accumulator with headers that were skipped over, from
-    /// [`accumulated_height`](Self::accumulated_height) upwards: each must link to the one
-    /// before by hash, and the chain becomes trusted when it reaches a verified header we hold.
-    /// Returns the new accumulated height.
-    ///
-    /// Headers between two verified ones arrive over several batches, and forward hash links
-    /// cannot tell which of them lies until the chain reaches the verified header: a full node
-    /// can forge a consistent suffix. So unconfirmed headers are held as a *pending* back-fill
-    /// (one extra accumulator, bounded), and a batch that does not link
-    /// ([`SpvError::BackfillMismatch`]) drops that pending part — never anything verified —
-    /// so an honest full node can always finish the job. Other errors change nothing.
-    pub fn backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
-        self.check_running()?;
-        match self.try_backfill(headers) {
-            Err(e @ SpvError::BackfillMismatch { .. }) => {
-                self.backfill = None;
-                Err(e)
-            }
-            other => other,
-        }
-    }
-
-    fn try_backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
-        let tip = self.tip.height();
-        let mut pending = self.backfill.clone().unwrap_or_else(|| Backfill {
-            history: self.history.clone(),
-            last_hash: self.history_tip,
-        });
-        let mut committed: Option<(Backfill, usize)> = None;
-        for (i, h) in headers.iter().enumerate() {
-            let expected = pending.history.leaf_count();
-            if h.height != expected || h.height > tip {
-                return Err(SpvError::BackfillOutOfOrder {
-                    expected,
-                    found: h.height,
-                });
-            }
-            if h.previous != pending.last_hash {
-                return Err(SpvError::BackfillMismatch { height: h.height });
-            }
-            let hash = h.hash();
-            pending.history.append(header_leaf(h.height, &hash))?;
-            pending.last_hash = hash;
-            if let Some(known) = self.ring.get(h.height) {
-                if known.hash() != hash {
-                    return Err(SpvError::BackfillMismatch { height: h.height });
-                }
-                committed = Some((pending.clone(), i));
-            }
-        }
-        if let Some((c, upto)) = committed {
-            self.history = c.history;
-            self.history_tip = c.last_hash;
-            // Linked to a verified header, these are verified too: recent ones join the ring.
-            let floor = self.ring.oldest().map_or(0, VerifiedHeader::height);
-            for h in headers.iter().take(upto) {
-                if h.height > floor || self.ring.len() < K {
-                    self.ring.insert(VerifiedHeader::new(*h));
-                }
-            }
-        }
-        self.backfill =
-            (pending.history.leaf_count() > self.history.leaf_count()).then_some(pending);
-        Ok(self.history.leaf_count())
-    }
-
-    /// Drops unconfirmed back-fill headers (e.g. when switching to another full node).
-    pub fn discard_backfill(&mut self) {
-        self.backfill = None;
-    }
-
-    /// The next height back-fill needs, if the accumulator lags the tip; and the height of the
-    /// verified header it will link up with.
-    pub fn backfill_needed(&self) -> Option<(u64, u64)> {
-        let next = self
-            .backfill
-            .as_ref()
-            .map_or(self.history.leaf_count(), |b| b.history.leaf_count());
-        let anchor = self.ring.first_at_or_above(next)?;
-        Some((next, anchor.height()))
-    }
-
-    /// Proves an old header through the accumulator (or finds it in the ring). The result is
-    /// not stored: use it for the proof at hand.
-    pub fn verify_old_header(
-        &self,
-        header: &BlockHeader,
-        proof: &MmrProof,
-    ) -> Result<VerifiedHeader, SpvError> {
-        if let Some(known) = self.ring.get(header.height) {
-            if known.header() == header {
-                return Ok(*known);
-            }
-        }
-        if proof.leaf_index != header.height {
-            return Err(SpvError::HeaderNotTrusted {
-                height: header.height,
-            });
-        }
-        let verified = VerifiedHeader::new(*header);
-        self.history
-            .verify(proof, &header_leaf(header.height, &verified.hash()))?;
-        Ok(verified)
-    }
-
     /// Confirmations of something included at `height`: tip height − `height`.
+    ///
+    /// ```
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, SpvError};
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.extend(6);
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(6), Config::new(10)).unwrap();
+    /// assert_eq!(client.confirmations(2), Ok(4));
+    /// assert_eq!(client.confirmations(7), Err(SpvError::AboveTip { height: 7, tip: 6 }));
+    /// ```
     pub fn confirmations(&self, height: u64) -> Result<u64, SpvError> {
         let tip = self.tip().height();
         tip.checked_sub(height)

@@ -14,6 +14,7 @@
 //! * [`commit`] — certificate checks that verify each needed signature once, in descending
 //!   power, batched: one pass for the 1/3-trust and 2/3-quorum tests.
 //! * [`ring`] — the last `K` [`VerifiedHeader`]s.
+//! * [`history`] — back-fill of skipped headers into the accumulator; old-header proofs.
 //! * [`mmr`] — the header accumulator: a Merkle Mountain Range, O(log n) peaks, short proofs of
 //!   old headers; strict about sizes and overflow.
 //! * [`proofs`] — batch-transaction inclusion, state entries (present or absent), DAG
@@ -88,6 +89,7 @@ pub mod client;
 pub mod commit;
 pub mod error;
 pub mod evidence;
+pub mod history;
 pub mod messages;
 pub mod mmr;
 pub mod proofs;

@@ -142,7 +142,26 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             .ok_or(SpvError::HeaderNotTrusted { height })
     }
 
-    /// Checks a state entry under the state root of the recent header at `header_height`.
+    /// Checks a state entry under the state root of the recent header at `header_height`
+    /// (the state as of block `header_height − 1`).
+    ///
+    /// ```
+    /// use itc_crypto::{Address, Encode, ValidatorSet};
+    /// use itc_ledger::{Account, StateKey};
+    /// use itc_spv::server::StateSnapshot;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, Request, Response};
+    ///
+    /// let key = StateKey::Account(Address([1; 20]));
+    /// let acct = Account { balance: 9, nonce: 0 }.encode_to_vec();
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.push_block(vec![], Some(StateSnapshot::from_records([(key, acct.clone())]))).unwrap();
+    /// chain.extend(1);
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(2), Config::new(10)).unwrap();
+    /// let Response::<8>::StateProof { proof, .. } = chain.server().answer(&Request::StateProof { height: 2, key }) else { panic!() };
+    /// assert!(client.verify_state(2, &key, Some(&acct), &proof).is_ok());
+    /// assert!(client.verify_state(2, &key, None, &proof).is_err()); // it is present
+    /// ```
     pub fn verify_state(
         &self,
         header_height: u64,
@@ -167,6 +186,29 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
 
     /// Checks a DAG transaction through an anchor proven under the recent header at
     /// `header_height`; returns `(anchoring height, confirmations)`.
+    ///
+    /// ```
+    /// use itc_crypto::{keccak256, Encode, Hash};
+    /// use itc_ledger::{AnchorRecord, StateKey};
+    /// use itc_spv::proofs::dag_tx_id;
+    /// use itc_spv::server::StateSnapshot;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, Request, Response};
+    ///
+    /// let ids: Vec<Hash> = (0..4u8).map(|i| keccak256(&[i])).collect();
+    /// let mut chain = TestChain::new(4, 10);
+    /// let root = chain.server_mut().store_mut().add_dag_snapshot(1, b"snapshot header", &ids);
+    /// let record = AnchorRecord { snapshot_root: root, height: 1 };
+    /// let state = StateSnapshot::from_records([(StateKey::Anchor(1), record.encode_to_vec())]);
+    /// chain.push_block(vec![], Some(state)).unwrap(); // block 1 anchors the snapshot
+    /// chain.extend(3);
+    /// let client: LightClient<8, 8> = LightClient::new(chain.checkpoint(4), Config::new(10)).unwrap();
+    /// let request = Request::DagTransactionProof { height: 4, anchor: 1, tx: ids[2] };
+    /// let Response::<8>::DagTransactionProof { record, anchor_proof, tx_proof, .. } =
+    ///     chain.server().answer(&request) else { panic!() };
+    /// let checked = client.verify_dag_transaction(4, 1, &record, &anchor_proof, &dag_tx_id(ids[2]), &tx_proof);
+    /// assert_eq!(checked, Ok((1, 3))); // anchored at height 1, 3 confirmations
+    /// ```
     pub fn verify_dag_transaction(
         &self,
         header_height: u64,

@@ -43,6 +43,21 @@ impl VerifiedHeader {
 
 /// Up to `K` verified headers in ascending height (not necessarily consecutive: skipping
 /// leaves gaps). Holding more than `K` keeps the `K` highest.
+///
+/// ```
+/// use itc_spv::testkit::TestChain;
+/// use itc_spv::{Config, LightClient};
+/// let mut chain = TestChain::new(4, 10);
+/// chain.extend(30);
+/// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+/// client.sync_to(30);
+/// while let Some(r) = client.poll_request() {
+///     chain.ensure_certificate(&r);
+///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
+/// }
+/// let heights: Vec<u64> = client.recent_headers().map(|h| h.height()).collect();
+/// assert_eq!(heights, [27, 28, 29, 30]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderRing<const K: usize> {
     /// Sorted by height, distinct heights. `K` is small (tens), so shifting is cheap.

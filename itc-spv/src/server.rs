@@ -104,6 +104,18 @@ pub struct CommittedBlock {
 }
 
 /// Ledger state at one state root: the sparse Merkle tree and the values it commits to.
+///
+/// ```
+/// use itc_crypto::{Address, Encode};
+/// use itc_ledger::{Account, StateKey};
+/// use itc_spv::server::StateSnapshot;
+/// let key = StateKey::Account(Address([3; 20]));
+/// let value = Account { balance: 1, nonce: 0 }.encode_to_vec();
+/// let state = StateSnapshot::from_records([(key, value.clone())]);
+/// let (found, proof) = state.prove(&key).unwrap();
+/// assert_eq!(found, Some(&value[..]));
+/// assert!(proof.verify_entry(&state.root(), &key, Some(&value)).is_ok());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct StateSnapshot {
     tree: SparseMerkleTree,
