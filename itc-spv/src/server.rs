@@ -90,6 +90,17 @@ impl BatchRequest {
     }
 }
 
+impl From<&itc_pbft::request::Request> for BatchRequest {
+    /// The request as PBFT ordered it (same leaf bytes: `batch_leaf` is its canonical encoding).
+    fn from(r: &itc_pbft::request::Request) -> Self {
+        BatchRequest {
+            client: r.client.0,
+            request_id: r.id,
+            payload: r.payload.clone(),
+        }
+    }
+}
+
 /// A committed block as a full node hands it to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedBlock {
@@ -472,5 +483,56 @@ impl ProofServer {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::TestChain;
+    use itc_crypto::Encode;
+
+    #[test]
+    fn pbft_requests_become_the_same_leaves() {
+        let r =
+            itc_pbft::request::Request::new(itc_pbft::request::ClientId(7), 3, alloc::vec![1, 2]);
+        assert_eq!(BatchRequest::from(&r).leaf_bytes(), r.encode_to_vec());
+    }
+
+    #[test]
+    fn the_store_refuses_blocks_that_do_not_hold_together() {
+        let mut chain = TestChain::new(4, 10);
+        chain.extend(1);
+        let good = chain.next_header(&[]);
+        let block = |header| CommittedBlock {
+            header,
+            certificate: None,
+            batch: Vec::new(),
+            next_validators: None,
+        };
+        let store = chain.server_mut().store_mut();
+        let mut orphan = good;
+        orphan.previous = Hash::ZERO;
+        assert_eq!(
+            store.push_block(block(orphan)),
+            Err(StoreError::NotAChild(ChainError::WrongPrevious))
+        );
+        let mut wrong_batch = good;
+        wrong_batch.batch_root = Hash([1; 32]);
+        assert_eq!(
+            store.push_block(block(wrong_batch)),
+            Err(StoreError::BatchRootMismatch { height: 2 })
+        );
+        let mut unknown_next = good;
+        unknown_next.next_validator_set_hash = Hash([2; 32]);
+        assert_eq!(
+            store.push_block(block(unknown_next)),
+            Err(StoreError::UnknownNextSet { height: 2 })
+        );
+        assert_eq!(store.tip().height, 1);
+        assert_eq!(
+            store.set_certificate(5, Certificate::new(0)),
+            Err(StoreError::UnknownHeight { height: 5 })
+        );
     }
 }
