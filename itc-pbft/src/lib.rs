@@ -16,7 +16,12 @@
 //! * [`request`] — client [`Request`]s and [`Batch`]es (the Merkle leaf of a request).
 //! * [`message`] — wire messages, the digests they sign, prepared and checkpoint certificates.
 //! * [`replica`] — the [`Replica`] state machine: feed it inputs, drain its [`Action`]s.
-//! * [`view_change`], [`checkpoint`](mod@checkpoint), [`catchup`] — the rest of the protocol.
+//! * [`normal_case`] — pre-prepare, prepare, commit, delivery and batching.
+//! * [`view_change`], [`checkpoint`](mod@checkpoint), [`catchup`] — replacing a faulty primary,
+//!   garbage collection, and fetching certified blocks when behind.
+//! * [`epoch`] — which validator set certifies which heights.
+//! * [`config`] — the [`Config`]: checkpoint interval, window, batch limits, timeouts, caps.
+//! * [`sig`] — where every signature is made and checked (and counted).
 //! * [`safety`] — the one module that decides whether the replica may sign, and what must be
 //!   persisted before it sends.
 //! * [`evidence`] — verifiable proof that a validator signed two conflicting votes.
@@ -63,6 +68,10 @@ pub mod evidence;
 mod log;
 #[cfg(feature = "alloc")]
 pub mod message;
+#[cfg(feature = "alloc")]
+pub mod normal_case;
+#[cfg(feature = "alloc")]
+mod queue;
 #[cfg(feature = "alloc")]
 pub mod replica;
 #[cfg(feature = "alloc")]
