@@ -7,14 +7,13 @@
 use core::hint::black_box;
 use core::panic::PanicInfo;
 
-use itc_crypto::{merkle, tagged_hash, DomainTag, Hash, PublicKey, Signature};
+use itc_crypto::quorum::ValidatorSet;
+use itc_crypto::{merkle, tagged_hash, Decode, DomainTag, Hash, PublicKey, Signature};
+use itc_pbft::{BlockHeader, CompactCommitCertificate};
 
-// Each crate is linked in; the entry point below exercises the no-alloc verification paths.
+// Every crate is linked in; the entry point exercises the no-alloc verification paths that
+// light clients and devices run: certificates, state proofs, DAG inclusion, commands.
 use itc_chaincode as _;
-use itc_dag as _;
-use itc_device_sdk as _;
-use itc_ledger as _;
-use itc_pbft as _;
 use itc_spv as _;
 
 const TAG: DomainTag = DomainTag::new(b"itc/ci/no-std-check/v1");
@@ -33,6 +32,21 @@ pub extern "C" fn _start() -> ! {
     if let Ok(p) = <merkle::InclusionProof as itc_crypto::Decode>::decode_bytes(&proof_bytes) {
         black_box(p.verify(&digest, &digest).is_ok());
     }
+    let input: &[u8] = black_box(&[0u8; 16]);
+    if let (Ok(header), Ok(cert), Ok(set)) = (
+        BlockHeader::decode_bytes(input),
+        CompactCommitCertificate::<4>::decode_bytes(input),
+        ValidatorSet::<4>::decode_bytes(input),
+    ) {
+        black_box(cert.verify(&header, &set).is_ok());
+    }
+    if let Ok(proof) = itc_ledger::StateProof::decode_bytes(input) {
+        black_box(proof.verify(&digest, b"key", Some(b"value")).is_ok());
+    }
+    if let Ok(tx) = itc_dag::Transaction::from_bytes(input) {
+        black_box(tx);
+    }
+    black_box(itc_device_sdk::SignedCommand::decode_bytes(input).is_ok());
     loop {
         black_box(());
     }
