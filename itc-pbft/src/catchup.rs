@@ -8,9 +8,10 @@
 use itc_crypto::Signer;
 
 use crate::action::{Action, Timer};
+use crate::certificate::{commit_digest, CertificateError};
 use crate::error::PbftError;
 use crate::header::ChainError;
-use crate::message::CertifiedBlock;
+use crate::message::{verify_quorum, CertifiedBlock};
 use crate::replica::{FetchState, Replica};
 
 impl<S: Signer> Replica<S> {
@@ -114,7 +115,8 @@ impl<S: Signer> Replica<S> {
         if h != expected {
             return Err(PbftError::NotNextBlock { expected, got: h });
         }
-        let Some(e) = self.epoch_for(h) else {
+        let ku = self.known_until();
+        let Some(e) = self.epochs.get(h, ku) else {
             return Err(PbftError::UnknownValidatorSet(h));
         };
         block
@@ -123,9 +125,26 @@ impl<S: Signer> Replica<S> {
         if block.header.validator_set_hash != e.hash {
             return Err(ChainError::WrongValidatorSet.into());
         }
-        block
-            .certificate
-            .verify_with_set_hash_checked(&block.header, &e.set)?;
+        if block.certificate.view() < block.header.view {
+            return Err(CertificateError::ViewBeforeProposal {
+                cert_view: block.certificate.view(),
+                header_view: block.header.view,
+            }
+            .into());
+        }
+        // The certificate's quorum, checked as one batch (see `message::verify_quorum`).
+        let digest = commit_digest(
+            block.certificate.view(),
+            block.header.height,
+            &block.header.hash(),
+        );
+        verify_quorum(
+            block.certificate.votes(),
+            &e.set,
+            &digest,
+            0,
+            &mut self.stats,
+        )?;
         if block.batch.root() != block.header.batch_root {
             return Err(PbftError::FetchedBatchMismatch);
         }

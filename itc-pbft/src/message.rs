@@ -13,6 +13,7 @@
 
 use alloc::vec::Vec;
 
+use itc_crypto::batch::BatchItem;
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::{DomainTag, Hash, TaggedHasher};
 use itc_crypto::keys::Signature;
@@ -303,7 +304,10 @@ pub(crate) fn verify_quorum<const N: usize>(
         .map(|(i, s)| (set.get(i).map_or(0, |v| v.power), i, s))
         .collect();
     order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Strongest signers first, only as many as the threshold needs; signatures verified
+    // before cost nothing, the rest are checked together in one batch.
     let mut have = extra_power;
+    let mut pending: Vec<(usize, BatchItem)> = Vec::new();
     for (power, index, sig) in order {
         if Threshold::TwoThirds.is_met(have, total) {
             break;
@@ -312,12 +316,16 @@ pub(crate) fn verify_quorum<const N: usize>(
             .get(index)
             .map(|v| v.key)
             .ok_or(CertError::UnknownSigner(index as ReplicaIndex))?;
-        if !stats.verify_remembered(&key, digest, sig) {
-            return Err(CertError::BadSignature(index as ReplicaIndex));
+        if !stats.is_remembered(&key, digest, sig) {
+            pending.push((index, BatchItem::new(key, *digest, *sig)));
         }
         have = have.saturating_add(power);
     }
-    Ok(())
+    let items: Vec<BatchItem> = pending.iter().map(|(_, item)| *item).collect();
+    stats.verify_batch(&items).map_err(|first| {
+        let index = pending.get(first).map_or(0, |(i, _)| *i);
+        CertError::BadSignature(index as ReplicaIndex)
+    })
 }
 
 /// A quorum of matching checkpoint votes: proof that block `height` is executed by enough
