@@ -33,7 +33,9 @@ impl Out {
 }
 
 fn fxhash(b: &[u8]) -> u64 {
-    itc_crypto::keccak256(b).0[..8].iter().fold(0u64, |a, x| (a << 8) | u64::from(*x))
+    itc_crypto::keccak256(b).0[..8]
+        .iter()
+        .fold(0u64, |a, x| (a << 8) | u64::from(*x))
 }
 
 fn key(i: u8) -> SecretKey {
@@ -47,19 +49,38 @@ fn key(i: u8) -> SecretKey {
 /// change after the primary goes silent).
 fn pbft_messages() -> Vec<Message> {
     let keys: Vec<SecretKey> = (0..4).map(|i| test_key(i).unwrap()).collect();
-    let set = ValidatorSet::new(keys.iter().map(|k| Validator { key: k.public_key(), power: 1 })).unwrap();
-    let genesis = Genesis { validators: set.clone(), state_root: Hash::ZERO, timestamp_ms: 0 };
-    let config = Config { batch_delay_ms: 0, checkpoint_interval: 2, ..Config::default() };
+    let set = ValidatorSet::new(keys.iter().map(|k| Validator {
+        key: k.public_key(),
+        power: 1,
+    }))
+    .unwrap();
+    let genesis = Genesis {
+        validators: set.clone(),
+        state_root: Hash::ZERO,
+        timestamp_ms: 0,
+    };
+    let config = Config {
+        batch_delay_ms: 0,
+        checkpoint_interval: 2,
+        ..Config::default()
+    };
     let mut keys = keys;
     keys.sort_by_key(|k| set.index_of(&k.public_key()));
     let pubs: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-    let mut nodes: Vec<Replica<SecretKey>> =
-        keys.into_iter().map(|k| Replica::new(config, k, &genesis).unwrap()).collect();
+    let mut nodes: Vec<Replica<SecretKey>> = keys
+        .into_iter()
+        .map(|k| Replica::new(config, k, &genesis).unwrap())
+        .collect();
     let mut seen = Vec::new();
     let mut queue: std::collections::VecDeque<(usize, Message)> = Default::default();
     let mut roots = vec![Hash::ZERO; 4];
     let mut now = 1;
-    let mut pump = |nodes: &mut Vec<Replica<SecretKey>>, queue: &mut std::collections::VecDeque<(usize, Message)>, i: usize, now: u64, seen: &mut Vec<Message>, silent: Option<usize>| {
+    let mut pump = |nodes: &mut Vec<Replica<SecretKey>>,
+                    queue: &mut std::collections::VecDeque<(usize, Message)>,
+                    i: usize,
+                    now: u64,
+                    seen: &mut Vec<Message>,
+                    silent: Option<usize>| {
         let mut work = vec![i];
         while let Some(i) = work.pop() {
             let actions: Vec<Action> = nodes[i].drain_actions().collect();
@@ -78,10 +99,13 @@ fn pbft_messages() -> Vec<Message> {
                         }
                     }
                     Action::Commit(b) => {
-                        let mut h = itc_crypto::TaggedHasher::new(itc_pbft::cluster::HASH_CHAIN_TAG);
-                        h.update(roots[i].as_bytes()).update(b.header.batch_root.as_bytes());
+                        let mut h =
+                            itc_crypto::TaggedHasher::new(itc_pbft::cluster::HASH_CHAIN_TAG);
+                        h.update(roots[i].as_bytes())
+                            .update(b.header.batch_root.as_bytes());
                         roots[i] = h.finalize();
-                        let _ = nodes[i].handle_executed(itc_pbft::Executed::new(b.header.height, roots[i]));
+                        let _ = nodes[i]
+                            .handle_executed(itc_pbft::Executed::new(b.header.height, roots[i]));
                         work.push(i);
                     }
                     _ => {}
@@ -109,10 +133,13 @@ fn pbft_messages() -> Vec<Message> {
                         }
                     }
                     Action::Commit(b) => {
-                        let mut h = itc_crypto::TaggedHasher::new(itc_pbft::cluster::HASH_CHAIN_TAG);
-                        h.update(roots[to].as_bytes()).update(b.header.batch_root.as_bytes());
+                        let mut h =
+                            itc_crypto::TaggedHasher::new(itc_pbft::cluster::HASH_CHAIN_TAG);
+                        h.update(roots[to].as_bytes())
+                            .update(b.header.batch_root.as_bytes());
                         roots[to] = h.finalize();
-                        let _ = nodes[to].handle_executed(itc_pbft::Executed::new(b.header.height, roots[to]));
+                        let _ = nodes[to]
+                            .handle_executed(itc_pbft::Executed::new(b.header.height, roots[to]));
                     }
                     _ => {}
                 }
@@ -142,7 +169,10 @@ fn pbft_messages() -> Vec<Message> {
 
 fn main() {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "seeds".into());
-    let mut o = Out { dir: Path::new(&dir).to_path_buf(), count: 0 };
+    let mut o = Out {
+        dir: Path::new(&dir).to_path_buf(),
+        count: 0,
+    };
 
     // ---- itc-crypto ----
     let k = key(0);
@@ -150,12 +180,21 @@ fn main() {
     o.put("decode_crypto", 0, &Address::from_public_key(&pk));
     o.put("decode_crypto", 1, &itc_crypto::keccak256(b"seed"));
     o.put("decode_crypto", 2, &pk);
-    o.put("decode_crypto", 3, &k.sign(itc_crypto::DomainTag::new(b"itc/fuzz/seed/v1"), b"m").unwrap());
+    o.put(
+        "decode_crypto",
+        3,
+        &k.sign(itc_crypto::DomainTag::new(b"itc/fuzz/seed/v1"), b"m")
+            .unwrap(),
+    );
     let tree = MerkleTree::from_leaves(&[b"a".as_slice(), b"b", b"c", b"d", b"e"]);
     for i in 0..5 {
         o.put("decode_crypto", 4, &tree.prove(i).unwrap());
     }
-    let vset = ValidatorSet::new((0..4).map(|i| Validator { key: key(i).public_key(), power: u64::from(i) + 1 })).unwrap();
+    let vset = ValidatorSet::new((0..4).map(|i| Validator {
+        key: key(i).public_key(),
+        power: u64::from(i) + 1,
+    }))
+    .unwrap();
     o.put("decode_crypto", 5, &Validator { key: pk, power: 3 });
     o.put("decode_crypto", 6, &vset);
 
@@ -207,7 +246,11 @@ fn main() {
         let payload = if i % 2 == 0 {
             itc_dag::Payload::data(&[i as u8; 12]).unwrap()
         } else {
-            itc_dag::Payload::Transfer(itc_dag::Transfer { to: Address([i as u8; 20]), amount: 5, spend_nonce: i })
+            itc_dag::Payload::Transfer(itc_dag::Transfer {
+                to: Address([i as u8; 20]),
+                amount: 5,
+                spend_nonce: i,
+            })
         };
         let tx = itc_dag::TransactionBuilder::new(k.public_key(), i, 1_000 + i)
             .parents(&parents[parents.len() - 2..])
@@ -225,7 +268,9 @@ fn main() {
     // ---- itc-ledger ----
     let b = itc_ledger::builder::TxBuilder::new(42);
     for i in 0..4u8 {
-        let t = b.transfer(&key(i), u64::from(i), Address([i; 20]), 100).unwrap();
+        let t = b
+            .transfer(&key(i), u64::from(i), Address([i; 20]), 100)
+            .unwrap();
         o.put("decode_ledger_tx", 5, &t);
         if let itc_ledger::SignedTransaction::Account(a) = &t {
             o.put("decode_ledger_tx", 2, a);
@@ -235,8 +280,16 @@ fn main() {
     let genesis = itc_ledger::Genesis {
         chain_id: 42,
         validators: vset.clone(),
-        balances: (0..4).map(|i| (Address::from_public_key(&key(i).public_key()), 1_000)).collect(),
-        vendors: vec![(itc_ledger::VendorId(1), itc_ledger::VendorRecord { registry_key: vendor.public_key(), firmware_key: vendor.public_key() })],
+        balances: (0..4)
+            .map(|i| (Address::from_public_key(&key(i).public_key()), 1_000))
+            .collect(),
+        vendors: vec![(
+            itc_ledger::VendorId(1),
+            itc_ledger::VendorRecord {
+                registry_key: vendor.public_key(),
+                firmware_key: vendor.public_key(),
+            },
+        )],
     };
     let ledger = itc_ledger::Ledger::from_genesis(&genesis).unwrap();
     for i in 0..4u8 {
@@ -250,7 +303,12 @@ fn main() {
     }
     o.put("decode_ledger_proof", 6, ledger.meta());
     o.put("decode_ledger_proof", 9, &itc_ledger::VendorId(1));
-    let rec = itc_ledger::OwnershipRecord::new(key(5).public_key(), itc_ledger::VendorId(1), 9, key(6).public_key());
+    let rec = itc_ledger::OwnershipRecord::new(
+        key(5).public_key(),
+        itc_ledger::VendorId(1),
+        9,
+        key(6).public_key(),
+    );
     o.put("decode_ledger_proof", 12, &rec);
     o.put("decode_ledger_proof", 8, &rec.device_id());
 
@@ -260,11 +318,23 @@ fn main() {
     let anchor: itc_spv::TrustAnchor<16> = chain.anchor();
     o.put("decode_spv", 2, &anchor);
     let reqs = [
-        itc_spv::Request::CertifiedHeader { height: 1, with_validators: false },
-        itc_spv::Request::CertifiedHeader { height: 9, with_validators: true },
-        itc_spv::Request::CertifiedHeader { height: 17, with_validators: true },
+        itc_spv::Request::CertifiedHeader {
+            height: 1,
+            with_validators: false,
+        },
+        itc_spv::Request::CertifiedHeader {
+            height: 9,
+            with_validators: true,
+        },
+        itc_spv::Request::CertifiedHeader {
+            height: 17,
+            with_validators: true,
+        },
         itc_spv::Request::Headers { from: 1, count: 8 },
-        itc_spv::Request::HeaderProof { height: 3, leaf_count: 10 },
+        itc_spv::Request::HeaderProof {
+            height: 3,
+            leaf_count: 10,
+        },
     ];
     for r in &reqs {
         o.put("decode_spv", 0, r);
@@ -276,14 +346,78 @@ fn main() {
 
     // ---- itc-device-sdk ----
     let dev = itc_device_sdk::DeviceIdentity::new(key(5));
-    for (i, action) in [itc_ledger::Actions::CONTROL, itc_ledger::Actions::READ].into_iter().enumerate() {
-        let c = itc_device_sdk::Command::new(dev.device_id(), key(6).public_key(), action, b"on", i as u64, 99).unwrap();
+    for (i, action) in [itc_ledger::Actions::CONTROL, itc_ledger::Actions::READ]
+        .into_iter()
+        .enumerate()
+    {
+        let c = itc_device_sdk::Command::new(
+            dev.device_id(),
+            key(6).public_key(),
+            action,
+            b"on",
+            i as u64,
+            99,
+        )
+        .unwrap();
         o.put("decode_device", 0, &c);
         o.put("decode_device", 1, &c.sign(&key(6)).unwrap());
     }
-    let m = itc_device_sdk::firmware::FirmwareManifest::for_image(vendor.public_key(), 3, 2, 1, &[7u8; 300]);
+    let m = itc_device_sdk::firmware::FirmwareManifest::for_image(
+        vendor.public_key(),
+        3,
+        2,
+        1,
+        &[7u8; 300],
+    );
     o.put("decode_device", 2, &m);
     o.put("decode_device", 3, &m.sign(&vendor).unwrap());
+
+    // ---- itc-chaincode ----
+    {
+        use itc_chaincode::plan::{Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record};
+        use rand_core::SeedableRng;
+        let aggs = [
+            Aggregation::Count,
+            Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 8 } },
+            Aggregation::Mean { field: 1, clamp: Clamp { lo: -50, bits: 10 } },
+            Aggregation::DistinctCount { precision: 10 },
+            Aggregation::RawFields { fields: vec![0, 1] },
+        ];
+        for agg in aggs {
+            let plan = Plan {
+                vendor: Address([0xaa; 20]),
+                nonce: 42,
+                filter: Filter { kinds: vec![7], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 8 },
+                aggregation: agg.clone(),
+                privacy: Privacy { epsilon_milli: 1000, min_contributors: 3 },
+                budget: 1_000_000_007,
+                deadline_ms: 1_000_000,
+                fuel: Fuel { per_record: 16, per_plan: 1_000_000 },
+            };
+            o.put("decode_chaincode_plan", 0, &plan);
+            o.put("decode_chaincode_plan", 3, &agg);
+            o.put("decode_chaincode_plan", 4, &plan.filter);
+            let Ok(valid) = plan.validate(&Policy::default(), Hash([0x11; 32]), 0) else { continue };
+            for i in 0..2u8 {
+                let dk = key(20 + i);
+                let payout = Address::from_public_key(&dk.public_key());
+                let mut exec = itc_chaincode::executor::LocalExecutor::new(
+                    dk,
+                    itc_chaincode::budget::PrivacyBudget::default(),
+                    Policy::default(),
+                );
+                let fields = [i64::from(i) * 10, 1];
+                let records = [Record { kind: 7, time_ms: 10, tags: 0, fields: &fields, key: b"k" }];
+                let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(i));
+                if let Ok(c) = exec.run(&valid, records.iter().copied(), payout, 100, &mut rng) {
+                    o.put("decode_chaincode_contribution", 0, &c);
+                    o.put("decode_chaincode_contribution", 1, &c.header);
+                    o.put("decode_chaincode_contribution", 3, &c.sealed);
+                }
+                o.put("decode_chaincode_contribution", 13, exec.ledger());
+            }
+        }
+    }
 
     eprintln!("wrote {} seeds into {}", o.count, dir);
 }

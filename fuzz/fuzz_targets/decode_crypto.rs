@@ -4,8 +4,7 @@
 use itc_crypto::ecdsa::{EcdsaPublicKey, RecoverableSignature};
 use itc_crypto::quorum::{CompactCertificate, SignerBitmap};
 use itc_crypto::{
-    Address, Hash, InclusionProof, PublicKey, QuorumCertificate, Signature, Validator,
-    ValidatorSet,
+    Address, Hash, InclusionProof, PublicKey, QuorumCertificate, Signature, Validator, ValidatorSet,
 };
 use libfuzzer_sys::fuzz_target;
 

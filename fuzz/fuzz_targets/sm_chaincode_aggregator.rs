@@ -27,12 +27,27 @@ pub fn plan() -> Option<ValidPlan> {
     Plan {
         vendor: Address([0xaa; 20]),
         nonce: 42,
-        filter: Filter { kinds: vec![7], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 8 },
-        aggregation: Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 8 } },
-        privacy: Privacy { epsilon_milli: 1000, min_contributors: 3 },
+        filter: Filter {
+            kinds: vec![7],
+            since_ms: 0,
+            until_ms: u64::MAX,
+            tags_all: 0,
+            max_records: 8,
+        },
+        aggregation: Aggregation::Sum {
+            field: 0,
+            clamp: Clamp { lo: 0, bits: 8 },
+        },
+        privacy: Privacy {
+            epsilon_milli: 1000,
+            min_contributors: 3,
+        },
         budget: 1_000_000_007,
         deadline_ms: 1_000_000,
-        fuel: Fuel { per_record: 16, per_plan: 1_000_000 },
+        fuel: Fuel {
+            per_record: 16,
+            per_plan: 1_000_000,
+        },
     }
     .validate(&Policy::default(), Hash([0x11; 32]), 0)
     .ok()
@@ -44,11 +59,19 @@ fn honest() -> &'static Vec<Vec<u8>> {
         let Some(p) = plan() else { return Vec::new() };
         let mut out = Vec::new();
         for i in 0..6u8 {
-            let Ok(key) = SecretKey::from_bytes(&[i + 1; 32]) else { continue };
+            let Ok(key) = SecretKey::from_bytes(&[i + 1; 32]) else {
+                continue;
+            };
             let payout = Address::from_public_key(&key.public_key());
             let mut exec = LocalExecutor::new(key, PrivacyBudget::default(), Policy::default());
             let fields = [i64::from(i) * 10, 1];
-            let records = [Record { kind: 7, time_ms: 10, tags: 0, fields: &fields, key: b"k" }];
+            let records = [Record {
+                kind: 7,
+                time_ms: 10,
+                tags: 0,
+                fields: &fields,
+                key: b"k",
+            }];
             let mut rng = ChaCha20Rng::seed_from_u64(u64::from(i));
             if let Ok(c) = exec.run(&p, records.iter().copied(), payout, 100, &mut rng) {
                 out.push(c.encode_to_vec());
@@ -70,7 +93,12 @@ enum Op {
 fuzz_target!(|ops: Vec<Op>| {
     let Some(p) = plan() else { return };
     let h = honest();
-    let mut agg = Aggregator::new(p, AggregatorConfig { max_contributors: MAX });
+    let mut agg = Aggregator::new(
+        p,
+        AggregatorConfig {
+            max_contributors: MAX,
+        },
+    );
     let mut now = 100u64;
     let mut accepted_keys = std::collections::BTreeSet::new();
     for op in ops.into_iter().take(128) {
@@ -80,7 +108,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 None => continue,
             },
             Op::Mutated { index, at, xor } => {
-                let Some(b) = h.get(usize::from(index) % h.len().max(1)) else { continue };
+                let Some(b) = h.get(usize::from(index) % h.len().max(1)) else {
+                    continue;
+                };
                 let mut b = b.clone();
                 let len = b.len().max(1);
                 if let Some(x) = b.get_mut(usize::from(at) % len) {
@@ -102,7 +132,10 @@ fuzz_target!(|ops: Vec<Op>| {
                 assert_eq!(agg.contributors(), before + ok, "batch count mismatch");
                 for (c, r) in cs.iter().zip(&results) {
                     if r.is_ok() {
-                        assert!(accepted_keys.insert(c.header.device), "a device counted twice");
+                        assert!(
+                            accepted_keys.insert(c.header.device),
+                            "a device counted twice"
+                        );
                     }
                 }
                 continue;
@@ -112,12 +145,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 continue;
             }
         };
-        let Ok(c) = Contribution::decode_bytes(&bytes) else { continue };
+        let Ok(c) = Contribution::decode_bytes(&bytes) else {
+            continue;
+        };
         let before = agg.contributors();
         match agg.submit(&c, now) {
             Ok(()) => {
                 assert_eq!(agg.contributors(), before + 1);
-                assert!(accepted_keys.insert(c.header.device), "a device counted twice");
+                assert!(
+                    accepted_keys.insert(c.header.device),
+                    "a device counted twice"
+                );
             }
             Err(_) => assert_eq!(agg.contributors(), before, "a refused contribution counted"),
         }

@@ -23,7 +23,11 @@ const UNSOLID: usize = 32;
 #[derive(Arbitrary, Debug)]
 enum Body {
     Data(Vec<u8>),
-    Transfer { to: u8, amount: u16, spend_nonce: u8 },
+    Transfer {
+        to: u8,
+        amount: u16,
+        spend_nonce: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -79,8 +83,16 @@ fuzz_target!(|ops: Vec<Op>| {
         let before = tangle.state_digest();
         let result = match op {
             Op::Bytes(bytes) => Some(tangle.handle_bytes(&bytes, now)),
-            Op::Tx { issuer, sequence, ts_offset, parents, body } => {
-                let Some(k) = keys.get(usize::from(issuer % ISSUERS)) else { continue };
+            Op::Tx {
+                issuer,
+                sequence,
+                ts_offset,
+                parents,
+                body,
+            } => {
+                let Some(k) = keys.get(usize::from(issuer % ISSUERS)) else {
+                    continue;
+                };
                 let ts = now.saturating_add_signed(i64::from(ts_offset));
                 let ids: Vec<TxId> = parents
                     .iter()
@@ -92,18 +104,27 @@ fuzz_target!(|ops: Vec<Op>| {
                         Ok(p) => p,
                         Err(_) => continue,
                     },
-                    Body::Transfer { to, amount, spend_nonce } => Payload::Transfer(Transfer {
-                        to: addrs.get(usize::from(to % ISSUERS)).copied().unwrap_or(Address([0; 20])),
+                    Body::Transfer {
+                        to,
+                        amount,
+                        spend_nonce,
+                    } => Payload::Transfer(Transfer {
+                        to: addrs
+                            .get(usize::from(to % ISSUERS))
+                            .copied()
+                            .unwrap_or(Address([0; 20])),
                         amount: u64::from(amount),
                         spend_nonce: u64::from(spend_nonce),
                     }),
                 };
-                let Ok(b) = TransactionBuilder::new(k.public_key(), u64::from(sequence), ts)
-                    .parents(&ids)
+                let Ok(b) =
+                    TransactionBuilder::new(k.public_key(), u64::from(sequence), ts).parents(&ids)
                 else {
                     continue;
                 };
-                let Ok(tx) = b.payload(payload).difficulty(0).sign(k) else { continue };
+                let Ok(tx) = b.payload(payload).difficulty(0).sign(k) else {
+                    continue;
+                };
                 Some(tangle.handle_transaction(tx, now))
             }
             Op::Advance(ms) => {
@@ -112,16 +133,18 @@ fuzz_target!(|ops: Vec<Op>| {
             }
         };
         match result {
-            Some(Ok(outcome)) => {
-                match outcome {
-                    itc_dag::Outcome::Attached { id, .. } | itc_dag::Outcome::Waiting { id, .. } => {
-                        known.push(id)
-                    }
-                    _ => {}
+            Some(Ok(outcome)) => match outcome {
+                itc_dag::Outcome::Attached { id, .. } | itc_dag::Outcome::Waiting { id, .. } => {
+                    known.push(id)
                 }
-            }
+                _ => {}
+            },
             Some(Err(_)) => {
-                assert_eq!(before, tangle.state_digest(), "a rejected transaction changed state");
+                assert_eq!(
+                    before,
+                    tangle.state_digest(),
+                    "a rejected transaction changed state"
+                );
             }
             None => {}
         }

@@ -8,9 +8,7 @@
 use arbitrary::Arbitrary;
 use itc_crypto::{Decode, Encode, SecretKey};
 use itc_device_sdk::replay::MemoryCounterStore;
-use itc_device_sdk::{
-    Actions, Command, Device, DeviceConfig, DeviceIdentity, VerifiedState,
-};
+use itc_device_sdk::{Actions, Command, Device, DeviceConfig, DeviceIdentity, VerifiedState};
 use itc_ledger::smt::{value_hash, SparseMerkleTree};
 use itc_ledger::{Grant, OwnershipRecord, StateKey, StateProof, VendorId};
 use libfuzzer_sys::fuzz_target;
@@ -20,8 +18,19 @@ const T0: u64 = 1_700_000_000_000;
 #[derive(Arbitrary, Debug)]
 enum Op {
     Bytes(Vec<u8>),
-    Command { signer: u8, action: u8, argument: Vec<u8>, counter: u16, expires_in: i32 },
-    Ownership { height: u8, record: Vec<u8>, proof: Vec<u8>, root_from_tree: bool },
+    Command {
+        signer: u8,
+        action: u8,
+        argument: Vec<u8>,
+        counter: u16,
+        expires_in: i32,
+    },
+    Ownership {
+        height: u8,
+        record: Vec<u8>,
+        proof: Vec<u8>,
+        root_from_tree: bool,
+    },
     Advance(u32),
 }
 
@@ -32,7 +41,9 @@ fn key(i: u8) -> Option<SecretKey> {
 fuzz_target!(|ops: Vec<Op>| {
     static KEYS: std::sync::OnceLock<Vec<SecretKey>> = std::sync::OnceLock::new();
     let all = itc_fuzz::cached_keys(&KEYS, || (1..=4).filter_map(key).collect());
-    let [device_key, owner, grantee, stranger] = all else { return };
+    let [device_key, owner, grantee, stranger] = all else {
+        return;
+    };
     let (owner, grantee) = (owner.clone(), grantee.clone());
     let mut record =
         OwnershipRecord::new(device_key.public_key(), VendorId(7), 42, owner.public_key());
@@ -50,15 +61,26 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut tree = SparseMerkleTree::new();
     let k = StateKey::Device(device_id);
     tree.insert_hashed(k.key_hash(), value_hash(&record.encode_to_vec()));
-    let Ok(proof) = tree.prove_hashed(&k.key_hash()) else { return };
-    let state = VerifiedState { height: 10, state_root: tree.root(), timestamp_ms: T0 };
-    let mut store = MemoryCounterStore::default();
-    let Ok(mut device) =
-        Device::new(DeviceIdentity::new(device_key.clone()), DeviceConfig::default(), &mut store)
-    else {
+    let Ok(proof) = tree.prove_hashed(&k.key_hash()) else {
         return;
     };
-    if device.update_ownership(&state, record.clone(), &proof).is_err() {
+    let state = VerifiedState {
+        height: 10,
+        state_root: tree.root(),
+        timestamp_ms: T0,
+    };
+    let mut store = MemoryCounterStore::default();
+    let Ok(mut device) = Device::new(
+        DeviceIdentity::new(device_key.clone()),
+        DeviceConfig::default(),
+        &mut store,
+    ) else {
+        return;
+    };
+    if device
+        .update_ownership(&state, record.clone(), &proof)
+        .is_err()
+    {
         return;
     }
     let signers = [owner, grantee, stranger.clone()];
@@ -68,8 +90,16 @@ fuzz_target!(|ops: Vec<Op>| {
     for op in ops.into_iter().take(256) {
         let result = match op {
             Op::Bytes(b) => Some(device.handle_command_bytes(&b, now, &mut store)),
-            Op::Command { signer, action, argument, counter, expires_in } => {
-                let Some(s) = signers.get(usize::from(signer) % signers.len()) else { continue };
+            Op::Command {
+                signer,
+                action,
+                argument,
+                counter,
+                expires_in,
+            } => {
+                let Some(s) = signers.get(usize::from(signer) % signers.len()) else {
+                    continue;
+                };
                 let Ok(cmd) = Command::new(
                     device_id,
                     s.public_key(),
@@ -83,11 +113,22 @@ fuzz_target!(|ops: Vec<Op>| {
                 let Ok(signed) = cmd.sign(s) else { continue };
                 Some(device.handle_command(&signed, now, &mut store))
             }
-            Op::Ownership { height, record: r, proof: p, root_from_tree } => {
-                let Ok(p) = StateProof::decode_bytes(&p) else { continue };
+            Op::Ownership {
+                height,
+                record: r,
+                proof: p,
+                root_from_tree,
+            } => {
+                let Ok(p) = StateProof::decode_bytes(&p) else {
+                    continue;
+                };
                 let st = VerifiedState {
                     height: u64::from(height),
-                    state_root: if root_from_tree { tree.root() } else { itc_crypto::Hash([height; 32]) },
+                    state_root: if root_from_tree {
+                        tree.root()
+                    } else {
+                        itc_crypto::Hash([height; 32])
+                    },
                     timestamp_ms: now,
                 };
                 if device.update_ownership_bytes(&st, &r, &p).is_ok() {
@@ -102,9 +143,17 @@ fuzz_target!(|ops: Vec<Op>| {
             }
         };
         if let Some(Ok(accepted)) = result {
-            assert_ne!(accepted.issuer, stranger.public_key(), "a stranger was obeyed");
+            assert_ne!(
+                accepted.issuer,
+                stranger.public_key(),
+                "a stranger was obeyed"
+            );
             if let Some(last) = last_counter {
-                assert!(accepted.counter > last, "counter {} replayed after {last}", accepted.counter);
+                assert!(
+                    accepted.counter > last,
+                    "counter {} replayed after {last}",
+                    accepted.counter
+                );
             }
             last_counter = Some(accepted.counter);
         }

@@ -19,8 +19,17 @@ const USERS: u8 = 4;
 #[derive(Arbitrary, Debug)]
 enum Tx {
     Bytes(Vec<u8>),
-    Transfer { from: u8, nonce: u8, to: u8, amount: u16 },
-    Account { from: u8, nonce: u8, call: Vec<u8> },
+    Transfer {
+        from: u8,
+        nonce: u8,
+        to: u8,
+        amount: u16,
+    },
+    Account {
+        from: u8,
+        nonce: u8,
+        call: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -45,19 +54,31 @@ fn tokens(l: &Ledger) -> u128 {
 fuzz_target!(|batches: Vec<Batch>| {
     static KEYS: std::sync::OnceLock<Vec<SecretKey>> = std::sync::OnceLock::new();
     let all = itc_fuzz::cached_keys(&KEYS, || {
-        (0..USERS).chain(100..104).chain([200, 201]).filter_map(key).collect()
+        (0..USERS)
+            .chain(100..104)
+            .chain([200, 201])
+            .filter_map(key)
+            .collect()
     });
     let n = usize::from(USERS);
-    let (Some(users), Some(validators), Some(vendor), Some(firmware)) =
-        (all.get(..n), all.get(n..n + 4), all.get(n + 4), all.get(n + 5))
-    else {
+    let (Some(users), Some(validators), Some(vendor), Some(firmware)) = (
+        all.get(..n),
+        all.get(n..n + 4),
+        all.get(n + 4),
+        all.get(n + 5),
+    ) else {
         return;
     };
-    let Ok(set) = ValidatorSet::new(validators.iter().map(|k| Validator { key: k.public_key(), power: 1 }))
-    else {
+    let Ok(set) = ValidatorSet::new(validators.iter().map(|k| Validator {
+        key: k.public_key(),
+        power: 1,
+    })) else {
         return;
     };
-    let addrs: Vec<Address> = users.iter().map(|k| Address::from_public_key(&k.public_key())).collect();
+    let addrs: Vec<Address> = users
+        .iter()
+        .map(|k| Address::from_public_key(&k.public_key()))
+        .collect();
     let mut balances: Vec<(Address, u64)> = addrs.iter().map(|a| (*a, 1_000)).collect();
     balances.push((Address::from_public_key(&vendor.public_key()), 500));
     let genesis = Genesis {
@@ -66,10 +87,15 @@ fuzz_target!(|batches: Vec<Batch>| {
         balances,
         vendors: vec![(
             VendorId(1),
-            VendorRecord { registry_key: vendor.public_key(), firmware_key: firmware.public_key() },
+            VendorRecord {
+                registry_key: vendor.public_key(),
+                firmware_key: firmware.public_key(),
+            },
         )],
     };
-    let Ok(mut ledger) = Ledger::from_genesis(&genesis) else { return };
+    let Ok(mut ledger) = Ledger::from_genesis(&genesis) else {
+        return;
+    };
     let supply = tokens(&ledger);
     let b = TxBuilder::new(CHAIN);
     let mut signers: Vec<&SecretKey> = users.iter().collect();
@@ -79,17 +105,31 @@ fuzz_target!(|batches: Vec<Batch>| {
         for tx in batch.txs.into_iter().take(32) {
             let bytes = match tx {
                 Tx::Bytes(v) => v,
-                Tx::Transfer { from, nonce, to, amount } => {
-                    let Some(s) = signers.get(usize::from(from) % signers.len()) else { continue };
-                    let to = addrs.get(usize::from(to) % addrs.len()).copied().unwrap_or(Address([0; 20]));
+                Tx::Transfer {
+                    from,
+                    nonce,
+                    to,
+                    amount,
+                } => {
+                    let Some(s) = signers.get(usize::from(from) % signers.len()) else {
+                        continue;
+                    };
+                    let to = addrs
+                        .get(usize::from(to) % addrs.len())
+                        .copied()
+                        .unwrap_or(Address([0; 20]));
                     match b.transfer(*s, u64::from(nonce), to, u64::from(amount)) {
                         Ok(t) => t.encode_to_vec(),
                         Err(_) => continue,
                     }
                 }
                 Tx::Account { from, nonce, call } => {
-                    let Some(s) = signers.get(usize::from(from) % signers.len()) else { continue };
-                    let Ok(call) = <AccountCall as itc_crypto::Decode>::decode_bytes(&call) else { continue };
+                    let Some(s) = signers.get(usize::from(from) % signers.len()) else {
+                        continue;
+                    };
+                    let Ok(call) = <AccountCall as itc_crypto::Decode>::decode_bytes(&call) else {
+                        continue;
+                    };
                     match b.account(*s, u64::from(nonce), call) {
                         Ok(t) => t.encode_to_vec(),
                         Err(_) => continue,
@@ -98,7 +138,9 @@ fuzz_target!(|batches: Vec<Batch>| {
             };
             raw.push(bytes);
         }
-        let height = ledger.height().saturating_add(u64::from(batch.height_skip % 3));
+        let height = ledger
+            .height()
+            .saturating_add(u64::from(batch.height_skip % 3));
         let before_root = ledger.root();
         let single = raw.len() == 1;
         let empty_root = if single {

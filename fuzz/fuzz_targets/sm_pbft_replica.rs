@@ -24,11 +24,26 @@ enum Op {
     Deliver(u16),
     Drop(u16),
     Duplicate(u16),
-    Inject { to: u8, bytes: Vec<u8> },
+    Inject {
+        to: u8,
+        bytes: Vec<u8>,
+    },
     /// Re-inject a queued honest message, re-encoded with one byte changed.
-    Mutate { index: u16, at: u16, xor: u8 },
-    Tick { node: u8, advance_ms: u16 },
-    Submit { node: u8, client: u8, id: u8, payload: Vec<u8> },
+    Mutate {
+        index: u16,
+        at: u16,
+        xor: u8,
+    },
+    Tick {
+        node: u8,
+        advance_ms: u16,
+    },
+    Submit {
+        node: u8,
+        client: u8,
+        id: u8,
+        payload: Vec<u8>,
+    },
     DeliverAll,
 }
 
@@ -50,7 +65,8 @@ struct Net {
 impl Net {
     fn new() -> Option<Self> {
         static KEYS: std::sync::OnceLock<Vec<SecretKey>> = std::sync::OnceLock::new();
-        let keys = itc_fuzz::cached_keys(&KEYS, || (0..N).filter_map(|i| test_key(i).ok()).collect());
+        let keys =
+            itc_fuzz::cached_keys(&KEYS, || (0..N).filter_map(|i| test_key(i).ok()).collect());
         if keys.len() != N {
             return None;
         }
@@ -129,7 +145,9 @@ impl Net {
                 }
             }
             Action::Commit(block) => {
-                let Some(n) = self.nodes.get_mut(i) else { return };
+                let Some(n) = self.nodes.get_mut(i) else {
+                    return;
+                };
                 let h = block.header.height;
                 assert_eq!(
                     h,
@@ -144,7 +162,9 @@ impl Net {
                 let _ = n.replica.handle_executed(executed);
             }
             Action::Fetch { peer, from, to } => {
-                let Some(j) = self.keys.iter().position(|k| *k == peer) else { return };
+                let Some(j) = self.keys.iter().position(|k| *k == peer) else {
+                    return;
+                };
                 let blocks: Vec<CertifiedBlock> = self
                     .nodes
                     .get(j)
@@ -237,7 +257,12 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 net.process(i);
             }
-            Op::Submit { node, client, id, payload } => {
+            Op::Submit {
+                node,
+                client,
+                id,
+                payload,
+            } => {
                 let i = usize::from(node) % N;
                 let now = net.now;
                 let req = Request::new(ClientId(u64::from(client)), u64::from(id), payload);

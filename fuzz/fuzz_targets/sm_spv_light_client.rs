@@ -36,7 +36,9 @@ fn fixture() -> &'static Fixture {
         if let Ok(mut client) = LightClient::<K, N>::new(anchor.clone(), Config::new(EPOCH)) {
             client.sync_to(chain.tip_height());
             for _ in 0..200 {
-                let Some(req) = client.poll_request() else { break };
+                let Some(req) = client.poll_request() else {
+                    break;
+                };
                 let resp: Response<N> = chain.server().answer(&req);
                 honest.push(resp.encode_to_vec());
                 if client.handle_response(&resp, chain.now_ms()).is_err() {
@@ -70,7 +72,9 @@ enum Op {
 
 fuzz_target!(|ops: Vec<Op>| {
     let f = fixture();
-    let Some(mut client) = f.start.clone() else { return };
+    let Some(mut client) = f.start.clone() else {
+        return;
+    };
     let mut now = f.now_ms;
     for op in ops.into_iter().take(256) {
         let bytes: Vec<u8> = match op {
@@ -100,12 +104,19 @@ fuzz_target!(|ops: Vec<Op>| {
                 continue;
             }
         };
-        let Ok(resp) = Response::<N>::decode_bytes(&bytes) else { continue };
+        let Ok(resp) = Response::<N>::decode_bytes(&bytes) else {
+            continue;
+        };
         let before = (client.tip().height(), client.tip().hash());
         let result = client.handle_response(&resp, now);
         let after = (client.tip().height(), client.tip().hash());
         match result {
-            Ok(_) => assert!(after.0 >= before.0, "tip went back from {} to {}", before.0, after.0),
+            Ok(_) => assert!(
+                after.0 >= before.0,
+                "tip went back from {} to {}",
+                before.0,
+                after.0
+            ),
             Err(_) => assert_eq!(before, after, "a refused response moved the tip"),
         }
         itc_fuzz::assert_bounded("ring", client.recent_headers().count(), K);
