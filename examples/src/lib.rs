@@ -10,6 +10,7 @@
 //! | [`chain`] | PBFT validators executing ledger batches over the network; the full node |
 //! | [`lamp`] | the lamp (light client + command gate) and the phone that commands it |
 //! | [`spv`] | a light client against a full node, with byte and time counters |
+//! | [`demos`] | the four one-crate programs |
 //! | [`net`] | deterministic simulated network: latency, jitter, loss |
 //! | [`report`] | narrative, expectations, figures, JSON report |
 //! | [`args`] | command-line options |
@@ -18,6 +19,7 @@
 
 pub mod args;
 pub mod chain;
+pub mod demos;
 pub mod error;
 pub mod json;
 pub mod lamp;
