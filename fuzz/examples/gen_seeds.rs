@@ -374,12 +374,20 @@ fn main() {
 
     // ---- itc-chaincode ----
     {
-        use itc_chaincode::plan::{Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record};
+        use itc_chaincode::plan::{
+            Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record,
+        };
         use rand_core::SeedableRng;
         let aggs = [
             Aggregation::Count,
-            Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 8 } },
-            Aggregation::Mean { field: 1, clamp: Clamp { lo: -50, bits: 10 } },
+            Aggregation::Sum {
+                field: 0,
+                clamp: Clamp { lo: 0, bits: 8 },
+            },
+            Aggregation::Mean {
+                field: 1,
+                clamp: Clamp { lo: -50, bits: 10 },
+            },
             Aggregation::DistinctCount { precision: 10 },
             Aggregation::RawFields { fields: vec![0, 1] },
         ];
@@ -387,17 +395,31 @@ fn main() {
             let plan = Plan {
                 vendor: Address([0xaa; 20]),
                 nonce: 42,
-                filter: Filter { kinds: vec![7], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 8 },
+                filter: Filter {
+                    kinds: vec![7],
+                    since_ms: 0,
+                    until_ms: u64::MAX,
+                    tags_all: 0,
+                    max_records: 8,
+                },
                 aggregation: agg.clone(),
-                privacy: Privacy { epsilon_milli: 1000, min_contributors: 3 },
+                privacy: Privacy {
+                    epsilon_milli: 1000,
+                    min_contributors: 50,
+                },
                 budget: 1_000_000_007,
                 deadline_ms: 1_000_000,
-                fuel: Fuel { per_record: 16, per_plan: 1_000_000 },
+                fuel: Fuel {
+                    per_record: 16,
+                    per_plan: 1_000_000,
+                },
             };
             o.put("decode_chaincode_plan", 0, &plan);
             o.put("decode_chaincode_plan", 3, &agg);
             o.put("decode_chaincode_plan", 4, &plan.filter);
-            let Ok(valid) = plan.validate(&Policy::default(), Hash([0x11; 32]), 0) else { continue };
+            let Ok(valid) = plan.validate(&Policy::default(), Hash([0x11; 32]), 0) else {
+                continue;
+            };
             for i in 0..2u8 {
                 let dk = key(20 + i);
                 let payout = Address::from_public_key(&dk.public_key());
@@ -407,7 +429,13 @@ fn main() {
                     Policy::default(),
                 );
                 let fields = [i64::from(i) * 10, 1];
-                let records = [Record { kind: 7, time_ms: 10, tags: 0, fields: &fields, key: b"k" }];
+                let records = [Record {
+                    kind: 7,
+                    time_ms: 10,
+                    tags: 0,
+                    fields: &fields,
+                    key: b"k",
+                }];
                 let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(i));
                 if let Ok(c) = exec.run(&valid, records.iter().copied(), payout, 100, &mut rng) {
                     o.put("decode_chaincode_contribution", 0, &c);

@@ -40,7 +40,7 @@ pub fn plan() -> Option<ValidPlan> {
         },
         privacy: Privacy {
             epsilon_milli: 1000,
-            min_contributors: 3,
+            min_contributors: 50,
         },
         budget: 1_000_000_007,
         deadline_ms: 1_000_000,
@@ -91,8 +91,10 @@ enum Op {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let Some(p) = plan() else { return };
+    // A fixture that stops validating would silently turn this target into a no-op: fail loudly.
+    let p = plan().expect("fixture plan validates under the default policy");
     let h = honest();
+    assert!(!h.is_empty(), "fixture produced no honest contributions");
     let mut agg = Aggregator::new(
         p,
         AggregatorConfig {
