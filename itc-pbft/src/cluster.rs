@@ -1,6 +1,6 @@
 //! An in-memory cluster of replicas over a reliable FIFO network: the shortest way to run the
 //! protocol end to end (examples, benches, tests). It plays the integrator for every node:
-//! persists [`Durable`] facts into a [`SafetyRecord`], routes messages, executes committed
+//! persists [`Durable`](crate::safety::Durable) facts into a [`SafetyRecord`], routes messages, executes committed
 //! blocks with an [`Application`], serves catch-up fetches from each node's block store and
 //! fires timers when time advances.
 //!

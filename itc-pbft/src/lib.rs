@@ -27,6 +27,21 @@
 //! * [`evidence`] — verifiable proof that a validator signed two conflicting votes.
 //! * [`cluster`] — an in-memory cluster: four validators in a few lines (examples, benches).
 //!
+//! ## The integrator's loop
+//!
+//! Feed a [`Replica`] (`handle_message`, `handle_request`, `handle_tick`, `handle_executed`,
+//! `handle_fetched_block`) and carry out what [`Replica::drain_actions`] returns, **in order**:
+//!
+//! * [`Action::Persist`] — make it durable before carrying out any later action (it protects
+//!   the vote or view in the message that follows). What must survive a crash is exactly the
+//!   accumulated [`SafetyRecord`] (own votes, entered view, prepared certificates, stable
+//!   checkpoint) plus the blocks the application executed; [`Replica::restore`] takes both.
+//! * [`Action::Send`] / [`Action::Broadcast`] — to one validator / to all peers.
+//! * [`Action::Commit`] — a block with its [`CommitCertificate`], in height order: execute
+//!   it, then report the state root with `handle_executed` (header `h + 1` carries it).
+//! * [`Action::Reply`], [`Action::Evidence`], [`Action::Fetch`], [`Action::SetTimer`] /
+//!   [`Action::CancelTimer`].
+//!
 //! ```
 //! use itc_pbft::cluster::Cluster;
 //! use itc_pbft::{ClientId, Request};
