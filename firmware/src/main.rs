@@ -22,7 +22,7 @@ mod out;
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use itc_crypto::{Decode, PublicKey, SecretKey, ValidatorSet};
+use itc_crypto::{Decode, PublicKey, Reader, SecretKey, ValidatorSet};
 use itc_device_sdk::firmware::{SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::{
@@ -30,6 +30,7 @@ use itc_device_sdk::{
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
+use itc_spv::mmr::Mmr;
 
 use measure::Meter;
 
@@ -86,6 +87,14 @@ enum Setup {
 
 fn decode<T: Decode>(bytes: &[u8]) -> Result<T, Setup> {
     T::decode_bytes(bytes).map_err(|_| Setup::Fixture)
+}
+
+/// Decodes into a `static` slot in a frame of its own, so a large value (a validator set, a
+/// trust anchor) is not kept on the stack while the signature checks that follow run.
+#[inline(never)]
+fn decode_into<T: Decode>(slot: &mut Option<T>, bytes: &[u8]) -> Result<(), &'static str> {
+    *slot = Some(T::decode_bytes(bytes).map_err(|_| "fixture")?);
+    Ok(())
 }
 
 #[entry]
@@ -160,15 +169,61 @@ fn boot(
 
 #[inline(never)]
 fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>) -> Result<(), Setup> {
+    let anchor_cell = cortex_m::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
+        .ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
-        let anchor: TrustAnchor<VALIDATOR_CAPACITY> = decode(ANCHOR).map_err(|_| "fixture")?;
+        decode_anchor(anchor_cell)?;
+        let anchor = anchor_cell.as_ref().ok_or("fixture")?;
         let mut config = LightClientConfig::new(EPOCH);
         // The device never serves old-header proofs: no back-fill downloads.
         config.backfill = false;
-        *cell = Some(Client::new(anchor, config).map_err(|_| "SpvError")?);
+        // Built in place in its static cell: no client-sized temporaries on the stack.
+        Client::init_in(cell, anchor, config).map_err(|_| "SpvError")?;
         Ok(())
     })
     .map_err(|_| Setup::Fixture)
+}
+
+/// Decodes the trust anchor part by part: the validator set's key decompression (deep k256
+/// frames) runs while only the set is on the stack, and the 2 KiB accumulator is decoded
+/// after it returns.
+#[inline(never)]
+fn decode_anchor(slot: &mut Option<TrustAnchor<VALIDATOR_CAPACITY>>) -> Result<(), &'static str> {
+    let set_cell =
+        cortex_m::singleton!(: Option<ValidatorSet<VALIDATOR_CAPACITY>> = None).ok_or("fixture")?;
+    let mut r = Reader::new(ANCHOR);
+    let header = BlockHeader::decode(&mut r).map_err(|_| "fixture")?;
+    decode_set(set_cell, &mut r)?;
+    finish_anchor(slot, header, set_cell, r)
+}
+
+/// Second half of [`decode_anchor`]: the accumulator and the assembly, in a frame that is not
+/// live while the set's keys are decompressed.
+#[inline(never)]
+fn finish_anchor(
+    slot: &mut Option<TrustAnchor<VALIDATOR_CAPACITY>>,
+    header: BlockHeader,
+    set_cell: &mut Option<ValidatorSet<VALIDATOR_CAPACITY>>,
+    mut r: Reader<'_>,
+) -> Result<(), &'static str> {
+    let history = Mmr::decode(&mut r).map_err(|_| "fixture")?;
+    r.finish().map_err(|_| "fixture")?;
+    let next_validators = set_cell.take().ok_or("fixture")?;
+    *slot = Some(TrustAnchor {
+        header,
+        next_validators,
+        history,
+    });
+    Ok(())
+}
+
+#[inline(never)]
+fn decode_set(
+    slot: &mut Option<ValidatorSet<VALIDATOR_CAPACITY>>,
+    r: &mut Reader<'_>,
+) -> Result<(), &'static str> {
+    *slot = Some(ValidatorSet::decode(r).map_err(|_| "fixture")?);
+    Ok(())
 }
 
 #[inline(never)]
@@ -184,16 +239,26 @@ fn boot_identity(m: &mut Meter, flash: &mut SimulatedFlash) -> Result<Dev, Setup
 /// a quorum of it and more than 1/3 of the genesis set): skipping verification.
 #[inline(never)]
 fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setup> {
+    let inputs = cortex_m::singleton!(: (
+        Option<BlockHeader>,
+        Option<CompactCommitCertificate<VALIDATOR_CAPACITY>>,
+        Option<ValidatorSet<VALIDATOR_CAPACITY>>,
+    ) = (None, None, None))
+    .ok_or(Setup::Fixture)?;
     m.run_verdict("header", true, || {
-        let header: BlockHeader = decode(HEADER).map_err(|_| "fixture")?;
-        let cert: CompactCommitCertificate<VALIDATOR_CAPACITY> =
-            decode(CERT).map_err(|_| "fixture")?;
-        let set: ValidatorSet<VALIDATOR_CAPACITY> = decode(VALIDATORS).map_err(|_| "fixture")?;
+        let (header, cert, set) = &mut *inputs;
+        decode_into(header, HEADER)?;
+        decode_into(cert, CERT)?;
+        decode_into(set, VALIDATORS)?;
+        let (Some(header), Some(cert), Some(set)) = (header.as_ref(), cert.as_ref(), set.as_ref())
+        else {
+            return Err("fixture");
+        };
         client
             .verify_skipping(
-                &header,
-                &cert,
-                &set,
+                header,
+                cert,
+                set,
                 None::<&ValidatorSet<VALIDATOR_CAPACITY>>,
                 now,
             )
@@ -202,8 +267,8 @@ fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setu
     })
     .map_err(|_| Setup::Fixture)?;
     // The client now trusts the rotated set.
-    let set: ValidatorSet<VALIDATOR_CAPACITY> = decode(VALIDATORS)?;
-    m.check(client.validators().hash() == set.hash());
+    let trusted = inputs.2.as_ref().map(|s| s.hash());
+    m.check(Some(client.validators().hash()) == trusted);
     Ok(())
 }
 

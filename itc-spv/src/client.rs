@@ -229,42 +229,56 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// Starts from a trust anchor. Checks that the anchor's set is the one its header names as
     /// next and that its accumulator covers exactly the heights below it.
     pub fn new(anchor: TrustAnchor<N>, config: Config) -> Result<Self, SpvError> {
+        let mut slot = None;
+        Self::init_in(&mut slot, &anchor, config)?;
+        slot.ok_or(SpvError::AnchorSetMismatch)
+    }
+
+    /// As [`LightClient::new`], but builds the client directly in `slot` (e.g. a `static`
+    /// cell on firmware) from a borrowed anchor, so the ~7–12 KiB client and the anchor are
+    /// never both copied through a small MCU stack. On error `slot` is left unchanged.
+    pub fn init_in<'s>(
+        slot: &'s mut Option<Self>,
+        anchor: &TrustAnchor<N>,
+        config: Config,
+    ) -> Result<&'s mut Self, SpvError> {
         if K == 0 {
             return Err(SpvError::CapacityExceeded { capacity: K });
         }
-        let TrustAnchor {
-            header,
-            next_validators,
-            mut history,
-        } = anchor;
-        if next_validators.hash() != header.next_validator_set_hash {
+        let header = anchor.header;
+        if anchor.next_validators.hash() != header.next_validator_set_hash {
             return Err(SpvError::AnchorSetMismatch);
         }
-        if history.leaf_count() != header.height {
+        if anchor.history.leaf_count() != header.height {
             return Err(SpvError::AnchorHistoryMismatch {
-                leaf_count: history.leaf_count(),
+                leaf_count: anchor.history.leaf_count(),
                 height: header.height,
             });
         }
         let verified = VerifiedHeader::new(header);
+        let mut history = anchor.history.clone();
         history.append(header_leaf(header.height, &verified.hash()))?;
-        let mut ring = HeaderRing::new();
-        ring.insert(verified);
-        let tip_validators = (header.validator_set_hash == header.next_validator_set_hash)
-            .then(|| next_validators.clone());
-        Ok(LightClient {
+        // Assigned field by field into the slot (no whole-client temporary): on firmware the
+        // client is several KiB and the stack is 16 KiB.
+        *slot = Some(LightClient {
             config,
             tip: verified,
-            ring,
-            validators: next_validators,
-            tip_validators,
+            ring: HeaderRing::new(),
+            validators: anchor.next_validators.clone(),
+            tip_validators: None,
             tip_certificate: None,
             history,
             history_tip: verified.hash(),
             backfill: None,
             conflict: None,
             plan: SyncPlan::new(),
-        })
+        });
+        let client = slot.as_mut().ok_or(SpvError::AnchorSetMismatch)?;
+        client.ring.insert(verified);
+        if header.validator_set_hash == header.next_validator_set_hash {
+            client.tip_validators = Some(anchor.next_validators.clone());
+        }
+        Ok(client)
     }
 
     /// The newest verified header.
