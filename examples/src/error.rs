@@ -56,6 +56,9 @@ pub enum StoryError {
     /// A command could not be built or signed.
     #[error("command: {0}")]
     Command(itc_device_sdk::CommandError),
+    /// A telemetry transaction could not be built or signed.
+    #[error("telemetry: {0}")]
+    Telemetry(itc_device_sdk::telemetry::TelemetryError),
     /// Firmware could not be signed.
     #[error("firmware: {0}")]
     Firmware(itc_device_sdk::FirmwareError),

@@ -1,5 +1,8 @@
-//! The smart lamp: `itc-device-sdk`'s command gate fed by an embedded `itc-spv` light client,
-//! and the phone app that signs commands for it.
+//! The smart lamp as firmware would build it from `itc-device-sdk`: the embedded `itc-spv`
+//! light client (`light_client::DeviceLightClient`, two recent headers), the command gate
+//! ([`Device`]), the replay mark on two alternating flash pages (`flash::FlashCounterStore`)
+//! and telemetry as signed DAG transactions (`telemetry::TelemetryTx`, PoW in bounded slices).
+//! Also the phone app that signs commands for it.
 //!
 //! The lamp trusts exactly one thing from the factory: the genesis header and validator set.
 //! Everything else — who owns it, who may dim it, which firmware key is the vendor's — it
@@ -8,16 +11,40 @@
 use std::time::Instant;
 
 use itc_crypto::{Decode, Encode, PublicKey, SecretKey};
-use itc_device_sdk::replay::MemoryCounterStore;
+use itc_dag::{Transaction, TxId};
+use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
+use itc_device_sdk::light_client::DeviceLightClient;
+use itc_device_sdk::telemetry::TelemetryTx;
 use itc_device_sdk::{
-    AcceptedCommand, Actions, Command, CommandError, Device, DeviceConfig, DeviceId,
-    DeviceIdentity, StateError,
+    AcceptedCommand, Actions, Command, CommandError, CounterStore, Device, DeviceConfig, DeviceId,
+    DeviceIdentity, StateError, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateKey};
 
 use crate::chain::Chain;
 use crate::error::StoryError;
-use crate::spv::{DeviceLightClient, ProvenState, SpvNode};
+use crate::spv::{LampSpv, ProvenState, MAX_SET};
+
+/// Nonces a lamp tries per turn of its main loop while working a telemetry PoW.
+pub const POW_SLICE: u64 = 64;
+
+/// The replay mark's flash (two alternating pages), counting the writes it takes.
+#[derive(Debug)]
+pub struct Flash {
+    store: FlashCounterStore<RamFlash>,
+    writes: u64,
+}
+
+impl CounterStore for Flash {
+    fn load(&mut self) -> Result<Option<u64>, StorageError> {
+        self.store.load()
+    }
+
+    fn persist(&mut self, high_water: u64) -> Result<(), StorageError> {
+        self.writes += 1;
+        self.store.persist(high_water)
+    }
+}
 
 /// One change of brightness the lamp carried out (its local usage log: the records the
 /// analytics plans run over, which never leave the lamp).
@@ -32,9 +59,10 @@ pub struct UsageEvent {
 /// A lamp: light client, command gate, replay counter flash and usage log.
 pub struct Lamp {
     /// Its light client.
-    pub spv: SpvNode,
+    pub spv: LampSpv,
     device: Device<SecretKey>,
-    flash: MemoryCounterStore,
+    flash: Flash,
+    sequence: u64,
     id: DeviceId,
     key: PublicKey,
     /// Current brightness, 0–100 %.
@@ -61,16 +89,20 @@ pub fn parse_level(argument: &[u8]) -> Option<u8> {
 impl Lamp {
     /// A lamp fresh from the factory line: device key, genesis anchor from `chain`.
     pub fn new(key: SecretKey, chain: &Chain) -> Result<Self, StoryError> {
-        let mut flash = MemoryCounterStore::default();
+        let mut flash = Flash {
+            store: FlashCounterStore::new(RamFlash::default()),
+            writes: 0,
+        };
         let identity = DeviceIdentity::new(key);
         let id = identity.device_id();
         let pk = identity.public_key();
         let device = Device::new(identity, DeviceConfig::default(), &mut flash)
             .map_err(|e| StoryError::Command(CommandError::Storage(e)))?;
         Ok(Lamp {
-            spv: SpvNode::for_chain(chain)?,
+            spv: LampSpv::for_chain(chain)?,
             device,
             flash,
+            sequence: 0,
             id,
             key: pk,
             level: 0,
@@ -89,7 +121,7 @@ impl Lamp {
         self.key
     }
 
-    /// The lamp's signing key (it signs its own telemetry on the tangle).
+    /// The lamp's signing key (its analytics answers are signed with it too).
     pub fn signer(&self) -> &SecretKey {
         self.device.identity().signer()
     }
@@ -101,15 +133,44 @@ impl Lamp {
 
     /// Replay-counter writes to flash so far.
     pub fn flash_writes(&self) -> u64 {
-        self.flash.writes()
+        self.flash.writes
     }
 
     /// Bytes of RAM the lamp's protocol state takes: light client plus command gate.
     pub fn state_bytes() -> (usize, usize) {
         (
-            DeviceLightClient::STATE_BYTES,
+            DeviceLightClient::<MAX_SET>::STATE_BYTES,
             std::mem::size_of::<Device<SecretKey>>(),
         )
+    }
+
+    /// A telemetry reading as the firmware posts it: a DAG data transaction approving
+    /// `parents` (from the gateway's tip selection), PoW worked on the lamp in slices of
+    /// [`POW_SLICE`] nonces, signed with the device key. Returns it and the slices it took.
+    pub fn telemetry(
+        &mut self,
+        parents: &[TxId],
+        reading: &[u8],
+        now_ms: u64,
+        difficulty: u8,
+    ) -> Result<(Transaction, u64), StoryError> {
+        let identity = self.device.identity();
+        let mut tx = TelemetryTx::new(
+            identity.public_key(),
+            self.sequence,
+            now_ms,
+            parents,
+            reading,
+            difficulty,
+        )
+        .map_err(StoryError::Telemetry)?;
+        let mut slices = 1;
+        while !tx.work(POW_SLICE) {
+            slices += 1;
+        }
+        let signed = tx.sign(identity).map_err(StoryError::Telemetry)?;
+        self.sequence += 1;
+        Ok((signed, slices))
     }
 
     /// Syncs headers, proves its own ownership record under the newest one and installs it.
@@ -127,7 +188,12 @@ impl Lamp {
             .ok_or(StoryError::Unexpected("the lamp is not registered"))?;
         let record = OwnershipRecord::decode_bytes(bytes)?;
         self.device
-            .update_ownership(&proven.state, record.clone(), &proven.proof)
+            .update_ownership_at(
+                self.spv.client(),
+                proven.state.height,
+                record.clone(),
+                &proven.proof,
+            )
             .map_err(StoryError::DeviceState)?;
         Ok((record, proven))
     }

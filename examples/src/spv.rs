@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use itc_examples::chain::{Chain, ChainConfig};
-//! use itc_examples::spv::SpvNode;
+//! use itc_examples::spv::PhoneSpv;
 //! use itc_crypto::{Address, SecretKey};
 //! use itc_ledger::StateKey;
 //!
@@ -15,7 +15,7 @@
 //! chain.execute(1, &tx).unwrap();
 //! chain.execute(1, &chain.builder().transfer(&alice, 1, addr, 1).unwrap()).unwrap();
 //!
-//! let mut phone = SpvNode::for_chain(&chain).unwrap();
+//! let mut phone = PhoneSpv::for_chain(&chain).unwrap();
 //! phone.sync(chain.server(), chain.now()).unwrap();
 //! let proven = phone.prove_state(chain.server(), StateKey::Account(addr), chain.now()).unwrap();
 //! assert!(proven.value.is_some());
@@ -31,13 +31,17 @@ use itc_spv::{Config, Event, LightClient, ProofServer, Request, Response, TrustA
 use crate::chain::Chain;
 use crate::error::StoryError;
 
-/// Recent headers a device keeps.
-pub const RECENT_HEADERS: usize = 16;
-/// Largest validator set a device can follow.
+/// Largest validator set a device or phone can follow.
 pub const MAX_SET: usize = 8;
 
-/// The light client a device embeds.
-pub type DeviceLightClient = LightClient<RECENT_HEADERS, MAX_SET>;
+/// Recent headers a phone keeps (a lamp keeps what `itc-device-sdk` embeds: 2).
+pub const PHONE_HEADERS: usize = 16;
+
+/// The light client a lamp embeds: `itc-device-sdk`'s, as in firmware.
+pub type LampSpv = SpvNode<{ itc_device_sdk::light_client::RECENT_HEADERS }>;
+
+/// A phone's light client: more recent headers, so older blocks stay provable directly.
+pub type PhoneSpv = SpvNode<PHONE_HEADERS>;
 
 /// What the client exchanged and how long verification took.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,10 +88,10 @@ pub struct ProvenInclusion {
     pub verify_us: u64,
 }
 
-/// A light client and its counters.
+/// A light client keeping `K` recent headers, and its counters.
 #[derive(Debug, Clone)]
-pub struct SpvNode {
-    client: Box<DeviceLightClient>,
+pub struct SpvNode<const K: usize> {
+    client: Box<LightClient<K, MAX_SET>>,
     /// Counters.
     pub stats: SpvStats,
 }
@@ -96,7 +100,7 @@ fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-impl SpvNode {
+impl<const K: usize> SpvNode<K> {
     /// A client anchored at genesis, as shipped in firmware.
     pub fn new(anchor: TrustAnchor<MAX_SET>, epoch_length: u64) -> Result<Self, StoryError> {
         Ok(SpvNode {
@@ -120,7 +124,7 @@ impl SpvNode {
     }
 
     /// The light client.
-    pub fn client(&self) -> &DeviceLightClient {
+    pub fn client(&self) -> &LightClient<K, MAX_SET> {
         &self.client
     }
 

@@ -8,7 +8,7 @@ use itc_ledger::{Actions, Grant};
 use super::{client, reason, Story};
 use crate::error::StoryError;
 use crate::lamp::Phone;
-use crate::report::mean;
+use crate::report::percentile;
 
 /// Simulated time between two commands (ms).
 const GAP_MS: u64 = 1_500;
@@ -177,8 +177,8 @@ impl Story {
         let us = self.lamp.command_us.clone();
         self.report.figure(
             "command_verify_us",
-            "command decision (mean, host)",
-            mean(&us),
+            "command decision (median, host)",
+            percentile(&us, 50) as f64,
             "µs",
             0,
         );

@@ -11,10 +11,11 @@ use itc_dag::Payload;
 use itc_device_sdk::firmware::{
     FirmwareManifest, SignedManifest, UpdatePolicy, Verdict, MANIFEST_TAG,
 };
-use itc_device_sdk::FirmwareError;
+use itc_device_sdk::{DeviceIdentity, FirmwareError};
 use itc_ledger::{StateKey, VendorRecord};
 use rand_core::RngCore;
 
+use super::telemetry::Pow;
 use super::{reason, short, Story, LAMP_MODEL, VENDOR};
 use crate::error::StoryError;
 
@@ -98,11 +99,13 @@ impl Story {
         let Some(t) = self.telemetry.as_mut() else {
             return Err(StoryError::Unexpected("no tangle"));
         };
+        let publisher = DeviceIdentity::new(self.cast.vendor.clone());
         let (tx, tries) = t.post(
-            &self.cast.vendor,
+            &publisher,
             &signed.encode_to_vec(),
             now,
             &mut self.rng,
+            Pow::OnDevice,
         )?;
         let fetched = t
             .tangle

@@ -42,7 +42,7 @@ use crate::chain::{Chain, ChainConfig, Ticket, TxOutcome};
 use crate::error::StoryError;
 use crate::lamp::{Lamp, Phone};
 use crate::report::{Output, Report};
-use crate::spv::SpvNode;
+use crate::spv::PhoneSpv;
 
 /// The vendor's id on chain.
 pub const VENDOR: VendorId = VendorId(1);
@@ -127,7 +127,7 @@ pub struct Story {
     pub(crate) rng: ChaCha20Rng,
     pub(crate) lamp: Lamp,
     pub(crate) alice_phone: Phone,
-    pub(crate) alice_spv: SpvNode,
+    pub(crate) alice_spv: PhoneSpv,
     pub(crate) purchase: Option<(Ticket, TxOutcome)>,
     pub(crate) telemetry: Option<telemetry::Tangled>,
     pub(crate) phase_ms: Vec<(String, u64)>,
@@ -150,7 +150,7 @@ impl Story {
         config.net = opts.net;
         let chain = Chain::new(config, balances)?;
         let lamp = Lamp::new(SecretKey::generate(&mut rng), &chain)?;
-        let alice_spv = SpvNode::for_chain(&chain)?;
+        let alice_spv = PhoneSpv::for_chain(&chain)?;
         let alice_phone = Phone::new(cast.alice.clone());
         Ok(Story {
             report: Report::new(output),

@@ -4,6 +4,7 @@ use super::Story;
 use crate::error::StoryError;
 use crate::lamp::Lamp;
 use crate::report::{mean, percentile};
+use crate::spv::MAX_SET;
 
 impl Story {
     /// Phase 7.
@@ -107,7 +108,10 @@ impl Story {
         let (lc, gate) = Lamp::state_bytes();
         self.report.figure(
             "lamp_light_client_bytes",
-            "lamp RAM: light client (16 headers, ≤ 8 validators)",
+            format!(
+                "lamp RAM: light client ({} headers, ≤ {MAX_SET} validators)",
+                itc_device_sdk::light_client::RECENT_HEADERS
+            ),
             lc as f64,
             "B",
             0,
@@ -121,8 +125,8 @@ impl Story {
         );
         self.report.figure(
             "lamp_flash_bytes",
-            "lamp flash: replay high-water mark",
-            8.0,
+            "lamp flash: replay mark (2 pages × record)",
+            (2 * itc_device_sdk::flash::RECORD_LEN) as f64,
             "B",
             0,
         );

@@ -1,7 +1,10 @@
-//! Phase 4: telemetry on the tangle. Lamps (mains-powered: PoW is their credential) and
-//! battery sensors (vouched for by the gateway's stake: little PoW) post readings; the gateway's
-//! tangle node confirms them by approving weight; the main chain anchors a snapshot; the lamp's
-//! light client proves one of its readings final.
+//! Phase 4: telemetry on the tangle. Lamps (mains-powered: PoW is their credential) work their
+//! proof of work themselves; battery sensors (vouched for by the gateway's stake: little PoW)
+//! hand it to the gateway — both through `itc-device-sdk`'s `TelemetryTx`. The gateway's tangle
+//! node confirms readings by approving weight; the main chain anchors a snapshot (the seam
+//! `DagSnapshot::root` → ledger `AnchorDag` → `Tangle::handle_anchor` and the full node's
+//! `ChainStore::add_snapshot` is wired here); the lamp's light client proves one of its readings
+//! final.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,11 +14,14 @@ use itc_dag::{
     DagError, DagEvent, Genesis as DagGenesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
     RandomWalk, Tangle, TangleConfig, Transaction, TransactionBuilder, TxId, TxStatus,
 };
+use itc_device_sdk::telemetry::{TelemetryError, TelemetryTx};
+use itc_device_sdk::DeviceIdentity;
 use itc_ledger::SystemCall;
 use rand_core::RngCore;
 
 use super::{client, reason, short, Story};
 use crate::error::StoryError;
+use crate::lamp::POW_SLICE;
 use crate::report::{mean, percentile};
 
 /// Difficulty an unknown key pays (bits of leading zeros).
@@ -27,12 +33,22 @@ pub const SENSOR_BITS: u8 = 6;
 /// How long the readings flow (simulated ms).
 const WINDOW_MS: u64 = 40_000;
 
-/// A device posting telemetry.
+/// A device posting telemetry (index 0 is Alice's lamp, which posts through its own SDK).
 pub(crate) struct Issuer {
-    key: SecretKey,
+    id: DeviceIdentity<SecretKey>,
     name: String,
     lamp: bool,
     period_ms: u64,
+}
+
+/// Who works a reading's proof of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pow {
+    /// The device itself, in bounded slices of its main loop (mains-powered lamps).
+    OnDevice,
+    /// The gateway, from the device's `PowJob`; the device checks the nonce before signing
+    /// (battery sensors).
+    Gateway,
 }
 
 /// What phase 4 leaves for the later phases.
@@ -42,41 +58,58 @@ pub(crate) struct Tangled {
     /// Next sequence number per issuer.
     pub sequences: BTreeMap<[u8; 32], u64>,
     /// A sensor that keeps reporting while the story's other phases run.
-    pub pulse: SecretKey,
+    pub pulse: DeviceIdentity<SecretKey>,
     /// Readings it posted.
     pub pulses: u64,
 }
 
 impl Tangled {
-    /// Builds, solves and signs a data transaction by `key` at `now` and attaches it; returns
-    /// the transaction and the PoW attempts it took.
+    /// The gateway's tip selection: parents for a reading issued at `now`.
+    pub fn parents(&self, now: u64, rng: &mut dyn RngCore) -> Result<Vec<TxId>, StoryError> {
+        self.tangle
+            .select_parents(&RandomWalk::default(), rng, now, 2)
+            .map(|p| p.to_vec())
+            .map_err(StoryError::Dag)
+    }
+
+    /// Builds a reading with `itc-device-sdk`'s `TelemetryTx` for `id` at `now`, has its PoW
+    /// done as `pow` says, signs it and attaches it; returns it and the nonces tried.
     pub fn post(
         &mut self,
-        key: &SecretKey,
+        id: &DeviceIdentity<SecretKey>,
         data: &[u8],
         now: u64,
         rng: &mut dyn RngCore,
+        pow: Pow,
     ) -> Result<(Transaction, u64), StoryError> {
-        let pk = key.public_key();
-        let parents = self
-            .tangle
-            .select_parents(&RandomWalk::default(), rng, now, 2)
-            .map_err(StoryError::Dag)?;
-        let seq = self.sequences.entry(*pk.as_bytes()).or_insert(0);
+        let parents = self.parents(now, rng)?;
+        let pk = id.public_key();
+        let seq = self.sequences.get(pk.as_bytes()).copied().unwrap_or(0);
         let difficulty = self.tangle.required_difficulty(&pk, now);
-        let mut b = TransactionBuilder::new(pk, *seq, now)
-            .parents(&parents)
-            .map_err(StoryError::Dag)?
-            .payload(Payload::data(data).map_err(StoryError::Dag)?);
-        let nonce = b
-            .solve_pow(difficulty, 0, 1 << 30)
-            .ok_or(StoryError::Unexpected("proof of work not found"))?;
-        let tx = b.sign(key).map_err(StoryError::Dag)?;
+        let mut tx = TelemetryTx::new(pk, seq, now, &parents, data, difficulty)
+            .map_err(StoryError::Telemetry)?;
+        match pow {
+            Pow::OnDevice => while !tx.work(POW_SLICE) {},
+            Pow::Gateway => {
+                let job = tx.pow_job();
+                let nonce = itc_dag::pow::solve(&job.essence_hash, job.difficulty, 0, 1 << 30)
+                    .ok_or(StoryError::Unexpected("proof of work not found"))?;
+                tx.accept_nonce(nonce).map_err(StoryError::Telemetry)?;
+            }
+        }
+        let signed = tx.sign(id).map_err(StoryError::Telemetry)?;
+        self.attach(&signed, now)?;
+        self.sequences.insert(*pk.as_bytes(), seq + 1);
+        let tries = signed.nonce().saturating_add(1);
+        Ok((signed, tries))
+    }
+
+    /// Hands a finished transaction to the gateway's tangle node.
+    pub fn attach(&mut self, tx: &Transaction, now: u64) -> Result<(), StoryError> {
         self.tangle
             .handle_transaction(tx.clone(), now)
-            .map_err(StoryError::Dag)?;
-        *seq += 1;
-        Ok((tx, nonce.saturating_add(1)))
+            .map(|_| ())
+            .map_err(StoryError::Dag)
     }
 }
 
@@ -98,10 +131,10 @@ impl Story {
             self.chain.advance(step);
             let now = self.chain.now();
             if let Some(t) = self.telemetry.as_mut() {
-                let key = t.pulse.clone();
+                let id = t.pulse.clone();
                 let reading = format!("pulse lux={}", 200 + (now / 7) % 300);
                 t.tangle.handle_tick(now);
-                t.post(&key, reading.as_bytes(), now, &mut self.rng)?;
+                t.post(&id, reading.as_bytes(), now, &mut self.rng, Pow::Gateway)?;
                 t.pulses += 1;
             }
         }
@@ -117,14 +150,14 @@ impl Story {
 
         // The fleet: the story lamp, eleven more lamps, eight battery sensors.
         let mut issuers = vec![Issuer {
-            key: self.lamp.signer().clone(),
+            id: DeviceIdentity::new(self.lamp.signer().clone()),
             name: "Alice's lamp".into(),
             lamp: true,
             period_ms: 2_000,
         }];
         for i in 1..12 {
             issuers.push(Issuer {
-                key: SecretKey::generate(&mut self.rng),
+                id: DeviceIdentity::new(SecretKey::generate(&mut self.rng)),
                 name: format!("lamp {i}"),
                 lamp: true,
                 period_ms: 2_000,
@@ -132,7 +165,7 @@ impl Story {
         }
         for i in 0..8 {
             issuers.push(Issuer {
-                key: SecretKey::generate(&mut self.rng),
+                id: DeviceIdentity::new(SecretKey::generate(&mut self.rng)),
                 name: format!("sensor {i}"),
                 lamp: false,
                 period_ms: 3_000,
@@ -144,10 +177,10 @@ impl Story {
             } else {
                 IssuerProfile::staked(SENSOR_BITS, 50_000, 50)
             };
-            policy.register(&is.key.public_key(), profile);
+            policy.register(&is.id.public_key(), profile);
         }
         self.report.say(format!(
-            "{} lamps at {LAMP_BITS}-bit PoW, {} sensors at {SENSOR_BITS}-bit (gateway-staked), unknown keys {UNKNOWN_BITS}-bit",
+            "{} lamps work {LAMP_BITS}-bit PoW themselves, {} battery sensors hand {SENSOR_BITS}-bit PoW to the gateway (staked for them); unknown keys pay {UNKNOWN_BITS} bits",
             issuers.iter().filter(|i| i.lamp).count(),
             issuers.iter().filter(|i| !i.lamp).count()
         ));
@@ -166,7 +199,7 @@ impl Story {
             sequences: BTreeMap::new(),
             pulse: issuers
                 .last()
-                .map(|i| i.key.clone())
+                .map(|i| i.id.clone())
                 .ok_or(StoryError::Unexpected("no sensors"))?,
             pulses: 0,
         };
@@ -212,7 +245,20 @@ impl Story {
                 t.tangle.handle_tick(now);
                 next_tick = now + 5_000;
             }
-            let (tx, tries) = t.post(&is.key, reading.as_bytes(), now, &mut self.rng)?;
+            let (tx, tries) = if i == 0 {
+                // Alice's lamp: its own firmware path (device SDK), parents from the gateway.
+                let parents = t.parents(now, &mut self.rng)?;
+                let difficulty = t.tangle.required_difficulty(&is.id.public_key(), now);
+                let (tx, _slices) =
+                    self.lamp
+                        .telemetry(&parents, reading.as_bytes(), now, difficulty)?;
+                t.attach(&tx, now)?;
+                let tries = tx.nonce().saturating_add(1);
+                (tx, tries)
+            } else {
+                let pow = if is.lamp { Pow::OnDevice } else { Pow::Gateway };
+                t.post(&is.id, reading.as_bytes(), now, &mut self.rng, pow)?
+            };
             if let Some(a) = attempts.get_mut(usize::from(!is.lamp)) {
                 a.push(tries);
             }
@@ -382,9 +428,30 @@ impl Story {
         issuers: &[Issuer],
     ) -> Result<(), StoryError> {
         let now = self.chain.now();
-        let Some(lamp) = issuers.first() else {
+        let (Some(lamp), Some(sensor)) = (issuers.get(1), issuers.last()) else {
             return Err(StoryError::Unexpected("no issuers"));
         };
+
+        // A gateway that returns a nonce which does not solve the sensor's job: the sensor
+        // checks it before signing, so the bad work never gets a signature.
+        let spk = sensor.id.public_key();
+        let sseq = t.sequences.get(spk.as_bytes()).copied().unwrap_or(0);
+        let sparents = t.parents(now, &mut self.rng)?;
+        let difficulty = t.tangle.required_difficulty(&spk, now);
+        let mut job = TelemetryTx::new(spk, sseq, now, &sparents, b"lux=1", difficulty)
+            .map_err(StoryError::Telemetry)?;
+        let e = job.pow_job().essence_hash;
+        let bad = (0..)
+            .find(|n| itc_dag::pow::check(&e, *n, difficulty).is_err())
+            .unwrap_or(0);
+        let r = job.accept_nonce(bad);
+        self.report.expect(
+            "a sensor refuses a gateway's nonce that does not solve its PoW job",
+            matches!(r, Err(TelemetryError::BadNonce { .. })) && !job.is_solved(),
+            r.err()
+                .map(|e| reason(&e))
+                .unwrap_or_else(|| "accepted!".into()),
+        );
         let digest = t.tangle.state_digest();
         let parents = t
             .tangle
@@ -410,13 +477,13 @@ impl Story {
                 }
                 b.sign(key).map_err(StoryError::Dag)
             };
-        let pk: PublicKey = lamp.key.public_key();
+        let pk: PublicKey = lamp.id.public_key();
         let seq = t.sequences.get(pk.as_bytes()).copied().unwrap_or(0);
         let required = t.tangle.required_difficulty(&pk, now);
         let cases: Vec<JunkCase> = vec![
             (
                 "a lamp reading whose nonce does not meet its declared PoW",
-                build(&lamp.key, seq, required, false)?,
+                build(lamp.id.signer(), seq, required, false)?,
                 |e| matches!(e, DagError::InsufficientPow { .. }),
             ),
             (
