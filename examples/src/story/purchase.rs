@@ -75,37 +75,35 @@ impl Story {
             format!("block {}, owner: the vendor until sold", o.height),
         );
 
-        // Mallory tries to take the lamp: refused, and nothing changes.
-        let root_before = self.chain.full_node_ledger().root();
+        // Mallory tries to take the lamp: refused, and nothing of hers or the lamp's changes
+        // (not even her nonce: a failed transaction only leaves a receipt).
+        let mallory_nonce = self.nonce(&self.cast.mallory);
         let tx = b
             .transfer_ownership(
                 &self.cast.mallory,
-                self.nonce(&self.cast.mallory),
+                mallory_nonce,
                 lamp_id,
                 self.cast.mallory.public_key(),
             )
             .map_err(StoryError::Crypto)?;
         let (_, o) = self.commit(client::MALLORY, &tx)?;
-        let unchanged = self
+        let owner = self
             .chain
             .full_node_ledger()
             .device(&lamp_id)
-            .map(|r| r.owner)
-            == Some(self.cast.vendor.public_key());
+            .map(|r| r.owner);
+        let unchanged = owner == Some(self.cast.vendor.public_key())
+            && self.nonce(&self.cast.mallory) == mallory_nonce;
         self.report.expect(
             "Mallory's TransferOwnership of the lamp to herself is refused",
             o.result == Err(TxError::NotOwner(lamp_id)) && unchanged,
             format!(
-                "{}; state root {}",
+                "{} in block {}; owner and Mallory's nonce unchanged",
                 o.result
                     .err()
                     .map(|e| reason(&e))
                     .unwrap_or_else(|| "applied!".into()),
-                if self.chain.full_node_ledger().root() == root_before {
-                    "unchanged"
-                } else {
-                    "changed (nonce only)"
-                }
+                o.height
             ),
         );
 
@@ -226,7 +224,7 @@ impl Story {
             self.chain.now(),
         )?;
         self.report.expect(
-            "Alice's phone proves the hand-over is in block with confirmations",
+            "Alice's phone proves by SPV that the hand-over is in the chain",
             inc.height == outcome.height && inc.confirmations >= 1,
             format!(
                 "block {}, {} confirmation(s), proof {} B, checked in {} µs",
