@@ -109,6 +109,11 @@ fn split(c: &mut Criterion) {
     let mut g = c.benchmark_group("pbft/split/n4");
     g.sample_size(10);
     for batch in [100usize, 1000] {
+        if !wanted(&format!("pbft/split/n4/signature_work/b{batch}"))
+            && !wanted(&format!("pbft/split/n4/batch_hashing/b{batch}"))
+        {
+            continue;
+        }
         // Count what one batch costs in signature operations, across the four replicas.
         let mut cl = cluster(4, batch);
         let mut id = 0u64;
@@ -155,6 +160,16 @@ fn split(c: &mut Criterion) {
     g.finish();
 }
 
+/// Criterion's name filter, applied to the parts of this bench that only print (they would
+/// otherwise run, and pollute a profile, whatever the filter).
+fn wanted(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
 fn totals(c: &Cluster) -> (u64, u64) {
     c.nodes().iter().fold((0, 0), |acc, n| {
         let s = n.replica.sig_stats();
@@ -164,6 +179,9 @@ fn totals(c: &Cluster) -> (u64, u64) {
 
 /// Messages, bytes and latency (in message delays) per committed batch; printed, not timed.
 fn traffic_and_latency(_: &mut Criterion) {
+    if !wanted("pbft/traffic_and_latency") {
+        return;
+    }
     for batch in [1usize, 100, 1000] {
         let mut cl = cluster(4, batch);
         cl.count_bytes = true;

@@ -10,7 +10,7 @@ use itc_crypto::Signer;
 use crate::action::{Action, Timer};
 use crate::certificate::{commit_digest, CertificateError};
 use crate::error::PbftError;
-use crate::header::ChainError;
+use crate::header::{BlockHeader, ChainError};
 use crate::message::{verify_quorum, CertifiedBlock};
 use crate::replica::{FetchState, Replica};
 
@@ -119,9 +119,13 @@ impl<S: Signer> Replica<S> {
         let Some(e) = self.epochs.get(h, ku) else {
             return Err(PbftError::UnknownValidatorSet(h));
         };
-        block
-            .header
-            .follows_with_interval(&self.last_header, self.config.checkpoint_interval)?;
+        block.header.extends(&self.last_header, &self.last_hash)?;
+        let k = self.config.checkpoint_interval;
+        if block.header.next_validator_set_hash != block.header.validator_set_hash
+            && !BlockHeader::is_epoch_boundary(h, k)
+        {
+            return Err(ChainError::SetChangeOffBoundary { height: h }.into());
+        }
         if block.header.validator_set_hash != e.hash {
             return Err(ChainError::WrongValidatorSet.into());
         }
@@ -133,11 +137,8 @@ impl<S: Signer> Replica<S> {
             .into());
         }
         // The certificate's quorum, checked as one batch (see `message::verify_quorum`).
-        let digest = commit_digest(
-            block.certificate.view(),
-            block.header.height,
-            &block.header.hash(),
-        );
+        let hash = block.header.hash();
+        let digest = commit_digest(block.certificate.view(), h, &hash);
         verify_quorum(
             block.certificate.votes(),
             &e.set,
@@ -148,7 +149,7 @@ impl<S: Signer> Replica<S> {
         if block.batch.root() != block.header.batch_root {
             return Err(PbftError::FetchedBatchMismatch);
         }
-        self.deliver_block(block);
+        self.deliver_block(block, hash);
         self.deliver()?;
         let next = self.last_header.height.saturating_add(1);
         self.try_accept(next)?;

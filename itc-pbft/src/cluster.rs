@@ -116,9 +116,9 @@ pub struct Traffic {
 /// An in-memory cluster over a reliable FIFO network.
 pub struct Cluster<A: Application = HashChainApp> {
     nodes: Vec<Node<A>>,
-    /// In flight: (delivery time, sequence, recipient, message), delivered in that order.
-    queue: BTreeMap<(u64, u64), (usize, Message)>,
-    seq: u64,
+    /// In flight: (delivery time, recipient, message). The delay is the same for every
+    /// message, so arrival order is send order and a FIFO queue suffices.
+    queue: VecDeque<(u64, usize, Message)>,
     now: u64,
     traffic: Traffic,
     /// Count encoded bytes of every message (costs an encoding pass).
@@ -210,8 +210,7 @@ impl<A: Application> Cluster<A> {
         }
         Ok(Cluster {
             nodes,
-            queue: BTreeMap::new(),
-            seq: 0,
+            queue: VecDeque::new(),
             latency_ms: 0,
             capture: false,
             captured: Vec::new(),
@@ -284,7 +283,7 @@ impl<A: Application> Cluster<A> {
 
     /// Delivers messages until the network is empty (time advances only by message delays).
     pub fn run_until_idle(&mut self) {
-        while let Some(((at, _), (to, m))) = self.queue.pop_first() {
+        while let Some((at, to, m)) = self.queue.pop_front() {
             self.now = self.now.max(at);
             let now = self.now;
             if let Some(n) = self.nodes.get_mut(to) {
@@ -335,9 +334,8 @@ impl<A: Application> Cluster<A> {
     }
 
     fn enqueue(&mut self, to: usize, message: Message) {
-        self.seq += 1;
         let at = self.now.saturating_add(self.latency_ms);
-        self.queue.insert((at, self.seq), (to, message));
+        self.queue.push_back((at, to, message));
     }
 
     fn index_of(&self, key: &PublicKey) -> Option<usize> {
@@ -350,7 +348,7 @@ impl<A: Application> Cluster<A> {
     fn process_actions(&mut self, i: usize) {
         loop {
             let actions: Vec<Action> = match self.nodes.get_mut(i) {
-                Some(n) => n.replica.drain_actions().collect(),
+                Some(n) => n.replica.take_actions(),
                 None => return,
             };
             if actions.is_empty() {

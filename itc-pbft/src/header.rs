@@ -146,13 +146,19 @@ impl BlockHeader {
     /// [`BlockHeader::follows_with_interval`] for that (full nodes and light clients that know
     /// `K` should).
     pub fn follows(&self, parent: &BlockHeader) -> Result<(), ChainError> {
+        self.extends(parent, &parent.hash())
+    }
+
+    /// [`BlockHeader::follows`] for a caller that already knows `parent_hash` (saves hashing
+    /// the parent again).
+    pub fn extends(&self, parent: &BlockHeader, parent_hash: &Hash) -> Result<(), ChainError> {
         if parent.height.checked_add(1) != Some(self.height) {
             return Err(ChainError::HeightGap {
                 parent: parent.height,
                 found: self.height,
             });
         }
-        if self.previous != parent.hash() {
+        if self.previous != *parent_hash {
             return Err(ChainError::WrongPrevious);
         }
         if self.validator_set_hash != parent.next_validator_set_hash {

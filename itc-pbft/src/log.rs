@@ -111,8 +111,8 @@ pub(crate) struct Slot {
     pub prepared: Option<PreparedCertificate>,
     /// Batch known for a header hash (survives view changes; re-proposals carry no batch).
     pub batch: Option<(Hash, Batch)>,
-    /// The committed header and its certificate, once committed-local.
-    pub committed: Option<(PrePrepare, CommitCertificate<Signatures>)>,
+    /// The committed proposal, its header hash and certificate, once committed-local.
+    pub committed: Option<(PrePrepare, Hash, CommitCertificate<Signatures>)>,
 }
 
 impl Slot {

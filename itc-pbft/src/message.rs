@@ -206,11 +206,27 @@ impl PrePrepare {
         set: &ValidatorSet<N>,
         stats: &mut SigChecker,
     ) -> Result<(), CertError> {
+        self.verify_hashed(&self.header.hash(), set, stats)
+    }
+
+    /// [`PrePrepare::verify`] for a caller that already hashed the header.
+    pub fn verify_hashed<const N: usize>(
+        &self,
+        header_hash: &Hash,
+        set: &ValidatorSet<N>,
+        stats: &mut SigChecker,
+    ) -> Result<(), CertError> {
         let primary = primary_index(self.view, set.len());
         let v = set
             .get(usize::from(primary))
             .ok_or(CertError::UnknownSigner(primary))?;
-        if stats.verify_remembered(&v.key, &self.digest(), &self.signature) {
+        let digest = vote_digest(
+            Phase::PrePrepare,
+            self.view,
+            self.header.height,
+            header_hash,
+        );
+        if stats.verify_remembered(&v.key, &digest, &self.signature) {
             Ok(())
         } else {
             Err(CertError::BadSignature(primary))
@@ -411,9 +427,10 @@ impl PreparedCertificate {
         if self.prepares.signers().get(usize::from(primary)) {
             return Err(CertError::PrimaryPrepared);
         }
-        pp.verify(set, stats)?;
+        let hash = pp.header.hash();
+        pp.verify_hashed(&hash, set, stats)?;
         let primary_power = set.get(usize::from(primary)).map_or(0, |v| v.power);
-        let digest = vote_digest(Phase::Prepare, pp.view, pp.header.height, &pp.header.hash());
+        let digest = vote_digest(Phase::Prepare, pp.view, pp.header.height, &hash);
         verify_quorum(&self.prepares, set, &digest, primary_power, stats)
     }
 }

@@ -58,15 +58,15 @@ impl<S: Signer> Replica<S> {
                     if slot.header_hash == hash {
                         return Err(PbftError::Duplicate);
                     }
-                    let existing = *existing;
-                    pp.verify(set, &mut self.stats)
+                    let (existing, existing_hash) = (*existing, slot.header_hash);
+                    pp.verify_hashed(&hash, set, &mut self.stats)
                         .map_err(|_| PbftError::InvalidSignature(primary))?;
                     self.push(Action::Evidence(Evidence {
                         phase: Phase::PrePrepare,
                         view: pp.view,
                         height: h,
                         sender: primary,
-                        first: (existing.header.hash(), existing.signature),
+                        first: (existing_hash, existing.signature),
                         second: (hash, pp.signature),
                     }));
                     return Err(PbftError::Equivocation(primary));
@@ -88,7 +88,7 @@ impl<S: Signer> Replica<S> {
             }
             .into());
         }
-        pp.verify(set, &mut self.stats)
+        pp.verify_hashed(&hash, set, &mut self.stats)
             .map_err(|_| PbftError::InvalidSignature(primary))?;
         if batch.root() != pp.header.batch_root {
             return Err(ProposalError::BatchRootMismatch.into());
@@ -114,7 +114,15 @@ impl<S: Signer> Replica<S> {
     /// Checks a fresh proposal's header against our chain (only when ready).
     fn validate_header(&self, header: &BlockHeader) -> Result<(), ProposalError> {
         let k = self.config.checkpoint_interval;
-        header.follows_with_interval(&self.last_header, k)?;
+        header.extends(&self.last_header, &self.last_hash)?;
+        if header.next_validator_set_hash != header.validator_set_hash
+            && !BlockHeader::is_epoch_boundary(header.height, k)
+        {
+            return Err(crate::header::ChainError::SetChangeOffBoundary {
+                height: header.height,
+            }
+            .into());
+        }
         if header.state_root != self.last_root {
             return Err(ProposalError::WrongStateRoot);
         }
@@ -149,9 +157,9 @@ impl<S: Signer> Replica<S> {
 
     /// Sends our prepare for the proposal at `h` once we can check it.
     pub(crate) fn try_accept(&mut self, h: u64) -> Result<(), PbftError> {
-        let (pp, accepted) = match self.log.get(&h) {
+        let (pp, hash, accepted) = match self.log.get(&h) {
             Some(s) if s.view == self.view => match s.pre_prepare {
-                Some(pp) => (pp, s.accepted),
+                Some(pp) => (pp, s.header_hash, s.accepted),
                 None => return Ok(()),
             },
             _ => return Ok(()),
@@ -163,7 +171,6 @@ impl<S: Signer> Replica<S> {
             // Stays unaccepted: the request timer will replace the faulty primary.
             return Ok(());
         }
-        let hash = pp.header.hash();
         self.cast_vote(Phase::Prepare, h, hash)?;
         if let Some(s) = self.log.get_mut(&h) {
             s.accepted = true;
@@ -224,9 +231,10 @@ impl<S: Signer> Replica<S> {
         let late = self.log.get(&h).is_some_and(|s| {
             s.view == view
                 && match phase {
-                    Phase::Commit => s.committed.as_ref().is_some_and(|(pp, c)| {
-                        c.view() == view && pp.header.hash() == v.header_hash
-                    }),
+                    Phase::Commit => s
+                        .committed
+                        .as_ref()
+                        .is_some_and(|(_, hash, c)| c.view() == view && *hash == v.header_hash),
                     _ => s.commit_sent && s.header_hash == v.header_hash,
                 }
         });
@@ -262,10 +270,9 @@ impl<S: Signer> Replica<S> {
             }
             Prior::None => {}
         }
-        if !self
-            .stats
-            .verify_remembered(&key, &v.digest(phase), &v.signature)
-        {
+        // Votes are checked once, as they arrive (not cached: caching costs more in the normal
+        // case than it saves in a view change, where certificates are batch-verified).
+        if !self.stats.verify(&key, &v.digest(phase), &v.signature) {
             self.drop_empty_slot(h);
             return Err(PbftError::InvalidSignature(v.sender));
         }
@@ -329,7 +336,7 @@ impl<S: Signer> Replica<S> {
             }
         }
         if let Some(cert) = send_commit {
-            let hash = cert.pre_prepare.header.hash();
+            let hash = self.log.get(&h).map_or(Hash::ZERO, |s| s.header_hash);
             let fact = self.guard.record_prepared(cert.clone());
             self.persist(Some(fact));
             if let Some(slot) = self.log.get_mut(&h) {
@@ -367,7 +374,11 @@ impl<S: Signer> Replica<S> {
             };
             match pp {
                 Some(pp) => {
-                    found = Some((pp, CommitCertificate::from_votes(slot.view, qc.clone())));
+                    found = Some((
+                        pp,
+                        *hash,
+                        CommitCertificate::from_votes(slot.view, qc.clone()),
+                    ));
                 }
                 None => missing = Some(h),
             }
@@ -392,10 +403,10 @@ impl<S: Signer> Replica<S> {
             let Some(slot) = self.log.get(&h) else {
                 return Ok(());
             };
-            let Some((pp, cert)) = &slot.committed else {
+            let Some((pp, hash, cert)) = &slot.committed else {
                 return Ok(());
             };
-            let hash = pp.header.hash();
+            let hash = *hash;
             let Some(batch) = slot.batch_for(&hash).cloned() else {
                 self.request_fetch(h);
                 return Ok(());
@@ -405,12 +416,12 @@ impl<S: Signer> Replica<S> {
                 batch,
                 certificate: cert.clone(),
             };
-            self.deliver_block(block);
+            self.deliver_block(block, hash);
         }
     }
 
-    /// Hands one certified block (the next height) to the application.
-    pub(crate) fn deliver_block(&mut self, block: CertifiedBlock) {
+    /// Hands one certified block (the next height, header hash `hash`) to the application.
+    pub(crate) fn deliver_block(&mut self, block: CertifiedBlock, hash: Hash) {
         let h = block.header.height;
         for r in block.batch.requests() {
             let key = (r.client, r.id);
@@ -430,8 +441,9 @@ impl<S: Signer> Replica<S> {
         }
         self.pending.compact();
         self.last_header = block.header;
-        self.delivered_headers.insert(h, block.header);
-        self.committed_hashes.insert(h, block.header.hash());
+        self.last_hash = hash;
+        self.delivered_headers.insert(h, (block.header, hash));
+        self.committed_hashes.insert(h, hash);
         self.push(Action::Commit(block));
         if self.fetch.is_some_and(|f| f.to <= h) {
             self.fetch = None;
@@ -493,7 +505,7 @@ impl<S: Signer> Replica<S> {
         let header = BlockHeader {
             height: h,
             view: self.view,
-            previous: self.last_header.hash(),
+            previous: self.last_hash,
             batch_root: batch.root(),
             state_root: self.last_root,
             validator_set_hash: set_hash,

@@ -135,7 +135,9 @@ pub struct Replica<S: Signer> {
     pub(crate) nv_forwarded: BTreeSet<ReplicaIndex>,
     // --- chain ---
     pub(crate) last_header: BlockHeader,
-    pub(crate) delivered_headers: BTreeMap<u64, BlockHeader>,
+    pub(crate) delivered_headers: BTreeMap<u64, (BlockHeader, Hash)>,
+    /// `last_header.hash()`, cached.
+    pub(crate) last_hash: Hash,
     /// Header hash of every block delivered above the low watermark (however it arrived).
     pub(crate) committed_hashes: BTreeMap<u64, Hash>,
     pub(crate) executed: u64,
@@ -211,6 +213,7 @@ impl<S: Signer> Replica<S> {
             nv_forwarded: BTreeSet::new(),
             last_header: tip.header,
             delivered_headers: BTreeMap::new(),
+            last_hash: tip.header.hash(),
             committed_hashes: BTreeMap::new(),
             executed: h,
             last_root: tip.state_root,
@@ -322,6 +325,13 @@ impl<S: Signer> Replica<S> {
         self.actions.drain(..)
     }
 
+    /// The outputs produced so far, as an owned vector (no per-action move; handy when the
+    /// integrator needs `&mut` access to other state while carrying them out).
+    #[must_use = "actions carry messages to send and state to persist"]
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        core::mem::take(&mut self.actions)
+    }
+
     // ------------------------------------------------------------------ inputs
 
     /// Feeds a message from a peer. Errors say why it was rejected; a rejected message changes
@@ -397,7 +407,7 @@ impl<S: Signer> Replica<S> {
             });
         }
         let h = executed.height;
-        let Some(header) = self.delivered_headers.get(&h).copied() else {
+        let Some((header, block_hash)) = self.delivered_headers.get(&h).copied() else {
             return Err(PbftError::ExecutedOutOfOrder { expected, got: h });
         };
         // At an epoch boundary the header names the next set; it was proposed before this
@@ -432,7 +442,6 @@ impl<S: Signer> Replica<S> {
         }
         self.executed = h;
         self.last_root = executed.state_root;
-        let block_hash = header.hash();
         self.executed_roots
             .insert(h, (block_hash, executed.state_root));
         if boundary {
