@@ -16,7 +16,9 @@ use itc_chaincode::contribution::Contribution;
 use itc_chaincode::executor::LocalExecutor;
 use itc_chaincode::hll::HyperLogLog;
 use itc_chaincode::pedersen::{Opening, PedersenGens};
-use itc_chaincode::plan::{Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record, ValidPlan};
+use itc_chaincode::plan::{
+    Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record, ValidPlan,
+};
 use itc_chaincode::range_proof::RangeProof;
 use itc_chaincode::siphash::SketchKey;
 use itc_crypto::{Address, Encode, Hash, SecretKey};
@@ -33,13 +35,17 @@ fn key() -> SketchKey {
 /// Bytes and error of both HLLs at several cardinalities (printed once per run).
 fn peer_table() {
     println!("\n== HLL p=14: itc (Ertl fixed-point, HLL_4 wire) vs hyperloglogplus 0.4.1 (HLL++, 6-bit registers) ==");
-    println!("{:>10} {:>12} {:>10} {:>14} {:>10}", "n", "itc est", "itc err", "hllp est", "hllp err");
+    println!(
+        "{:>10} {:>12} {:>10} {:>14} {:>10}",
+        "n", "itc est", "itc err", "hllp est", "hllp err"
+    );
     let mut itc_err2 = 0.0;
     let mut peer_err2 = 0.0;
     let mut k = 0.0;
     for seed in 0..3u64 {
         let mut itc = HyperLogLog::new(P).unwrap();
-        let mut peer: HyperLogLogPlus<u64, RandomState> = HyperLogLogPlus::new(P, RandomState::new()).unwrap();
+        let mut peer: HyperLogLogPlus<u64, RandomState> =
+            HyperLogLogPlus::new(P, RandomState::new()).unwrap();
         let mut n = 0u64;
         for target in [1_000u64, 100_000, 1_000_000] {
             while n < target {
@@ -53,7 +59,11 @@ fn peer_table() {
             itc_err2 += ea * ea;
             peer_err2 += eb * eb;
             k += 1.0;
-            println!("{n:>10} {a:>12.0} {:>9.3}% {b:>14.0} {:>9.3}%", ea * 100.0, eb * 100.0);
+            println!(
+                "{n:>10} {a:>12.0} {:>9.3}% {b:>14.0} {:>9.3}%",
+                ea * 100.0,
+                eb * 100.0
+            );
         }
         if seed == 0 {
             println!(
@@ -78,7 +88,9 @@ fn peer_table() {
         peer.insert(&i);
     }
     let q = 1_000_000u64;
-    let fp_itc = (n..n + q).filter(|i| itc.contains(&key(), &i.to_le_bytes())).count();
+    let fp_itc = (n..n + q)
+        .filter(|i| itc.contains(&key(), &i.to_le_bytes()))
+        .count();
     let fp_peer = (n..n + q).filter(|i| peer.contains(i)).count();
     let theory = (1.0 - (-7.0 * n as f64 / 1e6).exp()).powi(7);
     println!(
@@ -95,10 +107,13 @@ fn hll(c: &mut Criterion) {
     peer_table();
     let mut g = c.benchmark_group("hll_p14");
     g.throughput(Throughput::Elements(BATCH));
-    let items: Vec<u64> = (0..BATCH).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+    let items: Vec<u64> = (0..BATCH)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
     // Dense sketches (as after 10^6 items), so inserts measure the steady state.
     let mut itc = HyperLogLog::new(P).unwrap();
-    let mut peer: HyperLogLogPlus<u64, RandomState> = HyperLogLogPlus::new(P, RandomState::new()).unwrap();
+    let mut peer: HyperLogLogPlus<u64, RandomState> =
+        HyperLogLogPlus::new(P, RandomState::new()).unwrap();
     for i in 0..1_000_000u64 {
         itc.insert(&key(), &i.to_le_bytes());
         peer.insert(&i);
@@ -133,10 +148,18 @@ fn hll(c: &mut Criterion) {
         peer_other.insert(&i);
     }
     g.bench_function("merge/itc", |b| {
-        b.iter_batched_ref(|| itc.clone(), |s| s.merge(black_box(&other)), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            || itc.clone(),
+            |s| s.merge(black_box(&other)),
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("merge/hyperloglogplus", |b| {
-        b.iter_batched_ref(|| peer.clone(), |s| s.merge(black_box(&peer_other)), BatchSize::SmallInput)
+        b.iter_batched_ref(
+            || peer.clone(),
+            |s| s.merge(black_box(&peer_other)),
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("estimate/itc", |b| b.iter(|| black_box(&itc).estimate()));
     g.bench_function("estimate/hyperloglogplus", |b| b.iter(|| peer.count()));
@@ -170,9 +193,16 @@ fn bloom(c: &mut Criterion) {
     });
     let queries: Vec<u64> = (BATCH..2 * BATCH).collect();
     g.bench_function("query/itc", |b| {
-        b.iter(|| queries.iter().filter(|x| itc.contains(&key(), &x.to_le_bytes())).count())
+        b.iter(|| {
+            queries
+                .iter()
+                .filter(|x| itc.contains(&key(), &x.to_le_bytes()))
+                .count()
+        })
     });
-    g.bench_function("query/fastbloom", |b| b.iter(|| queries.iter().filter(|x| peer.contains(*x)).count()));
+    g.bench_function("query/fastbloom", |b| {
+        b.iter(|| queries.iter().filter(|x| peer.contains(*x)).count())
+    });
     g.finish();
 }
 
@@ -187,16 +217,30 @@ fn proofs(c: &mut Criterion) {
     let tag = itc_crypto::DomainTag::new(b"itc/bench/ref/v1");
     let sig = itc_crypto::Signer::sign(&sk, tag, b"m").unwrap();
     let pk = sk.public_key();
-    g.bench_function("reference/schnorr_verify", |b| b.iter(|| pk.verify(tag, black_box(b"m"), &sig)));
+    g.bench_function("reference/schnorr_verify", |b| {
+        b.iter(|| pk.verify(tag, black_box(b"m"), &sig))
+    });
     g.bench_function("commit", |b| b.iter(|| gens.commit(black_box(&o))));
     let op = gens.prove_opening(&com, &o, b"ctx", &mut rng);
-    g.bench_function("opening/prove", |b| b.iter(|| gens.prove_opening(&com, &o, b"ctx", &mut rng)));
-    g.bench_function("opening/verify", |b| b.iter(|| gens.verify_opening(&com, black_box(&op), b"ctx")));
+    g.bench_function("opening/prove", |b| {
+        b.iter(|| gens.prove_opening(&com, &o, b"ctx", &mut rng))
+    });
+    g.bench_function("opening/verify", |b| {
+        b.iter(|| gens.verify_opening(&com, black_box(&op), b"ctx"))
+    });
     let rp = RangeProof::prove(&gens, &o, 16, b"ctx", &mut rng).unwrap();
-    println!("opening proof {} B; 16-bit range proof {} B", op.encoded_len(), rp.encoded_len());
+    println!(
+        "opening proof {} B; 16-bit range proof {} B",
+        op.encoded_len(),
+        rp.encoded_len()
+    );
     g.sample_size(20);
-    g.bench_function("range16/prove", |b| b.iter(|| RangeProof::prove(&gens, &o, 16, b"ctx", &mut rng)));
-    g.bench_function("range16/verify", |b| b.iter(|| rp.verify(&gens, &com, 16, b"ctx")));
+    g.bench_function("range16/prove", |b| {
+        b.iter(|| RangeProof::prove(&gens, &o, 16, b"ctx", &mut rng))
+    });
+    g.bench_function("range16/verify", |b| {
+        b.iter(|| rp.verify(&gens, &com, 16, b"ctx"))
+    });
     g.finish();
 }
 
@@ -204,12 +248,24 @@ fn plan(aggregation: Aggregation) -> ValidPlan {
     Plan {
         vendor: Address([1; 20]),
         nonce: 0,
-        filter: Filter { kinds: vec![1], since_ms: 0, until_ms: u64::MAX, tags_all: 0, max_records: 100 },
+        filter: Filter {
+            kinds: vec![1],
+            since_ms: 0,
+            until_ms: u64::MAX,
+            tags_all: 0,
+            max_records: 100,
+        },
         aggregation,
-        privacy: Privacy { epsilon_milli: 1000, min_contributors: 50 },
+        privacy: Privacy {
+            epsilon_milli: 1000,
+            min_contributors: 50,
+        },
         budget: 1_000_000_000,
         deadline_ms: 10_000,
-        fuel: Fuel { per_record: 16, per_plan: 10_000_000 },
+        fuel: Fuel {
+            per_record: 16,
+            per_plan: 10_000_000,
+        },
     }
     .validate(&Policy::default(), Hash::ZERO, 0)
     .unwrap()
@@ -221,12 +277,21 @@ fn contributions(p: &ValidPlan, n: usize) -> Vec<Contribution> {
         .map(|i| {
             let key = SecretKey::generate(&mut rng);
             let mut exec = LocalExecutor::new(key, PrivacyBudget::default(), Policy::default());
-            let keys: Vec<[u8; 8]> = (0..20u64).map(|j| (i as u64 * 7 + j).to_le_bytes()).collect();
+            let keys: Vec<[u8; 8]> = (0..20u64)
+                .map(|j| (i as u64 * 7 + j).to_le_bytes())
+                .collect();
             let records: Vec<Record<'_>> = keys
                 .iter()
-                .map(|k| Record { kind: 1, time_ms: 1, tags: 0, fields: &[5], key: k })
+                .map(|k| Record {
+                    kind: 1,
+                    time_ms: 1,
+                    tags: 0,
+                    fields: &[5],
+                    key: k,
+                })
                 .collect();
-            exec.run(p, records.iter().copied(), Address([2; 20]), 5, &mut rng).unwrap()
+            exec.run(p, records.iter().copied(), Address([2; 20]), 5, &mut rng)
+                .unwrap()
         })
         .collect()
 }
@@ -258,7 +323,10 @@ fn aggregator(c: &mut Criterion) {
     });
     // Value contributions carry a range proof: submit cost per contribution on 200 of them
     // (10,000 would take tens of seconds per iteration); throughput extrapolates linearly.
-    let sum = plan(Aggregation::Sum { field: 0, clamp: Clamp { lo: 0, bits: 16 } });
+    let sum = plan(Aggregation::Sum {
+        field: 0,
+        clamp: Clamp { lo: 0, bits: 16 },
+    });
     let sum_contribs = contributions(&sum, 200);
     g.throughput(Throughput::Elements(200));
     g.bench_function("sum16/200_contributors", |b| {

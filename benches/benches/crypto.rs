@@ -24,7 +24,9 @@ fn signatures(c: &mut Criterion) {
     let pk = key.public_key();
     let msg = [7u8; 100];
     let sig = key.sign(TAG, &msg).unwrap();
-    c.bench_function("schnorr/sign", |b| b.iter(|| key.sign(TAG, black_box(&msg))));
+    c.bench_function("schnorr/sign", |b| {
+        b.iter(|| key.sign(TAG, black_box(&msg)))
+    });
     c.bench_function("schnorr/verify", |b| {
         b.iter(|| pk.verify(TAG, black_box(&msg), black_box(&sig)))
     });
@@ -34,14 +36,18 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("ecdsa/verify", |b| {
         b.iter(|| epk.verify(black_box(&digest), black_box(&esig)))
     });
-    c.bench_function("ecdsa/recover", |b| b.iter(|| esig.recover(black_box(&digest))));
+    c.bench_function("ecdsa/recover", |b| {
+        b.iter(|| esig.recover(black_box(&digest)))
+    });
 }
 
 fn merkle(c: &mut Criterion) {
     let leaves: Vec<[u8; 32]> = (0..1024u32)
         .map(|i| keccak256(&i.to_be_bytes()).0)
         .collect();
-    c.bench_function("merkle/root_1024", |b| b.iter(|| merkle_root(black_box(&leaves))));
+    c.bench_function("merkle/root_1024", |b| {
+        b.iter(|| merkle_root(black_box(&leaves)))
+    });
     // Depth 20: a tree of 2^20 leaves, built once from hashes.
     let hashes = (0..(1u32 << 20))
         .map(|i| leaf_hash(&i.to_be_bytes()))

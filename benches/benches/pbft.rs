@@ -137,25 +137,34 @@ fn split(c: &mut Criterion) {
         let digest = Hash([7; 32]);
         let sig = key.sign_digest(&digest).expect("sign");
         let (s, v) = (signs.round() as usize, verifies.round() as usize);
-        g.bench_function(BenchmarkId::new(format!("signature_work/b{batch}"), mode()), |b| {
-            b.iter(|| {
-                for _ in 0..s {
-                    black_box(key.sign_digest(black_box(&digest)).ok());
-                }
-                for _ in 0..v {
-                    black_box(pk.verify_digest(black_box(&digest), black_box(&sig)).is_ok());
-                }
-            })
-        });
+        g.bench_function(
+            BenchmarkId::new(format!("signature_work/b{batch}"), mode()),
+            |b| {
+                b.iter(|| {
+                    for _ in 0..s {
+                        black_box(key.sign_digest(black_box(&digest)).ok());
+                    }
+                    for _ in 0..v {
+                        black_box(
+                            pk.verify_digest(black_box(&digest), black_box(&sig))
+                                .is_ok(),
+                        );
+                    }
+                })
+            },
+        );
         let reqs = requests(&mut 0, batch);
         let b4 = Batch::new(reqs);
-        g.bench_function(BenchmarkId::new(format!("batch_hashing/b{batch}"), mode()), |b| {
-            b.iter(|| {
-                for _ in 0..4 {
-                    black_box(black_box(&b4).root());
-                }
-            })
-        });
+        g.bench_function(
+            BenchmarkId::new(format!("batch_hashing/b{batch}"), mode()),
+            |b| {
+                b.iter(|| {
+                    for _ in 0..4 {
+                        black_box(black_box(&b4).root());
+                    }
+                })
+            },
+        );
     }
     g.finish();
 }

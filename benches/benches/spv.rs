@@ -93,12 +93,21 @@ fn proofs(c: &mut Criterion) {
     };
     assert_eq!(proof.path.len(), 20);
     c.bench_function("spv/inclusion_depth_20", |b| {
-        b.iter(|| verified.verify_transaction(black_box(&leaf), black_box(&proof)).unwrap())
+        b.iter(|| {
+            verified
+                .verify_transaction(black_box(&leaf), black_box(&proof))
+                .unwrap()
+        })
     });
     c.bench_function("spv/inclusion_depth_20_with_leaf_hash", |b| {
         b.iter(|| {
             verified
-                .verify_request(123_456, 1, black_box(&123_456u64.to_be_bytes()), black_box(&proof))
+                .verify_request(
+                    123_456,
+                    1,
+                    black_box(&123_456u64.to_be_bytes()),
+                    black_box(&proof),
+                )
                 .unwrap()
         })
     });
@@ -106,14 +115,21 @@ fn proofs(c: &mut Criterion) {
     // The accumulator at a 10^6-header chain.
     let mut store = MmrStore::new();
     for h in 0..1_000_000u64 {
-        store.append(header_leaf(h, &Hash([(h % 251) as u8; 32]))).unwrap();
+        store
+            .append(header_leaf(h, &Hash([(h % 251) as u8; 32])))
+            .unwrap();
     }
     let acc: Mmr = store.accumulator_at(1_000_000).unwrap();
     let mmr_proof = store.prove(5, 1_000_000).unwrap();
     let old_leaf = header_leaf(5, &Hash([5; 32]));
     c.bench_function(
         &format!("spv/mmr_proof_1e6_headers_depth_{}", mmr_proof.path.len()),
-        |b| b.iter(|| acc.verify(black_box(&mmr_proof), black_box(&old_leaf)).unwrap()),
+        |b| {
+            b.iter(|| {
+                acc.verify(black_box(&mmr_proof), black_box(&old_leaf))
+                    .unwrap()
+            })
+        },
     );
     c.bench_function("spv/mmr_append", |b| {
         b.iter_batched(

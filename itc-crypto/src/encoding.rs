@@ -288,11 +288,7 @@ impl<'a> Reader<'a> {
     /// reserve memory the input does not back.
     pub fn read_count(&mut self, max: usize, min_item_len: usize) -> Result<usize, DecodeError> {
         let n = self.read_len(max)?;
-        let fits = self
-            .buf
-            .len()
-            .checked_div(min_item_len.max(1))
-            .unwrap_or(0);
+        let fits = self.buf.len().checked_div(min_item_len.max(1)).unwrap_or(0);
         if n > fits {
             return Err(DecodeError::UnexpectedEnd {
                 needed: n.saturating_mul(min_item_len),

@@ -147,10 +147,7 @@ impl PublicKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
         let key =
             schnorr::VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
-        Ok(PublicKey {
-            bytes: *bytes,
-            key,
-        })
+        Ok(PublicKey { bytes: *bytes, key })
     }
 
     fn from_verifying_key(key: schnorr::VerifyingKey) -> Self {

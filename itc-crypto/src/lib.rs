@@ -60,7 +60,7 @@ pub use encoding::{Decode, DecodeError, Encode, Reader, Writer};
 pub use error::CryptoError;
 pub use hash::{keccak256, sha3_256, tagged_hash, DomainTag, Hash, TaggedHasher};
 pub use keys::{PublicKey, SecretKey, Signature, Signer};
-pub use merkle::{merkle_root, InclusionProof, MerkleError};
-pub use quorum::{QuorumCertificate, QuorumError, Threshold, Validator, ValidatorSet};
 #[cfg(feature = "alloc")]
 pub use merkle::MerkleTree;
+pub use merkle::{merkle_root, InclusionProof, MerkleError};
+pub use quorum::{QuorumCertificate, QuorumError, Threshold, Validator, ValidatorSet};

@@ -611,7 +611,9 @@ mod tests {
     const T: DomainTag = DomainTag::new(b"itc/test/quorum/v1");
 
     fn keys(n: u8) -> Vec<SecretKey> {
-        (1..=n).map(|i| SecretKey::from_bytes(&[i; 32]).unwrap()).collect()
+        (1..=n)
+            .map(|i| SecretKey::from_bytes(&[i; 32]).unwrap())
+            .collect()
     }
 
     fn set_of(keys: &[SecretKey], powers: &[u64]) -> ValidatorSet {

@@ -2,7 +2,12 @@
 //! rows including the variable-length-message rows added in 2022-12): every signing row must
 //! reproduce the exact signature, every row must verify or fail as the table says.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use itc_crypto::{PublicKey, SecretKey, Signature};
 
