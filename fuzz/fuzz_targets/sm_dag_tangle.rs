@@ -137,7 +137,6 @@ fuzz_target!(|ops: Vec<Op>| {
                 itc_dag::Outcome::Attached { id, .. } | itc_dag::Outcome::Waiting { id, .. } => {
                     known.push(id)
                 }
-                _ => {}
             },
             Some(Err(_)) => {
                 assert_eq!(
