@@ -5,30 +5,19 @@
 //! and the settlement pays the contributors — wired here into a ledger `SettlePlan`.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
-use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome, ReleasedValue};
-use itc_chaincode::budget::PrivacyBudget;
-use itc_chaincode::contribution::Contribution;
-use itc_chaincode::error::{ContributionError, ExecError, PlanError};
-use itc_chaincode::executor::LocalExecutor;
-use itc_chaincode::payout::Settlement;
-use itc_chaincode::plan::{
-    Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy, Record, ValidPlan,
-};
-use itc_crypto::{Address, Encode, SecretKey};
-use itc_ledger::system::Payouts;
-use itc_ledger::{StateKey, SystemCall};
-use rand_core::RngCore;
+use itc_chaincode::aggregator::{Outcome, ReleasedValue};
+use itc_chaincode::error::{ContributionError, PlanError};
+use itc_chaincode::plan::{Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy};
 
+use super::cohort::Answers;
 use super::{addr, client, reason, Story, VENDOR};
 use crate::error::StoryError;
-use crate::report::mean;
 
 /// Record kind: the lamp was dimmed (key: the home's id; field 0: the level).
-const KIND_DIM: u32 = 1;
+pub(crate) const KIND_DIM: u32 = 1;
 /// Record kind: the lamp's weekly summary (field 0: mean brightness while on, %).
-const KIND_SUMMARY: u32 = 2;
+pub(crate) const KIND_SUMMARY: u32 = 2;
 const WEEK_MS: u64 = 7 * 24 * 3_600_000;
 /// How long the plans stay open (simulated ms).
 const OPEN_MS: u64 = 10 * 60_000;
@@ -36,84 +25,7 @@ const OPEN_MS: u64 = 10 * 60_000;
 const BUDGET_DIMMING: u64 = 6_000;
 const BUDGET_BRIGHTNESS: u64 = 4_000;
 
-/// One lamp of the cohort and its week of data (which never leaves it).
-struct CohortLamp {
-    key: SecretKey,
-    home: u32,
-    owner: Address,
-    dims: Vec<(u64, i64)>,
-    mean_brightness: i64,
-}
-
-impl CohortLamp {
-    fn records(&self) -> (Vec<[i64; 1]>, [i64; 1], [u8; 4], [u8; 4]) {
-        let dims = self.dims.iter().map(|(_, l)| [*l]).collect();
-        (
-            dims,
-            [self.mean_brightness],
-            self.home.to_be_bytes(),
-            [0; 4],
-        )
-    }
-}
-
 impl Story {
-    fn cohort(&mut self, week_start: u64, now: u64) -> Vec<CohortLamp> {
-        let homes = self.opts.homes as u32;
-        let mut lamps = Vec::new();
-        // Home 0 is Alice's: her lamp's real usage log.
-        let usage = &self.lamp.usage;
-        let dims: Vec<(u64, i64)> = usage
-            .iter()
-            .filter(|u| u.level > 0 && u.level < 100)
-            .map(|u| (u.at_ms, i64::from(u.level)))
-            .collect();
-        let on: Vec<u64> = usage
-            .iter()
-            .filter(|u| u.level > 0)
-            .map(|u| u64::from(u.level))
-            .collect();
-        let mean_on = if on.is_empty() {
-            0
-        } else {
-            on.iter().sum::<u64>() / on.len() as u64
-        };
-        lamps.push(CohortLamp {
-            key: self.lamp.signer().clone(),
-            home: 0,
-            owner: addr(&self.cast.alice),
-            dims,
-            mean_brightness: mean_on as i64,
-        });
-        for home in 1..homes {
-            let owner = addr(&SecretKey::generate(&mut self.rng));
-            let dimmer = self.rng.next_u32() % 100 < 55;
-            // One home in five has a second lamp (and counts once as a home).
-            let count = if home % 5 == 0 { 2 } else { 1 };
-            for _ in 0..count {
-                let n = if dimmer {
-                    1 + self.rng.next_u32() % 4
-                } else {
-                    0
-                };
-                let dims = (0..n)
-                    .map(|_| {
-                        let at = week_start + self.rng.next_u64() % (now - week_start);
-                        (at, i64::from(10 + self.rng.next_u32() % 80))
-                    })
-                    .collect();
-                lamps.push(CohortLamp {
-                    key: SecretKey::generate(&mut self.rng),
-                    home,
-                    owner,
-                    dims,
-                    mean_brightness: i64::from(20 + self.rng.next_u32() % 81),
-                });
-            }
-        }
-        lamps
-    }
-
     fn plan(
         &self,
         nonce: u64,
@@ -261,127 +173,13 @@ impl Story {
             );
         }
 
-        // The lamps answer.
-        let cohort = self.cohort(week_start, at);
-        let mut agg1 = Aggregator::new(p1.clone(), AggregatorConfig::default());
-        let mut agg2 = Aggregator::new(p2.clone(), AggregatorConfig::default());
-        let mut exec_us = Vec::new();
-        let mut submit_us = Vec::new();
-        let mut sizes = Vec::new();
-        let mut first: Option<(Contribution, Contribution)> = None;
-        let total = cohort.len();
-        for (i, lamp) in cohort.iter().enumerate() {
-            let t = at + 1_000 + i as u64;
-            let (dims, summary, home_key, lamp_key) = lamp.records();
-            let dim_records: Vec<Record<'_>> = lamp
-                .dims
-                .iter()
-                .zip(&dims)
-                .map(|((time, _), f)| Record {
-                    kind: KIND_DIM,
-                    time_ms: *time,
-                    tags: 0,
-                    fields: f,
-                    key: &home_key,
-                })
-                .collect();
-            let summary_record = Record {
-                kind: KIND_SUMMARY,
-                time_ms: now.saturating_sub(1),
-                tags: 0,
-                fields: &summary,
-                key: &lamp_key,
-            };
-            let mut exec = LocalExecutor::new(
-                lamp.key.clone(),
-                PrivacyBudget::default(),
-                Policy::default(),
-            );
-            let started = Instant::now();
-            let c1 = exec
-                .run(
-                    &p1,
-                    dim_records.iter().copied(),
-                    lamp.owner,
-                    t,
-                    &mut self.rng,
-                )
-                .map_err(StoryError::Exec)?;
-            let c2 = exec
-                .run(&p2, [summary_record], lamp.owner, t, &mut self.rng)
-                .map_err(StoryError::Exec)?;
-            exec_us.push(started.elapsed().as_micros() as u64 / 2);
-            if i == 0 {
-                // The same plan twice from one lamp: its privacy ledger says no.
-                let again = exec.run(
-                    &p1,
-                    dim_records.iter().copied(),
-                    lamp.owner,
-                    t,
-                    &mut self.rng,
-                );
-                self.report.expect(
-                    "Alice's lamp refuses to answer plan 1 a second time",
-                    matches!(again, Err(ExecError::AlreadyAnswered)),
-                    match again {
-                        Ok(_) => "answered!".into(),
-                        Err(e) => reason(&e),
-                    },
-                );
-            }
-            sizes.push(c1.encoded_len() as u64);
-            sizes.push(c2.encoded_len() as u64);
-            let started = Instant::now();
-            agg1.submit(&c1, t).map_err(StoryError::Contribution)?;
-            agg2.submit(&c2, t).map_err(StoryError::Contribution)?;
-            submit_us.push(started.elapsed().as_micros() as u64 / 2);
-            if first.is_none() {
-                first = Some((c1, c2));
-            }
-            self.report.progress("lamps answering", i + 1, total);
-        }
-        self.report.expect(
-            format!("{total} lamps in {} homes answer both plans with signed sketches", self.opts.homes),
-            agg1.contributors() == total && agg2.contributors() == total,
-            format!(
-                "{:.0} B per answer, {:.1} ms to compute on the host, {:.1} ms for the aggregator to check",
-                mean(&sizes),
-                mean(&exec_us) / 1000.0,
-                mean(&submit_us) / 1000.0
-            ),
-        );
-        self.report.figure(
-            "contribution_bytes",
-            "contribution size (mean)",
-            mean(&sizes),
-            "B",
-            0,
-        );
-        self.report.figure(
-            "contribution_check_us",
-            "aggregator check per contribution",
-            mean(&submit_us),
-            "µs",
-            0,
-        );
-
-        // Bad submissions change nothing.
-        if let Some((c1, c2)) = &first {
-            let before = (agg1.contributors(), agg2.contributors());
-            let dup = agg1.submit(c1, at + 5_000);
-            let wrong = agg1.submit(c2, at + 5_000);
-            self.report.expect(
-                "a duplicate answer and an answer to the wrong plan are refused",
-                dup == Err(ContributionError::DuplicateDevice)
-                    && wrong == Err(ContributionError::WrongPlan)
-                    && before == (agg1.contributors(), agg2.contributors()),
-                format!(
-                    "{}, {}",
-                    dup.err().map(|e| reason(&e)).unwrap_or_default(),
-                    wrong.err().map(|e| reason(&e)).unwrap_or_default()
-                ),
-            );
-        }
+        // The lamps answer; bad submissions change nothing.
+        let Answers {
+            cohort,
+            mut agg1,
+            mut agg2,
+            first,
+        } = self.answer(&p1, &p2, week_start, at, now)?;
 
         // The deadline passes; the first block after it fixes the noise beacon.
         let deadline = p1.plan().deadline_ms;
@@ -488,98 +286,5 @@ impl Story {
 
         // Settlement on the ledger, certified by the validators.
         self.settle(&[(&p1, &s1), (&p2, &s2)])
-    }
-
-    /// A block after everything so far (used as the noise beacon).
-    fn heartbeat(&mut self) -> Result<u64, StoryError> {
-        let gw = self.cast.gateway.clone();
-        let tx = self
-            .chain
-            .builder()
-            .transfer(&gw, self.nonce(&gw), addr(&gw), 1)
-            .map_err(StoryError::Crypto)?;
-        let (_, o) = self.commit(client::GATEWAY, &tx)?;
-        Ok(o.height)
-    }
-
-    fn settle(&mut self, plans: &[(&ValidPlan, &Settlement)]) -> Result<(), StoryError> {
-        let ledger = self.chain.full_node_ledger();
-        let supply = ledger.total_supply();
-        let payees: BTreeSet<Address> = plans
-            .iter()
-            .flat_map(|(_, s)| s.payouts.iter().map(|p| p.to))
-            .collect();
-        let before: u64 = payees.iter().map(|a| ledger.account(a).balance).sum();
-        let alice_before = ledger.account(&addr(&self.cast.alice)).balance;
-        let mut tickets = Vec::new();
-        let mut expected = 0u64;
-        for (plan, s) in plans {
-            let mut entries: Vec<(Address, u64)> =
-                s.payouts.iter().map(|p| (p.to, p.amount)).collect();
-            if s.refund > 0 {
-                entries.push((s.vendor, s.refund));
-            }
-            expected += s.payouts.iter().map(|p| p.amount).sum::<u64>();
-            let payouts = Payouts::new(entries).map_err(StoryError::Ledger)?;
-            let tx = self.chain.certify(SystemCall::SettlePlan {
-                plan_id: plan.id().0,
-                payouts,
-            })?;
-            tickets.push(self.chain.submit(client::VALIDATORS, &tx));
-        }
-        let outs = self.chain.wait(&tickets, 120_000)?;
-        let ledger = self.chain.full_node_ledger();
-        let after: u64 = payees.iter().map(|a| ledger.account(a).balance).sum();
-        let settled = plans
-            .iter()
-            .all(|(p, _)| ledger.escrow(&p.id().0).is_some_and(|e| e.settled));
-        let held: u64 = ledger
-            .escrows()
-            .filter(|(_, e)| !e.settled)
-            .map(|(_, e)| e.held)
-            .sum();
-        let balances: u64 = ledger.accounts().map(|(_, a)| a.balance).sum();
-        self.report.expect(
-            "validators settle both plans on the ledger (SettlePlan); contributors are paid",
-            outs.iter().all(|o| o.result.is_ok()) && settled && after - before == expected,
-            format!("{expected} ITC to {} owners", payees.len()),
-        );
-        self.report.expect(
-            "the token supply is unchanged (balances + open escrows)",
-            balances + held == supply,
-            format!("{supply} ITC"),
-        );
-
-        // Alice checks her reward from her phone, by SPV.
-        let gain = ledger
-            .account(&addr(&self.cast.alice))
-            .balance
-            .saturating_sub(alice_before);
-        self.seal()?;
-        self.alice_spv.sync(self.chain.server(), self.chain.now())?;
-        let proven = self.alice_spv.prove_state(
-            self.chain.server(),
-            StateKey::Account(addr(&self.cast.alice)),
-            self.chain.now(),
-        )?;
-        let balance = proven
-            .value
-            .as_deref()
-            .and_then(|v| <itc_ledger::Account as itc_crypto::Decode>::decode_bytes(v).ok())
-            .map(|a| a.balance);
-        let expected_balance = self
-            .chain
-            .full_node_ledger()
-            .account(&addr(&self.cast.alice))
-            .balance;
-        self.report.expect(
-            "Alice's phone proves her new balance, reward included",
-            balance == Some(expected_balance) && gain > 0,
-            format!(
-                "+{gain} ITC, balance {expected_balance} proven in {} µs",
-                proven.verify_us
-            ),
-        );
-        Ok(())
     }
 }

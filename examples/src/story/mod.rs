@@ -1,17 +1,18 @@
 //! The smart-light story, one module per phase:
 //!
-//! 1. [`purchase`] — four validators (one possibly Byzantine) start the main chain; validators
+//! 1. `purchase` — four validators (one possibly Byzantine) start the main chain; validators
 //!    admit a vendor; the vendor registers a lamp; a user buys it.
-//! 2. [`purchase`] — the lamp syncs headers from its genesis anchor and proves its owner; the
+//! 2. `purchase` — the lamp syncs headers from its genesis anchor and proves its owner; the
 //!    user's phone proves the purchase landed.
-//! 3. [`commands`] — owner commands are obeyed; a stranger, a replay, a tampered command and a
+//! 3. `commands` — owner commands are obeyed; a stranger, a replay, a tampered command and a
 //!    revoked guest are refused, each with its reason.
-//! 4. [`telemetry`] — lamps and sensors post telemetry to the tangle with PoW at their security
+//! 4. `telemetry` — lamps and sensors post telemetry to the tangle with PoW at their security
 //!    level; the main chain anchors a snapshot; a light client proves a reading's inclusion.
-//! 5. [`analytics`] — a vendor's privacy-preserving plan runs on the lamps; only the noised
-//!    aggregate is released; the payouts settle on the ledger and add up to the budget.
-//! 6. [`firmware`] — a signed update is published and installed; a tampered image is refused.
-//! 7. [`summary`] — measured figures and the final checks.
+//! 5. `analytics` — a vendor's privacy-preserving plans run on the lamps (`cohort`); only
+//!    the noised aggregates are released; the payouts settle on the ledger and add up to the
+//!    budget (`settlement`).
+//! 6. `firmware` — a signed update is published and installed; a tampered image is refused.
+//! 7. `summary` — measured figures and the final checks.
 //!
 //! ```no_run
 //! use itc_examples::args::Options;
@@ -23,9 +24,11 @@
 //! ```
 
 mod analytics;
+mod cohort;
 mod commands;
 mod firmware;
 mod purchase;
+mod settlement;
 mod summary;
 mod telemetry;
 

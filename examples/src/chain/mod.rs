@@ -28,24 +28,26 @@
 //! assert_eq!(chain.full_node_ledger().account(&Address([2; 20])).balance, 40);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use itc_crypto::quorum::{Validator, ValidatorSet};
-use itc_crypto::{Address, Encode, Hash, SecretKey, Signer};
+use itc_crypto::{Address, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
 use itc_ledger::{Genesis as LedgerGenesis, Ledger, SignedTransaction, SystemCall, TxError};
-use itc_pbft::message::{vote_digest, Phase, PrePrepare, Vote};
 use itc_pbft::{
-    Action, Batch, BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Executed,
-    Genesis, Message, Replica, Request, SafetyRecord, Timer,
+    BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Genesis, Message,
+    Replica, Request, SafetyRecord, Timer,
 };
-use itc_spv::server::{BatchRequest, ChainStore, CommittedBlock, StateSnapshot};
+use itc_spv::server::{ChainStore, StateSnapshot};
 use itc_spv::ProofServer;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::error::StoryError;
 use crate::net::{NetConfig, SimNet};
+
+mod byzantine;
+mod integrator;
 
 /// Start of the simulated clock: 2024-01-01T00:00:00Z in ms (any fixed value would do).
 pub const GENESIS_MS: u64 = 1_704_067_200_000;
@@ -203,10 +205,10 @@ pub struct Chain {
 }
 
 /// Deterministic validator key `i` for `seed`.
-fn validator_key(seed: u64, i: usize) -> Result<SecretKey, StoryError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7a11_da70 ^ ((i as u64) << 32));
-    Ok(SecretKey::generate(
-        &mut rand_chacha::ChaCha20Rng::seed_from_u64(rng.next_u64()),
+fn validator_key(seed: u64, i: usize) -> SecretKey {
+    let mut first = ChaCha8Rng::seed_from_u64(seed ^ 0x7a11_da70 ^ ((i as u64) << 32));
+    SecretKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(
+        first.next_u64(),
     ))
 }
 
@@ -214,9 +216,7 @@ impl Chain {
     /// Starts a chain at [`GENESIS_MS`] with the given genesis balances.
     pub fn new(config: ChainConfig, balances: Vec<(Address, u64)>) -> Result<Self, StoryError> {
         let n = config.validators.max(1);
-        let mut keys = (0..n)
-            .map(|i| validator_key(config.seed, i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut keys: Vec<SecretKey> = (0..n).map(|i| validator_key(config.seed, i)).collect();
         let set = ValidatorSet::new(keys.iter().map(|k| Validator {
             key: k.public_key(),
             power: 1,
@@ -543,413 +543,6 @@ impl Chain {
         let end = self.now.saturating_add(ms);
         self.run_until(end, |_| false);
         self.now = self.now.max(end);
-    }
-
-    // ---------------------------------------------------------------- event loop
-
-    fn next_event(&self) -> Option<u64> {
-        let timers = self
-            .nodes
-            .iter()
-            .flat_map(|n| n.timers.values().copied())
-            .min();
-        match (self.net.next_time(), timers) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Processes events in time order until `done` holds (true) or nothing is left before
-    /// `limit` (false).
-    fn run_until(&mut self, limit: u64, done: impl Fn(&Chain) -> bool) -> bool {
-        loop {
-            if done(self) {
-                return true;
-            }
-            let Some(t) = self.next_event() else {
-                return false;
-            };
-            if t > limit {
-                return false;
-            }
-            self.now = self.now.max(t);
-            self.fire_timers();
-            while let Some((from, to, env)) = self.net.pop_due(self.now) {
-                self.deliver(from, to, env);
-            }
-        }
-    }
-
-    fn fire_timers(&mut self) {
-        let now = self.now;
-        for i in 0..self.nodes.len() {
-            let due = self.nodes.get_mut(i).is_some_and(|n| {
-                let before = n.timers.len();
-                n.timers.retain(|_, d| *d > now);
-                n.timers.len() != before
-            });
-            if due {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    let _ = n.replica.handle_tick(now);
-                }
-                self.process_actions(i);
-            }
-        }
-    }
-
-    fn deliver(&mut self, from: usize, to: usize, env: Envelope) {
-        let now = self.now;
-        let n = self.nodes.len();
-        if to >= n {
-            if let Envelope::Reply {
-                replica,
-                request_id,
-                height,
-            } = env
-            {
-                self.on_reply((to - n) as u64, replica, request_id, height);
-            }
-            return;
-        }
-        let Some(node) = self.nodes.get_mut(to) else {
-            return;
-        };
-        match env {
-            Envelope::Pbft(m) => {
-                if node.replica.handle_message(*m, now).is_err() {
-                    node.refused += 1;
-                }
-            }
-            Envelope::Corrupt(bytes) => {
-                if node.replica.handle_message_bytes(&bytes, now).is_err() {
-                    node.refused += 1;
-                    if !node.byzantine {
-                        self.stats.corrupt_refused += 1;
-                    }
-                }
-            }
-            Envelope::Request(r) => {
-                let _ = node.replica.handle_request(r, now);
-            }
-            Envelope::Fetch { from: lo, to: hi } => {
-                let blocks: Vec<CertifiedBlock> =
-                    node.blocks.range(lo..=hi).map(|(_, b)| b.clone()).collect();
-                let bytes = blocks.iter().map(Encode::encoded_len).sum();
-                self.net
-                    .send(to, from, Envelope::Blocks(blocks), now, bytes, true);
-                return;
-            }
-            Envelope::Blocks(blocks) => {
-                for b in blocks {
-                    if node.replica.handle_fetched_block(b, now).is_err() {
-                        node.refused += 1;
-                    }
-                }
-            }
-            Envelope::Reply { .. } => return,
-        }
-        self.process_actions(to);
-    }
-
-    fn process_actions(&mut self, i: usize) {
-        loop {
-            let actions: Vec<Action> = match self.nodes.get_mut(i) {
-                Some(n) => n.replica.drain_actions().collect(),
-                None => return,
-            };
-            if actions.is_empty() {
-                return;
-            }
-            for a in actions {
-                self.carry_out(i, a);
-            }
-        }
-    }
-
-    fn send_pbft(&mut self, from: usize, to: usize, m: Message) {
-        let bytes = m.encoded_len();
-        self.stats.messages += 1;
-        self.stats.message_bytes += bytes as u64;
-        self.net
-            .send(from, to, Envelope::Pbft(Box::new(m)), self.now, bytes, true);
-    }
-
-    fn is_byzantine(&self, i: usize) -> bool {
-        self.nodes.get(i).is_some_and(|n| n.byzantine)
-    }
-
-    fn carry_out(&mut self, i: usize, a: Action) {
-        let now = self.now;
-        match a {
-            Action::Persist(fact) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.record.apply(&fact);
-                }
-            }
-            Action::Send { to, message } => {
-                if let Some(j) = self.set.index_of(&to) {
-                    self.send_pbft(i, j, message);
-                }
-            }
-            Action::Broadcast(message) => {
-                if self.is_byzantine(i) {
-                    self.byzantine_broadcast(i, message);
-                } else {
-                    for j in (0..self.nodes.len()).filter(|j| *j != i) {
-                        self.send_pbft(i, j, message.clone());
-                    }
-                }
-            }
-            Action::Commit(block) => self.execute_block(i, block),
-            Action::Reply {
-                client,
-                request_id,
-                height,
-            } => {
-                let lie = self.is_byzantine(i);
-                if lie {
-                    self.stats.lies_sent += 1;
-                }
-                let height = if lie {
-                    height.saturating_add(1000)
-                } else {
-                    height
-                };
-                let ep = self.client_endpoint(client.0);
-                self.net.send(
-                    i,
-                    ep,
-                    Envelope::Reply {
-                        replica: i,
-                        request_id,
-                        height,
-                    },
-                    now,
-                    24,
-                    false,
-                );
-            }
-            Action::Evidence(e) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.evidence.push(e);
-                }
-            }
-            Action::Fetch { peer, from, to } => {
-                if let Some(j) = self.set.index_of(&peer) {
-                    self.net
-                        .send(i, j, Envelope::Fetch { from, to }, now, 16, true);
-                }
-            }
-            Action::SetTimer { timer, deadline } => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.insert(timer, deadline);
-                }
-            }
-            Action::CancelTimer(timer) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.remove(&timer);
-                }
-            }
-        }
-    }
-
-    /// Executes a committed block with the node's ledger, feeds the full node (observer only)
-    /// and reports the new state root to the replica.
-    fn execute_block(&mut self, i: usize, block: CertifiedBlock) {
-        let observer = i == self.observer;
-        let Some(n) = self.nodes.get_mut(i) else {
-            return;
-        };
-        let h = block.header.height;
-        let payloads: Vec<&[u8]> = block
-            .batch
-            .requests()
-            .iter()
-            .map(|r| r.payload.as_slice())
-            .collect();
-        let root = match n.ledger.execute(&payloads, h) {
-            Ok(outcome) => outcome.state_root,
-            Err(_) => {
-                self.stats.batch_errors += 1;
-                n.ledger.root()
-            }
-        };
-        n.headers.insert(h, block.header.hash());
-        n.roots.insert(h, root);
-        let _ = n.replica.handle_executed(Executed::new(h, root));
-        n.blocks.insert(h, block.clone());
-        if observer {
-            self.feed_full_node(block, root);
-        }
-    }
-
-    /// The full node: re-executes the block an honest validator committed, stores it with its
-    /// certificate and keeps the resulting state for proofs.
-    fn feed_full_node(&mut self, block: CertifiedBlock, validator_root: Hash) {
-        let h = block.header.height;
-        let payloads: Vec<&[u8]> = block
-            .batch
-            .requests()
-            .iter()
-            .map(|r| r.payload.as_slice())
-            .collect();
-        match self.full_node.execute(&payloads, h) {
-            Ok(outcome) => {
-                for r in &outcome.receipts {
-                    self.receipts.insert(r.tx_id, (h, r.result));
-                }
-                if outcome.state_root != validator_root {
-                    self.stats.store_errors += 1;
-                }
-            }
-            Err(_) => self.stats.batch_errors += 1,
-        }
-        let committed = CommittedBlock {
-            header: block.header,
-            certificate: Some(block.certificate),
-            batch: block
-                .batch
-                .requests()
-                .iter()
-                .map(|r| BatchRequest {
-                    client: r.client.0,
-                    request_id: r.id,
-                    payload: r.payload.clone(),
-                })
-                .collect(),
-            next_validators: None,
-        };
-        let store = self.server.store_mut();
-        if store.push_block(committed).is_err() {
-            self.stats.store_errors += 1;
-        }
-        store.add_ledger(&self.full_node);
-    }
-
-    // ---------------------------------------------------------------- the Byzantine validator
-
-    fn sign_vote(
-        &self,
-        i: usize,
-        phase: Phase,
-        view: u64,
-        height: u64,
-        hash: &Hash,
-    ) -> Option<itc_crypto::Signature> {
-        let key = self.keys.get(i)?;
-        key.sign_digest(&vote_digest(phase, view, height, hash))
-            .ok()
-    }
-
-    fn byzantine_broadcast(&mut self, i: usize, message: Message) {
-        let peers: Vec<usize> = (0..self.nodes.len()).filter(|j| *j != i).collect();
-        // Now and then, a corrupted copy of what it sends: one byte flipped.
-        if self.rng.next_u32() % 3 == 0 {
-            let mut bytes = message.encode_to_vec();
-            let len = bytes.len().max(1);
-            let pos = (self.rng.next_u32() as usize) % len;
-            if let Some(b) = bytes.get_mut(pos) {
-                *b ^= 1 << (self.rng.next_u32() % 8);
-            }
-            if let Some(&to) = peers.get((self.rng.next_u32() as usize) % peers.len().max(1)) {
-                self.stats.corrupt_sent += 1;
-                let n = bytes.len();
-                self.net
-                    .send(i, to, Envelope::Corrupt(bytes), self.now, n, true);
-            }
-        }
-        match message {
-            Message::PrePrepare { pre_prepare, batch } => {
-                // Equivocation: a second batch for the same slot (the requests reversed plus
-                // one of its own), signed as primary; odd peers get it.
-                let mut requests: Vec<Request> = batch.requests().to_vec();
-                requests.reverse();
-                requests.push(Request::new(
-                    ClientId(u64::MAX),
-                    self.now,
-                    b"byzantine".to_vec(),
-                ));
-                let batch2 = Batch::new(requests);
-                let mut header2 = pre_prepare.header;
-                header2.batch_root = batch2.root();
-                let Some(signature) = self.sign_vote(
-                    i,
-                    Phase::PrePrepare,
-                    pre_prepare.view,
-                    header2.height,
-                    &header2.hash(),
-                ) else {
-                    return;
-                };
-                let pp2 = PrePrepare {
-                    view: pre_prepare.view,
-                    header: header2,
-                    signature,
-                };
-                self.stats.equivocations_sent += 1;
-                for (k, to) in peers.into_iter().enumerate() {
-                    let m = if k % 2 == 0 {
-                        Message::PrePrepare {
-                            pre_prepare,
-                            batch: batch.clone(),
-                        }
-                    } else {
-                        Message::PrePrepare {
-                            pre_prepare: pp2,
-                            batch: batch2.clone(),
-                        }
-                    };
-                    self.send_pbft(i, to, m);
-                }
-            }
-            Message::Prepare(v) => self.conflicting_votes(i, &peers, v, Phase::Prepare),
-            Message::Commit(v) => self.conflicting_votes(i, &peers, v, Phase::Commit),
-            other => {
-                for to in peers {
-                    self.send_pbft(i, to, other.clone());
-                }
-            }
-        }
-    }
-
-    fn conflicting_votes(&mut self, i: usize, peers: &[usize], v: Vote, phase: Phase) {
-        let mut fake = [0u8; 32];
-        self.rng.fill_bytes(&mut fake);
-        let fake_hash = Hash(fake);
-        let Some(signature) = self.sign_vote(i, phase, v.view, v.height, &fake_hash) else {
-            return;
-        };
-        let fake = Vote {
-            header_hash: fake_hash,
-            signature,
-            ..v
-        };
-        let wrap = |x: Vote| match phase {
-            Phase::Commit => Message::Commit(x),
-            _ => Message::Prepare(x),
-        };
-        self.stats.equivocations_sent += 1;
-        // The first peer gets both votes (and can prove the equivocation); the others one each.
-        for (k, to) in peers.iter().copied().enumerate() {
-            if k == 0 {
-                self.send_pbft(i, to, wrap(v));
-                self.send_pbft(i, to, wrap(fake));
-            } else if k % 2 == 0 {
-                self.send_pbft(i, to, wrap(v));
-            } else {
-                self.send_pbft(i, to, wrap(fake));
-            }
-        }
-    }
-
-    /// Evidence the honest validators gathered, verified against the validator set, as the
-    /// distinct accused signer indices.
-    pub fn verified_evidence(&self) -> BTreeSet<u16> {
-        self.honest()
-            .flat_map(|n| n.evidence.iter())
-            .filter(|e| e.verify(&self.set).is_ok())
-            .map(|e| e.sender)
-            .collect()
     }
 }
 
