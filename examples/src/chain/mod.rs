@@ -179,6 +179,9 @@ pub struct ChainStats {
     pub equivocations_sent: u64,
     /// Replies with a false height the Byzantine validator sent.
     pub lies_sent: u64,
+    /// Commits a client accepted at a height where the full node does not have the
+    /// transaction (must stay 0).
+    pub lies_believed: u64,
     /// Batches the ledger refused as a whole (must stay 0).
     pub batch_errors: u64,
     /// Blocks the full node's store refused or re-executed to another root (must stay 0).
@@ -509,6 +512,7 @@ impl Chain {
                         "no receipt for a committed transaction",
                     ))?;
             if receipt_height != height {
+                self.stats.lies_believed += 1;
                 return Err(StoryError::ClientMisled {
                     replied: height,
                     actual: receipt_height,
@@ -594,6 +598,7 @@ mod tests {
         );
         assert!(chain.stats().equivocations_sent > 0);
         assert!(chain.stats().lies_sent > 0);
+        assert_eq!(chain.stats().lies_believed, 0);
         assert!(chain.verified_evidence().contains(&0));
     }
 }
