@@ -281,7 +281,9 @@ impl<A: Application> Cluster<A> {
         self.process_actions(i);
     }
 
-    /// Delivers messages until the network is empty (time advances only by message delays).
+    /// Delivers messages until the network is empty. Time advances by the message delays,
+    /// and by 1 ms once the network is idle, so the clock keeps moving as blocks commit
+    /// (replicas refuse headers stamped too far ahead of their own clock).
     pub fn run_until_idle(&mut self) {
         while let Some((at, to, m)) = self.queue.pop_front() {
             self.now = self.now.max(at);
@@ -291,6 +293,7 @@ impl<A: Application> Cluster<A> {
             }
             self.process_actions(to);
         }
+        self.now = self.now.saturating_add(1);
     }
 
     /// Advances time by `ms` in steps of `step` ms, firing timers and draining the network.

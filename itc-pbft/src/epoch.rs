@@ -6,6 +6,7 @@
 //! out in [`crate::header`]. The replica keeps the epoch of its stable checkpoint and the
 //! ones after it (at most a few), so memory stays bounded.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use itc_crypto::quorum::ValidatorSet;
@@ -26,8 +27,9 @@ pub struct Epoch {
 #[derive(Debug, Clone)]
 pub(crate) struct Epochs {
     list: Vec<Epoch>,
-    /// Set reported by the application, to be named by the next boundary header.
-    pub scheduled: Option<Epoch>,
+    /// Set reported by the application, to be named by the next boundary header (boxed: a
+    /// set is large and most replicas never have one scheduled).
+    pub scheduled: Option<Box<Epoch>>,
 }
 
 impl Epochs {
@@ -75,7 +77,7 @@ impl Epochs {
         match self.scheduled.take() {
             Some(mut e) if e.hash == expected_hash => {
                 e.start = start;
-                self.list.push(e);
+                self.list.push(*e);
                 true
             }
             other => {

@@ -220,13 +220,15 @@ impl PrePrepare {
         let v = set
             .get(usize::from(primary))
             .ok_or(CertError::UnknownSigner(primary))?;
-        let digest = vote_digest(
-            Phase::PrePrepare,
-            self.view,
-            self.header.height,
-            header_hash,
-        );
-        if stats.verify_remembered(&v.key, &digest, &self.signature) {
+        let digest = || {
+            vote_digest(
+                Phase::PrePrepare,
+                self.view,
+                self.header.height,
+                header_hash,
+            )
+        };
+        if stats.verify_remembered_lazy(&v.key, digest, &self.signature) {
             Ok(())
         } else {
             Err(CertError::BadSignature(primary))

@@ -185,8 +185,10 @@ impl<S: Signer> Replica<S> {
         };
         let fact = self.guard.approve_vote(phase, self.view, h, hash)?;
         self.persist(fact);
-        let digest = crate::message::vote_digest(phase, self.view, h, &hash);
-        let signature = self.stats.sign(&self.signer, &digest)?;
+        let view = self.view;
+        let signature = self.stats.sign_lazy(&self.signer, || {
+            crate::message::vote_digest(phase, view, h, &hash)
+        })?;
         let vote = Vote {
             view: self.view,
             height: h,
@@ -255,7 +257,10 @@ impl<S: Signer> Replica<S> {
         match prior {
             Prior::Same => return Err(PbftError::Duplicate),
             Prior::Other(first_hash, first_sig) => {
-                if !self.stats.verify(&key, &v.digest(phase), &v.signature) {
+                if !self
+                    .stats
+                    .verify_lazy(&key, || v.digest(phase), &v.signature)
+                {
                     return Err(PbftError::InvalidSignature(v.sender));
                 }
                 self.push(Action::Evidence(Evidence {
@@ -272,7 +277,10 @@ impl<S: Signer> Replica<S> {
         }
         // Votes are checked once, as they arrive (not cached: caching costs more in the normal
         // case than it saves in a view change, where certificates are batch-verified).
-        if !self.stats.verify(&key, &v.digest(phase), &v.signature) {
+        if !self
+            .stats
+            .verify_lazy(&key, || v.digest(phase), &v.signature)
+        {
             self.drop_empty_slot(h);
             return Err(PbftError::InvalidSignature(v.sender));
         }
@@ -522,10 +530,12 @@ impl<S: Signer> Replica<S> {
         let pp = PrePrepare {
             view: self.view,
             header,
-            signature: self.stats.sign(
-                &self.signer,
-                &crate::message::vote_digest(Phase::PrePrepare, self.view, h, &hash),
-            )?,
+            signature: {
+                let view = self.view;
+                self.stats.sign_lazy(&self.signer, || {
+                    crate::message::vote_digest(Phase::PrePrepare, view, h, &hash)
+                })?
+            },
         };
         let view = self.view;
         let slot = self.log.entry(h).or_default();

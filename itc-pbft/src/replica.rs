@@ -17,6 +17,7 @@
 //! [`Replica::handle_executed`], [`Replica::handle_fetched_block`]. Outputs:
 //! [`Replica::drain_actions`] (see [`Action`] for the durability rule).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
@@ -64,8 +65,9 @@ pub struct Executed {
     /// State root after executing it (header `height + 1` will carry it).
     pub state_root: Hash,
     /// A validator-set change this block decided; named by the next epoch-boundary header and
-    /// in force after it (see [`crate::header`]).
-    pub next_validator_set: Option<ValidatorSet>,
+    /// in force after it (see [`crate::header`]). Boxed: a full-capacity set is ~28 KiB and
+    /// this report is passed by value for every block.
+    pub next_validator_set: Option<Box<ValidatorSet>>,
 }
 
 impl Executed {
@@ -146,7 +148,8 @@ pub struct Replica<S: Signer> {
     pub(crate) low: u64,
     pub(crate) stable: Option<CheckpointCertificate>,
     pub(crate) pending_stable: Option<CheckpointCertificate>,
-    pub(crate) log: BTreeMap<u64, Slot>,
+    /// Slots are boxed: they are large and the map moves its values when it rebalances.
+    pub(crate) log: BTreeMap<u64, Box<Slot>>,
     pub(crate) checkpoints: BTreeMap<u64, crate::checkpoint::CheckpointTally>,
     pub(crate) fetch: Option<FetchState>,
     pub(crate) probes: u32,
@@ -304,7 +307,8 @@ impl<S: Signer> Replica<S> {
         self.stats.stats()
     }
 
-    /// The durable state (what the `Persist` actions added up to).
+    /// The safety guard's state: entered view, own votes and stable checkpoint (the
+    /// `Persist` actions also carry prepared certificates, which only the integrator keeps).
     pub fn safety_record(&self) -> &SafetyRecord {
         self.guard.record()
     }
@@ -434,11 +438,11 @@ impl<S: Signer> Replica<S> {
         }
         if let Some(set) = executed.next_validator_set {
             let hash = set.hash();
-            self.epochs.scheduled = Some(Epoch {
+            self.epochs.scheduled = Some(Box::new(Epoch {
                 start: 0,
-                set,
+                set: *set,
                 hash,
-            });
+            }));
         }
         self.executed = h;
         self.last_root = executed.state_root;

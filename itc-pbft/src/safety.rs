@@ -166,7 +166,8 @@ impl SafetyGuard {
         SafetyGuard { record }
     }
 
-    /// The state to persist.
+    /// The guard's own record: views and votes (and the stable checkpoint). Prepared
+    /// certificates are only in the integrator's accumulated record.
     pub fn record(&self) -> &SafetyRecord {
         &self.record
     }
@@ -233,11 +234,11 @@ impl SafetyGuard {
         Ok(Some(fact))
     }
 
-    /// Records a prepared certificate.
+    /// Wraps a prepared certificate for persistence. The guard itself does not keep it (its
+    /// decisions need only views and votes; the replica keeps the certificate in its log), but
+    /// the integrator's accumulated record must, for [`crate::Replica::restore`].
     pub fn record_prepared(&mut self, cert: PreparedCertificate) -> Durable {
-        let fact = Durable::Prepared(cert);
-        self.record.apply(&fact);
-        fact
+        Durable::Prepared(cert)
     }
 
     /// Records a stable checkpoint and prunes below it.

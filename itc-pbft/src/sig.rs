@@ -71,6 +71,51 @@ impl SigChecker {
         }
     }
 
+    /// [`SigChecker::sign`] with the digest computed only if a signature is really made
+    /// (hashing the message is part of the signature work the no-signature build skips).
+    pub(crate) fn sign_lazy<S: Signer + ?Sized>(
+        &mut self,
+        signer: &S,
+        digest: impl FnOnce() -> Hash,
+    ) -> Result<Signature, CryptoError> {
+        if SIGNATURE_CHECKS_ENABLED {
+            self.sign(signer, &digest())
+        } else {
+            self.stats.signed = self.stats.signed.saturating_add(1);
+            Ok(Signature([0u8; 64]))
+        }
+    }
+
+    /// [`SigChecker::verify`] with the digest computed only if the check really happens.
+    pub(crate) fn verify_lazy(
+        &mut self,
+        key: &PublicKey,
+        digest: impl FnOnce() -> Hash,
+        sig: &Signature,
+    ) -> bool {
+        if SIGNATURE_CHECKS_ENABLED {
+            self.verify(key, &digest(), sig)
+        } else {
+            self.stats.verified = self.stats.verified.saturating_add(1);
+            true
+        }
+    }
+
+    /// [`SigChecker::verify_remembered`] with the digest computed only if needed.
+    pub(crate) fn verify_remembered_lazy(
+        &mut self,
+        key: &PublicKey,
+        digest: impl FnOnce() -> Hash,
+        sig: &Signature,
+    ) -> bool {
+        if SIGNATURE_CHECKS_ENABLED {
+            self.verify_remembered(key, &digest(), sig)
+        } else {
+            self.stats.verified = self.stats.verified.saturating_add(1);
+            true
+        }
+    }
+
     /// Checks a signature (no caching: for messages seen once).
     pub(crate) fn verify(&mut self, key: &PublicKey, digest: &Hash, sig: &Signature) -> bool {
         self.stats.verified = self.stats.verified.saturating_add(1);

@@ -123,7 +123,7 @@ impl Application for Reweigh {
     fn execute(&mut self, block: &CertifiedBlock) -> Executed {
         let mut e = self.inner.execute(block);
         if block.header.height == 2 {
-            e.next_validator_set = Some(self.next.clone());
+            e.next_validator_set = Some(Box::new(self.next.clone()));
         }
         e
     }
