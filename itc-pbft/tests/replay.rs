@@ -1,5 +1,6 @@
-//! Replays one simulator seed with a trace: `ITC_PBFT_SEED=<seed> ITC_PBFT_POWERS=1,1,1,1
-//! ITC_PBFT_BEHAVIOUR=Silent ITC_PBFT_TRACE=1 cargo test -p itc-pbft --test replay -- --nocapture`.
+//! Replays one simulator schedule with a trace:
+//! `ITC_PBFT_SEED=<seed> ITC_PBFT_POWERS=1,1,1,1 ITC_PBFT_BEHAVIOUR=Silent ITC_PBFT_TRACE=1
+//! cargo test -p itc-pbft --test replay -- --ignored --nocapture`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,11 +13,12 @@ mod sim;
 use sim::{run, Behaviour, SimConfig};
 
 #[test]
+#[ignore = "replays the schedule named by ITC_PBFT_SEED; run with --ignored"]
 fn replay_one_seed() {
-    let Ok(seed) = std::env::var("ITC_PBFT_SEED") else {
-        return;
-    };
-    let seed: u64 = seed.parse().unwrap();
+    let seed: u64 = std::env::var("ITC_PBFT_SEED")
+        .expect("set ITC_PBFT_SEED")
+        .parse()
+        .unwrap();
     let powers: Vec<u64> = std::env::var("ITC_PBFT_POWERS")
         .unwrap_or_else(|_| "1,1,1,1".into())
         .split(',')

@@ -158,14 +158,19 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {} (n = {}, powers {:?}, {:?}): {}\n  replay: sim::run(&SimConfig::new({}, vec!{:?}, Behaviour::{:?}))",
+            "seed {} (n = {}, powers {:?}, {:?}): {}\n  replay: ITC_PBFT_SEED={} ITC_PBFT_POWERS={} ITC_PBFT_BEHAVIOUR={:?} ITC_PBFT_TRACE=1 cargo test -p itc-pbft --test replay -- --ignored --nocapture",
             self.config.seed,
             self.config.powers.len(),
             self.config.powers,
             self.config.behaviour,
             self.what,
             self.config.seed,
-            self.config.powers,
+            self.config
+                .powers
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             self.config.behaviour
         )
     }
