@@ -23,13 +23,12 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{addr, key, regrind};
+use common::{addr, key, regrind, tx as build};
 use itc_crypto::encoding::Encode;
 use itc_crypto::{Hash, SecretKey};
 use itc_dag::{
     DagError, DagEvent, DagSnapshot, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
-    RandomWalk, SpendKey, Tangle, TangleConfig, Transaction, TransactionBuilder, Transfer, TxId,
-    TxStatus,
+    RandomWalk, SpendKey, Tangle, TangleConfig, Transaction, Transfer, TxId, TxStatus,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -146,22 +145,6 @@ struct Sim {
 
 fn uniform(rng: &mut ChaCha8Rng, lo: u64, hi: u64) -> u64 {
     lo + rng.next_u64() % (hi - lo + 1)
-}
-
-fn build(
-    k: &SecretKey,
-    seq: u64,
-    ts: u64,
-    parents: &[TxId],
-    payload: Payload,
-    difficulty: u8,
-) -> Transaction {
-    let mut b = TransactionBuilder::new(k.public_key(), seq, ts)
-        .parents(parents)
-        .unwrap()
-        .payload(payload);
-    b.solve_pow(difficulty, 0, u64::MAX).unwrap();
-    b.sign(k).unwrap()
 }
 
 impl Sim {

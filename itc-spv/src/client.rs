@@ -231,7 +231,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     pub fn new(anchor: TrustAnchor<N>, config: Config) -> Result<Self, SpvError> {
         let mut slot = None;
         Self::init_in(&mut slot, &anchor, config)?;
-        slot.ok_or(SpvError::AnchorSetMismatch)
+        // `init_in` returned Ok, so it filled the slot; the error arm cannot be taken.
+        slot.ok_or(SpvError::CapacityExceeded { capacity: K })
     }
 
     /// As [`LightClient::new`], but builds the client directly in `slot` (e.g. a `static`
@@ -273,7 +274,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             conflict: None,
             plan: SyncPlan::new(),
         });
-        let client = slot.as_mut().ok_or(SpvError::AnchorSetMismatch)?;
+        // Just assigned `Some` above; the error arm cannot be taken.
+        let client = slot.as_mut().ok_or(SpvError::CapacityExceeded { capacity: K })?;
         client.ring.insert(verified);
         if header.validator_set_hash == header.next_validator_set_hash {
             client.tip_validators = Some(anchor.next_validators.clone());
