@@ -275,7 +275,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             plan: SyncPlan::new(),
         });
         // Just assigned `Some` above; the error arm cannot be taken.
-        let client = slot.as_mut().ok_or(SpvError::CapacityExceeded { capacity: K })?;
+        let client = slot
+            .as_mut()
+            .ok_or(SpvError::CapacityExceeded { capacity: K })?;
         client.ring.insert(verified);
         if header.validator_set_hash == header.next_validator_set_hash {
             client.tip_validators = Some(anchor.next_validators.clone());
