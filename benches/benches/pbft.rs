@@ -15,7 +15,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use itc_crypto::{Hash, Signer};
 use itc_pbft::cluster::{test_key, Application, Cluster};
 use itc_pbft::sig::SIGNATURE_CHECKS_ENABLED;
-use itc_pbft::{Batch, CertifiedBlock, ClientId, Config, Executed, Request};
+use itc_pbft::{Batch, CertifiedBlock, ClientId, Config, Executed, Request, VoteCheck};
 
 const PAYLOAD: usize = 100;
 
@@ -60,9 +60,13 @@ impl Application for NullApp {
 }
 
 fn cluster(n: usize, batch: usize) -> Cluster<NullApp> {
+    cluster_with(n, config(batch))
+}
+
+fn cluster_with(n: usize, config: Config) -> Cluster<NullApp> {
     let keys = (0..n).map(|i| test_key(i).expect("key")).collect();
     let apps = (0..n).map(|_| NullApp).collect();
-    let mut c = Cluster::new(keys, &vec![1; n], config(batch), apps).expect("cluster");
+    let mut c = Cluster::new(keys, &vec![1; n], config, apps).expect("cluster");
     c.count_bytes = false;
     c.retain_blocks = 4;
     c
@@ -115,6 +119,40 @@ fn scaling(c: &mut Criterion) {
                 cpu_time(iters, || commit_one_batch(&mut cl, &mut id, 1))
             })
         });
+    }
+    g.finish();
+}
+
+/// Committed requests per second before and after batch verification of votes (issue 12):
+/// `on_arrival` checks each prepare and commit signature as it arrives, `at_quorum` holds them
+/// until they could complete the quorum and batch-verifies them together
+/// ([`VoteCheck`](itc_pbft::VoteCheck)). Batches of 100 requests; the whole cluster runs on
+/// this thread, so the figure is the throughput of n replicas sharing one core (per replica,
+/// multiply by n).
+fn vote_check(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pbft/vote_check/b100");
+    g.sample_size(10);
+    let batch = 100usize;
+    g.throughput(Throughput::Elements(batch as u64));
+    for n in [4usize, 16] {
+        for (name, check) in [
+            ("on_arrival", VoteCheck::OnArrival),
+            ("at_quorum", VoteCheck::AtQuorum),
+        ] {
+            g.bench_function(BenchmarkId::new(format!("n{n}"), name), |b| {
+                b.iter_custom(|iters| {
+                    let mut cl = cluster_with(
+                        n,
+                        Config {
+                            vote_check: check,
+                            ..config(batch)
+                        },
+                    );
+                    let mut id = 0u64;
+                    cpu_time(iters, || commit_one_batch(&mut cl, &mut id, batch))
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -253,6 +291,6 @@ fn traffic_and_latency(_: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = throughput, scaling, split, traffic_and_latency
+    targets = throughput, scaling, vote_check, split, traffic_and_latency
 }
 criterion_main!(benches);

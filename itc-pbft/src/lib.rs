@@ -104,7 +104,7 @@ pub use header::{BlockHeader, ChainError};
 #[cfg(feature = "alloc")]
 pub use action::{Action, Timer};
 #[cfg(feature = "alloc")]
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, VoteCheck};
 #[cfg(feature = "alloc")]
 pub use error::PbftError;
 #[cfg(feature = "alloc")]

@@ -26,11 +26,23 @@ pub(crate) enum Prior {
     Other(Hash, Signature),
 }
 
+/// A vote whose signature is not checked yet ([`VoteCheck::AtQuorum`](crate::VoteCheck)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unchecked {
+    pub sender: usize,
+    pub value: Hash,
+    pub signature: Signature,
+}
+
 /// Votes of one phase, grouped by the value voted for.
+///
+/// `voted`/`by_value` hold checked votes only; `unchecked` holds at most one vote per sender
+/// whose signature waits for a batch check (so it is bounded by the validator count).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tally {
     voted: SignerBitmap,
     by_value: Vec<(Hash, QuorumCertificate<Signatures>)>,
+    unchecked: Vec<Unchecked>,
 }
 
 impl Tally {
@@ -87,6 +99,66 @@ impl Tally {
     /// Every value with its votes.
     pub(crate) fn values(&self) -> impl Iterator<Item = &(Hash, QuorumCertificate<Signatures>)> {
         self.by_value.iter()
+    }
+
+    /// True if the tally holds no vote, checked or not.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_value.is_empty() && self.unchecked.is_empty()
+    }
+
+    /// True if some vote waits for a batch check.
+    pub(crate) fn has_unchecked(&self) -> bool {
+        !self.unchecked.is_empty()
+    }
+
+    /// The distinct values the unchecked votes are for, in first-arrival order.
+    pub(crate) fn unchecked_values(&self) -> Vec<Hash> {
+        let mut values: Vec<Hash> = Vec::new();
+        for u in &self.unchecked {
+            if !values.contains(&u.value) {
+                values.push(u.value);
+            }
+        }
+        values
+    }
+
+    /// Removes and returns `sender`'s unchecked vote.
+    pub(crate) fn take_unchecked_of(&mut self, sender: usize) -> Option<Unchecked> {
+        let pos = self.unchecked.iter().position(|u| u.sender == sender)?;
+        Some(self.unchecked.swap_remove(pos))
+    }
+
+    /// Holds a vote for a later batch check. Returns false (and holds nothing) if `sender`
+    /// already has an unchecked or checked vote here: callers settle that one first.
+    pub(crate) fn hold_unchecked(&mut self, vote: Unchecked) -> bool {
+        if self.voted.get(vote.sender) || self.unchecked.iter().any(|u| u.sender == vote.sender)
+        {
+            return false;
+        }
+        self.unchecked.push(vote);
+        true
+    }
+
+    /// Voting power of the unchecked votes for `value`.
+    pub(crate) fn unchecked_power<const N: usize>(
+        &self,
+        value: &Hash,
+        set: &ValidatorSet<N>,
+    ) -> u64 {
+        self.unchecked
+            .iter()
+            .filter(|u| u.value == *value)
+            .filter_map(|u| set.get(u.sender).map(|v| v.power))
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Removes and returns the unchecked votes for `value`, in arrival order.
+    pub(crate) fn take_unchecked_for(&mut self, value: &Hash) -> Vec<Unchecked> {
+        let (taken, kept) = core::mem::take(&mut self.unchecked)
+            .into_iter()
+            .partition(|u| u.value == *value);
+        self.unchecked = kept;
+        taken
     }
 }
 
@@ -156,5 +228,29 @@ mod tests {
         assert_eq!(t.votes(&a).unwrap().signers().count(), 1);
         assert_eq!(t.votes(&b).unwrap().signers().count(), 1);
         assert_eq!(t.values().count(), 2);
+    }
+
+    #[test]
+    fn unchecked_votes_are_one_per_sender_and_taken_by_value() {
+        let mut t = Tally::default();
+        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
+        let u = |sender, value| Unchecked {
+            sender,
+            value,
+            signature: Signature([sender as u8; 64]),
+        };
+        assert!(t.is_empty());
+        assert!(t.hold_unchecked(u(0, a)));
+        assert!(!t.hold_unchecked(u(0, b)), "one unchecked vote per sender");
+        assert!(t.hold_unchecked(u(1, b)));
+        assert!(t.hold_unchecked(u(2, a)));
+        assert!(t.insert(3, a, Signature([3; 64])));
+        assert!(!t.hold_unchecked(u(3, a)), "a checked vote blocks an unchecked one");
+        assert!(!t.is_empty());
+        let taken = t.take_unchecked_for(&a);
+        assert_eq!(taken, alloc::vec![u(0, a), u(2, a)]);
+        assert_eq!(t.take_unchecked_of(1), Some(u(1, b)));
+        assert_eq!(t.take_unchecked_of(1), None);
+        assert_eq!(t.votes(&a).unwrap().signers().count(), 1);
     }
 }

@@ -8,18 +8,22 @@
 //! its slot. A commit quorum certifies a header even if this replica never prepared it (it
 //! then delivers the block with that certificate, or fetches the batch if it lacks it).
 
+use alloc::vec::Vec;
+
+use itc_crypto::batch::BatchItem;
 use itc_crypto::quorum::Threshold;
-use itc_crypto::{Hash, Signer};
+use itc_crypto::{Hash, PublicKey, Signer};
 
 use crate::action::{Action, Timer};
 use crate::certificate::CommitCertificate;
 use crate::error::{PbftError, ProposalError};
 use crate::evidence::Evidence;
 use crate::header::BlockHeader;
-use crate::log::Prior;
+use crate::config::VoteCheck;
+use crate::log::{Prior, Tally, Unchecked};
 use crate::message::{
-    primary_index, CertifiedBlock, Message, Phase, PrePrepare, PreparedCertificate, ReplicaIndex,
-    Vote,
+    primary_index, vote_digest, CertifiedBlock, Message, Phase, PrePrepare, PreparedCertificate,
+    ReplicaIndex, Vote,
 };
 use crate::replica::Replica;
 use crate::request::Batch;
@@ -275,6 +279,9 @@ impl<S: Signer> Replica<S> {
             }
             Prior::None => {}
         }
+        if self.config.vote_check == VoteCheck::AtQuorum {
+            return self.on_vote_at_quorum(phase, v, &key);
+        }
         // Votes are checked once, as they arrive (not cached: caching costs more in the normal
         // case than it saves in a view change, where certificates are batch-verified).
         if !self
@@ -294,6 +301,125 @@ impl<S: Signer> Replica<S> {
         self.check_progress(h)
     }
 
+    /// [`VoteCheck::AtQuorum`]: holds a vote that passed every cheap check, unchecked, until
+    /// the votes for its header could complete the phase's quorum, then checks all of them in
+    /// one batch. Only checked votes ever count towards a quorum or enter a certificate.
+    fn on_vote_at_quorum(
+        &mut self,
+        phase: Phase,
+        v: Vote,
+        key: &PublicKey,
+    ) -> Result<(), PbftError> {
+        let h = v.height;
+        let sender = usize::from(v.sender);
+        // Settle the sender's earlier unchecked vote first: one unchecked vote per sender
+        // keeps the buffer bounded by n, and a forged earlier vote cannot crowd out this one.
+        if let Some(earlier) = self.tally_mut(h, phase).and_then(|t| t.take_unchecked_of(sender)) {
+            if earlier.value == v.header_hash && earlier.signature == v.signature {
+                if let Some(t) = self.tally_mut(h, phase) {
+                    t.hold_unchecked(earlier);
+                }
+                return Err(PbftError::Duplicate);
+            }
+            let e = Vote {
+                header_hash: earlier.value,
+                signature: earlier.signature,
+                ..v
+            };
+            if self.stats.verify_lazy(key, || e.digest(phase), &e.signature) {
+                if let Some(t) = self.tally_mut(h, phase) {
+                    t.insert(sender, e.header_hash, e.signature);
+                }
+                // The earlier vote stands, so this one is a duplicate or an equivocation:
+                // the checked path decides which (the sender now has no unchecked vote).
+                return self.on_vote(phase, v);
+            }
+            self.stats.count_rejected();
+        }
+        let held = self.tally_mut(h, phase).is_some_and(|t| {
+            t.hold_unchecked(Unchecked {
+                sender,
+                value: v.header_hash,
+                signature: v.signature,
+            })
+        });
+        if !held {
+            return Err(PbftError::Duplicate);
+        }
+        let rejected = self.settle_unchecked(h, phase);
+        self.check_progress(h)?;
+        if rejected.contains(&sender) {
+            return Err(PbftError::InvalidSignature(v.sender));
+        }
+        Ok(())
+    }
+
+    /// Batch-checks the unchecked votes of slot `h` in `phase` for every header they could now
+    /// complete a quorum for (counting the checked votes, and for prepares the primary's
+    /// pre-prepare, as the prepared predicate does); the good ones become checked votes.
+    /// Returns the senders whose votes failed. Called whenever a vote is held and before
+    /// the predicates are evaluated, so a quorum completed by this replica's own vote or by
+    /// the pre-prepare's arrival is not left waiting.
+    fn settle_unchecked(&mut self, h: u64, phase: Phase) -> Vec<usize> {
+        let ku = self.known_until();
+        let Some(epoch) = self.epochs.get(h, ku) else {
+            return Vec::new();
+        };
+        let set = &epoch.set;
+        let Some(slot) = self.log.get_mut(&h) else {
+            return Vec::new();
+        };
+        let view = slot.view;
+        let tally = match phase {
+            Phase::Commit => &mut slot.commits,
+            _ => &mut slot.prepares,
+        };
+        if !tally.has_unchecked() {
+            return Vec::new();
+        }
+        let primary_power = match phase {
+            Phase::Prepare => set
+                .get(usize::from(primary_index(view, set.len())))
+                .map_or(0, |x| x.power),
+            _ => 0,
+        };
+        let mut rejected = Vec::new();
+        for value in tally.unchecked_values() {
+            let power = tally
+                .power(&value, set)
+                .saturating_add(tally.unchecked_power(&value, set))
+                .saturating_add(primary_power);
+            if !Threshold::TwoThirds.is_met(power, set.total_power()) {
+                continue;
+            }
+            let digest = vote_digest(phase, view, h, &value);
+            let mut votes = Vec::new();
+            let mut items = Vec::new();
+            for u in tally.take_unchecked_for(&value) {
+                if let Some(validator) = set.get(u.sender) {
+                    items.push(BatchItem::new(validator.key, digest, u.signature));
+                    votes.push(u);
+                }
+            }
+            let bad = self.stats.verify_votes(&items);
+            for (i, u) in votes.into_iter().enumerate() {
+                if bad.contains(&i) {
+                    rejected.push(u.sender);
+                } else {
+                    tally.insert(u.sender, u.value, u.signature);
+                }
+            }
+        }
+        rejected
+    }
+
+    fn tally_mut(&mut self, h: u64, phase: Phase) -> Option<&mut Tally> {
+        self.log.get_mut(&h).map(|slot| match phase {
+            Phase::Commit => &mut slot.commits,
+            _ => &mut slot.prepares,
+        })
+    }
+
     /// Removes a slot that a rejected message created and that holds nothing.
     fn drop_empty_slot(&mut self, h: u64) {
         let empty = self.log.get(&h).is_some_and(|s| {
@@ -301,8 +427,8 @@ impl<S: Signer> Replica<S> {
                 && s.prepared.is_none()
                 && s.committed.is_none()
                 && s.batch.is_none()
-                && s.prepares.values().next().is_none()
-                && s.commits.values().next().is_none()
+                && s.prepares.is_empty()
+                && s.commits.is_empty()
         });
         if empty {
             self.log.remove(&h);
@@ -311,6 +437,7 @@ impl<S: Signer> Replica<S> {
 
     /// Applies the prepared and committed-local predicates to slot `h`.
     pub(crate) fn check_progress(&mut self, h: u64) -> Result<(), PbftError> {
+        self.settle_unchecked(h, Phase::Prepare);
         let Some(epoch) = self.epoch_for(h) else {
             return Ok(());
         };
@@ -358,6 +485,7 @@ impl<S: Signer> Replica<S> {
 
     /// Committed-local: a quorum of commits in the slot's view for a header we hold.
     fn check_committed(&mut self, h: u64) -> Result<(), PbftError> {
+        self.settle_unchecked(h, Phase::Commit);
         let Some(epoch) = self.epoch_for(h) else {
             return Ok(());
         };

@@ -38,6 +38,9 @@ pub struct SigStats {
     pub verified: u64,
     /// Checks answered from the cache of already-verified signatures.
     pub cache_hits: u64,
+    /// Votes dropped because their signature failed a batch check
+    /// ([`VoteCheck::AtQuorum`](crate::VoteCheck)).
+    pub rejected: u64,
 }
 
 /// A verified (key, digest, signature) triple, compared exactly: no hash to compute and no
@@ -143,6 +146,24 @@ impl SigChecker {
             self.remember(cache_id(&item.public_key, &item.digest, &item.signature));
         }
         Ok(())
+    }
+
+    /// Checks a batch of votes in one multi-scalar multiplication and returns the indices of
+    /// the bad ones (bisection finds them when the batch fails; nothing is remembered: each
+    /// vote arrives once).
+    pub(crate) fn verify_votes(&mut self, items: &[BatchItem]) -> alloc::vec::Vec<usize> {
+        self.stats.verified = self.stats.verified.saturating_add(items.len() as u64);
+        if !SIGNATURE_CHECKS_ENABLED || items.is_empty() {
+            return alloc::vec::Vec::new();
+        }
+        let bad: alloc::vec::Vec<usize> = batch::invalid_indices(items).collect();
+        self.stats.rejected = self.stats.rejected.saturating_add(bad.len() as u64);
+        bad
+    }
+
+    /// Counts a vote dropped for a bad signature found outside [`Self::verify_votes`].
+    pub(crate) fn count_rejected(&mut self) {
+        self.stats.rejected = self.stats.rejected.saturating_add(1);
     }
 
     /// True if this exact signature was verified before (no counting, no checking).

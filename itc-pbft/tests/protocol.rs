@@ -15,7 +15,7 @@ use itc_pbft::cluster::{test_key, Application, Cluster, HashChainApp};
 use itc_pbft::message::{vote_digest, Phase, PrePrepare, ViewChange, Vote};
 use itc_pbft::{
     Action, CertifiedBlock, ChainTip, ClientId, Config, Executed, Message, PbftError, Replica,
-    Request,
+    Request, VoteCheck,
 };
 
 fn config() -> Config {
@@ -428,4 +428,192 @@ fn view_change_messages_round_trip_through_bytes() {
         .unwrap();
     assert_eq!(nv.pre_prepares.len(), 1);
     assert!(nv.view_changes.iter().any(|vc| !vc.prepared.is_empty()));
+}
+
+fn at_quorum() -> Config {
+    Config {
+        vote_check: VoteCheck::AtQuorum,
+        ..config()
+    }
+}
+
+#[test]
+fn at_quorum_checking_commits_with_the_same_messages_and_batched_checks() {
+    for n in [4usize, 7, 16] {
+        let mut eager = Cluster::with_powers(&vec![1; n], config()).unwrap();
+        let mut lazy = Cluster::with_powers(&vec![1; n], at_quorum()).unwrap();
+        for c in [&mut eager, &mut lazy] {
+            for id in 1..=5 {
+                c.submit(Request::new(ClientId(1), id, b"lamp on".to_vec()));
+                c.run_until_idle();
+            }
+            assert_eq!(c.committed_heights(), vec![5; n]);
+        }
+        assert_eq!(eager.traffic().messages, lazy.traffic().messages);
+        // Same blocks, same certificates' signer counts.
+        let (e, l) = (
+            eager.node(0).unwrap().last_block().unwrap(),
+            lazy.node(0).unwrap().last_block().unwrap(),
+        );
+        assert_eq!(e.header.hash(), l.header.hash());
+        assert_eq!(e.certificate.signers().count(), l.certificate.signers().count());
+        for i in 0..n {
+            let s = lazy.node(i).unwrap().replica.sig_stats();
+            assert_eq!(s.rejected, 0);
+        }
+    }
+}
+
+/// A 4-node AtQuorum cluster whose backup 3 has received node 0's pre-prepare for height 1
+/// but no vote yet; returns the cluster, keys by signer index and the proposed header hash.
+fn lazy_backup_with_proposal() -> (Cluster, Vec<SecretKey>, Hash) {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], at_quorum()).unwrap();
+    let keys = keys_by_index(&c);
+    assert_eq!(c.primary(), Some(0));
+    let r0 = &mut c.node_mut(0).unwrap().replica;
+    r0.handle_request(Request::new(ClientId(1), 1, b"lamp on".to_vec()), 1)
+        .unwrap();
+    let pp = r0
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Broadcast(m @ Message::PrePrepare { .. }) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    let hash = match &pp {
+        Message::PrePrepare { pre_prepare, .. } => pre_prepare.header.hash(),
+        _ => unreachable!(),
+    };
+    let r3 = &mut c.node_mut(3).unwrap().replica;
+    r3.handle_message(pp, 2).unwrap();
+    let _ = r3.take_actions();
+    (c, keys, hash)
+}
+
+fn signed_vote(keys: &[SecretKey], phase: Phase, sender: u16, hash: Hash) -> Vote {
+    Vote {
+        view: 0,
+        height: 1,
+        header_hash: hash,
+        sender,
+        signature: keys[sender as usize]
+            .sign_digest(&vote_digest(phase, 0, 1, &hash))
+            .unwrap(),
+    }
+}
+
+fn sent_commit(actions: &[Action]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Broadcast(Message::Commit(_))))
+}
+
+#[test]
+fn at_quorum_a_forged_vote_never_counts_and_cannot_crowd_out_the_real_one() {
+    let (mut c, keys, hash) = lazy_backup_with_proposal();
+    let r = &mut c.node_mut(3).unwrap().replica;
+    // Backup 3 prepared (its own vote) and holds the primary's pre-prepare: one more prepare
+    // completes 2f + 1 = 3. A forged prepare in node 1's name arrives first...
+    let forged = Vote {
+        signature: Signature([7; 64]),
+        ..signed_vote(&keys, Phase::Prepare, 1, hash)
+    };
+    // ...completes the quorum on paper, is batch-checked, refused, and prepares nothing.
+    assert_eq!(
+        r.handle_message(Message::Prepare(forged), 3),
+        Err(PbftError::InvalidSignature(1))
+    );
+    assert!(!sent_commit(&r.take_actions()));
+    assert_eq!(r.sig_stats().rejected, 1);
+    // The real prepare of node 1 is still accepted and completes the quorum.
+    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 4)
+        .unwrap();
+    assert!(sent_commit(&r.take_actions()));
+}
+
+#[test]
+fn at_quorum_an_unchecked_forgery_is_settled_when_its_sender_speaks() {
+    let (mut c, keys, hash) = lazy_backup_with_proposal();
+    let r = &mut c.node_mut(3).unwrap().replica;
+    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 3)
+        .unwrap();
+    let _ = r.take_actions();
+    // Commits: own + 2 more needed. A forged commit in node 2's name waits unchecked
+    // (own + it = 2 of 3)...
+    let forged = Vote {
+        signature: Signature([9; 64]),
+        ..signed_vote(&keys, Phase::Commit, 2, hash)
+    };
+    r.handle_message(Message::Commit(forged), 4).unwrap();
+    assert_eq!(r.last_committed().height, 0);
+    // ...the same bytes again are a duplicate, not a second slot...
+    assert_eq!(r.handle_message(Message::Commit(forged), 4), Err(PbftError::Duplicate));
+    // ...and node 2's real commit settles it: the forgery is checked and dropped, the real
+    // vote takes its place.
+    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)), 5)
+        .unwrap();
+    assert_eq!(r.sig_stats().rejected, 1);
+    assert_eq!(r.last_committed().height, 0);
+    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 1, hash)), 6)
+        .unwrap();
+    assert_eq!(r.last_committed().height, 1);
+}
+
+#[test]
+fn at_quorum_equivocation_is_still_caught_and_proven() {
+    let (mut c, keys, hash) = lazy_backup_with_proposal();
+    let set = c.node(0).unwrap().replica.validators().unwrap().clone();
+    let r = &mut c.node_mut(3).unwrap().replica;
+    // Node 2 commits to the real header (held unchecked), then to another one.
+    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)), 3)
+        .unwrap();
+    let other = Hash([0x55; 32]);
+    assert_eq!(
+        r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, other)), 4),
+        Err(PbftError::Equivocation(2))
+    );
+    let ev = r
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Evidence(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ev.verify(&set), Ok(keys[2].public_key()));
+}
+
+#[test]
+fn at_quorum_votes_that_arrive_before_the_proposal_are_settled_by_our_own_vote() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], at_quorum()).unwrap();
+    let keys = keys_by_index(&c);
+    let r0 = &mut c.node_mut(0).unwrap().replica;
+    r0.handle_request(Request::new(ClientId(1), 1, b"lamp on".to_vec()), 1)
+        .unwrap();
+    let pp = r0
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Broadcast(m @ Message::PrePrepare { .. }) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    let hash = match &pp {
+        Message::PrePrepare { pre_prepare, .. } => pre_prepare.header.hash(),
+        _ => unreachable!(),
+    };
+    let r = &mut c.node_mut(3).unwrap().replica;
+    // Node 1's prepare and nodes 1 and 2's commits overtake the proposal: held unchecked
+    // (1 prepare + the primary's 1 < 3; 2 commits < 3).
+    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 2)
+        .unwrap();
+    for s in [1, 2] {
+        r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, s, hash)), 2)
+            .unwrap();
+    }
+    assert_eq!(r.sig_stats().verified, 0);
+    // The proposal arrives: our own prepare completes the prepare quorum, our own commit
+    // the commit quorum; no further message is needed to commit.
+    r.handle_message(pp, 3).unwrap();
+    assert_eq!(r.last_committed().height, 1);
+    assert!(sent_commit(&r.take_actions()));
+    assert_eq!(r.sig_stats().rejected, 0);
 }

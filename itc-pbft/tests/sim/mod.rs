@@ -24,7 +24,7 @@ use itc_pbft::message::{
 };
 use itc_pbft::{
     Action, Batch, CertifiedBlock, ChainTip, ClientId, Config, Genesis, Message, Replica, Request,
-    SafetyRecord,
+    SafetyRecord, VoteCheck,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -119,6 +119,15 @@ impl SimConfig {
                 max_pending_requests: 1_000,
                 max_future_per_sender: 16,
                 max_clients: 1_000,
+                // Odd seeds batch-check votes at quorum time, even seeds check on arrival:
+                // every behaviour meets both.
+                // ITC_PBFT_VOTE_CHECK=OnArrival|AtQuorum overrides this for a replay.
+                vote_check: match std::env::var("ITC_PBFT_VOTE_CHECK").as_deref() {
+                    Ok("OnArrival") => VoteCheck::OnArrival,
+                    Ok("AtQuorum") => VoteCheck::AtQuorum,
+                    _ if seed % 2 == 1 => VoteCheck::AtQuorum,
+                    _ => VoteCheck::OnArrival,
+                },
             },
         }
     }
