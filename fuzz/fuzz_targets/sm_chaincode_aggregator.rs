@@ -22,7 +22,8 @@ use rand_core::SeedableRng;
 
 const MAX: u32 = 5;
 
-/// A Sum plan over field 0 with a small clamp, as the tests use.
+/// A Sum plan over field 0 with a 2-bit clamp: range proofs stay real (the verifier's
+/// arithmetic is part of what this target attacks) but cost 2 bits' worth of curve work, not 8.
 pub fn plan() -> Option<ValidPlan> {
     Plan {
         vendor: Address([0xaa; 20]),
@@ -36,7 +37,7 @@ pub fn plan() -> Option<ValidPlan> {
         },
         aggregation: Aggregation::Sum {
             field: 0,
-            clamp: Clamp { lo: 0, bits: 8 },
+            clamp: Clamp { lo: 0, bits: 2 },
         },
         privacy: Privacy {
             epsilon_milli: 1000,
@@ -103,7 +104,7 @@ fuzz_target!(|ops: Vec<Op>| {
     );
     let mut now = 100u64;
     let mut accepted_keys = std::collections::BTreeSet::new();
-    for op in ops.into_iter().take(128) {
+    for op in ops.into_iter().take(48) {
         let bytes = match op {
             Op::Honest(i) => match h.get(usize::from(i) % h.len().max(1)) {
                 Some(b) => b.clone(),

@@ -2,9 +2,13 @@
 //! dropped, duplicated and reordered, while arbitrary bytes from "arbitrary peers" are injected
 //! (signatures are forgeable in fuzz builds, so injected bytes can speak for any validator).
 //!
+//! Replicas 1 and 3 check votes with `VoteCheck::AtQuorum` (held, then batch-checked), 0 and 2
+//! with `OnArrival`, so both paths meet every schedule. `Restart` crashes a replica and brings
+//! it back with `Replica::restore` from what its `Persist` actions made durable.
+//!
 //! Invariants: no panic; every replica's committed height only moves forward, one block at a
-//! time, and its last committed header never changes at a height it already committed; logs,
-//! buffers and pending queues stay bounded.
+//! time (also across a restart), and its last committed header never changes at a height it
+//! already committed; logs, buffers and pending queues stay bounded.
 #![no_main]
 use std::collections::{BTreeMap, VecDeque};
 
@@ -13,7 +17,10 @@ use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Encode, Hash, PublicKey, SecretKey};
 use itc_pbft::cluster::{test_key, Application, HashChainApp};
 use itc_pbft::request::ClientId;
-use itc_pbft::{Action, CertifiedBlock, Config, Genesis, Message, Replica, Request};
+use itc_pbft::{
+    Action, CertifiedBlock, ChainTip, Config, Genesis, Message, Replica, Request, SafetyRecord,
+    VoteCheck,
+};
 use libfuzzer_sys::fuzz_target;
 
 const N: usize = 4;
@@ -45,9 +52,14 @@ enum Op {
         payload: Vec<u8>,
     },
     DeliverAll,
+    /// Crash and restore a replica from its durable record and its last committed block.
+    Restart(u8),
 }
 
 struct Node {
+    key: SecretKey,
+    config: Config,
+    record: SafetyRecord,
     replica: Replica<SecretKey>,
     app: HashChainApp,
     height: u64,
@@ -56,6 +68,7 @@ struct Node {
 }
 
 struct Net {
+    genesis: Genesis,
     nodes: Vec<Node>,
     keys: Vec<PublicKey>,
     queue: VecDeque<(usize, Message)>,
@@ -92,8 +105,20 @@ impl Net {
         let pubs = keys.iter().map(|k| k.public_key()).collect();
         let nodes = keys
             .into_iter()
-            .map(|k| {
-                Replica::new(config, k, &genesis).ok().map(|replica| Node {
+            .enumerate()
+            .map(|(i, k)| {
+                let config = Config {
+                    vote_check: if i % 2 == 1 {
+                        VoteCheck::AtQuorum
+                    } else {
+                        VoteCheck::OnArrival
+                    },
+                    ..config
+                };
+                Replica::new(config, k.clone(), &genesis).ok().map(|replica| Node {
+                    key: k,
+                    config,
+                    record: SafetyRecord::default(),
                     replica,
                     app: HashChainApp::default(),
                     height: 0,
@@ -103,6 +128,7 @@ impl Net {
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Net {
+            genesis,
             nodes,
             keys: pubs,
             queue: VecDeque::new(),
@@ -132,8 +158,39 @@ impl Net {
         }
     }
 
+    /// Crash-restart: everything not persisted is lost.
+    fn restart(&mut self, i: usize) {
+        let validators = self.genesis.validators.clone();
+        let genesis_tip = ChainTip {
+            header: self.genesis.header(),
+            state_root: self.genesis.state_root,
+            validators: validators.clone(),
+        };
+        let Some(n) = self.nodes.get_mut(i) else {
+            return;
+        };
+        let tip = match n.blocks.last() {
+            Some(b) => ChainTip {
+                header: b.header,
+                state_root: n.app.root,
+                validators,
+            },
+            None => genesis_tip,
+        };
+        let restored = Replica::restore(n.config, n.key.clone(), n.record.clone(), tip)
+            .expect("a replica restores from its own durable record");
+        assert_eq!(restored.last_committed().height, n.height);
+        n.replica = restored;
+        self.process(i);
+    }
+
     fn carry_out(&mut self, i: usize, a: Action) {
         match a {
+            Action::Persist(fact) => {
+                if let Some(n) = self.nodes.get_mut(i) {
+                    n.record.apply(&fact);
+                }
+            }
             Action::Send { to, message } => {
                 if let Some(j) = self.keys.iter().position(|k| *k == to) {
                     self.push(j, message);
@@ -271,6 +328,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 net.process(i);
             }
+            Op::Restart(node) => net.restart(usize::from(node) % N),
             Op::DeliverAll => {
                 for _ in 0..256 {
                     if net.queue.is_empty() {
