@@ -1,4 +1,5 @@
-//! itc-dag hot paths: attach + validate throughput, tip selection on a 100,000-transaction
+//! itc-dag hot paths: attach + validate throughput (one by one and as a batch-verified
+//! backlog), tip selection on a 100,000-transaction
 //! tangle (uniform and MCMC), cumulative-weight update cost as the tangle grows, and PoW solve
 //! time per difficulty with the expected time on an 80 MHz Cortex-M4.
 //!
@@ -131,6 +132,19 @@ fn attach_validate(c: &mut Criterion) {
                 for tx in txs {
                     t.handle_transaction(tx, now).expect("attach");
                 }
+                t
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // The same backlog through `handle_transactions`: signatures batch-verified 64 at a time
+    // (issue 12's "verifying a backlog of DAG transactions").
+    group.bench_function("1000_signed_txs_backlog", |b| {
+        b.iter_batched(
+            || (base.tangle.clone(), txs.clone()),
+            |(mut t, txs)| {
+                let results = t.handle_transactions(txs, now);
+                debug_assert!(results.iter().all(|r| r.is_ok()));
                 t
             },
             BatchSize::LargeInput,

@@ -78,6 +78,8 @@ pub use snapshot::DagSnapshot;
 #[cfg(feature = "alloc")]
 pub use store::MemoryStore;
 #[cfg(feature = "alloc")]
-pub use tangle::{DagEvent, Genesis, MemoryReport, Metrics, Outcome, Tangle, TangleConfig};
+pub use tangle::{
+    DagEvent, Genesis, MemoryReport, Metrics, Outcome, Tangle, TangleConfig, BACKLOG_CHUNK,
+};
 #[cfg(feature = "alloc")]
 pub use tips::{RandomWalk, TipSelector, UniformRandom};
