@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use arbitrary::Arbitrary;
 use itc_crypto::{Address, SecretKey};
 use itc_dag::{
-    Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig,
+    Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig, Transaction,
     TransactionBuilder, Transfer, TxId, TxStatus,
 };
 use libfuzzer_sys::fuzz_target;
@@ -41,6 +41,77 @@ enum Op {
         body: Body,
     },
     Advance(u16),
+    /// Transactions (signed, or signed then with one byte flipped) handed over as one
+    /// backlog: `handle_transactions` (signatures checked up front) must give exactly what
+    /// `handle_transaction` one by one gives — results, events and state.
+    Backlog(Vec<BacklogTx>),
+}
+
+#[derive(Arbitrary, Debug)]
+struct BacklogTx {
+    issuer: u8,
+    sequence: u8,
+    ts_offset: i16,
+    parents: Vec<u16>,
+    body: Body,
+    flip: Option<(u16, u8)>,
+}
+
+/// Ids of the transactions a backlog attached or parked.
+fn accepted_ids(results: &[Result<itc_dag::Outcome, itc_dag::DagError>]) -> Vec<TxId> {
+    results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(itc_dag::Outcome::Attached { id, .. })
+            | Ok(itc_dag::Outcome::Waiting { id, .. }) => Some(*id),
+            Err(_) => None,
+        })
+        .collect()
+}
+
+/// A transaction from the fuzzer's choices, signed by issuer `issuer % ISSUERS`, approving
+/// known ids (`None` if the choices make no valid transaction).
+#[allow(clippy::too_many_arguments)]
+fn build(
+    keys: &[SecretKey],
+    addrs: &[Address],
+    known: &[TxId],
+    now: u64,
+    issuer: u8,
+    sequence: u8,
+    ts_offset: i16,
+    parents: &[u16],
+    body: Body,
+) -> Option<Transaction> {
+    let k = keys.get(usize::from(issuer % ISSUERS))?;
+    let ts = now.saturating_add_signed(i64::from(ts_offset));
+    let ids: Vec<TxId> = parents
+        .iter()
+        .take(8)
+        .filter_map(|p| known.get(usize::from(*p) % known.len().max(1)).copied())
+        .collect();
+    let payload = match body {
+        Body::Data(d) => Payload::data(&d).ok()?,
+        Body::Transfer {
+            to,
+            amount,
+            spend_nonce,
+        } => Payload::Transfer(Transfer {
+            to: addrs
+                .get(usize::from(to % ISSUERS))
+                .copied()
+                .unwrap_or(Address([0; 20])),
+            amount: u64::from(amount),
+            spend_nonce: u64::from(spend_nonce),
+        }),
+    };
+    TransactionBuilder::new(k.public_key(), u64::from(sequence), ts)
+        .parents(&ids)
+        .ok()?
+        .payload(payload)
+        .difficulty(0)
+        .sign(k)
+        .ok()
 }
 
 fn key(i: u8) -> Option<SecretKey> {
@@ -90,45 +161,57 @@ fuzz_target!(|ops: Vec<Op>| {
                 parents,
                 body,
             } => {
-                let Some(k) = keys.get(usize::from(issuer % ISSUERS)) else {
-                    continue;
-                };
-                let ts = now.saturating_add_signed(i64::from(ts_offset));
-                let ids: Vec<TxId> = parents
-                    .iter()
-                    .take(8)
-                    .filter_map(|p| known.get(usize::from(*p) % known.len()).copied())
-                    .collect();
-                let payload = match body {
-                    Body::Data(d) => match Payload::data(&d) {
-                        Ok(p) => p,
-                        Err(_) => continue,
-                    },
-                    Body::Transfer {
-                        to,
-                        amount,
-                        spend_nonce,
-                    } => Payload::Transfer(Transfer {
-                        to: addrs
-                            .get(usize::from(to % ISSUERS))
-                            .copied()
-                            .unwrap_or(Address([0; 20])),
-                        amount: u64::from(amount),
-                        spend_nonce: u64::from(spend_nonce),
-                    }),
-                };
-                let Ok(b) =
-                    TransactionBuilder::new(k.public_key(), u64::from(sequence), ts).parents(&ids)
-                else {
-                    continue;
-                };
-                let Ok(tx) = b.payload(payload).difficulty(0).sign(k) else {
+                let Some(tx) = build(
+                    keys, &addrs, &known, now, issuer, sequence, ts_offset, &parents, body,
+                ) else {
                     continue;
                 };
                 Some(tangle.handle_transaction(tx, now))
             }
             Op::Advance(ms) => {
                 now = now.saturating_add(u64::from(ms));
+                None
+            }
+            Op::Backlog(raw) => {
+                let txs: Vec<Transaction> = raw
+                    .into_iter()
+                    .take(80)
+                    .filter_map(|b| {
+                        let tx = build(
+                            keys,
+                            &addrs,
+                            &known,
+                            now,
+                            b.issuer,
+                            b.sequence,
+                            b.ts_offset,
+                            &b.parents,
+                            b.body,
+                        )?;
+                        let Some((at, xor)) = b.flip else {
+                            return Some(tx);
+                        };
+                        let mut bytes = tx.to_bytes();
+                        let len = bytes.len().max(1);
+                        if let Some(x) = bytes.get_mut(usize::from(at) % len) {
+                            *x ^= xor;
+                        }
+                        Transaction::from_bytes(&bytes).ok()
+                    })
+                    .collect();
+                let mut batched = tangle.clone();
+                let together = batched.handle_transactions(txs.clone(), now);
+                let one_by_one: Vec<_> = txs
+                    .into_iter()
+                    .map(|tx| tangle.handle_transaction(tx, now))
+                    .collect();
+                assert_eq!(together, one_by_one, "backlog differs from one by one");
+                assert_eq!(batched.state_digest(), tangle.state_digest());
+                assert_eq!(
+                    batched.drain_events().collect::<Vec<_>>(),
+                    tangle.drain_events().collect::<Vec<_>>()
+                );
+                known.extend(accepted_ids(&together));
                 None
             }
         };
