@@ -18,8 +18,8 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use itc_crypto::hash::{tagged_hash, DomainTag, Hash, TaggedHasher};
 use itc_crypto::batch::{self, BatchItem};
+use itc_crypto::hash::{tagged_hash, DomainTag, Hash, TaggedHasher};
 use itc_crypto::{Address, PublicKey};
 
 use crate::conflict::ConflictRegistry;

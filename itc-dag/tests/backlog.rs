@@ -69,10 +69,19 @@ fn run_both(stream: Vec<Transaction>, now: u64) {
 #[test]
 fn a_backlog_longer_than_a_chunk_with_forgeries_matches_one_by_one() {
     let mut stream = honest(BACKLOG_CHUNK + 20, 7);
-    for i in [0usize, 5, BACKLOG_CHUNK - 1, BACKLOG_CHUNK, BACKLOG_CHUNK + 19] {
+    for i in [
+        0usize,
+        5,
+        BACKLOG_CHUNK - 1,
+        BACKLOG_CHUNK,
+        BACKLOG_CHUNK + 19,
+    ] {
         stream[i] = corrupt_signature(&stream[i]);
     }
-    let forged = stream.iter().filter(|t| t.verify_signature().is_err()).count();
+    let forged = stream
+        .iter()
+        .filter(|t| t.verify_signature().is_err())
+        .count();
     assert_eq!(forged, 5);
     let mut tangle = tangle_with(config(), vec![]);
     let results = tangle.handle_transactions(stream.clone(), 5_000);

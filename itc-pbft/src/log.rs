@@ -131,8 +131,7 @@ impl Tally {
     /// Holds a vote for a later batch check. Returns false (and holds nothing) if `sender`
     /// already has an unchecked or checked vote here: callers settle that one first.
     pub(crate) fn hold_unchecked(&mut self, vote: Unchecked) -> bool {
-        if self.voted.get(vote.sender) || self.unchecked.iter().any(|u| u.sender == vote.sender)
-        {
+        if self.voted.get(vote.sender) || self.unchecked.iter().any(|u| u.sender == vote.sender) {
             return false;
         }
         self.unchecked.push(vote);
@@ -245,7 +244,10 @@ mod tests {
         assert!(t.hold_unchecked(u(1, b)));
         assert!(t.hold_unchecked(u(2, a)));
         assert!(t.insert(3, a, Signature([3; 64])));
-        assert!(!t.hold_unchecked(u(3, a)), "a checked vote blocks an unchecked one");
+        assert!(
+            !t.hold_unchecked(u(3, a)),
+            "a checked vote blocks an unchecked one"
+        );
         assert!(!t.is_empty());
         let taken = t.take_unchecked_for(&a);
         assert_eq!(taken, alloc::vec![u(0, a), u(2, a)]);

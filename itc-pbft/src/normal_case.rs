@@ -16,10 +16,10 @@ use itc_crypto::{Hash, PublicKey, Signer};
 
 use crate::action::{Action, Timer};
 use crate::certificate::CommitCertificate;
+use crate::config::VoteCheck;
 use crate::error::{PbftError, ProposalError};
 use crate::evidence::Evidence;
 use crate::header::BlockHeader;
-use crate::config::VoteCheck;
 use crate::log::{Prior, Tally, Unchecked};
 use crate::message::{
     primary_index, vote_digest, CertifiedBlock, Message, Phase, PrePrepare, PreparedCertificate,
@@ -314,7 +314,10 @@ impl<S: Signer> Replica<S> {
         let sender = usize::from(v.sender);
         // Settle the sender's earlier unchecked vote first: one unchecked vote per sender
         // keeps the buffer bounded by n, and a forged earlier vote cannot crowd out this one.
-        if let Some(earlier) = self.tally_mut(h, phase).and_then(|t| t.take_unchecked_of(sender)) {
+        if let Some(earlier) = self
+            .tally_mut(h, phase)
+            .and_then(|t| t.take_unchecked_of(sender))
+        {
             if earlier.value == v.header_hash && earlier.signature == v.signature {
                 if let Some(t) = self.tally_mut(h, phase) {
                     t.hold_unchecked(earlier);
@@ -326,7 +329,10 @@ impl<S: Signer> Replica<S> {
                 signature: earlier.signature,
                 ..v
             };
-            if self.stats.verify_lazy(key, || e.digest(phase), &e.signature) {
+            if self
+                .stats
+                .verify_lazy(key, || e.digest(phase), &e.signature)
+            {
                 if let Some(t) = self.tally_mut(h, phase) {
                     t.insert(sender, e.header_hash, e.signature);
                 }

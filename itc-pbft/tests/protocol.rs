@@ -456,7 +456,10 @@ fn at_quorum_checking_commits_with_the_same_messages_and_batched_checks() {
             lazy.node(0).unwrap().last_block().unwrap(),
         );
         assert_eq!(e.header.hash(), l.header.hash());
-        assert_eq!(e.certificate.signers().count(), l.certificate.signers().count());
+        assert_eq!(
+            e.certificate.signers().count(),
+            l.certificate.signers().count()
+        );
         for i in 0..n {
             let s = lazy.node(i).unwrap().replica.sig_stats();
             assert_eq!(s.rejected, 0);
@@ -526,8 +529,11 @@ fn at_quorum_a_forged_vote_never_counts_and_cannot_crowd_out_the_real_one() {
     assert!(!sent_commit(&r.take_actions()));
     assert_eq!(r.sig_stats().rejected, 1);
     // The real prepare of node 1 is still accepted and completes the quorum.
-    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 4)
-        .unwrap();
+    r.handle_message(
+        Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)),
+        4,
+    )
+    .unwrap();
     assert!(sent_commit(&r.take_actions()));
 }
 
@@ -535,8 +541,11 @@ fn at_quorum_a_forged_vote_never_counts_and_cannot_crowd_out_the_real_one() {
 fn at_quorum_an_unchecked_forgery_is_settled_when_its_sender_speaks() {
     let (mut c, keys, hash) = lazy_backup_with_proposal();
     let r = &mut c.node_mut(3).unwrap().replica;
-    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 3)
-        .unwrap();
+    r.handle_message(
+        Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)),
+        3,
+    )
+    .unwrap();
     let _ = r.take_actions();
     // Commits: own + 2 more needed. A forged commit in node 2's name waits unchecked
     // (own + it = 2 of 3)...
@@ -547,15 +556,24 @@ fn at_quorum_an_unchecked_forgery_is_settled_when_its_sender_speaks() {
     r.handle_message(Message::Commit(forged), 4).unwrap();
     assert_eq!(r.last_committed().height, 0);
     // ...the same bytes again are a duplicate, not a second slot...
-    assert_eq!(r.handle_message(Message::Commit(forged), 4), Err(PbftError::Duplicate));
+    assert_eq!(
+        r.handle_message(Message::Commit(forged), 4),
+        Err(PbftError::Duplicate)
+    );
     // ...and node 2's real commit settles it: the forgery is checked and dropped, the real
     // vote takes its place.
-    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)), 5)
-        .unwrap();
+    r.handle_message(
+        Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)),
+        5,
+    )
+    .unwrap();
     assert_eq!(r.sig_stats().rejected, 1);
     assert_eq!(r.last_committed().height, 0);
-    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 1, hash)), 6)
-        .unwrap();
+    r.handle_message(
+        Message::Commit(signed_vote(&keys, Phase::Commit, 1, hash)),
+        6,
+    )
+    .unwrap();
     assert_eq!(r.last_committed().height, 1);
 }
 
@@ -565,11 +583,17 @@ fn at_quorum_equivocation_is_still_caught_and_proven() {
     let set = c.node(0).unwrap().replica.validators().unwrap().clone();
     let r = &mut c.node_mut(3).unwrap().replica;
     // Node 2 commits to the real header (held unchecked), then to another one.
-    r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)), 3)
-        .unwrap();
+    r.handle_message(
+        Message::Commit(signed_vote(&keys, Phase::Commit, 2, hash)),
+        3,
+    )
+    .unwrap();
     let other = Hash([0x55; 32]);
     assert_eq!(
-        r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, 2, other)), 4),
+        r.handle_message(
+            Message::Commit(signed_vote(&keys, Phase::Commit, 2, other)),
+            4
+        ),
         Err(PbftError::Equivocation(2))
     );
     let ev = r
@@ -603,11 +627,17 @@ fn at_quorum_votes_that_arrive_before_the_proposal_are_settled_by_our_own_vote()
     let r = &mut c.node_mut(3).unwrap().replica;
     // Node 1's prepare and nodes 1 and 2's commits overtake the proposal: held unchecked
     // (1 prepare + the primary's 1 < 3; 2 commits < 3).
-    r.handle_message(Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)), 2)
-        .unwrap();
+    r.handle_message(
+        Message::Prepare(signed_vote(&keys, Phase::Prepare, 1, hash)),
+        2,
+    )
+    .unwrap();
     for s in [1, 2] {
-        r.handle_message(Message::Commit(signed_vote(&keys, Phase::Commit, s, hash)), 2)
-            .unwrap();
+        r.handle_message(
+            Message::Commit(signed_vote(&keys, Phase::Commit, s, hash)),
+            2,
+        )
+        .unwrap();
     }
     assert_eq!(r.sig_stats().verified, 0);
     // The proposal arrives: our own prepare completes the prepare quorum, our own commit
