@@ -115,16 +115,18 @@ impl Net {
                     },
                     ..config
                 };
-                Replica::new(config, k.clone(), &genesis).ok().map(|replica| Node {
-                    key: k,
-                    config,
-                    record: SafetyRecord::default(),
-                    replica,
-                    app: HashChainApp::default(),
-                    height: 0,
-                    headers: BTreeMap::new(),
-                    blocks: Vec::new(),
-                })
+                Replica::new(config, k.clone(), &genesis)
+                    .ok()
+                    .map(|replica| Node {
+                        key: k,
+                        config,
+                        record: SafetyRecord::default(),
+                        replica,
+                        app: HashChainApp::default(),
+                        height: 0,
+                        headers: BTreeMap::new(),
+                        blocks: Vec::new(),
+                    })
             })
             .collect::<Option<Vec<_>>>()?;
         Some(Net {
