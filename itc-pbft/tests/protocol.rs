@@ -25,6 +25,16 @@ fn config() -> Config {
     }
 }
 
+/// The evidence among a replica's pending actions.
+fn evidence_from(r: &mut Replica<SecretKey>) -> itc_pbft::Evidence {
+    r.drain_actions()
+        .find_map(|a| match a {
+            Action::Evidence(e) => Some(e),
+            _ => None,
+        })
+        .expect("evidence")
+}
+
 fn keys_by_index(c: &Cluster<impl Application>) -> Vec<SecretKey> {
     c.nodes()
         .iter()
@@ -306,13 +316,7 @@ fn conflicting_votes_produce_evidence_anyone_can_verify() {
         .unwrap();
     let res = r.handle_message(Message::Commit(vote(Hash([2; 32]))), 2);
     assert_eq!(res, Err(PbftError::Equivocation(2)));
-    let ev = r
-        .drain_actions()
-        .find_map(|a| match a {
-            Action::Evidence(e) => Some(e),
-            _ => None,
-        })
-        .unwrap();
+    let ev = evidence_from(r);
     assert_eq!(ev.verify(&set), Ok(keys[2].public_key()));
     let bytes = ev.encode_to_vec();
     assert_eq!(itc_pbft::Evidence::decode_bytes(&bytes).unwrap(), ev);
@@ -467,9 +471,10 @@ fn at_quorum_checking_commits_with_the_same_messages_and_batched_checks() {
     }
 }
 
-/// A 4-node AtQuorum cluster whose backup 3 has received node 0's pre-prepare for height 1
-/// but no vote yet; returns the cluster, keys by signer index and the proposed header hash.
-fn lazy_backup_with_proposal() -> (Cluster, Vec<SecretKey>, Hash) {
+/// A 4-node AtQuorum cluster whose primary (node 0) proposed height 1 and whose proposal has
+/// reached nobody yet; returns the cluster, keys by signer index, the pre-prepare message and
+/// the proposed header hash.
+fn lazy_cluster_with_proposal() -> (Cluster, Vec<SecretKey>, Message, Hash) {
     let mut c = Cluster::with_powers(&[1, 1, 1, 1], at_quorum()).unwrap();
     let keys = keys_by_index(&c);
     assert_eq!(c.primary(), Some(0));
@@ -487,6 +492,13 @@ fn lazy_backup_with_proposal() -> (Cluster, Vec<SecretKey>, Hash) {
         Message::PrePrepare { pre_prepare, .. } => pre_prepare.header.hash(),
         _ => unreachable!(),
     };
+    (c, keys, pp, hash)
+}
+
+/// [`lazy_cluster_with_proposal`] with the proposal delivered to backup 3 (which prepared it)
+/// and no vote yet.
+fn lazy_backup_with_proposal() -> (Cluster, Vec<SecretKey>, Hash) {
+    let (mut c, keys, pp, hash) = lazy_cluster_with_proposal();
     let r3 = &mut c.node_mut(3).unwrap().replica;
     r3.handle_message(pp, 2).unwrap();
     let _ = r3.take_actions();
@@ -596,34 +608,13 @@ fn at_quorum_equivocation_is_still_caught_and_proven() {
         ),
         Err(PbftError::Equivocation(2))
     );
-    let ev = r
-        .drain_actions()
-        .find_map(|a| match a {
-            Action::Evidence(e) => Some(e),
-            _ => None,
-        })
-        .unwrap();
+    let ev = evidence_from(r);
     assert_eq!(ev.verify(&set), Ok(keys[2].public_key()));
 }
 
 #[test]
 fn at_quorum_votes_that_arrive_before_the_proposal_are_settled_by_our_own_vote() {
-    let mut c = Cluster::with_powers(&[1, 1, 1, 1], at_quorum()).unwrap();
-    let keys = keys_by_index(&c);
-    let r0 = &mut c.node_mut(0).unwrap().replica;
-    r0.handle_request(Request::new(ClientId(1), 1, b"lamp on".to_vec()), 1)
-        .unwrap();
-    let pp = r0
-        .drain_actions()
-        .find_map(|a| match a {
-            Action::Broadcast(m @ Message::PrePrepare { .. }) => Some(m),
-            _ => None,
-        })
-        .unwrap();
-    let hash = match &pp {
-        Message::PrePrepare { pre_prepare, .. } => pre_prepare.header.hash(),
-        _ => unreachable!(),
-    };
+    let (mut c, keys, pp, hash) = lazy_cluster_with_proposal();
     let r = &mut c.node_mut(3).unwrap().replica;
     // Node 1's prepare and nodes 1 and 2's commits overtake the proposal: held unchecked
     // (1 prepare + the primary's 1 < 3; 2 commits < 3).
