@@ -13,6 +13,8 @@
 //!   multiplication for a whole certificate or backlog, bisection to name the bad ones, a
 //!   [`VerifiedCache`] so the same bytes are never checked twice, and an optional
 //!   libsecp256k1 backend (feature `libsecp256k1`, hosts only).
+//! * [`blame`] — [`Blame`]: who must act on a refused input (peer, nobody, integrator); every
+//!   crate's errors answer `blame()`.
 //! * [`address`] — [`Address`]: the last 20 bytes of Keccak-256 of a public key.
 //! * [`merkle`] — an RFC 6962-shaped binary Merkle tree (no duplicated last leaf, so no
 //!   CVE-2012-2459) with bounded, canonically encoded [`InclusionProof`]s.
@@ -45,6 +47,7 @@ extern crate std;
 
 pub mod address;
 pub mod batch;
+pub mod blame;
 pub mod ecdsa;
 pub mod encoding;
 pub mod error;
@@ -56,6 +59,7 @@ pub mod quorum;
 
 pub use address::Address;
 pub use batch::{verify_all, BatchError, BatchItem, VerifiedCache};
+pub use blame::Blame;
 pub use encoding::{Decode, DecodeError, Encode, Reader, Writer};
 pub use error::CryptoError;
 pub use hash::{keccak256, sha3_256, tagged_hash, DomainTag, Hash, TaggedHasher};
