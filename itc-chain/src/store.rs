@@ -71,6 +71,20 @@ pub struct StoredReceipt {
 }
 
 impl StoredReceipt {
+    /// The stored receipts of a block executed at `height` (`BlockOutcome::receipts`, in batch
+    /// order): the one conversion a validator and a full node both use.
+    pub fn for_block(
+        height: u64,
+        receipts: &[itc_ledger::Receipt],
+    ) -> impl Iterator<Item = StoredReceipt> + '_ {
+        receipts.iter().enumerate().map(move |(i, r)| StoredReceipt {
+            tx_id: r.tx_id,
+            height,
+            position: u32::try_from(i).unwrap_or(u32::MAX),
+            code: r.committed().code,
+        })
+    }
+
     /// Whether this receipt replaces `old` for the same id: an applied transaction's receipt is
     /// kept for good (a later replay of the same bytes fails and must not hide it); a failed
     /// one is replaced by any later receipt. Every [`Store`] implementation follows this rule.

@@ -443,3 +443,13 @@ fn split_records(bytes: &[u8]) -> Vec<(StateKey, Vec<u8>)> {
     }
     out
 }
+
+proptest! {
+    /// Arbitrary bytes (and arbitrary bytes behind a valid header) never panic the restore.
+    #[test]
+    fn restore_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600), framed in any::<bool>()) {
+        let mut bytes = if framed { itc_ledger::snapshot::SNAPSHOT_MAGIC.to_vec() } else { vec![] };
+        bytes.extend_from_slice(&data);
+        let _ = Ledger::restore(&bytes, &SnapshotLimits::default());
+    }
+}
