@@ -77,12 +77,15 @@ impl StoredReceipt {
         height: u64,
         receipts: &[itc_ledger::Receipt],
     ) -> impl Iterator<Item = StoredReceipt> + '_ {
-        receipts.iter().enumerate().map(move |(i, r)| StoredReceipt {
-            tx_id: r.tx_id,
-            height,
-            position: u32::try_from(i).unwrap_or(u32::MAX),
-            code: r.committed().code,
-        })
+        receipts
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| StoredReceipt {
+                tx_id: r.tx_id,
+                height,
+                position: u32::try_from(i).unwrap_or(u32::MAX),
+                code: r.committed().code,
+            })
     }
 
     /// Whether this receipt replaces `old` for the same id: an applied transaction's receipt is

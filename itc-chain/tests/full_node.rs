@@ -214,7 +214,9 @@ fn retention_bounds_ram_while_the_store_serves_old_blocks() {
     ));
     // Receipts by transaction id, from the store.
     let id = itc_ledger::system::raw_tx_id(&log[2]);
-    let receipt = itc_chain::ReceiptStore::receipt(&w.store, &id).unwrap().unwrap();
+    let receipt = itc_chain::ReceiptStore::receipt(&w.store, &id)
+        .unwrap()
+        .unwrap();
     assert_eq!((receipt.height, receipt.position, receipt.code), (3, 0, 0));
     // Old headers, certificates and batches come from the store and still verify.
     let mut client = w.synced_client();
