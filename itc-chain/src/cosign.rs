@@ -20,7 +20,7 @@
 //! collected here can never certify anything but that call on that chain. Shares are verified
 //! on arrival; a forged share, a share from a key outside the set, a duplicate, or one for a
 //! proposal already certified is refused with a typed [`CosignError`] (with its
-//! [`Blame`](itc_crypto::Blame)). Pending proposals are bounded per proposer, early shares in a
+//! [`Blame`]). Pending proposals are bounded per proposer, early shares in a
 //! small per-signer buffer.
 //!
 //! ```

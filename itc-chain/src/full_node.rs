@@ -16,7 +16,7 @@
 //! tree), the accumulator's peaks, the sets in force and scheduled, and the last
 //! [`FullNodeConfig::retained_dag_snapshots`] DAG snapshots. Everything older — headers,
 //! certificates, batches, accumulator nodes, validator sets — is in the
-//! [`BlockStore`](crate::store::BlockStore), written through each step's
+//! [`BlockStore`], written through each step's
 //! [`StepWrites`] and read back when a request needs it.
 //!
 //! ```
