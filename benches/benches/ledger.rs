@@ -9,7 +9,7 @@ use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Decode, Encode, Hash, SecretKey, Signer};
 use itc_ledger::builder::TxBuilder;
 use itc_ledger::smt::{branch_hash, key_hash, value_hash, SparseMerkleTree};
-use itc_ledger::{Genesis, Ledger, StateKey, VendorId, VendorRecord};
+use itc_ledger::{GenesisState, Ledger, StateKey, VendorId, VendorRecord};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -24,7 +24,7 @@ fn genesis(balances: Vec<(Address, u64)>, vendor: &SecretKey) -> Ledger {
         power: 1,
     }])
     .unwrap();
-    Ledger::from_genesis(&Genesis {
+    Ledger::from_genesis(&GenesisState {
         chain_id: CHAIN,
         validators: set,
         balances,

@@ -277,7 +277,7 @@ fn main() {
         }
     }
     let vendor = key(9);
-    let genesis = itc_ledger::Genesis {
+    let genesis = itc_ledger::GenesisState {
         chain_id: 42,
         validators: vset.clone(),
         balances: (0..4)

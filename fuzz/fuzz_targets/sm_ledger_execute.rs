@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Encode, SecretKey};
 use itc_ledger::builder::TxBuilder;
-use itc_ledger::{AccountCall, Genesis, Ledger, VendorId, VendorRecord};
+use itc_ledger::{AccountCall, GenesisState, Ledger, VendorId, VendorRecord};
 use libfuzzer_sys::fuzz_target;
 
 const CHAIN: u32 = 42;
@@ -81,7 +81,7 @@ fuzz_target!(|batches: Vec<Batch>| {
         .collect();
     let mut balances: Vec<(Address, u64)> = addrs.iter().map(|a| (*a, 1_000)).collect();
     balances.push((Address::from_public_key(&vendor.public_key()), 500));
-    let genesis = Genesis {
+    let genesis = GenesisState {
         chain_id: CHAIN,
         validators: set,
         balances,

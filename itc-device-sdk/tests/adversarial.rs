@@ -317,7 +317,7 @@ fn transfer_and_revocation_take_effect_with_the_newer_proof() {
     // Transfer to the stranger (now the new owner); grants are cleared by the ledger.
     let mut transferred = w.record.clone();
     transferred.owner = w.stranger.public_key();
-    transferred.revocation_epoch += 1;
+    transferred.revocations += 1;
     transferred.clear_grants();
     let (state, proof) = w.prove(&transferred, 11, T0 + 100);
     d.update_ownership(&state, transferred.clone(), &proof)

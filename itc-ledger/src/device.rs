@@ -11,7 +11,7 @@ use core::fmt;
 
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::hash_encoded;
-use itc_crypto::{DomainTag, Hash, PublicKey};
+use itc_crypto::{Blame, DomainTag, Hash, PublicKey};
 
 /// Tag of [`DeviceId::from_key`].
 pub const DEVICE_ID_TAG: DomainTag = DomainTag::new(b"itc/ledger/device-id/v1");
@@ -243,11 +243,23 @@ pub enum AccessError {
     },
 }
 
+impl AccessError {
+    /// Who must act: a command signed by a key without the right is the commander's fault
+    /// ([`Blame::Peer`]); a grant that lapsed is an honest race with the chain height
+    /// ([`Blame::Ignorable`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            AccessError::NoGrant | AccessError::ActionNotGranted { .. } => Blame::Peer,
+            AccessError::GrantExpired { .. } => Blame::Ignorable,
+        }
+    }
+}
+
 /// The on-chain record of one device: identity, vendor, owner, delegations.
 ///
-/// `revocation_epoch` increases on every ownership transfer and every revocation, so a device
-/// (or a delegate credential issued off-chain) can tell that commands authorised under an
-/// older epoch no longer count.
+/// `revocations` counts every ownership transfer and every revocation, so a device (or a
+/// delegate credential issued off-chain) can tell that commands authorised under an older
+/// count no longer count.
 ///
 /// ```
 /// use itc_crypto::{Decode, Encode, SecretKey};
@@ -275,8 +287,8 @@ pub struct OwnershipRecord {
     pub model: u32,
     /// The owner's key: commands signed by it are obeyed.
     pub owner: PublicKey,
-    /// Bumped on each transfer and revocation.
-    pub revocation_epoch: u32,
+    /// How many ownership transfers and revocations the record has seen (only grows).
+    pub revocations: u32,
     grants: heapless::Vec<Grant, MAX_GRANTS>,
 }
 
@@ -291,15 +303,26 @@ pub enum GrantError {
     TooManyGrants,
 }
 
+impl GrantError {
+    /// Who must act: an empty grant is malformed ([`Blame::Peer`]); a full record is an honest
+    /// race with other grants ([`Blame::Ignorable`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            GrantError::NoActions => Blame::Peer,
+            GrantError::TooManyGrants => Blame::Ignorable,
+        }
+    }
+}
+
 impl OwnershipRecord {
-    /// A fresh record with no grants at epoch 0.
+    /// A fresh record with no grants and no revocations.
     pub fn new(device_key: PublicKey, vendor: VendorId, model: u32, owner: PublicKey) -> Self {
         OwnershipRecord {
             device_key,
             vendor,
             model,
             owner,
-            revocation_epoch: 0,
+            revocations: 0,
             grants: heapless::Vec::new(),
         }
     }
@@ -410,7 +433,7 @@ impl Encode for OwnershipRecord {
         self.vendor.encode(w);
         self.model.encode(w);
         self.owner.encode(w);
-        self.revocation_epoch.encode(w);
+        self.revocations.encode(w);
         write_varint(w, self.grants.len() as u64);
         for g in &self.grants {
             g.encode(w);
@@ -428,7 +451,7 @@ impl Decode for OwnershipRecord {
             u32::decode(r)?,
             PublicKey::decode(r)?,
         );
-        rec.revocation_epoch = u32::decode(r)?;
+        rec.revocations = u32::decode(r)?;
         let n = r.read_count(MAX_GRANTS, 44)?;
         for _ in 0..n {
             let g = Grant::decode(r)?;

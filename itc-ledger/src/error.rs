@@ -5,7 +5,7 @@
 
 use itc_crypto::encoding::DecodeError;
 use itc_crypto::quorum::QuorumError;
-use itc_crypto::{Address, Hash};
+use itc_crypto::{Address, Blame, Hash};
 
 use crate::device::{DeviceId, GrantError, VendorId};
 
@@ -75,9 +75,9 @@ pub enum TxError {
     /// The grantee holds no grant on the device.
     #[error("no grant to revoke")]
     NoSuchGrant,
-    /// The device's revocation epoch cannot grow further.
-    #[error("revocation epoch exhausted")]
-    EpochExhausted,
+    /// The device's revocation count cannot grow further.
+    #[error("revocation count exhausted")]
+    RevocationsExhausted,
     /// Moving zero tokens.
     #[error("amount is zero")]
     ZeroAmount,
@@ -136,7 +136,7 @@ pub enum TxError {
     /// A payout of zero tokens.
     #[error("zero payout to {0}")]
     ZeroPayout(Address),
-    /// More payouts than [`crate::tx::MAX_PAYOUTS`].
+    /// More payouts than [`crate::system::MAX_PAYOUTS`].
     #[error("too many payouts")]
     TooManyPayouts,
 }
@@ -176,7 +176,7 @@ impl TxError {
             TxError::NoActions => 17,
             TxError::TooManyGrants => 18,
             TxError::NoSuchGrant => 19,
-            TxError::EpochExhausted => 20,
+            TxError::RevocationsExhausted => 20,
             TxError::ZeroAmount => 30,
             TxError::InsufficientBalance { .. } => 31,
             TxError::BalanceOverflow => 32,
@@ -191,12 +191,54 @@ impl TxError {
             TxError::TooManyPayouts => 56,
         }
     }
+
+    /// Who must act on the rejection (for a node scoring the peer that relayed the
+    /// transaction before it was ordered, or an API's status code).
+    ///
+    /// * [`Blame::Peer`]: bytes or signatures no honest client produces (malformed, oversized,
+    ///   forged, a certificate without a quorum, a record encoding that breaks its rules).
+    /// * [`Blame::Ignorable`]: an honest client racing the chain — a stale or reused nonce,
+    ///   something already registered, spent, settled or expired by the time it ran, a
+    ///   balance spent by an earlier transaction. Nobody is punished.
+    pub fn blame(&self) -> Blame {
+        match self {
+            TxError::Malformed(_)
+            | TxError::TooLarge { .. }
+            | TxError::InvalidSignature
+            | TxError::QuorumRejected(_)
+            | TxError::NotVendorKey(_)
+            | TxError::NotOwner(_)
+            | TxError::NoActions
+            | TxError::ZeroAmount
+            | TxError::DuplicatePayee(_)
+            | TxError::ZeroPayout(_)
+            | TxError::TooManyPayouts
+            | TxError::PlanVendorMismatch { .. }
+            | TxError::PayoutMismatch { .. } => Blame::Peer,
+            TxError::BadNonce { .. }
+            | TxError::NonceExhausted
+            | TxError::UnknownDevice(_)
+            | TxError::DeviceAlreadyRegistered(_)
+            | TxError::UnknownVendor(_)
+            | TxError::VendorAlreadyRegistered(_)
+            | TxError::GrantExpired { .. }
+            | TxError::TooManyGrants
+            | TxError::NoSuchGrant
+            | TxError::RevocationsExhausted
+            | TxError::InsufficientBalance { .. }
+            | TxError::BalanceOverflow
+            | TxError::AnchorNotIncreasing { .. }
+            | TxError::ValidatorEpochMismatch { .. }
+            | TxError::UnknownPlan(_)
+            | TxError::PlanSettled(_) => Blame::Ignorable,
+        }
+    }
 }
 
-/// Why a whole batch was refused before any transaction ran (nothing changed).
+/// Why a whole block was refused before any of its transactions ran (nothing changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BatchError {
-    /// Batches execute at strictly increasing heights.
+pub enum BlockError {
+    /// Blocks execute at strictly increasing heights.
     #[error("height {given} is not above the last executed height {last}")]
     HeightNotIncreasing {
         /// Last executed height.
@@ -204,7 +246,7 @@ pub enum BatchError {
         /// Height given.
         given: u64,
     },
-    /// More transactions than [`crate::ledger::MAX_BATCH_TXS`].
+    /// More transactions than [`crate::execute::MAX_BATCH_TXS`].
     #[error("batch of {len} transactions exceeds {max}")]
     TooManyTransactions {
         /// Transactions in the batch.
@@ -212,6 +254,18 @@ pub enum BatchError {
         /// The limit.
         max: usize,
     },
+}
+
+impl BlockError {
+    /// Who must act: the integrator executed a block out of order or assembled one past the
+    /// limit PBFT's batch bounds keep it under ([`Blame::Local`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            BlockError::HeightNotIncreasing { .. } | BlockError::TooManyTransactions { .. } => {
+                Blame::Local
+            }
+        }
+    }
 }
 
 /// Why a genesis configuration cannot start a chain.
@@ -226,4 +280,15 @@ pub enum GenesisError {
     /// The balances sum past u64.
     #[error("total supply overflows u64")]
     SupplyOverflow,
+}
+
+impl GenesisError {
+    /// Who must act: a genesis file is the operator's own configuration ([`Blame::Local`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            GenesisError::DuplicateAccount(_)
+            | GenesisError::DuplicateVendor(_)
+            | GenesisError::SupplyOverflow => Blame::Local,
+        }
+    }
 }

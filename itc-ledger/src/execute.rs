@@ -1,8 +1,8 @@
-//! Executing batches: each transaction is checked against the state, then its changes are
+//! Executing blocks: each transaction is checked against the state, then its changes are
 //! applied all together — or, if any check fails, not at all.
 //!
 //! Every handler below only *reads* the ledger and returns the list of record changes it
-//! wants; [`Ledger::apply`] runs only after the whole list was built. So a failing
+//! wants; `Ledger::apply` runs only after the whole list was built. So a failing
 //! transaction cannot leave half its writes behind: its receipt carries the typed error and
 //! the root is unchanged.
 
@@ -12,12 +12,14 @@ use alloc::vec::Vec;
 
 use itc_crypto::batch::BatchVerifier;
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
+use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Hash, PublicKey};
 
 use crate::device::{DeviceId, OwnershipRecord};
-use crate::error::{BatchError, TxError};
-use crate::ledger::{Change, Ledger};
+use crate::error::{BlockError, TxError};
+use crate::ledger::{Ledger, Record};
 use crate::records::{Account, AnchorRecord, Escrow, ValidatorRecord};
+use crate::smt::tree::Shared;
 use crate::system::{raw_tx_id, SignedTransaction, SystemCall, SystemTx};
 use crate::tx::{AccountCall, SignedAccountTx, MAX_TX_BYTES};
 
@@ -43,7 +45,7 @@ impl Receipt {
     }
 }
 
-/// The consensus-relevant part of a receipt; [`BatchOutcome::receipts_root`] commits to these.
+/// The consensus-relevant part of a receipt; [`BlockOutcome::receipts_root`] commits to these.
 /// Error details beyond the code are local diagnostics, not state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommittedReceipt {
@@ -72,20 +74,22 @@ impl Decode for CommittedReceipt {
     }
 }
 
-/// The result of executing one batch.
+/// The result of executing one block's batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// The state root after the batch.
+pub struct BlockOutcome {
+    /// The state root after the batch (the next header carries it).
     pub state_root: Hash,
     /// One receipt per transaction, in batch order.
     pub receipts: Vec<Receipt>,
-    /// True if a `SetValidators` was applied: fetch [`Ledger::validator_set`] and hand it to
-    /// the consensus replica. Later system transactions in the same batch already answer to
-    /// the new set.
-    pub validator_set_changed: bool,
+    /// The validator set this block decided (a `SetValidators` applied; the last one if
+    /// several), or `None`. Exactly what `itc_pbft::Executed::next_validator_set` takes: hand
+    /// it over unchanged, and PBFT's one rule does the rest — the next epoch-boundary header
+    /// names it and it certifies the heights after that boundary. Later system transactions in
+    /// the same block already answer to the new set.
+    pub next_validator_set: Option<Box<ValidatorSet>>,
 }
 
-impl BatchOutcome {
+impl BlockOutcome {
     /// Merkle root (RFC 6962 shape, `itc_crypto::merkle`) over the committed receipts.
     pub fn receipts_root(&self) -> Hash {
         let leaves: Vec<Vec<u8>> = self
@@ -112,7 +116,7 @@ impl Ledger {
         &mut self,
         batch: &[B],
         height: u64,
-    ) -> Result<BatchOutcome, BatchError> {
+    ) -> Result<BlockOutcome, BlockError> {
         self.check_batch(batch.len(), height)?;
         let decoded: Vec<Result<SignedTransaction, TxError>> =
             batch.iter().map(|raw| decode_tx(raw.as_ref())).collect();
@@ -127,7 +131,7 @@ impl Ledger {
         &mut self,
         batch: &[SignedTransaction],
         height: u64,
-    ) -> Result<BatchOutcome, BatchError> {
+    ) -> Result<BlockOutcome, BlockError> {
         self.check_batch(batch.len(), height)?;
         let txs: Vec<Result<&SignedTransaction, TxError>> = batch.iter().map(Ok).collect();
         Ok(self.run_batch(batch.iter().map(SignedTransaction::id), &txs, height))
@@ -138,36 +142,37 @@ impl Ledger {
         ids: impl Iterator<Item = Hash>,
         txs: &[Result<&SignedTransaction, TxError>],
         height: u64,
-    ) -> BatchOutcome {
-        let epoch = self.validators.epoch;
+    ) -> BlockOutcome {
+        let epoch = self.validator_epoch();
         // Account signatures do not depend on the state, so the whole batch's are checked up
         // front in one batch verification (same verdicts as one by one, several times cheaper).
-        let signature_ok = signature_verdicts(self.meta.chain_id, txs);
+        let signature_ok = signature_verdicts(self.chain_id(), txs);
         let mut receipts = Vec::with_capacity(txs.len());
         for ((tx_id, tx), sig_ok) in ids.zip(txs).zip(signature_ok) {
             let result = tx.and_then(|tx| self.apply_tx(tx, height, sig_ok));
             receipts.push(Receipt { tx_id, result });
         }
-        let mut meta = self.meta;
+        let mut meta = *self.meta();
         meta.height = height;
-        self.apply(Change::Meta(meta));
+        self.apply(Record::Meta(meta));
         self.commit_writes();
-        BatchOutcome {
+        BlockOutcome {
             state_root: self.root(),
             receipts,
-            validator_set_changed: self.validators.epoch != epoch,
+            next_validator_set: (self.validator_epoch() != epoch)
+                .then(|| Box::new(self.validator_set().clone())),
         }
     }
 
-    fn check_batch(&self, len: usize, height: u64) -> Result<(), BatchError> {
-        if height <= self.meta.height {
-            return Err(BatchError::HeightNotIncreasing {
-                last: self.meta.height,
+    fn check_batch(&self, len: usize, height: u64) -> Result<(), BlockError> {
+        if height <= self.height() {
+            return Err(BlockError::HeightNotIncreasing {
+                last: self.height(),
                 given: height,
             });
         }
         if len > MAX_BATCH_TXS {
-            return Err(BatchError::TooManyTransactions {
+            return Err(BlockError::TooManyTransactions {
                 len,
                 max: MAX_BATCH_TXS,
             });
@@ -197,7 +202,7 @@ impl Ledger {
         stx: &SignedAccountTx,
         height: u64,
         signature_ok: bool,
-    ) -> Result<Vec<Change>, TxError> {
+    ) -> Result<Vec<Record>, TxError> {
         let sender = stx.sender();
         let mut account = self.account(&sender);
         // The cheap check first: replays and stale transactions never cost a verification.
@@ -227,24 +232,24 @@ impl Ledger {
                     return Err(TxError::NotVendorKey(vendor));
                 }
                 let id = DeviceId::from_key(&device_key);
-                if self.devices.contains_key(&id) {
+                if self.device(&id).is_some() {
                     return Err(TxError::DeviceAlreadyRegistered(id));
                 }
                 let record =
                     OwnershipRecord::new(device_key, vendor, model, owner.unwrap_or(*signer));
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Device(id, Box::new(record)),
+                    Record::Account(sender, account),
+                    Record::Device(id, Box::new(record)),
                 ])
             }
             AccountCall::TransferOwnership { device, new_owner } => {
                 let mut record = self.owned_device(&device, signer)?;
                 record.owner = new_owner;
                 record.clear_grants();
-                bump_epoch(&mut record)?;
+                count_revocation(&mut record)?;
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Device(device, Box::new(record)),
+                    Record::Account(sender, account),
+                    Record::Device(device, Box::new(record)),
                 ])
             }
             AccountCall::GrantAccess { device, grant } => {
@@ -259,17 +264,17 @@ impl Ledger {
                 record.prune_expired(height);
                 record.upsert_grant(grant)?;
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Device(device, Box::new(record)),
+                    Record::Account(sender, account),
+                    Record::Device(device, Box::new(record)),
                 ])
             }
             AccountCall::RevokeAccess { device, grantee } => {
                 let mut record = self.owned_device(&device, signer)?;
                 record.remove_grant(&grantee).ok_or(TxError::NoSuchGrant)?;
-                bump_epoch(&mut record)?;
+                count_revocation(&mut record)?;
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Device(device, Box::new(record)),
+                    Record::Account(sender, account),
+                    Record::Device(device, Box::new(record)),
                 ])
             }
             AccountCall::Transfer { to, amount } => {
@@ -277,13 +282,13 @@ impl Ledger {
                 if to == sender {
                     // Self-transfer: the debit is undone; only the nonce moves.
                     account.balance = account.balance.saturating_add(amount);
-                    return Ok(vec![Change::Account(sender, account)]);
+                    return Ok(vec![Record::Account(sender, account)]);
                 }
                 let mut receiver = self.account(&to);
                 credit(&mut receiver, amount)?;
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Account(to, receiver),
+                    Record::Account(sender, account),
+                    Record::Account(to, receiver),
                 ])
             }
             AccountCall::FundPlan {
@@ -295,7 +300,7 @@ impl Ledger {
                 if v.registry_key != *signer {
                     return Err(TxError::NotVendorKey(vendor));
                 }
-                let mut escrow = match self.plans.get(&plan_id) {
+                let mut escrow = match self.escrow(&plan_id) {
                     None => Escrow {
                         vendor,
                         held: 0,
@@ -316,8 +321,8 @@ impl Ledger {
                     .checked_add(amount)
                     .ok_or(TxError::BalanceOverflow)?;
                 Ok(vec![
-                    Change::Account(sender, account),
-                    Change::Plan(plan_id, escrow),
+                    Record::Account(sender, account),
+                    Record::Plan(plan_id, escrow),
                 ])
             }
         }
@@ -329,28 +334,25 @@ impl Ledger {
         device: &DeviceId,
         signer: &PublicKey,
     ) -> Result<OwnershipRecord, TxError> {
-        let record = self
-            .devices
-            .get(device)
-            .ok_or(TxError::UnknownDevice(*device))?;
+        let record = self.device(device).ok_or(TxError::UnknownDevice(*device))?;
         if record.owner != *signer {
             return Err(TxError::NotOwner(*device));
         }
         Ok(record.clone())
     }
 
-    fn plan_system_tx(&self, tx: &SystemTx, height: u64) -> Result<Vec<Change>, TxError> {
-        tx.verify(self.meta.chain_id, &self.validators.set)?;
+    fn plan_system_tx(&self, tx: &SystemTx, height: u64) -> Result<Vec<Record>, TxError> {
+        tx.verify(self.chain_id(), self.validator_set())?;
         match &tx.call {
             SystemCall::SetValidators { epoch, validators } => {
-                let expected = self.validators.epoch.saturating_add(1);
+                let expected = self.validator_epoch().saturating_add(1);
                 if *epoch != expected {
                     return Err(TxError::ValidatorEpochMismatch {
                         expected,
                         found: *epoch,
                     });
                 }
-                Ok(vec![Change::Validators(Box::new(ValidatorRecord {
+                Ok(vec![Record::Validators(Shared::new(ValidatorRecord {
                     epoch: *epoch,
                     set: (**validators).clone(),
                 }))])
@@ -359,7 +361,7 @@ impl Ledger {
                 sequence,
                 snapshot_root,
             } => {
-                if let Some(last) = self.meta.last_anchor {
+                if let Some(last) = self.meta().last_anchor {
                     if *sequence <= last {
                         return Err(TxError::AnchorNotIncreasing {
                             last,
@@ -367,30 +369,27 @@ impl Ledger {
                         });
                     }
                 }
-                let mut meta = self.meta;
+                let mut meta = *self.meta();
                 meta.last_anchor = Some(*sequence);
                 Ok(vec![
-                    Change::Anchor(
+                    Record::Anchor(
                         *sequence,
                         AnchorRecord {
                             snapshot_root: *snapshot_root,
                             height,
                         },
                     ),
-                    Change::Meta(meta),
+                    Record::Meta(meta),
                 ])
             }
             SystemCall::RegisterVendor { vendor, record } => {
-                if self.vendors.contains_key(vendor) {
+                if self.vendor(vendor).is_some() {
                     return Err(TxError::VendorAlreadyRegistered(*vendor));
                 }
-                Ok(vec![Change::Vendor(*vendor, *record)])
+                Ok(vec![Record::Vendor(*vendor, Box::new(*record))])
             }
             SystemCall::SettlePlan { plan_id, payouts } => {
-                let escrow = self
-                    .plans
-                    .get(plan_id)
-                    .ok_or(TxError::UnknownPlan(*plan_id))?;
+                let escrow = self.escrow(plan_id).ok_or(TxError::UnknownPlan(*plan_id))?;
                 if escrow.settled {
                     return Err(TxError::PlanSettled(*plan_id));
                 }
@@ -405,9 +404,9 @@ impl Ledger {
                 for p in payouts.as_slice() {
                     let mut acct = self.account(&p.to);
                     credit(&mut acct, p.amount)?;
-                    changes.push(Change::Account(p.to, acct));
+                    changes.push(Record::Account(p.to, acct));
                 }
-                changes.push(Change::Plan(
+                changes.push(Record::Plan(
                     *plan_id,
                     Escrow {
                         vendor: escrow.vendor,
@@ -477,10 +476,10 @@ fn credit(account: &mut Account, amount: u64) -> Result<(), TxError> {
     Ok(())
 }
 
-fn bump_epoch(record: &mut OwnershipRecord) -> Result<(), TxError> {
-    record.revocation_epoch = record
-        .revocation_epoch
+fn count_revocation(record: &mut OwnershipRecord) -> Result<(), TxError> {
+    record.revocations = record
+        .revocations
         .checked_add(1)
-        .ok_or(TxError::EpochExhausted)?;
+        .ok_or(TxError::RevocationsExhausted)?;
     Ok(())
 }

@@ -1,10 +1,16 @@
-//! The replicated state a validator keeps: typed records in ordered maps, mirrored into the
-//! sparse Merkle tree whose root the main chain commits.
+//! The replicated state a validator keeps: typed records in the leaves of one persistent
+//! sparse Merkle tree, whose root the main chain commits.
 //!
 //! Token rule: the total supply is the sum of the genesis balances and never changes.
 //! `Transfer` moves tokens between accounts, `FundPlan` moves them from a vendor's account into
 //! a plan's escrow, and `SettlePlan` moves an escrow out to accounts in full. Nothing mints or
 //! burns, so `Σ balances + Σ escrows = total_supply` after every transaction.
+//!
+//! **One structure, many versions.** Each record lives in the tree leaf that commits to it, so
+//! a record and the hash under the root can never disagree, and [`Ledger::version`] takes an
+//! O(1) read-only [`StateVersion`] of the whole state: versions share every subtree a later
+//! block did not rewrite. A full node keeps one per retained height ([`crate::StateHistory`])
+//! and proves against any of them without a copy of the state.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -18,15 +24,17 @@ use itc_crypto::{Address, Hash};
 use crate::device::{DeviceId, OwnershipRecord, VendorId, VendorRecord};
 use crate::error::GenesisError;
 use crate::records::{Account, AnchorRecord, ChainMeta, Escrow, ValidatorRecord};
-use crate::smt::{self, ProofError, SparseMerkleTree, StateProof};
+use crate::smt::tree::Shared;
+use crate::smt::{self, SparseMerkleTree, StateProof, StateProofError};
 use crate::state_key::StateKey;
 
 /// Largest record encoding a proof may carry (a 256-validator set is about 10 KiB).
 pub const MAX_VALUE_BYTES: usize = 16 * 1024;
 
-/// What a chain starts from.
+/// The ledger state a chain starts from (the main chain's own genesis, with its header and
+/// validator set, is `itc_pbft`'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Genesis {
+pub struct GenesisState {
     /// The chain's id (signatures cover it).
     pub chain_id: u32,
     /// The first validator set (epoch 0).
@@ -37,37 +45,209 @@ pub struct Genesis {
     pub vendors: Vec<(VendorId, VendorRecord)>,
 }
 
-/// One record change, applied to the maps and the tree together.
-// Short-lived (built and applied within one transaction), so a few hundred bytes per variant
-// cost less than another allocation; only the really large records are boxed.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub(crate) enum Change {
+/// One record of the state together with the key it lives under, as a tree leaf holds it.
+///
+/// Large records are boxed so a leaf stays small (a parsed public key is ~140 bytes and an
+/// ownership record holds up to ten of them); the validator record is shared with the ledger's
+/// cached copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Record {
+    Meta(ChainMeta),
+    Validators(Shared<ValidatorRecord>),
     Account(Address, Account),
+    Vendor(VendorId, Box<VendorRecord>),
     Device(DeviceId, Box<OwnershipRecord>),
-    Vendor(VendorId, VendorRecord),
     Anchor(u64, AnchorRecord),
     Plan(Hash, Escrow),
-    Meta(ChainMeta),
-    Validators(Box<ValidatorRecord>),
 }
 
-/// The ledger state machine: genesis in, batches in, roots and receipts out.
+impl Record {
+    /// Where the record lives.
+    pub(crate) fn key(&self) -> StateKey {
+        match self {
+            Record::Meta(_) => StateKey::Meta,
+            Record::Validators(_) => StateKey::Validators,
+            Record::Account(a, _) => StateKey::Account(*a),
+            Record::Vendor(v, _) => StateKey::Vendor(*v),
+            Record::Device(d, _) => StateKey::Device(*d),
+            Record::Anchor(s, _) => StateKey::Anchor(*s),
+            Record::Plan(p, _) => StateKey::Plan(*p),
+        }
+    }
+
+    /// The value hash the tree commits to: `H(VALUE_TAG, encoding)`.
+    pub(crate) fn value_hash(&self) -> Hash {
+        match self {
+            Record::Meta(r) => record_hash(r),
+            Record::Validators(r) => record_hash(&**r),
+            Record::Account(_, r) => record_hash(r),
+            Record::Vendor(_, r) => record_hash(&**r),
+            Record::Device(_, r) => record_hash(&**r),
+            Record::Anchor(_, r) => record_hash(r),
+            Record::Plan(_, r) => record_hash(r),
+        }
+    }
+
+    /// Writes the record's canonical encoding (its value, without the key).
+    pub(crate) fn encode_value<W: Writer + ?Sized>(&self, w: &mut W) {
+        match self {
+            Record::Meta(r) => r.encode(w),
+            Record::Validators(r) => r.encode(w),
+            Record::Account(_, r) => r.encode(w),
+            Record::Vendor(_, r) => r.encode(w),
+            Record::Device(_, r) => r.encode(w),
+            Record::Anchor(_, r) => r.encode(w),
+            Record::Plan(_, r) => r.encode(w),
+        }
+    }
+
+    /// Decodes the value stored under `key`.
+    pub(crate) fn decode_value(key: StateKey, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match key {
+            StateKey::Meta => Record::Meta(ChainMeta::decode(r)?),
+            StateKey::Validators => Record::Validators(Shared::new(ValidatorRecord::decode(r)?)),
+            StateKey::Account(a) => Record::Account(a, Account::decode(r)?),
+            StateKey::Vendor(v) => Record::Vendor(v, Box::new(VendorRecord::decode(r)?)),
+            StateKey::Device(d) => Record::Device(d, Box::new(OwnershipRecord::decode(r)?)),
+            StateKey::Anchor(s) => Record::Anchor(s, AnchorRecord::decode(r)?),
+            StateKey::Plan(p) => Record::Plan(p, Escrow::decode(r)?),
+        })
+    }
+
+    fn value_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode_value(&mut v);
+        v
+    }
+}
+
+pub(crate) fn record_hash<R: Encode + ?Sized>(record: &R) -> Hash {
+    hash_encoded(smt::VALUE_TAG, record)
+}
+
+/// The state tree of the ledger: records in the leaves.
+pub(crate) type StateTree = SparseMerkleTree<Record>;
+
+/// A read-only version of the whole ledger state at one height: O(1) to take
+/// ([`Ledger::version`]), sharing structure with every other version of the same chain.
 ///
-/// Deterministic: ordered maps only, no clock, no randomness; the same batches at the same
-/// heights give the same roots on every platform.
+/// It answers what a full node serves for that height (records and proofs against its root),
+/// and cannot be changed: a newer block makes a newer version.
 ///
 /// ```
 /// use itc_crypto::quorum::{Validator, ValidatorSet};
 /// use itc_crypto::{Address, Encode, SecretKey};
 /// use itc_ledger::builder::TxBuilder;
-/// use itc_ledger::{Genesis, Ledger, StateKey};
+/// use itc_ledger::{GenesisState, Ledger, StateKey};
+///
+/// let alice = SecretKey::from_bytes(&[1; 32]).unwrap();
+/// let set = ValidatorSet::new([Validator { key: SecretKey::from_bytes(&[9; 32]).unwrap().public_key(), power: 1 }]).unwrap();
+/// let alice_addr = Address::from_public_key(&alice.public_key());
+/// let genesis = GenesisState { chain_id: 7, validators: set, balances: vec![(alice_addr, 10)], vendors: vec![] };
+/// let mut ledger = Ledger::from_genesis(&genesis).unwrap();
+/// let before = ledger.version(); // height 0, O(1)
+/// let tx = TxBuilder::new(7).transfer(&alice, 0, Address([2; 20]), 4).unwrap();
+/// ledger.execute(&[tx.encode_to_vec()], 1).unwrap();
+/// // The old version still proves the old balance against the old root.
+/// let proof = before.prove(&StateKey::Account(alice_addr)).unwrap();
+/// assert!(proof.verify(&before.root()).is_ok());
+/// assert_eq!(before.account(&alice_addr).balance, 10);
+/// assert_eq!(ledger.account(&alice_addr).balance, 6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StateVersion {
+    tree: StateTree,
+    meta: ChainMeta,
+    validators: Shared<ValidatorRecord>,
+}
+
+impl StateVersion {
+    /// The state root of this version.
+    pub fn root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// Height of the last block executed into this version (0 at genesis).
+    pub fn height(&self) -> u64 {
+        self.meta.height
+    }
+
+    /// Chain metadata (id, supply, height, last anchor).
+    pub fn meta(&self) -> &ChainMeta {
+        &self.meta
+    }
+
+    /// The validator record (set and change count) of this version.
+    pub fn validator_record(&self) -> &ValidatorRecord {
+        &self.validators
+    }
+
+    /// Number of records under the root.
+    pub fn state_len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// True if both are the same version of the state (an O(1) pointer check).
+    pub fn same_version(&self, other: &StateVersion) -> bool {
+        self.tree.same_version(&other.tree)
+    }
+
+    pub(crate) fn record(&self, key: &StateKey) -> Option<&Record> {
+        self.tree.payload(&key.key_hash())
+    }
+
+    /// An address's account (an empty one if it never held tokens or signed).
+    pub fn account(&self, address: &Address) -> Account {
+        match self.record(&StateKey::Account(*address)) {
+            Some(Record::Account(_, a)) => *a,
+            _ => Account::default(),
+        }
+    }
+
+    /// A device's record.
+    pub fn device(&self, id: &DeviceId) -> Option<&OwnershipRecord> {
+        match self.record(&StateKey::Device(*id)) {
+            Some(Record::Device(_, r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The encoding of the record at `key`, if there is one.
+    pub fn value(&self, key: &StateKey) -> Option<Vec<u8>> {
+        self.record(key).map(Record::value_bytes)
+    }
+
+    /// The record at `key` (or its absence) with a proof against [`StateVersion::root`].
+    pub fn prove(&self, key: &StateKey) -> Result<EntryProof, StateProofError> {
+        let key_hash = key.key_hash();
+        Ok(EntryProof {
+            key: *key,
+            value: self.tree.payload(&key_hash).map(Record::value_bytes),
+            proof: self.tree.prove_hashed(&key_hash)?,
+        })
+    }
+
+    pub(crate) fn records(&self) -> impl Iterator<Item = &Record> {
+        self.tree.iter().map(|(_, _, r)| r)
+    }
+}
+
+/// The ledger state machine: genesis in, blocks in, roots and receipts out.
+///
+/// Deterministic: no clock, no randomness, no hash-map iteration; the same blocks at the same
+/// heights give the same roots on every platform. `clone()` is O(1) (see [`StateVersion`]).
+///
+/// ```
+/// use itc_crypto::quorum::{Validator, ValidatorSet};
+/// use itc_crypto::{Address, Encode, SecretKey};
+/// use itc_ledger::builder::TxBuilder;
+/// use itc_ledger::{GenesisState, Ledger, StateKey};
 ///
 /// let alice = SecretKey::from_bytes(&[1; 32]).unwrap();
 /// let val = SecretKey::from_bytes(&[9; 32]).unwrap();
 /// let set: ValidatorSet = ValidatorSet::new([Validator { key: val.public_key(), power: 1 }]).unwrap();
 /// let alice_addr = Address::from_public_key(&alice.public_key());
-/// let mut ledger = Ledger::from_genesis(&Genesis {
+/// let mut ledger = Ledger::from_genesis(&GenesisState {
 ///     chain_id: 7,
 ///     validators: set,
 ///     balances: vec![(alice_addr, 1_000)],
@@ -86,28 +266,18 @@ pub(crate) enum Change {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pub(crate) meta: ChainMeta,
-    pub(crate) validators: ValidatorRecord,
-    pub(crate) accounts: BTreeMap<Address, Account>,
-    pub(crate) devices: BTreeMap<DeviceId, OwnershipRecord>,
-    pub(crate) vendors: BTreeMap<VendorId, VendorRecord>,
-    pub(crate) anchors: BTreeMap<u64, AnchorRecord>,
-    pub(crate) plans: BTreeMap<Hash, Escrow>,
-    tree: SparseMerkleTree,
-    /// `(key hash, value hash)` writes of the running batch, folded into the tree once at its
-    /// end ([`Ledger::commit_writes`]): shared upper nodes are hashed once per batch, not once
-    /// per write. Empty between batches.
-    pending: Vec<(Hash, Hash)>,
-}
-
-fn record_hash<R: Encode + ?Sized>(record: &R) -> Hash {
-    hash_encoded(smt::VALUE_TAG, record)
+    state: StateVersion,
+    /// The running block's writes by key hash, folded into the tree once at its end
+    /// ([`Ledger::commit_writes`]): shared upper nodes are copied and hashed once per block,
+    /// not once per write, and reads inside the block see earlier transactions' writes here.
+    /// Empty between blocks.
+    pending: BTreeMap<Hash, Record>,
 }
 
 impl Ledger {
     /// Builds the state at height 0. Fails on duplicate accounts or vendors, or a supply that
     /// does not fit in u64.
-    pub fn from_genesis(genesis: &Genesis) -> Result<Self, GenesisError> {
+    pub fn from_genesis(genesis: &GenesisState) -> Result<Self, GenesisError> {
         let mut accounts = BTreeMap::new();
         let mut supply: u64 = 0;
         for (addr, balance) in &genesis.balances {
@@ -128,147 +298,137 @@ impl Ledger {
                 return Err(GenesisError::DuplicateVendor(*id));
             }
         }
-        let mut ledger = Ledger {
-            meta: ChainMeta {
-                chain_id: genesis.chain_id,
-                total_supply: supply,
-                height: 0,
-                last_anchor: None,
-            },
-            validators: ValidatorRecord {
-                epoch: 0,
-                set: genesis.validators.clone(),
-            },
-            accounts,
-            devices: BTreeMap::new(),
-            vendors,
-            anchors: BTreeMap::new(),
-            plans: BTreeMap::new(),
-            tree: SparseMerkleTree::new(),
-            pending: Vec::new(),
+        let meta = ChainMeta {
+            chain_id: genesis.chain_id,
+            total_supply: supply,
+            height: 0,
+            last_anchor: None,
         };
-        ledger.tree = SparseMerkleTree::from_hashed(ledger.hashed_entries());
-        Ok(ledger)
+        let validators = Shared::new(ValidatorRecord {
+            epoch: 0,
+            set: genesis.validators.clone(),
+        });
+        let mut records = Vec::with_capacity(accounts.len().saturating_add(vendors.len()) + 2);
+        records.push(Record::Meta(meta));
+        records.push(Record::Validators(Shared::clone(&validators)));
+        records.extend(accounts.into_iter().map(|(a, r)| Record::Account(a, r)));
+        records.extend(
+            vendors
+                .into_iter()
+                .map(|(v, r)| Record::Vendor(v, Box::new(r))),
+        );
+        Ok(Ledger::from_records(meta, validators, records))
     }
 
-    /// Every `(key hash, value hash)` of the state, recomputed from the records.
-    fn hashed_entries(&self) -> Vec<(Hash, Hash)> {
-        let mut out = Vec::new();
-        out.push((StateKey::Meta.key_hash(), record_hash(&self.meta)));
-        out.push((
-            StateKey::Validators.key_hash(),
-            record_hash(&self.validators),
-        ));
-        for (a, r) in &self.accounts {
-            out.push((StateKey::Account(*a).key_hash(), record_hash(r)));
+    /// The ledger over `records` (which must hold `meta` and `validators` among them).
+    pub(crate) fn from_records(
+        meta: ChainMeta,
+        validators: Shared<ValidatorRecord>,
+        records: Vec<Record>,
+    ) -> Self {
+        let tree = SparseMerkleTree::from_leaves(
+            records
+                .into_iter()
+                .map(|r| (r.key().key_hash(), r.value_hash(), r)),
+        );
+        Ledger {
+            state: StateVersion {
+                tree,
+                meta,
+                validators,
+            },
+            pending: BTreeMap::new(),
         }
-        for (d, r) in &self.devices {
-            out.push((StateKey::Device(*d).key_hash(), record_hash(r)));
-        }
-        for (v, r) in &self.vendors {
-            out.push((StateKey::Vendor(*v).key_hash(), record_hash(r)));
-        }
-        for (s, r) in &self.anchors {
-            out.push((StateKey::Anchor(*s).key_hash(), record_hash(r)));
-        }
-        for (p, r) in &self.plans {
-            out.push((StateKey::Plan(*p).key_hash(), record_hash(r)));
-        }
-        out
     }
 
-    /// Recomputes the root from the records alone (a consistency check for tests and audits:
-    /// it must always equal [`Ledger::root`]).
+    /// The current state as an O(1) read-only version (call between blocks).
+    pub fn version(&self) -> StateVersion {
+        debug_assert!(self.pending.is_empty(), "version taken inside a block");
+        self.state.clone()
+    }
+
+    /// Recomputes the root from the records alone, re-encoding and re-hashing every one (a
+    /// consistency check for tests and audits: it must always equal [`Ledger::root`]).
     pub fn recompute_root(&self) -> Hash {
-        SparseMerkleTree::from_hashed(self.hashed_entries()).root()
+        SparseMerkleTree::from_hashed(
+            self.state
+                .records()
+                .map(|r| (r.key().key_hash(), r.value_hash())),
+        )
+        .root()
     }
 
-    pub(crate) fn apply(&mut self, change: Change) {
-        let (key, value) = match change {
-            Change::Account(a, r) => {
-                let v = record_hash(&r);
-                self.accounts.insert(a, r);
-                (StateKey::Account(a), v)
-            }
-            Change::Device(d, r) => {
-                let v = record_hash(&*r);
-                self.devices.insert(d, *r);
-                (StateKey::Device(d), v)
-            }
-            Change::Vendor(id, r) => {
-                let v = record_hash(&r);
-                self.vendors.insert(id, r);
-                (StateKey::Vendor(id), v)
-            }
-            Change::Anchor(s, r) => {
-                let v = record_hash(&r);
-                self.anchors.insert(s, r);
-                (StateKey::Anchor(s), v)
-            }
-            Change::Plan(p, r) => {
-                let v = record_hash(&r);
-                self.plans.insert(p, r);
-                (StateKey::Plan(p), v)
-            }
-            Change::Meta(m) => {
-                self.meta = m;
-                (StateKey::Meta, record_hash(&m))
-            }
-            Change::Validators(r) => {
-                let v = record_hash(&*r);
-                self.validators = *r;
-                (StateKey::Validators, v)
-            }
-        };
-        self.pending.push((key.key_hash(), value));
+    /// The record at `key` as the running block sees it.
+    fn record(&self, key: &StateKey) -> Option<&Record> {
+        let key_hash = key.key_hash();
+        self.pending
+            .get(&key_hash)
+            .or_else(|| self.state.tree.payload(&key_hash))
     }
 
-    /// Folds the running batch's writes into the tree.
+    /// Writes one record (visible to later reads of the block; hashed at its end).
+    pub(crate) fn apply(&mut self, record: Record) {
+        match &record {
+            Record::Meta(m) => self.state.meta = *m,
+            Record::Validators(v) => self.state.validators = Shared::clone(v),
+            _ => {}
+        }
+        self.pending.insert(record.key().key_hash(), record);
+    }
+
+    /// Folds the running block's writes into the tree.
     pub(crate) fn commit_writes(&mut self) {
         let writes = core::mem::take(&mut self.pending);
-        self.tree
-            .apply_batch(writes.into_iter().map(|(k, v)| (k, Some(v))));
+        self.state.tree.apply_updates(
+            writes
+                .into_iter()
+                .map(|(k, r)| (k, Some((r.value_hash(), r)))),
+        );
     }
 
-    /// The state root committed by the last executed batch (or genesis).
+    /// The state root committed by the last executed block (or genesis).
     pub fn root(&self) -> Hash {
-        debug_assert!(self.pending.is_empty(), "root read inside a batch");
-        self.tree.root()
+        debug_assert!(self.pending.is_empty(), "root read inside a block");
+        self.state.root()
     }
 
     /// The chain id.
     pub fn chain_id(&self) -> u32 {
-        self.meta.chain_id
+        self.state.meta.chain_id
     }
 
-    /// Height of the last executed batch (0 at genesis).
+    /// Height of the last executed block (0 at genesis).
     pub fn height(&self) -> u64 {
-        self.meta.height
+        self.state.meta.height
     }
 
     /// Chain metadata (id, supply, height, last anchor).
     pub fn meta(&self) -> &ChainMeta {
-        &self.meta
+        &self.state.meta
     }
 
     /// The fixed total supply.
     pub fn total_supply(&self) -> u64 {
-        self.meta.total_supply
+        self.state.meta.total_supply
     }
 
-    /// The current validator set: hand it to the PBFT replica after a batch that changed it.
+    /// The validator set the ledger holds now (the one system transactions answer to). A
+    /// change reaches consensus through [`crate::BlockOutcome::next_validator_set`].
     pub fn validator_set(&self) -> &ValidatorSet {
-        &self.validators.set
+        &self.state.validators.set
     }
 
     /// How many times the validator set changed since genesis.
     pub fn validator_epoch(&self) -> u64 {
-        self.validators.epoch
+        self.state.validators.epoch
     }
 
     /// An address's account (an empty one if it never held tokens or signed).
     pub fn account(&self, address: &Address) -> Account {
-        self.accounts.get(address).copied().unwrap_or_default()
+        match self.record(&StateKey::Account(*address)) {
+            Some(Record::Account(_, a)) => *a,
+            _ => Account::default(),
+        }
     }
 
     /// The nonce the address's next transaction must carry.
@@ -278,64 +438,78 @@ impl Ledger {
 
     /// A device's record.
     pub fn device(&self, id: &DeviceId) -> Option<&OwnershipRecord> {
-        self.devices.get(id)
+        match self.record(&StateKey::Device(*id)) {
+            Some(Record::Device(_, r)) => Some(r),
+            _ => None,
+        }
     }
 
     /// A vendor's record.
     pub fn vendor(&self, id: &VendorId) -> Option<&VendorRecord> {
-        self.vendors.get(id)
+        match self.record(&StateKey::Vendor(*id)) {
+            Some(Record::Vendor(_, r)) => Some(r),
+            _ => None,
+        }
     }
 
     /// The anchor at a sequence.
     pub fn anchor(&self, sequence: u64) -> Option<&AnchorRecord> {
-        self.anchors.get(&sequence)
+        match self.record(&StateKey::Anchor(sequence)) {
+            Some(Record::Anchor(_, r)) => Some(r),
+            _ => None,
+        }
     }
 
     /// A plan's escrow.
     pub fn escrow(&self, plan_id: &Hash) -> Option<&Escrow> {
-        self.plans.get(plan_id)
+        match self.record(&StateKey::Plan(*plan_id)) {
+            Some(Record::Plan(_, r)) => Some(r),
+            _ => None,
+        }
     }
 
-    /// All accounts in address order.
+    /// All accounts, in state-tree (key-hash) order.
     pub fn accounts(&self) -> impl Iterator<Item = (&Address, &Account)> {
-        self.accounts.iter()
+        self.state.records().filter_map(|r| match r {
+            Record::Account(a, r) => Some((a, r)),
+            _ => None,
+        })
     }
 
-    /// All escrows in plan-id order.
+    /// All escrows, in state-tree (key-hash) order.
     pub fn escrows(&self) -> impl Iterator<Item = (&Hash, &Escrow)> {
-        self.plans.iter()
+        self.state.records().filter_map(|r| match r {
+            Record::Plan(p, r) => Some((p, r)),
+            _ => None,
+        })
     }
 
-    /// All devices in id order.
+    /// All devices, in state-tree (key-hash) order.
     pub fn devices(&self) -> impl Iterator<Item = (&DeviceId, &OwnershipRecord)> {
-        self.devices.iter()
+        self.state.records().filter_map(|r| match r {
+            Record::Device(d, r) => Some((d, &**r)),
+            _ => None,
+        })
     }
 
     /// Number of records under the root.
     pub fn state_len(&self) -> usize {
-        self.tree.len()
+        self.state.state_len()
     }
 
     /// The encoding of the record at `key`, if there is one.
     pub fn value(&self, key: &StateKey) -> Option<Vec<u8>> {
-        match key {
-            StateKey::Meta => Some(self.meta.encode_to_vec()),
-            StateKey::Validators => Some(self.validators.encode_to_vec()),
-            StateKey::Account(a) => self.accounts.get(a).map(Encode::encode_to_vec),
-            StateKey::Vendor(v) => self.vendors.get(v).map(Encode::encode_to_vec),
-            StateKey::Device(d) => self.devices.get(d).map(Encode::encode_to_vec),
-            StateKey::Anchor(s) => self.anchors.get(s).map(Encode::encode_to_vec),
-            StateKey::Plan(p) => self.plans.get(p).map(Encode::encode_to_vec),
-        }
+        self.record(key).map(Record::value_bytes)
     }
 
     /// The record at `key` (or its absence) with a proof against [`Ledger::root`].
-    pub fn prove(&self, key: &StateKey) -> Result<EntryProof, ProofError> {
-        Ok(EntryProof {
-            key: *key,
-            value: self.value(key),
-            proof: self.tree.prove_hashed(&key.key_hash())?,
-        })
+    pub fn prove(&self, key: &StateKey) -> Result<EntryProof, StateProofError> {
+        debug_assert!(self.pending.is_empty(), "proof asked inside a block");
+        self.state.prove(key)
+    }
+
+    pub(crate) fn state(&self) -> &StateVersion {
+        &self.state
     }
 }
 
@@ -353,7 +527,7 @@ pub struct EntryProof {
 
 impl EntryProof {
     /// Checks the entry against a trusted state root.
-    pub fn verify(&self, root: &Hash) -> Result<(), ProofError> {
+    pub fn verify(&self, root: &Hash) -> Result<(), StateProofError> {
         self.proof
             .verify_entry(root, &self.key, self.value.as_deref())
     }

@@ -10,7 +10,7 @@
 //! * [`smt`] — the generic compact sparse Merkle tree; [`StateProof`] decodes and verifies
 //!   anywhere, the prover [`smt::SparseMerkleTree`] needs `alloc`.
 //! * [`device`] — [`DeviceId`], [`OwnershipRecord`] (owner, bounded [`Grant`]s, revocation
-//!   epoch) with [`OwnershipRecord::authorize`], and the vendor's [`VendorRecord`].
+//!   count) with [`OwnershipRecord::authorize`], and the vendor's [`VendorRecord`].
 //! * [`records`] — [`Account`], [`AnchorRecord`], [`Escrow`], [`ChainMeta`], [`ValidatorRecord`].
 //! * [`state_key`] — [`StateKey`]: where each record lives; `proof.verify_entry(root, key, value)`.
 //!
@@ -20,14 +20,21 @@
 //!   nonce; no allocator needed, so a phone or gateway can sign them.
 //! * `system` (alloc) — calls certified by > 2/3 of the validator set (`SetValidators`,
 //!   `AnchorDag`, `RegisterVendor`, `SettlePlan`) and the `SignedTransaction` envelope.
-//! * [`error`] — [`TxError`] (one variant per reason, a stable code each), `BatchError`,
-//!   `GenesisError`.
+//! * [`error`] — [`TxError`] (one variant per reason, a stable code each), [`BlockError`],
+//!   [`GenesisError`]; every error answers `blame()` ([`itc_crypto::Blame`]: whose fault).
 //!
-//! Validator side (feature `alloc`):
+//! Validator and full-node side (feature `alloc`):
 //!
-//! * `ledger` — `Ledger`: `Genesis` → state; queries; `prove(key)` → `EntryProof`.
-//! * `execute` — `Ledger::execute(batch, height)` → `BatchOutcome` (new root, receipts,
-//!   whether the validator set changed). A failing transaction changes nothing.
+//! * `ledger` — `Ledger`: `GenesisState` → state; queries; `prove(key)` → `EntryProof`;
+//!   `version()` → `StateVersion`, an O(1) read-only version sharing structure with the rest.
+//! * `execute` — `Ledger::execute(batch, height)` → `BlockOutcome` (new root, receipts, and
+//!   `next_validator_set`: exactly what `itc_pbft::Executed::next_validator_set` takes). A
+//!   failing transaction changes nothing.
+//! * `history` — `StateHistory`: the versions at the last `R` heights, evicting older ones, so a
+//!   full node proves against any retained height with memory bounded by `R`, not the chain.
+//! * `snapshot` — the canonical, bounded snapshot encoding: `encode_snapshot()` and
+//!   `Ledger::restore` give back the same state root and proofs (persist every N blocks, replay
+//!   the tail).
 //! * `builder` — `TxBuilder`: every transaction type built and signed in one call.
 //!
 //! The rules, in one place:
@@ -76,9 +83,13 @@ pub mod error;
 #[cfg(feature = "alloc")]
 pub mod execute;
 #[cfg(feature = "alloc")]
+pub mod history;
+#[cfg(feature = "alloc")]
 pub mod ledger;
 pub mod records;
 pub mod smt;
+#[cfg(feature = "alloc")]
+pub mod snapshot;
 pub mod state_key;
 #[cfg(feature = "alloc")]
 pub mod system;
@@ -88,13 +99,21 @@ pub use device::{
     Access, AccessError, Actions, DeviceId, Grant, GrantError, OwnershipRecord, VendorId,
     VendorRecord, MAX_GRANTS,
 };
-pub use error::{BatchError, GenesisError, TxError};
+pub use error::{BlockError, GenesisError, TxError};
 #[cfg(feature = "alloc")]
-pub use execute::{BatchOutcome, CommittedReceipt, Receipt};
+pub use execute::{BlockOutcome, CommittedReceipt, Receipt};
 #[cfg(feature = "alloc")]
-pub use ledger::{EntryProof, Genesis, Ledger};
+pub use history::{HistoryError, StateHistory};
+#[cfg(feature = "alloc")]
+pub use ledger::{EntryProof, GenesisState, Ledger, StateVersion};
 pub use records::{Account, AnchorRecord, ChainMeta, Escrow, ValidatorRecord};
-pub use smt::{ProofError, StateProof};
+/// Transitional name kept so crates not yet moved to [`StateProofError`] keep building while
+/// branches merge; remove once every call site is renamed.
+#[doc(hidden)]
+pub use smt::ProofError;
+pub use smt::{StateProof, StateProofError};
+#[cfg(feature = "alloc")]
+pub use snapshot::{SnapshotError, SnapshotLimits};
 pub use state_key::StateKey;
 #[cfg(feature = "alloc")]
 pub use system::{SignedTransaction, SystemCall, SystemTx};

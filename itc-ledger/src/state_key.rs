@@ -9,7 +9,7 @@ use itc_crypto::hash::hash_encoded;
 use itc_crypto::{Address, Hash};
 
 use crate::device::{DeviceId, VendorId};
-use crate::smt::{self, ProofError, StateProof};
+use crate::smt::{self, StateProof, StateProofError};
 
 /// Longest [`StateKey`] encoding.
 pub const MAX_STATE_KEY_LEN: usize = 33;
@@ -119,7 +119,7 @@ impl StateProof {
         root: &Hash,
         key: &StateKey,
         value: Option<&[u8]>,
-    ) -> Result<(), ProofError> {
+    ) -> Result<(), StateProofError> {
         let vh = value.map(smt::value_hash);
         self.verify_hashed(root, &key.key_hash(), vh.as_ref())
     }
@@ -130,7 +130,7 @@ impl StateProof {
         root: &Hash,
         key: &StateKey,
         record: Option<&R>,
-    ) -> Result<(), ProofError> {
+    ) -> Result<(), StateProofError> {
         let vh = record.map(|r| hash_encoded(smt::VALUE_TAG, r));
         self.verify_hashed(root, &key.key_hash(), vh.as_ref())
     }
@@ -227,14 +227,14 @@ mod no_alloc_tests {
         assert_eq!(p.verify_record(&root, &dev, Some(&rec)), Ok(()));
         assert_eq!(
             p.verify_entry(&root, &dev, None),
-            Err(ProofError::ProofShowsPresent)
+            Err(StateProofError::ProofShowsPresent)
         );
         let mut tampered = [0u8; 512];
         tampered[..rec_bytes.len()].copy_from_slice(rec_bytes);
         tampered[40] ^= 1;
         assert_eq!(
             p.verify_entry(&root, &dev, Some(&tampered[..rec_bytes.len()])),
-            Err(ProofError::RootMismatch)
+            Err(StateProofError::RootMismatch)
         );
         let back = OwnershipRecord::decode_bytes(rec_bytes).unwrap();
         assert!(back.authorize(&key(4), Actions::CONTROL, 9).is_ok());

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::hash_encoded;
 use itc_crypto::quorum::{QuorumCertificate, QuorumError, ValidatorSet};
-use itc_crypto::{Address, DomainTag, Hash, SecretKey, Signature, Signer, TaggedHasher};
+use itc_crypto::{Address, Blame, DomainTag, Hash, SecretKey, Signature, Signer, TaggedHasher};
 
 use crate::device::{VendorId, VendorRecord};
 use crate::error::TxError;
@@ -213,6 +213,17 @@ pub enum CertifyError {
     /// The certificate refused a signature (e.g. the same signer twice).
     #[error("certificate: {0}")]
     Quorum(QuorumError),
+}
+
+impl CertifyError {
+    /// Who must act: the caller passed keys that cannot certify ([`Blame::Local`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            CertifyError::NotAValidator | CertifyError::SigningFailed | CertifyError::Quorum(_) => {
+                Blame::Local
+            }
+        }
+    }
 }
 
 impl Encode for SystemCall {

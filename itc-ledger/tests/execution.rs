@@ -18,7 +18,7 @@ use itc_crypto::{Decode, Encode, Hash, SecretKey};
 use itc_ledger::system::Payouts;
 use itc_ledger::tx::{AccountCall, AccountTx, MAX_TX_BYTES};
 use itc_ledger::{
-    Access, AccessError, Actions, AnchorRecord, BatchError, DeviceId, EntryProof, Grant, Ledger,
+    Access, AccessError, Actions, AnchorRecord, BlockError, DeviceId, EntryProof, Grant, Ledger,
     OwnershipRecord, SignedTransaction, StateKey, StateProof, TxError, VendorId, VendorRecord,
     MAX_GRANTS,
 };
@@ -55,7 +55,7 @@ fn ownership_lifecycle() {
     assert_eq!(rec.owner, w.users[0].public_key());
     assert_eq!(rec.vendor, VENDOR);
     assert_eq!(rec.model, 7);
-    assert_eq!(rec.revocation_epoch, 0);
+    assert_eq!(rec.revocations, 0);
     assert_eq!(rec.grants().len(), 1);
     assert_eq!(
         rec.authorize(&w.users[1].public_key(), Actions::CONTROL, 50),
@@ -71,7 +71,7 @@ fn ownership_lifecycle() {
     run(&mut w.ledger, &tx).unwrap();
     let rec = w.ledger.device(&dev).unwrap();
     assert!(rec.grants().is_empty());
-    assert_eq!(rec.revocation_epoch, 1);
+    assert_eq!(rec.revocations, 1);
 
     // Grant again, then transfer: the new owner starts clean.
     let grant = Grant {
@@ -91,7 +91,7 @@ fn ownership_lifecycle() {
     let rec = w.ledger.device(&dev).unwrap();
     assert_eq!(rec.owner, w.users[2].public_key());
     assert!(rec.grants().is_empty());
-    assert_eq!(rec.revocation_epoch, 2);
+    assert_eq!(rec.revocations, 2);
     // The old owner has lost control.
     let tx =
         w.b.transfer_ownership(&w.users[0], 4, dev, w.users[0].public_key())
@@ -488,11 +488,11 @@ fn batch_errors_change_nothing() {
     let tx = w.b.transfer(&w.users[0], 0, addr(&w.users[1]), 10).unwrap();
     assert_eq!(
         w.ledger.execute(&[tx.encode_to_vec()], 5),
-        Err(BatchError::HeightNotIncreasing { last: 5, given: 5 })
+        Err(BlockError::HeightNotIncreasing { last: 5, given: 5 })
     );
     assert_eq!(
         w.ledger.execute(&[tx.encode_to_vec()], 4),
-        Err(BatchError::HeightNotIncreasing { last: 5, given: 4 })
+        Err(BlockError::HeightNotIncreasing { last: 5, given: 4 })
     );
     assert_eq!(w.ledger.root(), root);
     assert_eq!(w.ledger.height(), 5);
@@ -517,7 +517,8 @@ fn validator_set_change_takes_effect_within_the_batch() {
         .ledger
         .execute_transactions(&[change.clone(), anchor_old, anchor_new], 1)
         .unwrap();
-    assert!(out.validator_set_changed);
+    // The change is handed to consensus as one value: the set PBFT's `Executed` takes.
+    assert_eq!(out.next_validator_set.as_deref(), Some(&next));
     assert_eq!(out.receipts[0].result, Ok(()));
     assert!(matches!(
         out.receipts[1].result,
@@ -528,7 +529,7 @@ fn validator_set_change_takes_effect_within_the_batch() {
     assert_eq!(w.ledger.validator_epoch(), 1);
     // Replaying the change fails: wrong set now, and the epoch moved on.
     let out = w.ledger.execute_transactions(&[change], 2).unwrap();
-    assert!(!out.validator_set_changed);
+    assert!(out.next_validator_set.is_none());
     assert!(out.receipts[0].result.is_err());
     // The validator record is provable.
     let p = w.ledger.prove(&StateKey::Validators).unwrap();
@@ -773,7 +774,7 @@ fn same_batches_same_roots_and_receipts() {
 fn genesis_rules() {
     let w = world();
     let a = addr(&w.users[0]);
-    let g = |balances: Vec<(itc_crypto::Address, u64)>| itc_ledger::Genesis {
+    let g = |balances: Vec<(itc_crypto::Address, u64)>| itc_ledger::GenesisState {
         chain_id: 1,
         validators: w.set.clone(),
         balances,

@@ -100,7 +100,7 @@ struct Model {
     balances: BTreeMap<Address, u64>,
     nonces: BTreeMap<Address, u64>,
     owners: BTreeMap<DeviceId, PublicKey>,
-    epochs: BTreeMap<DeviceId, u32>,
+    revocations: BTreeMap<DeviceId, u32>,
     grants: BTreeMap<(DeviceId, PublicKey), u64>,
     escrows: BTreeMap<Hash, (u64, bool)>,
 }
@@ -353,11 +353,11 @@ impl Sim {
                     } => {
                         let id = DeviceId::from_key(&device_key);
                         m.owners.insert(id, owner.unwrap_or(tx.signer));
-                        m.epochs.insert(id, 0);
+                        m.revocations.insert(id, 0);
                     }
                     AccountCall::TransferOwnership { device, new_owner } => {
                         m.owners.insert(device, new_owner);
-                        *m.epochs.get_mut(&device).unwrap() += 1;
+                        *m.revocations.get_mut(&device).unwrap() += 1;
                         m.grants.retain(|(d, _), _| *d != device);
                     }
                     AccountCall::GrantAccess { device, grant } => {
@@ -366,7 +366,7 @@ impl Sim {
                     }
                     AccountCall::RevokeAccess { device, grantee } => {
                         m.grants.remove(&(device, grantee));
-                        *m.epochs.get_mut(&device).unwrap() += 1;
+                        *m.revocations.get_mut(&device).unwrap() += 1;
                     }
                     AccountCall::FundPlan {
                         plan_id, amount, ..
@@ -398,7 +398,7 @@ impl Sim {
             prop_assert_eq!(acct.balance, self.bal(a));
             prop_assert_eq!(acct.nonce, self.model.nonces.get(a).copied().unwrap_or(0));
         }
-        // One owner per device, the one the model says; epochs and grants agree.
+        // One owner per device, the one the model says; revocations and grants agree.
         let devices: BTreeSet<DeviceId> = l.devices().map(|(d, _)| *d).collect();
         prop_assert_eq!(
             &devices,
@@ -406,7 +406,7 @@ impl Sim {
         );
         for (d, rec) in l.devices() {
             prop_assert_eq!(Some(&rec.owner), self.model.owners.get(d));
-            prop_assert_eq!(Some(&rec.revocation_epoch), self.model.epochs.get(d));
+            prop_assert_eq!(Some(&rec.revocations), self.model.revocations.get(d));
             let grants: BTreeMap<PublicKey, u64> = rec
                 .grants()
                 .iter()
@@ -500,7 +500,7 @@ fn record_strategy() -> impl Strategy<Value = OwnershipRecord> {
                 model,
                 key(owner).public_key(),
             );
-            r.revocation_epoch = epoch;
+            r.revocations = epoch;
             for (g, (actions, expires_at)) in grants {
                 r.upsert_grant(Grant {
                     grantee: key(g).public_key(),
@@ -595,7 +595,7 @@ fn genesis_is_provable_at_scale() {
             (Address(a), u64::from(i) + 1)
         })
         .collect();
-    let l = Ledger::from_genesis(&itc_ledger::Genesis {
+    let l = Ledger::from_genesis(&itc_ledger::GenesisState {
         chain_id: 1,
         validators: set,
         balances: balances.clone(),

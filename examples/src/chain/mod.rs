@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, VecDeque};
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
-use itc_ledger::{Genesis as LedgerGenesis, Ledger, SignedTransaction, SystemCall, TxError};
+use itc_ledger::{GenesisState, Ledger, SignedTransaction, SystemCall, TxError};
 use itc_pbft::{
     BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Genesis, Message,
     Replica, Request, SafetyRecord, Timer,
@@ -227,7 +227,7 @@ impl Chain {
         .map_err(StoryError::Quorum)?;
         // Node i is signer i: sort keys by their index in the set.
         keys.sort_by_key(|k| set.index_of(&k.public_key()));
-        let ledger = Ledger::from_genesis(&LedgerGenesis {
+        let ledger = Ledger::from_genesis(&GenesisState {
             chain_id: config.chain_id,
             validators: set.clone(),
             balances,

@@ -116,10 +116,7 @@ impl Story {
         self.report.expect(
             "Alice grants Bob CONTROL on chain; the lamp proves the new record",
             o.result.is_ok() && record.grant_for(&self.cast.bob.public_key()).is_some(),
-            format!(
-                "block {}, record epoch {}",
-                o.height, record.revocation_epoch
-            ),
+            format!("block {}, revocations {}", o.height, record.revocations),
         );
         self.chain.advance(GAP_MS);
         let mut bob = Phone::new(self.cast.bob.clone());
@@ -151,10 +148,7 @@ impl Story {
         self.report.expect(
             "Alice revokes Bob's grant; the lamp proves the revocation",
             o.result.is_ok() && record.grant_for(&self.cast.bob.public_key()).is_none(),
-            format!(
-                "block {}, record epoch {}",
-                o.height, record.revocation_epoch
-            ),
+            format!("block {}, revocations {}", o.height, record.revocations),
         );
         self.chain.advance(GAP_MS);
         let bytes = bob.command(lamp_id, "off", self.chain.now())?;

@@ -7,7 +7,7 @@
 //! about twenty hashes, not 256.
 
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
-use itc_crypto::Hash;
+use itc_crypto::{Blame, Hash};
 
 use super::hashing::{branch_hash, key_bit, key_hash, leaf_hash, value_hash, EMPTY_SUBTREE};
 
@@ -27,7 +27,7 @@ const BITMAP_BYTES: usize = MAX_DEPTH / 8;
 
 /// Why a state proof does not show what the caller claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ProofError {
+pub enum StateProofError {
     /// The caller claimed a value, but the proof ends in an empty slot or another key's leaf.
     #[error("proof shows the key is absent")]
     ProofShowsAbsent,
@@ -46,6 +46,22 @@ pub enum ProofError {
     /// The path has more non-empty siblings than [`MAX_PROOF_SIBLINGS`] (proof generation).
     #[error("path has more than {MAX_PROOF_SIBLINGS} non-empty siblings")]
     TooManySiblings,
+}
+
+impl StateProofError {
+    /// Who must act: a proof that does not show the claim came from a faulty or lying prover
+    /// ([`Blame::Peer`]); a path too long to prove is a ground key nobody here can be blamed
+    /// for ([`Blame::Ignorable`]: the entry is simply unprovable).
+    pub fn blame(&self) -> Blame {
+        match self {
+            StateProofError::TooManySiblings => Blame::Ignorable,
+            StateProofError::ProofShowsAbsent
+            | StateProofError::ProofShowsPresent
+            | StateProofError::OtherLeafIsQueriedKey
+            | StateProofError::LeafOffPath
+            | StateProofError::RootMismatch => Blame::Peer,
+        }
+    }
 }
 
 /// How the walk down a key's path ended.
@@ -106,7 +122,7 @@ impl StateProof {
 
     /// Builds a proof from the siblings along the path, root side first (empty subtrees as
     /// [`EMPTY_SUBTREE`]), and how the path ended.
-    pub fn from_path<I>(siblings: I, end: PathEnd) -> Result<Self, ProofError>
+    pub fn from_path<I>(siblings: I, end: PathEnd) -> Result<Self, StateProofError>
     where
         I: IntoIterator<Item = Hash>,
     {
@@ -114,13 +130,13 @@ impl StateProof {
         proof.end = end;
         for (level, sibling) in siblings.into_iter().enumerate() {
             if level >= MAX_DEPTH {
-                return Err(ProofError::TooManySiblings);
+                return Err(StateProofError::TooManySiblings);
             }
             if sibling != EMPTY_SUBTREE {
                 proof
                     .siblings
                     .push(sibling)
-                    .map_err(|_| ProofError::TooManySiblings)?;
+                    .map_err(|_| StateProofError::TooManySiblings)?;
                 if let Some(byte) = proof.bitmap.get_mut(level / 8) {
                     *byte |= 0x80 >> (level % 8);
                 }
@@ -186,12 +202,12 @@ impl StateProof {
         &self,
         key_hash: &Hash,
         value_hash: Option<&Hash>,
-    ) -> Result<Hash, ProofError> {
+    ) -> Result<Hash, StateProofError> {
         let depth = self.depth();
         let mut node = match (&self.end, value_hash) {
             (PathEnd::Queried, Some(v)) => leaf_hash(key_hash, v),
-            (PathEnd::Queried, None) => return Err(ProofError::ProofShowsPresent),
-            (_, Some(_)) => return Err(ProofError::ProofShowsAbsent),
+            (PathEnd::Queried, None) => return Err(StateProofError::ProofShowsPresent),
+            (_, Some(_)) => return Err(StateProofError::ProofShowsAbsent),
             (PathEnd::Empty, None) => EMPTY_SUBTREE,
             (
                 PathEnd::Other {
@@ -201,10 +217,10 @@ impl StateProof {
                 None,
             ) => {
                 if other == key_hash {
-                    return Err(ProofError::OtherLeafIsQueriedKey);
+                    return Err(StateProofError::OtherLeafIsQueriedKey);
                 }
                 if !shares_prefix(other, key_hash, depth) {
-                    return Err(ProofError::LeafOffPath);
+                    return Err(StateProofError::LeafOffPath);
                 }
                 leaf_hash(other, v)
             }
@@ -233,16 +249,21 @@ impl StateProof {
         root: &Hash,
         key_hash: &Hash,
         value_hash: Option<&Hash>,
-    ) -> Result<(), ProofError> {
+    ) -> Result<(), StateProofError> {
         if self.compute_root(key_hash, value_hash)? == *root {
             Ok(())
         } else {
-            Err(ProofError::RootMismatch)
+            Err(StateProofError::RootMismatch)
         }
     }
 
     /// Checks that under `root`, `key` holds `value` (`Some`) or is absent (`None`).
-    pub fn verify(&self, root: &Hash, key: &[u8], value: Option<&[u8]>) -> Result<(), ProofError> {
+    pub fn verify(
+        &self,
+        root: &Hash,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StateProofError> {
         let vh = value.map(value_hash);
         self.verify_hashed(root, &key_hash(key), vh.as_ref())
     }

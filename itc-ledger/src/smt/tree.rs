@@ -1,12 +1,22 @@
-//! The in-memory compact sparse Merkle tree (needs `alloc`).
+//! The in-memory compact sparse Merkle tree (needs `alloc`), persistent: cloning it is O(1).
 //!
 //! Shaped like Diem/Aptos's Jellyfish tree, binary: a subtree holding one leaf *is* that leaf
 //! (at whatever depth it sits), an empty subtree is [`EMPTY_SUBTREE`], and only subtrees with
 //! two or more leaves become branches. So a key's path is as long as the prefix it shares with
 //! its nearest neighbour (≈ log₂ n), not 256 levels. Branch hashes are cached and an update
 //! rehashes only its own path.
+//!
+//! **Structural sharing.** Nodes sit behind reference-counted pointers (`Arc` where the target
+//! has atomic pointers, `Rc` otherwise) and an update copies only the nodes on the paths it
+//! touches (path copying). A clone taken before an update keeps answering for the old state,
+//! and the two versions share every untouched subtree. A full node therefore keeps one tree per
+//! retained height at the cost of the paths each block rewrote (≈ keys written × log₂ n nodes),
+//! never a copy of the whole state.
+//!
+//! **Payloads.** Each leaf can carry a value `V` beside its hashes (`()` by default: the tree
+//! then stores only hashes, about 150 bytes per key). The ledger stores its typed records there,
+//! so a record and the hash the root commits to live in one place and one version.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::mem;
@@ -14,30 +24,61 @@ use core::mem;
 use itc_crypto::Hash;
 
 use super::hashing::{branch_hash, key_bit, key_hash, leaf_hash, value_hash, EMPTY_SUBTREE};
-use super::proof::{PathEnd, ProofError, StateProof, MAX_DEPTH};
+use super::proof::{PathEnd, StateProof, StateProofError, MAX_DEPTH};
 
-#[derive(Clone, Default)]
-enum Node {
+/// The pointer behind which tree nodes are shared between versions: `Arc` where the target has
+/// atomic pointer operations (so a ledger version can move between threads), `Rc` elsewhere
+/// (e.g. `thumbv6m`, `riscv32imc`, which have no atomic compare-and-swap).
+#[cfg(target_has_atomic = "ptr")]
+pub(crate) type Shared<T> = alloc::sync::Arc<T>;
+/// See the `target_has_atomic = "ptr"` variant.
+#[cfg(not(target_has_atomic = "ptr"))]
+pub(crate) type Shared<T> = alloc::rc::Rc<T>;
+
+#[derive(Default)]
+enum Node<V> {
     #[default]
     Empty,
-    Leaf(Box<Leaf>),
-    Branch(Box<Branch>),
+    Leaf(Shared<Leaf<V>>),
+    Branch(Shared<Branch<V>>),
 }
 
-#[derive(Clone)]
-struct Leaf {
+// Cloning a node clones a pointer, never a payload: no `V: Clone` bound.
+impl<V> Clone for Node<V> {
+    fn clone(&self) -> Self {
+        match self {
+            Node::Empty => Node::Empty,
+            Node::Leaf(l) => Node::Leaf(Shared::clone(l)),
+            Node::Branch(b) => Node::Branch(Shared::clone(b)),
+        }
+    }
+}
+
+struct Leaf<V> {
     key: Hash,
     value: Hash,
+    payload: V,
 }
 
-#[derive(Clone)]
-struct Branch {
+struct Branch<V> {
     hash: Hash,
-    left: Node,
-    right: Node,
+    left: Node<V>,
+    right: Node<V>,
 }
 
-impl Node {
+// `Shared::make_mut` copies a shared branch before changing it (the path copy): two pointer
+// clones and a hash.
+impl<V> Clone for Branch<V> {
+    fn clone(&self) -> Self {
+        Branch {
+            hash: self.hash,
+            left: self.left.clone(),
+            right: self.right.clone(),
+        }
+    }
+}
+
+impl<V> Node<V> {
     fn hash(&self) -> Hash {
         match self {
             Node::Empty => EMPTY_SUBTREE,
@@ -46,17 +87,26 @@ impl Node {
         }
     }
 
-    fn branch(left: Node, right: Node) -> Node {
+    fn branch(left: Node<V>, right: Node<V>) -> Node<V> {
         let hash = branch_hash(&left.hash(), &right.hash());
-        Node::Branch(Box::new(Branch { hash, left, right }))
+        Node::Branch(Shared::new(Branch { hash, left, right }))
+    }
+
+    fn leaf(key: Hash, value: Hash, payload: V) -> Shared<Leaf<V>> {
+        Shared::new(Leaf {
+            key,
+            value,
+            payload,
+        })
     }
 }
 
-/// An authenticated map from 256-bit key hashes to value hashes with a single 32-byte root.
+/// An authenticated map from 256-bit key hashes to value hashes (and optional payloads `V`)
+/// with a single 32-byte root.
 ///
 /// Keys and values are arbitrary bytes hashed with [`key_hash`] / [`value_hash`]; the tree
-/// stores only the hashes (the caller keeps the values), so it is small: about 150 bytes per
-/// key, including branches.
+/// stores the hashes (and the payload, if any). `clone()` is O(1) and versions share structure
+/// (see the [module docs](self)).
 ///
 /// ```
 /// use itc_ledger::smt::{SparseMerkleTree, EMPTY_SUBTREE};
@@ -64,18 +114,37 @@ impl Node {
 /// assert_eq!(tree.root(), EMPTY_SUBTREE);
 /// tree.insert(b"balance/alice", &100u64.to_be_bytes());
 /// let with_alice = tree.root();
+/// let version = tree.clone(); // O(1): shares every node
 /// tree.insert(b"balance/bob", &5u64.to_be_bytes());
+/// assert_eq!(version.root(), with_alice); // the old version is untouched
 /// tree.remove(b"balance/bob");
 /// // The root depends only on the contents, not on the history.
 /// assert_eq!(tree.root(), with_alice);
 /// ```
-#[derive(Clone, Default)]
-pub struct SparseMerkleTree {
-    root: Node,
+pub struct SparseMerkleTree<V = ()> {
+    root: Node<V>,
     len: usize,
 }
 
-impl fmt::Debug for SparseMerkleTree {
+impl<V> Clone for SparseMerkleTree<V> {
+    fn clone(&self) -> Self {
+        SparseMerkleTree {
+            root: self.root.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<V> Default for SparseMerkleTree<V> {
+    fn default() -> Self {
+        SparseMerkleTree {
+            root: Node::Empty,
+            len: 0,
+        }
+    }
+}
+
+impl<V> fmt::Debug for SparseMerkleTree<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SparseMerkleTree")
             .field("root", &self.root())
@@ -84,7 +153,20 @@ impl fmt::Debug for SparseMerkleTree {
     }
 }
 
-impl SparseMerkleTree {
+/// Sorts by key and keeps the last entry of each run of equal keys (stable sort).
+fn last_per_key<T>(mut v: Vec<(Hash, T)>) -> Vec<(Hash, T)> {
+    v.sort_by_key(|e| e.0);
+    let mut unique: Vec<(Hash, T)> = Vec::with_capacity(v.len());
+    for e in v {
+        match unique.last_mut() {
+            Some(last) if last.0 == e.0 => *last = e,
+            _ => unique.push(e),
+        }
+    }
+    unique
+}
+
+impl SparseMerkleTree<()> {
     /// The empty tree.
     pub fn new() -> Self {
         Self::default()
@@ -93,46 +175,18 @@ impl SparseMerkleTree {
     /// Builds a tree from `(key hash, value hash)` pairs in one pass: O(n log n) for the sort,
     /// one hash per node — much faster than n inserts. A repeated key keeps its last value.
     pub fn from_hashed(entries: impl IntoIterator<Item = (Hash, Hash)>) -> Self {
-        let mut v: Vec<(Hash, Hash)> = entries.into_iter().collect();
-        // Stable sort, then keep the last entry of each run of equal keys.
-        v.sort_by_key(|a| a.0);
-        let mut unique: Vec<(Hash, Hash)> = Vec::with_capacity(v.len());
-        for e in v {
-            match unique.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => unique.push(e),
-            }
-        }
-        SparseMerkleTree {
-            len: unique.len(),
-            root: build(&unique, 0),
-        }
+        Self::from_leaves(entries.into_iter().map(|(k, v)| (k, v, ())))
     }
 
     /// Builds a tree from raw key and value bytes (see [`SparseMerkleTree::from_hashed`]).
-    pub fn from_entries<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        entries: impl IntoIterator<Item = (K, V)>,
+    pub fn from_entries<K: AsRef<[u8]>, B: AsRef<[u8]>>(
+        entries: impl IntoIterator<Item = (K, B)>,
     ) -> Self {
         Self::from_hashed(
             entries
                 .into_iter()
                 .map(|(k, v)| (key_hash(k.as_ref()), value_hash(v.as_ref()))),
         )
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when no key is present.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The root hash ([`EMPTY_SUBTREE`] for the empty tree).
-    pub fn root(&self) -> Hash {
-        self.root.hash()
     }
 
     /// Sets `key` to `value`; returns the previous value hash.
@@ -142,11 +196,7 @@ impl SparseMerkleTree {
 
     /// Sets a pre-hashed key to a pre-hashed value; returns the previous value hash.
     pub fn insert_hashed(&mut self, key: Hash, value: Hash) -> Option<Hash> {
-        let prev = insert_at(&mut self.root, 0, key, value);
-        if prev.is_none() {
-            self.len = self.len.saturating_add(1);
-        }
-        prev
+        self.insert_leaf(key, value, ())
     }
 
     /// Applies many updates at once — `Some(value)` sets, `None` removes — hashing every
@@ -168,15 +218,58 @@ impl SparseMerkleTree {
     /// assert_eq!(batched.root(), one_by_one.root());
     /// ```
     pub fn apply_batch(&mut self, updates: impl IntoIterator<Item = (Hash, Option<Hash>)>) {
-        let mut v: Vec<(Hash, Option<Hash>)> = updates.into_iter().collect();
-        v.sort_by_key(|u| u.0);
-        let mut unique: Vec<(Hash, Option<Hash>)> = Vec::with_capacity(v.len());
-        for u in v {
-            match unique.last_mut() {
-                Some(last) if last.0 == u.0 => *last = u,
-                _ => unique.push(u),
-            }
+        self.apply_updates(updates.into_iter().map(|(k, v)| (k, v.map(|v| (v, ())))));
+    }
+}
+
+impl<V> SparseMerkleTree<V> {
+    /// Builds a tree from `(key hash, value hash, payload)` triples in one pass (see
+    /// [`SparseMerkleTree::from_hashed`]). A repeated key keeps its last entry.
+    pub fn from_leaves(entries: impl IntoIterator<Item = (Hash, Hash, V)>) -> Self {
+        let v: Vec<(Hash, (Hash, V))> = entries.into_iter().map(|(k, h, p)| (k, (h, p))).collect();
+        let leaves: Vec<Shared<Leaf<V>>> = last_per_key(v)
+            .into_iter()
+            .map(|(k, (h, p))| Node::leaf(k, h, p))
+            .collect();
+        SparseMerkleTree {
+            len: leaves.len(),
+            root: build(&leaves, 0),
         }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no key is present.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The root hash ([`EMPTY_SUBTREE`] for the empty tree).
+    pub fn root(&self) -> Hash {
+        self.root.hash()
+    }
+
+    /// Sets a pre-hashed key to a pre-hashed value carrying `payload`; returns the previous
+    /// value hash. Copies only the path to the key; clones taken before keep the old leaf.
+    pub fn insert_leaf(&mut self, key: Hash, value: Hash, payload: V) -> Option<Hash> {
+        let prev = insert_at(&mut self.root, 0, Node::leaf(key, value, payload));
+        if prev.is_none() {
+            self.len = self.len.saturating_add(1);
+        }
+        prev
+    }
+
+    /// [`SparseMerkleTree::apply_batch`] with payloads: `Some((value hash, payload))` sets,
+    /// `None` removes; each touched node is copied and hashed once.
+    pub fn apply_updates(&mut self, updates: impl IntoIterator<Item = (Hash, Option<(Hash, V)>)>) {
+        let unique: Vec<(Hash, Option<Shared<Leaf<V>>>)> =
+            last_per_key(updates.into_iter().collect())
+                .into_iter()
+                .map(|(k, u)| (k, u.map(|(h, p)| Node::leaf(k, h, p))))
+                .collect();
         update_at(&mut self.root, 0, &unique, &mut self.len);
     }
 
@@ -187,6 +280,8 @@ impl SparseMerkleTree {
 
     /// Removes a pre-hashed key; returns its value hash if it was present.
     pub fn remove_hashed(&mut self, key: &Hash) -> Option<Hash> {
+        // Look before copying: removing an absent key must not copy its path.
+        self.leaf(key)?;
         let prev = remove_at(&mut self.root, 0, key);
         if prev.is_some() {
             self.len = self.len.saturating_sub(1);
@@ -201,12 +296,21 @@ impl SparseMerkleTree {
 
     /// The value hash stored under a pre-hashed key.
     pub fn get_hashed(&self, key: &Hash) -> Option<Hash> {
+        self.leaf(key).map(|l| l.value)
+    }
+
+    /// The payload stored under a pre-hashed key.
+    pub fn payload(&self, key: &Hash) -> Option<&V> {
+        self.leaf(key).map(|l| &l.payload)
+    }
+
+    fn leaf(&self, key: &Hash) -> Option<&Leaf<V>> {
         let mut node = &self.root;
         let mut level = 0usize;
         loop {
             match node {
                 Node::Empty => return None,
-                Node::Leaf(l) => return (l.key == *key).then_some(l.value),
+                Node::Leaf(l) => return (l.key == *key).then_some(&**l),
                 Node::Branch(b) => {
                     node = if key_bit(key, level) {
                         &b.right
@@ -220,13 +324,13 @@ impl SparseMerkleTree {
     }
 
     /// An inclusion proof if `key` is present, else a non-inclusion proof.
-    pub fn prove(&self, key: &[u8]) -> Result<StateProof, ProofError> {
+    pub fn prove(&self, key: &[u8]) -> Result<StateProof, StateProofError> {
         self.prove_hashed(&key_hash(key))
     }
 
-    /// A proof for a pre-hashed key. Fails only with [`ProofError::TooManySiblings`], on a
-    /// path ground to be longer than any honest one (see [`super::MAX_PROOF_SIBLINGS`]).
-    pub fn prove_hashed(&self, key: &Hash) -> Result<StateProof, ProofError> {
+    /// A proof for a pre-hashed key. Fails only with [`StateProofError::TooManySiblings`], on
+    /// a path ground to be longer than any honest one (see [`super::MAX_PROOF_SIBLINGS`]).
+    pub fn prove_hashed(&self, key: &Hash) -> Result<StateProof, StateProofError> {
         let mut siblings: Vec<Hash> = Vec::new();
         let mut node = &self.root;
         let mut level = 0usize;
@@ -258,111 +362,161 @@ impl SparseMerkleTree {
     /// All `(key hash, value hash)` pairs in key-hash order.
     pub fn entries(&self) -> Vec<(Hash, Hash)> {
         let mut out = Vec::with_capacity(self.len);
-        let mut stack: Vec<&Node> = alloc::vec![&self.root];
-        while let Some(node) = stack.pop() {
-            match node {
-                Node::Empty => {}
-                Node::Leaf(l) => out.push((l.key, l.value)),
-                Node::Branch(b) => {
-                    stack.push(&b.right);
-                    stack.push(&b.left);
-                }
-            }
-        }
+        out.extend(self.iter().map(|(k, v, _)| (*k, *v)));
         out
+    }
+
+    /// Every `(key hash, value hash, payload)` in key-hash order, without allocating per leaf.
+    pub fn iter(&self) -> Iter<'_, V> {
+        let mut stack = Vec::with_capacity(64);
+        stack.push(&self.root);
+        Iter { stack }
+    }
+
+    /// True if `self` and `other` are the same version (their roots are one shared node): an
+    /// O(1) check that a clone was not changed since.
+    pub fn same_version(&self, other: &Self) -> bool {
+        match (&self.root, &other.root) {
+            (Node::Empty, Node::Empty) => true,
+            (Node::Leaf(a), Node::Leaf(b)) => Shared::ptr_eq(a, b),
+            (Node::Branch(a), Node::Branch(b)) => Shared::ptr_eq(a, b),
+            _ => false,
+        }
     }
 }
 
-/// Builds the subtree at `level` over entries sorted by key hash, all sharing the path so far.
-fn build(entries: &[(Hash, Hash)], level: usize) -> Node {
-    match entries {
+/// Iterator over a tree's leaves in key-hash order ([`SparseMerkleTree::iter`]).
+pub struct Iter<'a, V> {
+    stack: Vec<&'a Node<V>>,
+}
+
+impl<V> fmt::Debug for Iter<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("pending", &self.stack.len())
+            .finish()
+    }
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a Hash, &'a Hash, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(node) = self.stack.pop() {
+            match node {
+                Node::Empty => {}
+                Node::Leaf(l) => return Some((&l.key, &l.value, &l.payload)),
+                Node::Branch(b) => {
+                    self.stack.push(&b.right);
+                    self.stack.push(&b.left);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Builds the subtree at `level` over leaves sorted by key hash, all sharing the path so far.
+fn build<V>(leaves: &[Shared<Leaf<V>>], level: usize) -> Node<V> {
+    match leaves {
         [] => Node::Empty,
-        [(key, value)] => Node::Leaf(Box::new(Leaf {
-            key: *key,
-            value: *value,
-        })),
+        [leaf] => Node::Leaf(Shared::clone(leaf)),
         _ if level >= MAX_DEPTH => Node::Empty, // unreachable: keys are unique
         _ => {
-            let split = entries.partition_point(|(k, _)| !key_bit(k, level));
-            let (l, r) = entries.split_at(split);
+            let split = leaves.partition_point(|l| !key_bit(&l.key, level));
+            let (l, r) = leaves.split_at(split);
             let next = level.saturating_add(1);
             Node::branch(build(l, next), build(r, next))
         }
     }
 }
 
+/// Replaces a branch left with at most one leaf and an empty side by that leaf (or by the
+/// empty subtree): a subtree holding one leaf *is* that leaf. Returns true if it collapsed.
+fn collapse<V>(node: &mut Node<V>) -> bool {
+    let survivor = match node {
+        Node::Branch(b) => match (&b.left, &b.right) {
+            (Node::Empty, Node::Empty) => Node::Empty,
+            (Node::Empty, leaf @ Node::Leaf(_)) | (leaf @ Node::Leaf(_), Node::Empty) => {
+                leaf.clone()
+            }
+            _ => return false,
+        },
+        _ => return false,
+    };
+    *node = survivor;
+    true
+}
+
 /// Applies sorted, unique `updates` (all on this node's path) to the subtree at `level`.
-fn update_at(node: &mut Node, level: usize, updates: &[(Hash, Option<Hash>)], len: &mut usize) {
+fn update_at<V>(
+    node: &mut Node<V>,
+    level: usize,
+    updates: &[(Hash, Option<Shared<Leaf<V>>>)],
+    len: &mut usize,
+) {
     if updates.is_empty() {
         return;
     }
     if let Node::Branch(b) = node {
+        let b = Shared::make_mut(b);
         let split = updates.partition_point(|(k, _)| !key_bit(k, level));
         let (l, r) = updates.split_at(split);
         let next = level.saturating_add(1);
         update_at(&mut b.left, next, l, len);
         update_at(&mut b.right, next, r, len);
-        match (&b.left, &b.right) {
-            (Node::Empty, Node::Empty) => *node = Node::Empty,
-            (Node::Empty, Node::Leaf(_)) | (Node::Leaf(_), Node::Empty) => {
-                if let Node::Branch(b) = mem::take(node) {
-                    let Branch { left, right, .. } = *b;
-                    *node = if matches!(left, Node::Empty) {
-                        right
-                    } else {
-                        left
-                    };
-                }
-            }
-            _ => b.hash = branch_hash(&b.left.hash(), &b.right.hash()),
-        }
+        b.hash = branch_hash(&b.left.hash(), &b.right.hash());
+        collapse(node);
         return;
     }
     // An empty slot or a single leaf: merge the leaf with the updates and rebuild here.
     let mut old = match mem::take(node) {
-        Node::Leaf(l) => Some(*l),
+        Node::Leaf(l) => Some(l),
         _ => None,
     };
     let before = usize::from(old.is_some());
-    let mut entries: Vec<(Hash, Hash)> = Vec::with_capacity(updates.len().saturating_add(1));
-    for (k, v) in updates {
+    let mut leaves: Vec<Shared<Leaf<V>>> = Vec::with_capacity(updates.len().saturating_add(1));
+    for (k, leaf) in updates {
         if let Some(l) = &old {
             if l.key < *k {
-                entries.push((l.key, l.value));
-                old = None;
+                leaves.extend(old.take());
             } else if l.key == *k {
                 old = None; // replaced or removed by this update
             }
         }
-        if let Some(v) = v {
-            entries.push((*k, *v));
+        if let Some(leaf) = leaf {
+            leaves.push(Shared::clone(leaf));
         }
     }
-    if let Some(l) = old {
-        entries.push((l.key, l.value));
-    }
-    *len = len.saturating_sub(before).saturating_add(entries.len());
-    *node = build(&entries, level);
+    leaves.extend(old);
+    *len = len.saturating_sub(before).saturating_add(leaves.len());
+    *node = build(&leaves, level);
 }
 
-fn insert_at(node: &mut Node, level: usize, key: Hash, value: Hash) -> Option<Hash> {
+fn insert_at<V>(node: &mut Node<V>, level: usize, leaf: Shared<Leaf<V>>) -> Option<Hash> {
     match node {
         Node::Empty => {
-            *node = Node::Leaf(Box::new(Leaf { key, value }));
+            *node = Node::Leaf(leaf);
             None
         }
-        Node::Leaf(leaf) if leaf.key == key => Some(mem::replace(&mut leaf.value, value)),
+        Node::Leaf(l) if l.key == leaf.key => {
+            let prev = l.value;
+            *node = Node::Leaf(leaf);
+            Some(prev)
+        }
         Node::Leaf(_) => {
             if let Node::Leaf(old) = mem::take(node) {
-                *node = split(old, Box::new(Leaf { key, value }), level);
+                *node = split(old, leaf, level);
             }
             None
         }
         Node::Branch(b) => {
-            let prev = if key_bit(&key, level) {
-                insert_at(&mut b.right, level.saturating_add(1), key, value)
+            let b = Shared::make_mut(b);
+            let value = leaf.value;
+            let prev = if key_bit(&leaf.key, level) {
+                insert_at(&mut b.right, level.saturating_add(1), leaf)
             } else {
-                insert_at(&mut b.left, level.saturating_add(1), key, value)
+                insert_at(&mut b.left, level.saturating_add(1), leaf)
             };
             if prev != Some(value) {
                 b.hash = branch_hash(&b.left.hash(), &b.right.hash());
@@ -373,19 +527,17 @@ fn insert_at(node: &mut Node, level: usize, key: Hash, value: Hash) -> Option<Ha
 }
 
 /// The subtree at `level` holding two distinct leaves that share the path down to `level`.
-fn split(a: Box<Leaf>, b: Box<Leaf>, level: usize) -> Node {
+fn split<V>(a: Shared<Leaf<V>>, b: Shared<Leaf<V>>, level: usize) -> Node<V> {
     let diverge = first_differing_bit(&a.key, &b.key).max(level);
-    let a_right = key_bit(&a.key, diverge);
-    let (left, right) = if a_right { (b, a) } else { (a, b) };
+    let key = a.key;
+    let (left, right) = if key_bit(&a.key, diverge) {
+        (b, a)
+    } else {
+        (a, b)
+    };
     let mut node = Node::branch(Node::Leaf(left), Node::Leaf(right));
-    // Wrap in single-child branches back up to `level`; the empty side is off both paths.
-    let Node::Branch(inner) = &node else {
-        return node;
-    };
-    let key = match &inner.left {
-        Node::Leaf(l) => l.key,
-        _ => Hash::ZERO,
-    };
+    // Wrap in single-child branches back up to `level`; the empty side is off both paths
+    // (both keys agree on every bit above `diverge`).
     for lvl in (level..diverge).rev() {
         node = if key_bit(&key, lvl) {
             Node::branch(Node::Empty, node)
@@ -406,7 +558,7 @@ fn first_differing_bit(a: &Hash, b: &Hash) -> usize {
     MAX_DEPTH
 }
 
-fn remove_at(node: &mut Node, level: usize, key: &Hash) -> Option<Hash> {
+fn remove_at<V>(node: &mut Node<V>, level: usize, key: &Hash) -> Option<Hash> {
     match node {
         Node::Empty => None,
         Node::Leaf(l) => {
@@ -418,28 +570,15 @@ fn remove_at(node: &mut Node, level: usize, key: &Hash) -> Option<Hash> {
             Some(v)
         }
         Node::Branch(b) => {
+            let b = Shared::make_mut(b);
             let removed = if key_bit(key, level) {
                 remove_at(&mut b.right, level.saturating_add(1), key)
             } else {
                 remove_at(&mut b.left, level.saturating_add(1), key)
             }?;
+            b.hash = branch_hash(&b.left.hash(), &b.right.hash());
             // A branch left with one leaf and an empty side *is* that leaf now.
-            let collapse = matches!(
-                (&b.left, &b.right),
-                (Node::Empty, Node::Leaf(_) | Node::Empty) | (Node::Leaf(_), Node::Empty)
-            );
-            if collapse {
-                if let Node::Branch(b) = mem::take(node) {
-                    let Branch { left, right, .. } = *b;
-                    *node = if matches!(left, Node::Empty) {
-                        right
-                    } else {
-                        left
-                    };
-                }
-            } else {
-                b.hash = branch_hash(&b.left.hash(), &b.right.hash());
-            }
+            collapse(node);
             Some(removed)
         }
     }
@@ -512,6 +651,39 @@ mod tests {
             prop_assert_eq!(batched.root(), single.root());
             prop_assert_eq!(batched.len(), single.len());
             prop_assert_eq!(batched.entries(), single.entries());
+        }
+
+        /// Clones are versions: whatever happens to the tree afterwards, every clone keeps the
+        /// root, entries, payloads and proofs it had when it was taken.
+        #[test]
+        fn clones_are_persistent_versions(
+            ops in proptest::collection::vec((0u64..50, 0u64..4, 0u8..3), 1..80),
+        ) {
+            let mut t: SparseMerkleTree<u64> = SparseMerkleTree::default();
+            type Version = (SparseMerkleTree<u64>, Hash, alloc::vec::Vec<(Hash, Hash)>);
+            let mut versions: alloc::vec::Vec<Version> = alloc::vec![];
+            for (i, (k, v, kind)) in ops.iter().enumerate() {
+                match kind {
+                    0 => { t.insert_leaf(h(*k), h(100 + v), i as u64); }
+                    1 => { t.remove_hashed(&h(*k)); }
+                    _ => t.apply_updates([(h(*k), Some((h(200 + v), i as u64))), (h(k + 1), None)]),
+                }
+                versions.push((t.clone(), t.root(), t.entries()));
+            }
+            for (version, root, entries) in &versions {
+                prop_assert_eq!(version.root(), *root);
+                prop_assert_eq!(&version.entries(), entries);
+                prop_assert_eq!(version.len(), entries.len());
+                for (k, v) in entries {
+                    prop_assert!(version.payload(k).is_some());
+                    let p = version.prove_hashed(k).unwrap();
+                    prop_assert!(p.verify_hashed(root, k, Some(v)).is_ok());
+                }
+            }
+            let last = versions.last().map(|v| v.0.clone()).unwrap();
+            prop_assert!(last.same_version(&t));
+            t.insert_leaf(h(999), h(1), 0);
+            prop_assert!(!last.same_version(&t));
         }
 
         /// Random inserts/updates/removes agree with a model map rebuilt from scratch, and every

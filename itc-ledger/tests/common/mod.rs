@@ -11,7 +11,7 @@ use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Encode, PublicKey, SecretKey};
 use itc_ledger::builder::TxBuilder;
 use itc_ledger::{
-    BatchOutcome, Genesis, Ledger, SignedTransaction, TxError, VendorId, VendorRecord,
+    BlockOutcome, GenesisState, Ledger, SignedTransaction, TxError, VendorId, VendorRecord,
 };
 
 pub const CHAIN: u32 = 42;
@@ -58,7 +58,7 @@ pub fn world() -> World {
     let firmware = key(201);
     let mut balances: Vec<(Address, u64)> = users.iter().map(|u| (addr(u), USER_FUNDS)).collect();
     balances.push((addr(&vendor), VENDOR_FUNDS));
-    let genesis = Genesis {
+    let genesis = GenesisState {
         chain_id: CHAIN,
         validators: set.clone(),
         balances,
@@ -96,7 +96,7 @@ pub fn run_bytes(ledger: &mut Ledger, bytes: &[u8]) -> Result<(), TxError> {
     let height = ledger.height() + 1;
     let mut empty = ledger.clone();
     let empty_root = empty.execute::<Vec<u8>>(&[], height).unwrap().state_root;
-    let out: BatchOutcome = ledger.execute(&[bytes.to_vec()], height).unwrap();
+    let out: BlockOutcome = ledger.execute(&[bytes.to_vec()], height).unwrap();
     assert_eq!(out.receipts.len(), 1);
     let result = out.receipts[0].result;
     if result.is_err() {
