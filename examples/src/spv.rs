@@ -101,11 +101,16 @@ fn micros(since: Instant) -> u64 {
 }
 
 impl<const K: usize> SpvNode<K> {
-    /// A client anchored at genesis, as shipped in firmware.
-    pub fn new(anchor: TrustAnchor<MAX_SET>, epoch_length: u64) -> Result<Self, StoryError> {
+    /// A client anchored at genesis, as shipped in firmware, built at time `now_ms`.
+    pub fn new(
+        anchor: TrustAnchor<MAX_SET>,
+        epoch_length: u64,
+        now_ms: u64,
+    ) -> Result<Self, StoryError> {
         Ok(SpvNode {
             client: Box::new(
-                LightClient::new(anchor, Config::new(epoch_length)).map_err(StoryError::Spv)?,
+                LightClient::new(anchor, Config::new(epoch_length), now_ms)
+                    .map_err(StoryError::Spv)?,
             ),
             stats: SpvStats::default(),
         })
@@ -120,6 +125,7 @@ impl<const K: usize> SpvNode<K> {
         Self::new(
             TrustAnchor::genesis(chain.genesis_header(), set),
             chain.config().pbft.checkpoint_interval,
+            chain.now(),
         )
     }
 

@@ -33,7 +33,7 @@ fn fixture() -> &'static Fixture {
         chain.extend(40);
         let anchor: TrustAnchor<N> = chain.anchor();
         let mut honest = Vec::new();
-        if let Ok(mut client) = LightClient::<K, N>::new(anchor.clone(), Config::new(EPOCH)) {
+        if let Ok(mut client) = LightClient::<K, N>::new(anchor.clone(), Config::new(EPOCH), chain.now_ms()) {
             client.sync_to(chain.tip_height());
             for _ in 0..200 {
                 let Some(req) = client.poll_request() else {
@@ -48,7 +48,7 @@ fn fixture() -> &'static Fixture {
         }
         let start = TrustAnchor::<N>::decode_bytes(&anchor.encode_to_vec())
             .ok()
-            .and_then(|a| LightClient::<K, N>::new(a, Config::new(EPOCH)).ok())
+            .and_then(|a| LightClient::<K, N>::new(a, Config::new(EPOCH), chain.now_ms()).ok())
             .map(|mut c| {
                 c.sync_to(chain.tip_height());
                 c

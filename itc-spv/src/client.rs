@@ -43,9 +43,15 @@ pub struct Config {
     /// Skipping: fraction of the trusted set's power that must have signed a far header
     /// (strictly more than). Default 1/3: at least one honest validator vouches for it.
     pub trust_threshold: Threshold,
-    /// Skipping is refused once the newest trusted header is older than this.
+    /// Trust is not extended — by any path: sequential, skipping, bisection, a new anchor —
+    /// from a header older than this at the caller's `now_ms` ([`SpvError::TrustExpired`]).
+    /// Keep it well inside the chain's unbonding period: past it, the validators who signed
+    /// the trusted header may have left and sold their keys (a long-range forgery).
     pub trusting_period_ms: u64,
-    /// Headers may claim a time at most this far past `now`.
+    /// Tolerated disagreement between the caller's clock and the chain's timestamps: a header
+    /// may claim a time at most this far past `now_ms` ([`SpvError::HeaderFromFuture`]), and a
+    /// clock more than this behind the newest verified header is refused as wrong
+    /// ([`SpvError::ClockBehind`]).
     pub max_clock_drift_ms: u64,
     /// Whether the driver downloads the headers skipping jumped over (≈ 184 bytes each, one
     /// hash each) so the accumulator stays complete. Off, old headers above the first skipped
@@ -81,7 +87,7 @@ impl Config {
 /// // What a vendor bakes into firmware: a few hundred bytes.
 /// let bytes = chain.checkpoint::<8>(240).encode_to_vec();
 /// let anchor = TrustAnchor::<8>::decode_bytes(&bytes).unwrap();
-/// let client: LightClient<16, 8> = LightClient::new(anchor, Config::new(100)).unwrap();
+/// let client: LightClient<16, 8> = LightClient::new(anchor, Config::new(100), chain.now_ms()).unwrap();
 /// assert_eq!(client.tip().height(), 240);
 /// assert_eq!(client.accumulated_height(), 241); // headers 0..=240 are provable
 /// ```
@@ -155,7 +161,7 @@ pub(crate) struct Conflict<const N: usize> {
 /// let set: ValidatorSet<8> = ValidatorSet::new(keys.iter().map(|k| Validator { key: k.public_key(), power: 1 })).unwrap();
 /// let genesis = BlockHeader::genesis(Hash::ZERO, set.hash(), 1_000);
 /// let mut client: LightClient<16, 8> =
-///     LightClient::new(TrustAnchor::genesis(genesis, set.clone()), Config::new(100)).unwrap();
+///     LightClient::new(TrustAnchor::genesis(genesis, set.clone()), Config::new(100), 1_500).unwrap();
 ///
 /// // Block 1 arrives with its commit certificate (from a full node, a gateway, a radio...).
 /// let h1 = BlockHeader { height: 1, previous: genesis.hash(), timestamp_ms: 2_000, ..genesis };
@@ -164,11 +170,13 @@ pub(crate) struct Conflict<const N: usize> {
 /// for k in &keys[..3] {
 ///     cert.insert(set.index_of(&k.public_key()).unwrap(), k.sign_digest(&digest).unwrap()).unwrap();
 /// }
-/// let verified = client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).unwrap();
+/// // `now_ms` is the device's clock: the header must not be from its future, and the tip
+/// // must not be older than the trusting period.
+/// let verified = client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>, 2_500).unwrap();
 /// assert_eq!(verified.height(), 1);
 /// assert_eq!(client.tip().height(), 1);
 /// // The same header again is a replay.
-/// assert!(client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).is_err());
+/// assert!(client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>, 2_500).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LightClient<const K: usize, const N: usize> {
@@ -225,12 +233,40 @@ fn chain_error(e: ChainError, height: u64) -> SpvError {
     }
 }
 
+/// Whether trust may still be extended from `trusted` at the caller's time `now_ms`: the
+/// clock is not provably behind it, and it is not older than the trusting period.
+fn check_trusted(trusted: &BlockHeader, config: &Config, now_ms: u64) -> Result<(), SpvError> {
+    let trusted_ms = trusted.timestamp_ms;
+    if now_ms.saturating_add(config.max_clock_drift_ms) < trusted_ms {
+        return Err(SpvError::ClockBehind { now_ms, trusted_ms });
+    }
+    if now_ms > trusted_ms.saturating_add(config.trusting_period_ms) {
+        return Err(SpvError::TrustExpired { trusted_ms, now_ms });
+    }
+    Ok(())
+}
+
+/// Refuses a header stamped further past `now_ms` than the tolerated drift.
+fn check_not_future(header: &BlockHeader, config: &Config, now_ms: u64) -> Result<(), SpvError> {
+    if header.timestamp_ms > now_ms.saturating_add(config.max_clock_drift_ms) {
+        return Err(SpvError::HeaderFromFuture {
+            timestamp_ms: header.timestamp_ms,
+            now_ms,
+        });
+    }
+    Ok(())
+}
+
 impl<const K: usize, const N: usize> LightClient<K, N> {
-    /// Starts from a trust anchor. Checks that the anchor's set is the one its header names as
-    /// next and that its accumulator covers exactly the heights below it.
-    pub fn new(anchor: TrustAnchor<N>, config: Config) -> Result<Self, SpvError> {
+    /// Starts from a trust anchor at the caller's time `now_ms`. Checks that the anchor's set
+    /// is the one its header names as next, that its accumulator covers exactly the heights
+    /// below it, and that the anchor is still within the trusting period
+    /// ([`SpvError::TrustExpired`]: an old anchor's signers may have sold their keys, so a
+    /// device that slept past the period needs a fresh checkpoint, not its factory genesis)
+    /// and not ahead of the clock ([`SpvError::ClockBehind`]).
+    pub fn new(anchor: TrustAnchor<N>, config: Config, now_ms: u64) -> Result<Self, SpvError> {
         let mut slot = None;
-        Self::init_in(&mut slot, &anchor, config)?;
+        Self::init_in(&mut slot, &anchor, config, now_ms)?;
         // `init_in` returned Ok, so it filled the slot; the error arm cannot be taken.
         slot.ok_or(SpvError::CapacityExceeded { capacity: K })
     }
@@ -242,11 +278,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         slot: &'s mut Option<Self>,
         anchor: &TrustAnchor<N>,
         config: Config,
+        now_ms: u64,
     ) -> Result<&'s mut Self, SpvError> {
         if K == 0 {
             return Err(SpvError::CapacityExceeded { capacity: K });
         }
         let header = anchor.header;
+        check_trusted(&header, &config, now_ms)?;
         if anchor.next_validators.hash() != header.next_validator_set_hash {
             return Err(SpvError::AnchorSetMismatch);
         }
@@ -315,6 +353,16 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.history.leaf_count()
     }
 
+    /// The last `now_ms` at which trust can still be extended from the tip (tip time plus the
+    /// trusting period). A device should fetch a newer header well before it; past it, only a
+    /// fresh anchor helps.
+    pub fn trusted_until_ms(&self) -> u64 {
+        self.tip
+            .header()
+            .timestamp_ms
+            .saturating_add(self.config.trusting_period_ms)
+    }
+
     /// The parameters.
     pub fn config(&self) -> &Config {
         &self.config
@@ -349,12 +397,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     ///
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(1);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
     /// let h1 = *chain.server().store().header(1).unwrap();
-    /// client.verify_header(&h1, &chain.certificate(1).unwrap(), None::<&ValidatorSet>).unwrap();
+    /// let now = chain.now_ms();
+    /// client.verify_header(&h1, &chain.certificate(1).unwrap(), None::<&ValidatorSet>, now).unwrap();
     /// // The same validators certify a different block 1.
     /// let (other, cert) = chain.conflicting(1).unwrap();
-    /// let e = client.verify_header(&other, &cert, None::<&ValidatorSet>);
+    /// let e = client.verify_header(&other, &cert, None::<&ValidatorSet>, now);
     /// assert_eq!(e, Err(SpvError::ConflictingHeader { height: 1 }));
     /// let evidence = client.fork_evidence().unwrap();
     /// assert!(evidence.verify(&chain.set_of_epoch(0)).is_ok());
@@ -380,6 +429,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// tip handed over, and carry a certificate from more than 2/3 of that set. If it hands over
     /// to a new set (`next_validator_set_hash` differs), pass that set as `next_validators`.
     ///
+    /// Like every path that extends trust, it needs the caller's clock `now_ms`: the tip must
+    /// still be within the trusting period ([`SpvError::TrustExpired`]) and the header must
+    /// not claim a time beyond `now_ms` plus the tolerated drift
+    /// ([`SpvError::HeaderFromFuture`]). Otherwise keys the chain retired long ago could
+    /// certify a "next" header, and a header stamped in the future would stretch the trust
+    /// window it opens.
+    ///
     /// A header at a height already held is a replay ([`SpvError::StaleHeader`]) or, if it
     /// differs and is validly certified by the same set, a fork ([`SpvError::ConflictingHeader`]).
     pub fn verify_header<S: SignatureStore, const M: usize>(
@@ -387,12 +443,15 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         header: &BlockHeader,
         certificate: &CommitCertificate<S>,
         next_validators: Option<&ValidatorSet<M>>,
+        now_ms: u64,
     ) -> Result<VerifiedHeader, SpvError> {
         self.check_running()?;
         let tip = *self.tip();
         if header.height <= tip.height() {
             return Err(self.judge_known(header, certificate));
         }
+        check_trusted(tip.header(), &self.config, now_ms)?;
+        check_not_future(header, &self.config, now_ms)?;
         let expected = tip
             .height()
             .checked_add(1)
@@ -418,8 +477,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// more than 2/3 of its own set `header_validators` (each signature verified once).
     /// [`SpvError::InsufficientTrust`] means "bisect": verify a header in between first.
     ///
-    /// Refused once the tip is older than the trusting period at `now_ms`. A header at tip + 1
-    /// is verified sequentially (and `header_validators` ignored).
+    /// Refused once the tip is older than the trusting period at `now_ms`, or for a header from
+    /// the future (as [`LightClient::verify_header`]). A header at tip + 1 is verified
+    /// sequentially (and `header_validators` ignored).
     ///
     /// ```
     /// use itc_crypto::ValidatorSet;
@@ -429,7 +489,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// // One validator of four rotates out every 10 blocks.
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(40);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
     /// let now = chain.now_ms();
     /// let mut skip = |client: &mut LightClient<8, 8>, h: u64| {
     ///     let header = *chain.server().store().header(h).unwrap();
@@ -457,24 +517,11 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             return Err(self.judge_known(header, certificate));
         }
         if Some(header.height) == tip.height().checked_add(1) {
-            return self.verify_header(header, certificate, next_validators);
+            return self.verify_header(header, certificate, next_validators, now_ms);
         }
         let t = tip.header();
-        let expires = t
-            .timestamp_ms
-            .saturating_add(self.config.trusting_period_ms);
-        if now_ms > expires {
-            return Err(SpvError::TrustExpired {
-                trusted_ms: t.timestamp_ms,
-                now_ms,
-            });
-        }
-        if header.timestamp_ms > now_ms.saturating_add(self.config.max_clock_drift_ms) {
-            return Err(SpvError::HeaderFromFuture {
-                timestamp_ms: header.timestamp_ms,
-                now_ms,
-            });
-        }
+        check_trusted(t, &self.config, now_ms)?;
+        check_not_future(header, &self.config, now_ms)?;
         if header.timestamp_ms <= t.timestamp_ms {
             return Err(SpvError::TimestampNotIncreasing {
                 height: header.height,
@@ -613,7 +660,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// use itc_spv::{Config, LightClient, SpvError};
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(6);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(6), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(6), Config::new(10), chain.now_ms()).unwrap();
     /// assert_eq!(client.confirmations(2), Ok(4));
     /// assert_eq!(client.confirmations(7), Err(SpvError::AboveTip { height: 7, tip: 6 }));
     /// ```

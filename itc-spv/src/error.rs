@@ -148,9 +148,10 @@ pub enum SpvError {
         index: usize,
     },
 
-    // ---- skipping and time --------------------------------------------------------------
-    /// The trusted header is older than the trusting period: skipping is no longer safe
-    /// (validators that signed it may have left and sold their keys). Re-anchor.
+    // ---- time ---------------------------------------------------------------------------
+    /// The trusted header (the tip, or an anchor) is older than the trusting period at the
+    /// caller's clock: extending trust from it is no longer safe (validators that signed it may
+    /// have left and sold their keys). Re-anchor on a fresh checkpoint.
     #[error("trusted header from {trusted_ms} ms has expired at {now_ms} ms")]
     TrustExpired {
         /// Timestamp of our newest trusted header.
@@ -158,13 +159,23 @@ pub enum SpvError {
         /// The time given.
         now_ms: u64,
     },
-    /// The header claims a time too far ahead of ours.
+    /// The header claims a time further ahead of the caller's clock than the tolerated drift.
     #[error("header time {timestamp_ms} ms is ahead of now {now_ms} ms")]
     HeaderFromFuture {
         /// The header's time.
         timestamp_ms: u64,
         /// The time given.
         now_ms: u64,
+    },
+    /// The caller's clock is behind a header already trusted by more than the tolerated drift:
+    /// the clock is wrong (reset, never set), and a clock that runs late would stretch the
+    /// trusting period. Nothing is extended until the time is right.
+    #[error("clock {now_ms} ms is behind the trusted header's time {trusted_ms} ms")]
+    ClockBehind {
+        /// The time given.
+        now_ms: u64,
+        /// Timestamp of the trusted header.
+        trusted_ms: u64,
     },
 
     // ---- forks --------------------------------------------------------------------------

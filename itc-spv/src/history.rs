@@ -14,7 +14,7 @@
 //!
 //! let mut chain = TestChain::new(4, 1_000);
 //! chain.extend(40);
-//! let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(1_000)).unwrap();
+//! let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(1_000), chain.now_ms()).unwrap();
 //! // Skip straight to 40 (same validator set, so more than 1/3 of it signed).
 //! let far = *chain.server().store().header(40).unwrap();
 //! let cert = chain.certificate(40).unwrap();

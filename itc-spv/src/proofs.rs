@@ -77,8 +77,8 @@ impl VerifiedHeader {
     /// let on = BatchRequest { client: 7, request_id: 1, payload: b"turn on".to_vec() };
     /// let header = chain.push_block(vec![on], None).unwrap();
     /// let cert = chain.certificate(1).unwrap();
-    /// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
-    /// let verified = client.verify_header(&header, &cert, None::<&itc_crypto::ValidatorSet<8>>).unwrap();
+    /// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
+    /// let verified = client.verify_header(&header, &cert, None::<&itc_crypto::ValidatorSet<8>>, chain.now_ms()).unwrap();
     ///
     /// let request = Request::TransactionProof { height: 1, leaf: request_leaf(7, 1, b"turn on") };
     /// let Response::<8>::TransactionProof { proof, .. } = chain.server().answer(&request) else { panic!() };
@@ -157,7 +157,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// let mut chain = TestChain::new(4, 10);
     /// chain.push_block(vec![], Some(StateSnapshot::from_records([(key, acct.clone())]))).unwrap();
     /// chain.extend(1);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(2), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(2), Config::new(10), chain.now_ms()).unwrap();
     /// let Response::<8>::StateProof { proof, .. } = chain.server().answer(&Request::StateProof { height: 2, key }) else { panic!() };
     /// assert!(client.verify_state(2, &key, Some(&acct), &proof).is_ok());
     /// assert!(client.verify_state(2, &key, None, &proof).is_err()); // it is present
@@ -202,7 +202,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// let state = StateSnapshot::from_records([(StateKey::Anchor(1), record.encode_to_vec())]);
     /// chain.push_block(vec![], Some(state)).unwrap(); // block 1 anchors the snapshot
     /// chain.extend(3);
-    /// let client: LightClient<8, 8> = LightClient::new(chain.checkpoint(4), Config::new(10)).unwrap();
+    /// let client: LightClient<8, 8> = LightClient::new(chain.checkpoint(4), Config::new(10), chain.now_ms()).unwrap();
     /// let request = Request::DagTransactionProof { height: 4, anchor: 1, tx: ids[2] };
     /// let Response::<8>::DagTransactionProof { record, anchor_proof, tx_proof, .. } =
     ///     chain.server().answer(&request) else { panic!() };

@@ -49,7 +49,7 @@ impl VerifiedHeader {
 /// use itc_spv::{Config, LightClient};
 /// let mut chain = TestChain::new(4, 10);
 /// chain.extend(30);
-/// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+/// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
 /// client.sync_to(30);
 /// while let Some(r) = client.poll_request() {
 ///     chain.ensure_certificate(&r);

@@ -21,7 +21,7 @@
 //!
 //! let mut chain = TestChain::new(4, 10); // 4 validators, epochs of 10 blocks, one rotates per epoch
 //! chain.extend(95);
-//! let mut client: LightClient<16, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+//! let mut client: LightClient<16, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
 //! client.sync_to(chain.tip_height());
 //! while let Some(request) = client.poll_request() {
 //!     chain.ensure_certificate(&request); // the test chain signs lazily
@@ -177,7 +177,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 let tip = self.tip.height();
                 if Some(header.height) == tip.checked_add(1) || header.height <= tip {
                     return self
-                        .verify_header(header, certificate, next_validators.as_ref())
+                        .verify_header(header, certificate, next_validators.as_ref(), now_ms)
                         .map(Event::HeaderVerified);
                 }
                 let own = match validators {

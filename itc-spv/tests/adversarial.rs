@@ -20,11 +20,13 @@ use itc_spv::messages::Request;
 use itc_spv::mmr::{Mmr, MmrError, MmrProof};
 use itc_spv::proofs::dag_tx_id;
 use itc_spv::server::{BatchRequest, Certificate, StateSnapshot};
-use itc_spv::testkit::TestChain;
+use itc_spv::testkit::{TestChain, BLOCK_INTERVAL_MS, GENESIS_MS};
 use itc_spv::{Config, LightClient, Response, SpvError, TrustAnchor};
 
 type Client = LightClient<16, 8>;
 const EPOCH: u64 = 10;
+/// The clock of every call: just after the fixture's 30 blocks (one a second).
+const NOW: u64 = GENESIS_MS + 30 * BLOCK_INTERVAL_MS + 1;
 
 struct Fixture {
     chain: TestChain,
@@ -71,12 +73,12 @@ fn fixture() -> Fixture {
         .collect();
     chain.push_block(batch, None).unwrap();
     chain.extend(27);
-    let mut client = Client::new(chain.anchor(), Config::new(EPOCH)).unwrap();
+    let mut client = Client::new(chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=9 {
         let header = *chain.server().store().header(h).unwrap();
         let cert = chain.certificate(h).unwrap();
         client
-            .verify_header(&header, &cert, None::<&ValidatorSet<8>>)
+            .verify_header(&header, &cert, None::<&ValidatorSet<8>>, NOW)
             .unwrap();
     }
     Fixture {
@@ -114,7 +116,7 @@ fn seq(
     cert: &Certificate,
     next: Option<&ValidatorSet>,
 ) -> Result<(), SpvError> {
-    c.verify_header(h, cert, next).map(|_| ())
+    c.verify_header(h, cert, next, NOW).map(|_| ())
 }
 
 fn resign(keys: &[SecretKey], set: &ValidatorSet, h: &BlockHeader) -> Certificate {
@@ -339,17 +341,17 @@ fn chaining_and_set_changes() {
         |cl| seq(cl, &h5, &c5, None),
     );
     let mut small: LightClient<2, 8> =
-        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=4 {
         let c = f.chain.certificate(h).unwrap();
         small
-            .verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>)
+            .verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>, NOW)
             .unwrap();
     }
     let before = small.clone();
     let c1 = f.chain.certificate(1).unwrap();
     assert_eq!(
-        small.verify_header(&f.header(1), &c1, None::<&ValidatorSet<8>>),
+        small.verify_header(&f.header(1), &c1, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::StaleHeader { height: 1, tip: 4 })
     );
     assert_eq!(small, before);
@@ -427,7 +429,7 @@ fn proofs() {
         let next = (h == 10).then(|| f.next_set(10));
         let cert = f.chain.certificate(h).unwrap();
         f.client
-            .verify_header(&header, &cert, next.as_ref())
+            .verify_header(&header, &cert, next.as_ref(), NOW)
             .unwrap();
     }
     let client = f.client.clone();
@@ -655,11 +657,12 @@ fn accumulator_and_backfill() {
     let old = |c: &mut Client, h: &BlockHeader, p: &MmrProof| c.verify_old_header(h, p).map(|_| ());
     // Header 4 is still in the ring of 16; use a client with a ring of 2 to force the proof.
     let mut tiny: LightClient<2, 8> =
-        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=15 {
         let next = (h == 10).then(|| f.chain.set_of_epoch(1));
         let c = f.chain.certificate(h).unwrap();
-        tiny.verify_header(&f.header(h), &c, next.as_ref()).unwrap();
+        tiny.verify_header(&f.header(h), &c, next.as_ref(), NOW)
+            .unwrap();
     }
     assert!(tiny.header(4).is_none());
     let tiny_before = tiny.clone();
@@ -714,7 +717,7 @@ fn accumulator_and_backfill() {
     let mut anchor: TrustAnchor<8> = f.chain.checkpoint(5);
     anchor.history = f.chain.server().store().history_at(4).unwrap();
     assert_eq!(
-        Client::new(anchor, Config::new(EPOCH)),
+        Client::new(anchor, Config::new(EPOCH), NOW),
         Err(SpvError::AnchorHistoryMismatch {
             leaf_count: 4,
             height: 5
@@ -724,7 +727,7 @@ fn accumulator_and_backfill() {
     let mut top: TrustAnchor<8> = f.chain.anchor();
     top.header.height = u64::MAX - 1;
     top.history = Mmr::from_parts(u64::MAX - 1, &[Hash([1; 32]); 63]).unwrap();
-    let mut top_client = Client::new(top.clone(), Config::new(EPOCH)).unwrap();
+    let mut top_client = Client::new(top.clone(), Config::new(EPOCH), NOW).unwrap();
     let mut last = top.header;
     last.height = u64::MAX;
     last.previous = top.header.hash();
@@ -733,7 +736,7 @@ fn accumulator_and_backfill() {
     let c = resign(f.chain.keys_of_epoch(0), &set0, &last);
     let before = top_client.clone();
     assert_eq!(
-        top_client.verify_header(&last, &c, None::<&ValidatorSet<8>>),
+        top_client.verify_header(&last, &c, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::Accumulator(MmrError::CounterOverflow))
     );
     assert_eq!(top_client, before);
@@ -753,14 +756,14 @@ fn conflicting_headers_halt_with_evidence() {
     let weak = f.chain.sign(&fork, &[0, 1]);
     assert!(matches!(
         f.client
-            .verify_header(&fork, &weak, None::<&ValidatorSet<8>>),
+            .verify_header(&fork, &weak, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::InsufficientQuorum { .. })
     ));
     assert_eq!(f.client, before);
     // A validly certified one is a fork: evidence, and the client halts.
     assert_eq!(
         f.client
-            .verify_header(&fork, &cert, None::<&ValidatorSet<8>>),
+            .verify_header(&fork, &cert, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::ConflictingHeader { height: 9 })
     );
     assert_eq!(f.client.halted_at(), Some(9));
@@ -779,7 +782,7 @@ fn conflicting_headers_halt_with_evidence() {
     let c10 = f.chain.certificate(10).unwrap();
     let next = f.next_set(10);
     assert_eq!(
-        f.client.verify_header(&h10, &c10, Some(&next)),
+        f.client.verify_header(&h10, &c10, Some(&next), NOW),
         Err(SpvError::Halted { height: 9 })
     );
     assert_eq!(f.client.poll_request(), None);

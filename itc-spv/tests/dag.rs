@@ -37,7 +37,8 @@ fn anchored_dag_transaction_is_proven_with_itc_dag_types() {
     chain.push_block(vec![], Some(state)).unwrap();
     chain.extend(4);
 
-    let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(50)).unwrap();
+    let mut client: LightClient<8, 8> =
+        LightClient::new(chain.anchor(), Config::new(50), chain.now_ms()).unwrap();
     client.sync_to(chain.tip_height());
     while let Some(r) = client.poll_request() {
         chain.ensure_certificate(&r);

@@ -37,7 +37,7 @@ fn run(seed: u64) -> (u64, u64) {
     };
     let target = anchor_at + 1 + below(&mut rng, blocks - anchor_at);
     let anchor = chain.checkpoint(anchor_at);
-    let mut client = Client::new(anchor, Config::new(epoch)).unwrap();
+    let mut client = Client::new(anchor, Config::new(epoch), chain.now_ms()).unwrap();
     client.sync_to(target);
 
     let mut replay: Option<Response<8>> = None;
