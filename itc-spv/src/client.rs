@@ -186,9 +186,10 @@ pub struct LightClient<const K: usize, const N: usize> {
     pub(crate) ring: HeaderRing<K>,
     /// The set named by the tip's `next_validator_set_hash`: it certifies tip + 1.
     pub(crate) validators: ValidatorSet<N>,
-    /// The set that certified the tip, when known (not for an anchor with a changing set).
-    pub(crate) tip_validators: Option<ValidatorSet<N>>,
-    /// The tip's certificate (none for the anchor).
+    /// The sets that certified the newest ring entries, oldest first: the tip's, and the one
+    /// before it (so a conflicting header just below an epoch change is judged too).
+    pub(crate) signing_sets: heapless::Vec<ValidatorSet<N>, SIGNING_SETS>,
+    /// The tip's certificate, only its verified signatures (none for the anchor).
     pub(crate) tip_certificate: Option<CompactCommitCertificate<N>>,
     /// Accumulator of headers `0..history.leaf_count()`.
     pub(crate) history: Mmr,
@@ -197,6 +198,25 @@ pub struct LightClient<const K: usize, const N: usize> {
     pub(crate) backfill: Option<Backfill>,
     pub(crate) conflict: Option<Conflict<N>>,
     pub(crate) plan: SyncPlan,
+}
+
+/// Distinct validator sets the client keeps for judging conflicting headers in its ring: the
+/// tip's and the previous epoch's. Older ring entries are judged with a set supplied alongside
+/// the conflicting header (it is authenticated by the hash our verified header names).
+pub const SIGNING_SETS: usize = 2;
+
+/// Copies the signatures `tally` verified — and only those — into this build's fixed capacity:
+/// what the client keeps of a certificate is what it may later put its name under.
+fn compact_verified<S: SignatureStore, const N: usize>(
+    c: &CommitCertificate<S>,
+    tally: &Tally,
+) -> Result<CompactCommitCertificate<N>, SpvError> {
+    let mut q = QuorumCertificate::<heapless::Vec<Signature, N>>::new();
+    for (index, sig) in c.votes().iter().filter(|(i, _)| tally.verified.get(*i)) {
+        q.insert(index, *sig)
+            .map_err(|_| SpvError::CapacityExceeded { capacity: N })?;
+    }
+    Ok(CommitCertificate::from_votes(c.view(), q))
 }
 
 /// Copies a certificate into this build's fixed capacity.
@@ -304,7 +324,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             tip: verified,
             ring: HeaderRing::new(),
             validators: anchor.next_validators.clone(),
-            tip_validators: None,
+            signing_sets: heapless::Vec::new(),
             tip_certificate: None,
             history,
             history_tip: verified.hash(),
@@ -318,7 +338,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             .ok_or(SpvError::CapacityExceeded { capacity: K })?;
         client.ring.insert(verified);
         if header.validator_set_hash == header.next_validator_set_hash {
-            client.tip_validators = Some(anchor.next_validators.clone());
+            client.remember_signing_set(anchor.next_validators.clone());
         }
         Ok(client)
     }
@@ -373,6 +393,16 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.conflict.as_ref().map(|c| c.header.height)
     }
 
+    /// The certified header the client halted on (its verified signatures only), if any. With
+    /// our own header's certificate from a full node it makes [`ForkEvidence`] for a fork
+    /// below the tip, where [`LightClient::fork_evidence`] has no certificate of ours.
+    pub fn conflicting_header(&self) -> Option<CertifiedHeader<heapless::Vec<Signature, N>>> {
+        self.conflict.as_ref().map(|c| CertifiedHeader {
+            header: c.header,
+            certificate: c.certificate.clone(),
+        })
+    }
+
     /// Bytes of state, whatever the chain length: the client never allocates.
     pub const STATE_BYTES: usize = core::mem::size_of::<Self>();
 
@@ -409,6 +439,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// assert!(evidence.verify(&chain.set_of_epoch(0)).is_ok());
     /// assert_eq!(client.poll_request(), None); // halted
     /// ```
+    ///
+    /// Only signatures the client verified go into the evidence, so it passes
+    /// [`ForkEvidence::verify`] and names only validators that signed both headers.
     pub fn fork_evidence(&self) -> Option<ForkEvidence<heapless::Vec<Signature, N>>> {
         let c = self.conflict.as_ref()?;
         if c.header.height != self.tip.height() {
@@ -448,7 +481,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.check_running()?;
         let tip = *self.tip();
         if header.height <= tip.height() {
-            return Err(self.judge_known(header, certificate));
+            return Err(self.judge_known(header, certificate, None::<&ValidatorSet<N>>));
         }
         check_trusted(tip.header(), &self.config, now_ms)?;
         check_not_future(header, &self.config, now_ms)?;
@@ -466,8 +499,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             .follows_with_interval(tip.header(), self.config.epoch_length)
             .map_err(|e| chain_error(e, header.height))?;
         let next = self.next_set(header, next_validators)?;
-        check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
-        let cert = compact::<S, N>(certificate)?;
+        let tally = check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
+        let cert = compact_verified::<S, N>(certificate, &tally)?;
         let signing = self.validators.clone();
         self.accept(header, cert, signing, next)
     }
@@ -514,7 +547,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.check_running()?;
         let tip = *self.tip();
         if header.height <= tip.height() {
-            return Err(self.judge_known(header, certificate));
+            return Err(self.judge_known(header, certificate, Some(header_validators)));
         }
         if Some(header.height) == tip.height().checked_add(1) {
             return self.verify_header(header, certificate, next_validators, now_ms);
@@ -546,13 +579,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         }
         let next = self.next_set(header, next_validators)?;
         let own: ValidatorSet<N> = resize(header_validators)?;
-        check_commit(
+        let tally = check_commit(
             header,
             certificate,
             &own,
             Some((&self.validators, self.config.trust_threshold)),
         )?;
-        let cert = compact::<S, N>(certificate)?;
+        let cert = compact_verified::<S, N>(certificate, &tally)?;
         self.accept(header, cert, own, next)
     }
 
@@ -598,17 +631,34 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         // After a skip the header's own set may differ from the one we trusted: what certifies
         // the next header is always the set this header names as next.
         self.validators = next.unwrap_or_else(|| signing.clone());
-        self.tip_validators = Some(signing);
+        self.remember_signing_set(signing);
         self.tip_certificate = Some(certificate);
         self.plan.on_accept(header.height);
         Ok(verified)
     }
 
+    /// Keeps `set` as the newest signing set (if it is not already), dropping the oldest.
+    fn remember_signing_set(&mut self, set: ValidatorSet<N>) {
+        if self.signing_sets.last() == Some(&set) {
+            return;
+        }
+        if self.signing_sets.is_full() {
+            self.signing_sets.remove(0);
+        }
+        // Room was just made.
+        let _ = self.signing_sets.push(set);
+    }
+
     /// A header at or below the tip: a replay, something we cannot judge, or a fork.
-    fn judge_known<S: SignatureStore>(
+    ///
+    /// The set that must have certified it is the one our own header at that height names;
+    /// it is found among the sets the client keeps, or is the set `supplied` with the header
+    /// (trusted because it hashes to what our verified header names).
+    pub(crate) fn judge_known<S: SignatureStore, const M: usize>(
         &mut self,
         header: &BlockHeader,
         certificate: &CommitCertificate<S>,
+        supplied: Option<&ValidatorSet<M>>,
     ) -> SpvError {
         let tip = self.tip().height();
         let stale = SpvError::StaleHeader {
@@ -627,19 +677,27 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 height: header.height,
             };
         }
-        let set = [self.tip_validators.as_ref(), Some(&self.validators)]
-            .into_iter()
-            .flatten()
+        let kept = self
+            .signing_sets
+            .iter()
+            .chain(core::iter::once(&self.validators))
             .find(|s| s.hash() == set_hash);
-        let Some(set) = set else {
-            return stale;
+        let verdict = match (kept, supplied) {
+            (Some(set), _) => check_commit::<S, N, N>(header, certificate, set, None),
+            (None, Some(set)) if set.hash() == set_hash => {
+                check_commit::<S, M, M>(header, certificate, set, None)
+            }
+            (None, _) => {
+                return SpvError::SigningSetUnknown {
+                    height: header.height,
+                }
+            }
         };
-        let verdict: Result<Tally, SpvError> =
-            check_commit::<S, N, N>(header, certificate, set, None);
-        if let Err(e) = verdict {
-            return e;
-        }
-        match compact::<S, N>(certificate) {
+        let tally = match verdict {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        match compact_verified::<S, N>(certificate, &tally) {
             Err(e) => e,
             Ok(certificate) => {
                 self.conflict = Some(Conflict {

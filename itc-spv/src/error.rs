@@ -186,6 +186,14 @@ pub enum SpvError {
         /// The height of the fork.
         height: u64,
     },
+    /// A header at a height the client holds differs from ours, and the client no longer
+    /// keeps the set that certified ours: it cannot tell a fork from a forgery. Hand the
+    /// header back with its own validator set (ask with `with_validators`) to have it judged.
+    #[error("header {height} conflicts with a verified one; its validator set is needed")]
+    SigningSetUnknown {
+        /// The header's height.
+        height: u64,
+    },
     /// Evidence whose two headers are not at one height, or are the same header.
     #[error("the two headers are not a fork")]
     NotAFork,

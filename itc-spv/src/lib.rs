@@ -11,15 +11,16 @@
 //! * [`client`] — [`LightClient`], [`TrustAnchor`] (genesis or a firmware checkpoint),
 //!   [`Config`]; sequential [`LightClient::verify_header`] and Tendermint-style
 //!   [`LightClient::verify_skipping`]; halting on forks.
-//! * [`commit`] — certificate checks that verify each needed signature once, in descending
-//!   power, batched: one pass for the 1/3-trust and 2/3-quorum tests.
+//! * `commit` (internal) — certificate checks that verify each needed signature once, in
+//!   descending power, batched: one pass for the 1/3-trust and 2/3-quorum tests.
 //! * [`ring`] — the last `K` [`VerifiedHeader`]s.
 //! * [`history`] — back-fill of skipped headers into the accumulator; old-header proofs.
 //! * [`mmr`] — the header accumulator: a Merkle Mountain Range, O(log n) peaks, short proofs of
 //!   old headers; strict about sizes and overflow.
 //! * [`proofs`] — batch-transaction inclusion, state entries (present or absent), DAG
 //!   transactions through ledger anchors, confirmations.
-//! * [`evidence`] — [`ForkEvidence`]: two certified headers at one height.
+//! * [`evidence`] — [`ForkEvidence`]: two certified headers at one height;
+//!   [`ForkEvidence::verify`] yields a [`ProvenFork`] naming only proven double signers.
 //! * [`sync`] — the driver: [`LightClient::poll_request`] / [`LightClient::handle_response`],
 //!   bisection and accumulator back-fill.
 //! * [`messages`] — [`Request`] / [`Response`] and their canonical encodings.
@@ -120,7 +121,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod client;
-pub mod commit;
+mod commit;
 pub mod error;
 pub mod evidence;
 pub mod history;
@@ -135,9 +136,8 @@ pub mod sync;
 pub mod testkit;
 
 pub use client::{Config, LightClient, TrustAnchor};
-pub use commit::Tally;
 pub use error::SpvError;
-pub use evidence::{CertifiedHeader, ForkEvidence};
+pub use evidence::{CertifiedHeader, ForkEvidence, ProvenFork};
 pub use messages::{Request, Response};
 pub use mmr::{Mmr, MmrProof};
 pub use proofs::DagTxId;

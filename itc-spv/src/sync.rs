@@ -175,7 +175,11 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 next_validators,
             } => {
                 let tip = self.tip.height();
-                if Some(header.height) == tip.checked_add(1) || header.height <= tip {
+                if header.height <= tip {
+                    // A replay, or a fork: judged with the set sent along if we lack it.
+                    return Err(self.judge_known(header, certificate, validators.as_ref()));
+                }
+                if Some(header.height) == tip.checked_add(1) {
                     return self
                         .verify_header(header, certificate, next_validators.as_ref(), now_ms)
                         .map(Event::HeaderVerified);

@@ -769,9 +769,11 @@ fn conflicting_headers_halt_with_evidence() {
     assert_eq!(f.client.halted_at(), Some(9));
     let evidence = f.client.fork_evidence().unwrap();
     let set = f.chain.set_of_epoch(0);
-    assert_eq!(evidence.verify(&set), Ok(()));
+    let proven = evidence.verify(&set).unwrap();
     assert_eq!(evidence.height(), 9);
-    assert!(evidence.double_signers().count() >= 2);
+    assert_eq!(proven.height(), 9);
+    assert!(proven.double_signers().count() >= 2);
+    assert!(3 * proven.double_signer_power() > proven.total_power());
     // Evidence round-trips and is canonical; it does not verify for another set.
     let bytes = evidence.encode_to_vec();
     let back = itc_spv::ForkEvidence::<heapless::Vec<Signature, 8>>::decode_bytes(&bytes).unwrap();
