@@ -207,7 +207,7 @@ impl<const K: usize> SpvNode<K> {
             .handle_response(&response, now_ms)
             .map_err(StoryError::Spv)?
         {
-            Event::State { value, .. } => value.map(<[u8]>::to_vec),
+            Event::State(entry) => entry.value().map(<[u8]>::to_vec),
             _ => {
                 return Err(StoryError::Unexpected(
                     "state proof answered with something else",
@@ -281,11 +281,10 @@ impl<const K: usize> SpvNode<K> {
             .map_err(StoryError::Spv)?
         {
             Event::DagTransaction {
-                height,
+                transaction,
                 confirmations,
-                ..
             } => Ok(ProvenInclusion {
-                height,
+                height: transaction.height(),
                 confirmations,
                 response_bytes,
                 verify_us: micros(started),

@@ -353,7 +353,23 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.ring.get(height)
     }
 
-    /// The recent verified headers, oldest first.
+    /// The recent verified headers, oldest first: at most `K`, the highest kept (not
+    /// necessarily consecutive: skipping leaves gaps).
+    ///
+    /// ```
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient};
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.extend(30);
+    /// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
+    /// client.sync_to(30);
+    /// while let Some(r) = client.poll_request() {
+    ///     chain.ensure_certificate(&r);
+    ///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
+    /// }
+    /// let heights: Vec<u64> = client.recent_headers().map(|h| h.height()).collect();
+    /// assert_eq!(heights, [27, 28, 29, 30]);
+    /// ```
     pub fn recent_headers(&self) -> impl Iterator<Item = &VerifiedHeader> {
         self.ring.iter()
     }

@@ -4,8 +4,21 @@
 //! fact about the input (no strings); whatever the variant, the client's state is exactly what
 //! it was before the call — except [`SpvError::ConflictingHeader`], which halts the client on
 //! purpose, and [`SpvError::BackfillMismatch`], which drops unconfirmed back-fill headers.
+//!
+//! [`SpvError::blame`] says who must act, the same way every itc crate does: a full node whose
+//! response is forged or malformed ([`Blame::Peer`]: score it down, ask another), an input that
+//! is merely stale or not yet usable ([`Blame::Ignorable`]), or the integrator's own side
+//! ([`Blame::Local`]: a wrong clock, an expired anchor, a call against the contract).
+//!
+//! ```
+//! use itc_crypto::Blame;
+//! use itc_spv::SpvError;
+//! assert_eq!(SpvError::ForgedSignature { index: 2 }.blame(), Blame::Peer);
+//! assert_eq!(SpvError::StaleHeader { height: 4, tip: 9 }.blame(), Blame::Ignorable);
+//! assert_eq!(SpvError::TrustExpired { trusted_ms: 0, now_ms: 1 }.blame(), Blame::Local);
+//! ```
 
-use itc_crypto::{DecodeError, MerkleError, QuorumError};
+use itc_crypto::{Blame, DecodeError, MerkleError, QuorumError};
 use itc_ledger::ProofError;
 
 use crate::mmr::MmrError;
@@ -261,6 +274,63 @@ pub enum SpvError {
         /// The capacity.
         capacity: usize,
     },
+}
+
+impl SpvError {
+    /// Who must act on this refusal.
+    ///
+    /// * [`Blame::Peer`] — what a full node sent cannot come from an honest one on the chain we
+    ///   follow: a forged or short certificate, a header that does not chain, a bad proof,
+    ///   bytes that do not decode, a header from the future, a fork (the validators the
+    ///   evidence names equivocated; the client halted).
+    /// * [`Blame::Ignorable`] — a replay ([`SpvError::StaleHeader`]), a far header that needs a
+    ///   header in between first ([`SpvError::InsufficientTrust`]; the driver bisects), an
+    ///   accumulator proof made for a size we have since outgrown.
+    /// * [`Blame::Local`] — this side must act: trust expired (re-anchor), the clock is wrong,
+    ///   the anchor is inconsistent, the build's capacity is too small, a call against the
+    ///   contract (sequential verification of a non-adjacent header, a proof against a header
+    ///   the client does not hold, confirmations above the tip, feeding a halted client).
+    pub fn blame(&self) -> Blame {
+        use SpvError::*;
+        match self {
+            StaleHeader { .. } | InsufficientTrust { .. } => Blame::Ignorable,
+            AnchorSetMismatch
+            | AnchorHistoryMismatch { .. }
+            | HeightGap { .. }
+            | TrustExpired { .. }
+            | ClockBehind { .. }
+            | Halted { .. }
+            | HeaderNotTrusted { .. }
+            | AboveTip { .. }
+            | CapacityExceeded { .. } => Blame::Local,
+            Accumulator(e) => e.blame(),
+            InvalidValidatorSet(_)
+            | WrongParent { .. }
+            | WrongValidatorSet { .. }
+            | SetChangeOffBoundary { .. }
+            | TimestampNotIncreasing { .. }
+            | ViewDecreases { .. }
+            | HeightOverflow
+            | MissingNextValidatorSet { .. }
+            | NextValidatorSetMismatch { .. }
+            | HeaderValidatorSetMismatch { .. }
+            | ViewBeforeProposal { .. }
+            | SignatureCountMismatch { .. }
+            | SignerOutOfRange { .. }
+            | InsufficientQuorum { .. }
+            | ForgedSignature { .. }
+            | HeaderFromFuture { .. }
+            | ConflictingHeader { .. }
+            | SigningSetUnknown { .. }
+            | NotAFork
+            | BackfillMismatch { .. }
+            | BackfillOutOfOrder { .. }
+            | InclusionProof(_)
+            | StateProof(_)
+            | AnchorMismatch
+            | Decode(_) => Blame::Peer,
+        }
+    }
 }
 
 impl From<MerkleError> for SpvError {

@@ -443,7 +443,9 @@ fn proofs() {
     else {
         panic!()
     };
-    assert_eq!(client.verify_transaction(3, &leaf, &proof), Ok(9));
+    let included = client.verify_transaction(3, &leaf, &proof).unwrap();
+    assert_eq!((included.height(), included.leaf()), (3, leaf));
+    assert_eq!(client.confirmations(included.height()), Ok(9));
     let mut flipped = proof.clone();
     flipped.path[0].0[0] ^= 1;
     let root_mismatch = SpvError::InclusionProof(MerkleError::RootMismatch);
@@ -480,7 +482,13 @@ fn proofs() {
         panic!()
     };
     let value = value.unwrap();
-    assert_eq!(client.verify_state(3, &key, Some(&value), &proof), Ok(()));
+    let entry = client.verify_state(3, &key, Some(&value), &proof).unwrap();
+    assert_eq!(entry.header(), client.header(3).unwrap());
+    assert_eq!(
+        entry.state_root(),
+        client.header(3).unwrap().header().state_root
+    );
+    assert_eq!((entry.key(), entry.value()), (&key, Some(&value[..])));
     let absent_key = StateKey::Account(Address([2; 20]));
     let Response::StateProof {
         value: None,
@@ -493,16 +501,23 @@ fn proofs() {
     else {
         panic!()
     };
-    assert_eq!(client.verify_state(3, &absent_key, None, &absent), Ok(()));
+    let entry = client.verify_state(3, &absent_key, None, &absent).unwrap();
+    assert_eq!((entry.height(), entry.value()), (3, None));
     rejects(
         &client,
         SpvError::StateProof(ProofError::ProofShowsAbsent),
-        |c| c.verify_state(3, &absent_key, Some(&value), &absent),
+        |c| {
+            c.verify_state(3, &absent_key, Some(&value), &absent)
+                .map(|_| ())
+        },
     );
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(3, &key, Some(&[0u8; 16]), &proof),
+        |c| {
+            c.verify_state(3, &key, Some(&[0u8; 16]), &proof)
+                .map(|_| ())
+        },
     );
     let mut pb = proof.encode_to_vec();
     let last = pb.len() - 2;
@@ -511,13 +526,16 @@ fn proofs() {
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(3, &key, Some(&value), &flipped_state),
+        |c| {
+            c.verify_state(3, &key, Some(&value), &flipped_state)
+                .map(|_| ())
+        },
     );
     // Header 2 carries the state before block 2: the account is not there yet.
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(2, &key, Some(&value), &proof),
+        |c| c.verify_state(2, &key, Some(&value), &proof).map(|_| ()),
     );
 
     // DAG: through the anchor record under header 3.
@@ -539,10 +557,15 @@ fn proofs() {
         c.verify_dag_transaction(3, 1, r, ap, &dag_tx_id(*t), tp)
             .map(|_| ())
     };
+    let proven = client
+        .verify_dag_transaction(3, 1, &record, &anchor_proof, &dag_tx_id(tx), &tx_proof)
+        .unwrap();
     assert_eq!(
-        client.verify_dag_transaction(3, 1, &record, &anchor_proof, &dag_tx_id(tx), &tx_proof),
-        Ok((2, 10))
+        (proven.height(), proven.anchor(), *proven.tx()),
+        (2, 1, dag_tx_id(tx))
     );
+    assert_eq!(proven.snapshot_root(), record.snapshot_root);
+    assert_eq!(client.confirmations(proven.height()), Ok(10));
     rejects(&client, root_mismatch, |c| {
         dag(c, &record, &anchor_proof, &f.dag_ids[2], &tx_proof)
     });
@@ -788,4 +811,80 @@ fn conflicting_headers_halt_with_evidence() {
         Err(SpvError::Halted { height: 9 })
     );
     assert_eq!(f.client.poll_request(), None);
+}
+
+#[test]
+fn blame_says_who_must_act() {
+    use itc_crypto::Blame;
+    let mut f = fixture();
+    // A full node's forgeries are the peer's.
+    let h10 = f.header(10);
+    let next = f.next_set(10);
+    let mut forged = h10;
+    forged.batch_root = Hash([9; 32]);
+    let c10 = f.chain.certificate(10).unwrap();
+    let peer = f
+        .client
+        .clone()
+        .verify_header(&forged, &c10, Some(&next), NOW)
+        .unwrap_err();
+    assert_eq!(
+        (peer, peer.blame()),
+        (SpvError::ForgedSignature { index: 0 }, Blame::Peer)
+    );
+    // A replay is nobody's fault.
+    let h9 = f.header(9);
+    let c9 = f.chain.certificate(9).unwrap();
+    let stale = f
+        .client
+        .clone()
+        .verify_header(&h9, &c9, None::<&ValidatorSet<8>>, NOW)
+        .unwrap_err();
+    assert_eq!(stale.blame(), Blame::Ignorable);
+    // Driving the client against its contract is ours: a non-adjacent header given to
+    // sequential verification, a clock behind the tip, an expired tip, a proof against a
+    // header the client does not hold, confirmations above the tip.
+    let h12 = f.header(12);
+    let c12 = f.chain.certificate(12).unwrap();
+    let leaf = itc_spv::proofs::request_leaf(1, 0, &[0; 5]);
+    let Response::<8>::TransactionProof { proof, .. } = f
+        .chain
+        .server()
+        .answer(&Request::TransactionProof { height: 3, leaf })
+    else {
+        panic!()
+    };
+    let local = [
+        f.client
+            .clone()
+            .verify_header(&h12, &c12, None::<&ValidatorSet<8>>, NOW)
+            .unwrap_err(),
+        f.client
+            .clone()
+            .verify_header(&h10, &c10, Some(&next), 0)
+            .unwrap_err(),
+        f.client
+            .clone()
+            .verify_header(&h10, &c10, Some(&next), NOW + 30 * 24 * 3600 * 1000)
+            .unwrap_err(),
+        f.client.confirmations(12).unwrap_err(),
+        f.client.verify_transaction(20, &leaf, &proof).unwrap_err(),
+    ];
+    for e in local {
+        assert_eq!(e.blame(), Blame::Local, "{e:?}");
+    }
+    // A halted client fed more is ours too.
+    let (fork, cert) = f.chain.conflicting(9).unwrap();
+    let mut halted = f.client.clone();
+    let e = halted
+        .verify_header(&fork, &cert, None::<&ValidatorSet<8>>, NOW)
+        .unwrap_err();
+    assert_eq!(e.blame(), Blame::Peer);
+    let e = halted
+        .verify_header(&h10, &c10, Some(&next), NOW)
+        .unwrap_err();
+    assert_eq!(
+        (e, e.blame()),
+        (SpvError::Halted { height: 9 }, Blame::Local)
+    );
 }

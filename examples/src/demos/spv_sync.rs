@@ -139,7 +139,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
         .handle_response(&answer, chain.now_ms())
         .map_err(StoryError::Spv)?
     {
-        Event::State { value, .. } => value.map(<[u8]>::to_vec),
+        Event::State(entry) => entry.value().map(<[u8]>::to_vec),
         _ => None,
     };
     report.expect(
