@@ -2,16 +2,16 @@
 //!
 //! A [`LightClient<K, N>`] holds, in a fixed `size_of::<Self>()` whatever the chain length:
 //!
-//! * the last `K` verified headers ([`HeaderRing`]);
+//! * the last `K` verified headers (a sorted ring of [`VerifiedHeader`]s);
 //! * the validator set that certifies the next header (capacity `N`), and the set and the
 //!   certificate of the tip (for [fork evidence](crate::evidence));
 //! * the header accumulator ([`Mmr`], peaks only) over heights `0..accumulated_height`, and at
 //!   most one pending back-fill;
-//! * the sync plan of the sans-I/O driver ([`crate::sync`]).
+//! * the sync plan of the sans-I/O driver ([`LightClient::poll_request`]).
 //!
 //! Headers come in through [`LightClient::verify_header`] (the next height, certified by the set
 //! the tip handed over), [`LightClient::verify_skipping`] (a far height, Tendermint-style), or the
-//! driver's [`LightClient::handle_response`](crate::sync). Every entry point either accepts the
+//! driver's [`LightClient::handle_response`]. Every entry point either accepts the
 //! header and updates the state, or returns an [`SpvError`] and leaves the state exactly as it
 //! was — except a proven fork, which halts the client for good.
 

@@ -37,7 +37,7 @@
 //! Full node (feature `alloc`): [`server`] — [`ChainStore`] fed with committed blocks,
 //! [`ProofServer`] answering every request (moving to `itc-chain`).
 //!
-//! Test kit (feature `testkit`): [`testkit::TestChain`], a deterministic certified chain with
+//! Test kit (feature `testkit`): `testkit::TestChain`, a deterministic certified chain with
 //! rotating validator sets and lazy signing, for tests, examples, benches and simulations.
 //!
 //! Feature `dag` types DAG transaction ids as `itc_dag::TxId`; without it they are raw
