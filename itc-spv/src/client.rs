@@ -3,17 +3,19 @@
 //! A [`LightClient<K, N>`] holds, in a fixed `size_of::<Self>()` whatever the chain length:
 //!
 //! * the last `K` verified headers (a sorted ring of [`VerifiedHeader`]s);
-//! * the validator set that certifies the next header (capacity `N`), and the set and the
-//!   certificate of the tip (for [fork evidence](crate::evidence));
+//! * the validator set that certifies the next header (capacity `N`), the last
+//!   [`SIGNING_SETS`] sets that certified ring entries, and the tip's certificate — its verified
+//!   signatures only (for [fork evidence](crate::evidence));
 //! * the header accumulator ([`Mmr`], peaks only) over heights `0..accumulated_height`, and at
 //!   most one pending back-fill;
 //! * the sync plan of the sans-I/O driver ([`LightClient::poll_request`]).
 //!
 //! Headers come in through [`LightClient::verify_header`] (the next height, certified by the set
 //! the tip handed over), [`LightClient::verify_skipping`] (a far height, Tendermint-style), or the
-//! driver's [`LightClient::handle_response`]. Every entry point either accepts the
-//! header and updates the state, or returns an [`SpvError`] and leaves the state exactly as it
-//! was — except a proven fork, which halts the client for good.
+//! driver's [`LightClient::handle_response`], each at the caller's clock `now_ms` (see the
+//! crate docs on time). Every entry point either accepts the header and updates the state, or
+//! returns an [`SpvError`] and leaves the state exactly as it was — except a proven fork,
+//! which halts the client for good.
 
 use itc_crypto::quorum::{QuorumCertificate, SignatureStore, Threshold, ValidatorSet};
 use itc_crypto::{Hash, Signature};
