@@ -9,7 +9,8 @@
 //! Light client (no allocator; `LightClient<K, N>` is a fixed-size value):
 //!
 //! * **Trust** — [`TrustAnchor`] (genesis or a firmware checkpoint) and [`Config`];
-//!   [`LightClient::new`] / [`LightClient::init_in`] (built in place on firmware).
+//!   [`LightClient::new`] / [`LightClient::init_in`] (built in place on firmware). Every
+//!   entry point that extends trust takes the caller's clock — see *Time* below.
 //! * **Headers** — [`LightClient::verify_header`] (sequential) and
 //!   [`LightClient::verify_skipping`] (Tendermint-style, far ahead); each yields a
 //!   [`VerifiedHeader`], a value only this crate constructs. Certificate checks verify each
@@ -42,6 +43,40 @@
 //!
 //! Feature `dag` types DAG transaction ids as `itc_dag::TxId`; without it they are raw
 //! [`itc_crypto::Hash`]es and the tangle is not compiled.
+//!
+//! ## Time: the trusting period, and devices without a reliable clock
+//!
+//! The client never reads a clock: every entry point that extends trust — [`LightClient::new`]
+//! and [`LightClient::init_in`] (the anchor), [`LightClient::verify_header`] (sequential),
+//! [`LightClient::verify_skipping`] (skipping), [`LightClient::handle_response`] (both, and
+//! bisection) — takes the caller's `now_ms` (milliseconds, the chain's timestamp scale) and
+//! refuses to extend trust from a header older than [`Config::trusting_period_ms`]
+//! ([`SpvError::TrustExpired`]), to accept a header stamped more than
+//! [`Config::max_clock_drift_ms`] past `now_ms` ([`SpvError::HeaderFromFuture`]), or to run
+//! on a clock more than that drift behind the newest verified header
+//! ([`SpvError::ClockBehind`]). Back-fill and old-header proofs do not extend trust (they only
+//! fill in below a verified header) and need no clock; neither do proofs checked against a
+//! verified header.
+//!
+//! The trusting period is only as good as `now_ms`. A clock that runs fast costs availability
+//! (trust expires early); a clock that runs slow, or was reset, silently stretches the period —
+//! and with it the window in which keys the chain retired can forge headers. So a device must
+//! follow these rules (the device SDK applies them):
+//!
+//! 1. **No time, no new trust.** While the device does not know the time (RTC never set, or
+//!    lost with power), it does not call the entry points above. It can still check proofs
+//!    against headers it already holds.
+//! 2. **The newest verified header's time is a lower bound on now.** Persist the highest
+//!    header time seen ([`LightClient::tip`]); a clock reading below it (less the drift) is
+//!    wrong, and the client refuses it with `ClockBehind` rather than believe it.
+//! 3. **A lower bound is not a clock.** `max(clock, tip time)` is fit for measuring the age of
+//!    state (how stale the last proof may be), never for extending trust: with `now_ms` pinned
+//!    to the tip, expiry is never detected and a forger with old keys walks forward one drift
+//!    at a time. After an unknown time offline, take the time from a source authenticated
+//!    independently of the chain (the owner's signed time, GNSS, a vendor-signed time
+//!    service), or re-anchor on a fresh checkpoint.
+//! 4. **Refresh before expiry.** [`LightClient::trusted_until_ms`] says when trust from the
+//!    tip runs out; past it only a new anchor helps.
 //!
 //! ## Device flow
 //!
