@@ -55,16 +55,17 @@ fn bench_device(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("device");
+    let now = header.timestamp_ms + 1_000;
     let client = || -> Box<DeviceLightClient<4>> {
         Box::new(
             DeviceLightClient::new(
                 TrustAnchor::genesis(trusted, set.clone()),
                 LightClientConfig::new(100),
+                now,
             )
             .unwrap(),
         )
     };
-    let now = header.timestamp_ms + 1_000;
     let none = None::<&ValidatorSet<4>>;
     g.bench_function("light_client_skip_header_4_validators", |b| {
         b.iter_batched(

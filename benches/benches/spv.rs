@@ -28,13 +28,19 @@ fn verify_header(c: &mut Criterion) {
         let header = *chain.server().store().header(1).unwrap();
         let cert = chain.certificate(1).unwrap();
         let set = chain.set_of_epoch(0);
-        let client = HostClient::new(chain.anchor(), Config::new(1_000_000)).unwrap();
+        let now = chain.now_ms();
+        let client = HostClient::new(chain.anchor(), Config::new(1_000_000), now).unwrap();
         g.bench_with_input(BenchmarkId::new("light_client", n), &n, |b, _| {
             b.iter_batched(
                 || client.clone(),
                 |mut cl| {
-                    cl.verify_header(black_box(&header), black_box(&cert), None::<&ValidatorSet>)
-                        .unwrap()
+                    cl.verify_header(
+                        black_box(&header),
+                        black_box(&cert),
+                        None::<&ValidatorSet>,
+                        now,
+                    )
+                    .unwrap()
                 },
                 BatchSize::LargeInput,
             )
@@ -80,9 +86,10 @@ fn proofs(c: &mut Criterion) {
         .collect();
     let header = chain.push_block(batch, None).unwrap();
     let cert = chain.certificate(1).unwrap();
-    let mut client = DeviceClient::new(chain.anchor(), Config::new(1_000_000)).unwrap();
+    let now = chain.now_ms();
+    let mut client = DeviceClient::new(chain.anchor(), Config::new(1_000_000), now).unwrap();
     let verified = client
-        .verify_header(&header, &cert, None::<&ValidatorSet<8>>)
+        .verify_header(&header, &cert, None::<&ValidatorSet<8>>, now)
         .unwrap();
     let leaf = request_leaf(123_456, 1, &123_456u64.to_be_bytes());
     let Response::<8>::TransactionProof { proof, .. } = chain
@@ -156,9 +163,10 @@ fn backfill(c: &mut Criterion) {
     let far = *chain.server().store().header(1_000).unwrap();
     let cert = chain.certificate(1_000).unwrap();
     let set = chain.set_of_epoch(0);
-    let mut client = DeviceClient::new(chain.anchor(), Config::new(1_000_000)).unwrap();
+    let now = chain.now_ms();
+    let mut client = DeviceClient::new(chain.anchor(), Config::new(1_000_000), now).unwrap();
     client
-        .verify_skipping(&far, &cert, &set, None::<&ValidatorSet>, chain.now_ms())
+        .verify_skipping(&far, &cert, &set, None::<&ValidatorSet>, now)
         .unwrap();
     let batches: Vec<Response<8>> = (0..63)
         .map(|i| {
@@ -173,7 +181,7 @@ fn backfill(c: &mut Criterion) {
             || client.clone(),
             |mut cl| {
                 for r in &batches {
-                    cl.handle_response(r, 0).unwrap();
+                    cl.handle_response(r, now).unwrap();
                 }
                 assert_eq!(cl.accumulated_height(), 1_001);
             },

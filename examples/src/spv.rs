@@ -101,11 +101,16 @@ fn micros(since: Instant) -> u64 {
 }
 
 impl<const K: usize> SpvNode<K> {
-    /// A client anchored at genesis, as shipped in firmware.
-    pub fn new(anchor: TrustAnchor<MAX_SET>, epoch_length: u64) -> Result<Self, StoryError> {
+    /// A client anchored at genesis, as shipped in firmware, built at time `now_ms`.
+    pub fn new(
+        anchor: TrustAnchor<MAX_SET>,
+        epoch_length: u64,
+        now_ms: u64,
+    ) -> Result<Self, StoryError> {
         Ok(SpvNode {
             client: Box::new(
-                LightClient::new(anchor, Config::new(epoch_length)).map_err(StoryError::Spv)?,
+                LightClient::new(anchor, Config::new(epoch_length), now_ms)
+                    .map_err(StoryError::Spv)?,
             ),
             stats: SpvStats::default(),
         })
@@ -120,6 +125,7 @@ impl<const K: usize> SpvNode<K> {
         Self::new(
             TrustAnchor::genesis(chain.genesis_header(), set),
             chain.config().pbft.checkpoint_interval,
+            chain.now(),
         )
     }
 
@@ -201,7 +207,7 @@ impl<const K: usize> SpvNode<K> {
             .handle_response(&response, now_ms)
             .map_err(StoryError::Spv)?
         {
-            Event::State { value, .. } => value.map(<[u8]>::to_vec),
+            Event::State(entry) => entry.value().map(<[u8]>::to_vec),
             _ => {
                 return Err(StoryError::Unexpected(
                     "state proof answered with something else",
@@ -275,11 +281,10 @@ impl<const K: usize> SpvNode<K> {
             .map_err(StoryError::Spv)?
         {
             Event::DagTransaction {
-                height,
+                transaction,
                 confirmations,
-                ..
             } => Ok(ProvenInclusion {
-                height,
+                height: transaction.height(),
                 confirmations,
                 response_bytes,
                 verify_us: micros(started),

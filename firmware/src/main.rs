@@ -115,7 +115,7 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     let now = u64::from_be_bytes(*NOW);
     let flash = cortex_m::singleton!(: SimulatedFlash = SimulatedFlash { value: None, writes: 0 })
         .ok_or(Setup::Fixture)?;
-    let (client, device) = boot(m, flash)?;
+    let (client, device) = boot(m, flash, now)?;
     out::line(format_args!("light_client_bytes={}", Client::STATE_BYTES));
     fresh_header(m, client, now)?;
     ownership(m, device, client);
@@ -158,9 +158,10 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
 fn boot(
     m: &mut Meter,
     flash: &mut SimulatedFlash,
+    now: u64,
 ) -> Result<(&'static mut Client, &'static mut Dev), Setup> {
     let cell = cortex_m::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
-    boot_light_client(m, cell)?;
+    boot_light_client(m, cell, now)?;
     let client = cell.as_mut().ok_or(Setup::Fixture)?;
     let device = boot_identity(m, flash)?;
     let device = cortex_m::singleton!(: Dev = device).ok_or(Setup::Fixture)?;
@@ -168,7 +169,7 @@ fn boot(
 }
 
 #[inline(never)]
-fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>) -> Result<(), Setup> {
+fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Result<(), Setup> {
     let anchor_cell = cortex_m::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
         .ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
@@ -178,7 +179,7 @@ fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>) -> Result<(), Set
         // The device never serves old-header proofs: no back-fill downloads.
         config.backfill = false;
         // Built in place in its static cell: no client-sized temporaries on the stack.
-        Client::init_in(cell, anchor, config).map_err(|_| "SpvError")?;
+        Client::init_in(cell, anchor, config, now).map_err(|_| "SpvError")?;
         Ok(())
     })
     .map_err(|_| Setup::Fixture)

@@ -3,7 +3,9 @@
 //! fuzzer bytes — in any order, with the clock moving.
 //!
 //! Invariants: no panic; the verified tip only moves forward; a response that is refused leaves
-//! the client's tip unchanged; the header ring stays within its capacity.
+//! the client's tip unchanged; the header ring stays within its capacity; trust is extended only
+//! from a tip still inside the trusting period, to a header not from the future, on a clock not
+//! behind the tip (issue 16.3), whichever way the clock moves.
 #![no_main]
 use std::sync::OnceLock;
 
@@ -33,12 +35,15 @@ fn fixture() -> &'static Fixture {
         chain.extend(40);
         let anchor: TrustAnchor<N> = chain.anchor();
         let mut honest = Vec::new();
-        if let Ok(mut client) = LightClient::<K, N>::new(anchor.clone(), Config::new(EPOCH)) {
+        if let Ok(mut client) = LightClient::<K, N>::new(anchor.clone(), Config::new(EPOCH), chain.now_ms()) {
             client.sync_to(chain.tip_height());
             for _ in 0..200 {
                 let Some(req) = client.poll_request() else {
                     break;
                 };
+                // The test chain signs lazily: without this every honest answer would be
+                // `Unavailable`.
+                chain.ensure_certificate(&req);
                 let resp: Response<N> = chain.server().answer(&req);
                 honest.push(resp.encode_to_vec());
                 if client.handle_response(&resp, chain.now_ms()).is_err() {
@@ -48,7 +53,7 @@ fn fixture() -> &'static Fixture {
         }
         let start = TrustAnchor::<N>::decode_bytes(&anchor.encode_to_vec())
             .ok()
-            .and_then(|a| LightClient::<K, N>::new(a, Config::new(EPOCH)).ok())
+            .and_then(|a| LightClient::<K, N>::new(a, Config::new(EPOCH), chain.now_ms()).ok())
             .map(|mut c| {
                 c.sync_to(chain.tip_height());
                 c
@@ -68,6 +73,7 @@ enum Op {
     Bytes(Vec<u8>),
     SyncTo(u8),
     Advance(u32),
+    Rewind(u32),
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -103,11 +109,18 @@ fuzz_target!(|ops: Vec<Op>| {
                 now = now.saturating_add(u64::from(ms));
                 continue;
             }
+            Op::Rewind(ms) => {
+                now = now.saturating_sub(u64::from(ms));
+                continue;
+            }
         };
         let Ok(resp) = Response::<N>::decode_bytes(&bytes) else {
             continue;
         };
         let before = (client.tip().height(), client.tip().hash());
+        let trusted_ms = client.tip().header().timestamp_ms;
+        let trusted_until = client.trusted_until_ms();
+        let drift = client.config().max_clock_drift_ms;
         let result = client.handle_response(&resp, now);
         let after = (client.tip().height(), client.tip().hash());
         match result {
@@ -118,6 +131,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 after.0
             ),
             Err(_) => assert_eq!(before, after, "a refused response moved the tip"),
+        }
+        if after != before {
+            assert!(now <= trusted_until, "trust extended from an expired tip");
+            assert!(
+                now.saturating_add(drift) >= trusted_ms,
+                "trust extended on a clock behind the tip"
+            );
+            assert!(
+                client.tip().header().timestamp_ms <= now.saturating_add(drift),
+                "accepted a header from the future"
+            );
         }
         itc_fuzz::assert_bounded("ring", client.recent_headers().count(), K);
         let _ = client.poll_request();

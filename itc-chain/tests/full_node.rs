@@ -98,7 +98,7 @@ fn follows_a_rotation_and_serves_everything_the_light_client_verifies() {
                 .unwrap()
                 .value(&key);
             match client.handle_response(&response, now).unwrap() {
-                Event::State { value, .. } => assert_eq!(value.map(<[u8]>::to_vec), expected),
+                Event::State(entry) => assert_eq!(entry.value().map(<[u8]>::to_vec), expected),
                 other => panic!("height {height} {key:?}: {other:?}"),
             }
         }
@@ -116,10 +116,11 @@ fn follows_a_rotation_and_serves_everything_the_light_client_verifies() {
         .unwrap()
     {
         Event::Transaction {
-            height: h,
+            transaction,
             confirmations,
-            ..
-        } if h == height => assert_eq!(confirmations, w.node.tip().height - height),
+        } if transaction.height() == height => {
+            assert_eq!(confirmations, w.node.tip().height - height)
+        }
         other => panic!("{other:?}"),
     }
 
@@ -140,11 +141,8 @@ fn follows_a_rotation_and_serves_everything_the_light_client_verifies() {
         tx: snapshot.finalized[4].0,
     };
     match client.handle_response(&w.answer(&request), now).unwrap() {
-        Event::DagTransaction {
-            anchor: 1,
-            height: 7,
-            ..
-        } => {}
+        Event::DagTransaction { transaction, .. }
+            if transaction.anchor() == 1 && transaction.height() == 7 => {}
         other => panic!("{other:?}"),
     }
 

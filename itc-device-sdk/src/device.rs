@@ -195,7 +195,7 @@ impl<S: Signer> Device<S> {
     /// let mut chain = TestChain::new(4, 10);
     /// chain.push_block(vec![], Some(StateSnapshot::from_records([(key, record.encode_to_vec())]))).unwrap();
     /// chain.extend(1);
-    /// let mut client: DeviceLightClient<8> = DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10)).unwrap();
+    /// let mut client: DeviceLightClient<8> = DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10), chain.now_ms()).unwrap();
     /// client.sync_to(2);
     /// while let Some(r) = client.poll_request() {
     ///     chain.ensure_certificate(&r);

@@ -33,7 +33,7 @@ pub const RECENT_HEADERS: usize = 2;
 /// let mut chain = TestChain::new(4, 10); // 4 validators, one rotates every 10 blocks
 /// chain.extend(25);
 /// let mut client: DeviceLightClient<8> =
-///     DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10)).unwrap();
+///     DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10), chain.now_ms()).unwrap();
 /// client.sync_to(chain.tip_height());
 /// while let Some(request) = client.poll_request() {
 ///     chain.ensure_certificate(&request);

@@ -187,7 +187,7 @@ fn the_firmware_scenario_holds_on_the_host() {
     let f = build();
     let anchor = TrustAnchor::<4>::decode_bytes(f.get("anchor.bin")).unwrap();
     let mut client: DeviceLightClient<4> =
-        DeviceLightClient::new(anchor, LightClientConfig::new(EPOCH)).unwrap();
+        DeviceLightClient::new(anchor, LightClientConfig::new(EPOCH), NOW).unwrap();
     let set = ValidatorSet::<4>::decode_bytes(f.get("validators.bin")).unwrap();
     let header = BlockHeader::decode_bytes(f.get("header.bin")).unwrap();
     let cert = CompactCommitCertificate::<4>::decode_bytes(f.get("cert.bin")).unwrap();

@@ -2,18 +2,20 @@
 //!
 //! A [`LightClient<K, N>`] holds, in a fixed `size_of::<Self>()` whatever the chain length:
 //!
-//! * the last `K` verified headers ([`HeaderRing`]);
-//! * the validator set that certifies the next header (capacity `N`), and the set and the
-//!   certificate of the tip (for [fork evidence](crate::evidence));
+//! * the last `K` verified headers (a sorted ring of [`VerifiedHeader`]s);
+//! * the validator set that certifies the next header (capacity `N`), the last
+//!   [`SIGNING_SETS`] sets that certified ring entries, and the tip's certificate — its verified
+//!   signatures only (for [fork evidence](crate::evidence));
 //! * the header accumulator ([`Mmr`], peaks only) over heights `0..accumulated_height`, and at
 //!   most one pending back-fill;
-//! * the sync plan of the sans-I/O driver ([`crate::sync`]).
+//! * the sync plan of the sans-I/O driver ([`LightClient::poll_request`]).
 //!
 //! Headers come in through [`LightClient::verify_header`] (the next height, certified by the set
 //! the tip handed over), [`LightClient::verify_skipping`] (a far height, Tendermint-style), or the
-//! driver's [`LightClient::handle_response`](crate::sync). Every entry point either accepts the
-//! header and updates the state, or returns an [`SpvError`] and leaves the state exactly as it
-//! was — except a proven fork, which halts the client for good.
+//! driver's [`LightClient::handle_response`], each at the caller's clock `now_ms` (see the
+//! crate docs on time). Every entry point either accepts the header and updates the state, or
+//! returns an [`SpvError`] and leaves the state exactly as it was — except a proven fork,
+//! which halts the client for good.
 
 use itc_crypto::quorum::{QuorumCertificate, SignatureStore, Threshold, ValidatorSet};
 use itc_crypto::{Hash, Signature};
@@ -43,9 +45,15 @@ pub struct Config {
     /// Skipping: fraction of the trusted set's power that must have signed a far header
     /// (strictly more than). Default 1/3: at least one honest validator vouches for it.
     pub trust_threshold: Threshold,
-    /// Skipping is refused once the newest trusted header is older than this.
+    /// Trust is not extended — by any path: sequential, skipping, bisection, a new anchor —
+    /// from a header older than this at the caller's `now_ms` ([`SpvError::TrustExpired`]).
+    /// Keep it well inside the chain's unbonding period: past it, the validators who signed
+    /// the trusted header may have left and sold their keys (a long-range forgery).
     pub trusting_period_ms: u64,
-    /// Headers may claim a time at most this far past `now`.
+    /// Tolerated disagreement between the caller's clock and the chain's timestamps: a header
+    /// may claim a time at most this far past `now_ms` ([`SpvError::HeaderFromFuture`]), and a
+    /// clock more than this behind the newest verified header is refused as wrong
+    /// ([`SpvError::ClockBehind`]).
     pub max_clock_drift_ms: u64,
     /// Whether the driver downloads the headers skipping jumped over (≈ 184 bytes each, one
     /// hash each) so the accumulator stays complete. Off, old headers above the first skipped
@@ -81,7 +89,7 @@ impl Config {
 /// // What a vendor bakes into firmware: a few hundred bytes.
 /// let bytes = chain.checkpoint::<8>(240).encode_to_vec();
 /// let anchor = TrustAnchor::<8>::decode_bytes(&bytes).unwrap();
-/// let client: LightClient<16, 8> = LightClient::new(anchor, Config::new(100)).unwrap();
+/// let client: LightClient<16, 8> = LightClient::new(anchor, Config::new(100), chain.now_ms()).unwrap();
 /// assert_eq!(client.tip().height(), 240);
 /// assert_eq!(client.accumulated_height(), 241); // headers 0..=240 are provable
 /// ```
@@ -155,7 +163,7 @@ pub(crate) struct Conflict<const N: usize> {
 /// let set: ValidatorSet<8> = ValidatorSet::new(keys.iter().map(|k| Validator { key: k.public_key(), power: 1 })).unwrap();
 /// let genesis = BlockHeader::genesis(Hash::ZERO, set.hash(), 1_000);
 /// let mut client: LightClient<16, 8> =
-///     LightClient::new(TrustAnchor::genesis(genesis, set.clone()), Config::new(100)).unwrap();
+///     LightClient::new(TrustAnchor::genesis(genesis, set.clone()), Config::new(100), 1_500).unwrap();
 ///
 /// // Block 1 arrives with its commit certificate (from a full node, a gateway, a radio...).
 /// let h1 = BlockHeader { height: 1, previous: genesis.hash(), timestamp_ms: 2_000, ..genesis };
@@ -164,11 +172,13 @@ pub(crate) struct Conflict<const N: usize> {
 /// for k in &keys[..3] {
 ///     cert.insert(set.index_of(&k.public_key()).unwrap(), k.sign_digest(&digest).unwrap()).unwrap();
 /// }
-/// let verified = client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).unwrap();
+/// // `now_ms` is the device's clock: the header must not be from its future, and the tip
+/// // must not be older than the trusting period.
+/// let verified = client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>, 2_500).unwrap();
 /// assert_eq!(verified.height(), 1);
 /// assert_eq!(client.tip().height(), 1);
 /// // The same header again is a replay.
-/// assert!(client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>).is_err());
+/// assert!(client.verify_header(&h1, &cert, None::<&ValidatorSet<8>>, 2_500).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LightClient<const K: usize, const N: usize> {
@@ -178,9 +188,10 @@ pub struct LightClient<const K: usize, const N: usize> {
     pub(crate) ring: HeaderRing<K>,
     /// The set named by the tip's `next_validator_set_hash`: it certifies tip + 1.
     pub(crate) validators: ValidatorSet<N>,
-    /// The set that certified the tip, when known (not for an anchor with a changing set).
-    pub(crate) tip_validators: Option<ValidatorSet<N>>,
-    /// The tip's certificate (none for the anchor).
+    /// The sets that certified the newest ring entries, oldest first: the tip's, and the one
+    /// before it (so a conflicting header just below an epoch change is judged too).
+    pub(crate) signing_sets: heapless::Vec<ValidatorSet<N>, SIGNING_SETS>,
+    /// The tip's certificate, only its verified signatures (none for the anchor).
     pub(crate) tip_certificate: Option<CompactCommitCertificate<N>>,
     /// Accumulator of headers `0..history.leaf_count()`.
     pub(crate) history: Mmr,
@@ -191,7 +202,27 @@ pub struct LightClient<const K: usize, const N: usize> {
     pub(crate) plan: SyncPlan,
 }
 
-/// Copies a certificate into this build's fixed capacity.
+/// Distinct validator sets the client keeps for judging conflicting headers in its ring: the
+/// tip's and the previous epoch's. Older ring entries are judged with a set supplied alongside
+/// the conflicting header (it is authenticated by the hash our verified header names).
+pub const SIGNING_SETS: usize = 2;
+
+/// Copies the signatures `tally` verified — and only those — into this build's fixed capacity:
+/// what the client keeps of a certificate is what it may later put its name under.
+fn compact_verified<S: SignatureStore, const N: usize>(
+    c: &CommitCertificate<S>,
+    tally: &Tally,
+) -> Result<CompactCommitCertificate<N>, SpvError> {
+    let mut q = QuorumCertificate::<heapless::Vec<Signature, N>>::new();
+    for (index, sig) in c.votes().iter().filter(|(i, _)| tally.verified.get(*i)) {
+        q.insert(index, *sig)
+            .map_err(|_| SpvError::CapacityExceeded { capacity: N })?;
+    }
+    Ok(CommitCertificate::from_votes(c.view(), q))
+}
+
+/// Copies a certificate into this build's fixed capacity (the full node's answers).
+#[cfg(feature = "alloc")]
 pub(crate) fn compact<S: SignatureStore, const N: usize>(
     c: &CommitCertificate<S>,
 ) -> Result<CompactCommitCertificate<N>, SpvError> {
@@ -225,12 +256,40 @@ fn chain_error(e: ChainError, height: u64) -> SpvError {
     }
 }
 
+/// Whether trust may still be extended from `trusted` at the caller's time `now_ms`: the
+/// clock is not provably behind it, and it is not older than the trusting period.
+fn check_trusted(trusted: &BlockHeader, config: &Config, now_ms: u64) -> Result<(), SpvError> {
+    let trusted_ms = trusted.timestamp_ms;
+    if now_ms.saturating_add(config.max_clock_drift_ms) < trusted_ms {
+        return Err(SpvError::ClockBehind { now_ms, trusted_ms });
+    }
+    if now_ms > trusted_ms.saturating_add(config.trusting_period_ms) {
+        return Err(SpvError::TrustExpired { trusted_ms, now_ms });
+    }
+    Ok(())
+}
+
+/// Refuses a header stamped further past `now_ms` than the tolerated drift.
+fn check_not_future(header: &BlockHeader, config: &Config, now_ms: u64) -> Result<(), SpvError> {
+    if header.timestamp_ms > now_ms.saturating_add(config.max_clock_drift_ms) {
+        return Err(SpvError::HeaderFromFuture {
+            timestamp_ms: header.timestamp_ms,
+            now_ms,
+        });
+    }
+    Ok(())
+}
+
 impl<const K: usize, const N: usize> LightClient<K, N> {
-    /// Starts from a trust anchor. Checks that the anchor's set is the one its header names as
-    /// next and that its accumulator covers exactly the heights below it.
-    pub fn new(anchor: TrustAnchor<N>, config: Config) -> Result<Self, SpvError> {
+    /// Starts from a trust anchor at the caller's time `now_ms`. Checks that the anchor's set
+    /// is the one its header names as next, that its accumulator covers exactly the heights
+    /// below it, and that the anchor is still within the trusting period
+    /// ([`SpvError::TrustExpired`]: an old anchor's signers may have sold their keys, so a
+    /// device that slept past the period needs a fresh checkpoint, not its factory genesis)
+    /// and not ahead of the clock ([`SpvError::ClockBehind`]).
+    pub fn new(anchor: TrustAnchor<N>, config: Config, now_ms: u64) -> Result<Self, SpvError> {
         let mut slot = None;
-        Self::init_in(&mut slot, &anchor, config)?;
+        Self::init_in(&mut slot, &anchor, config, now_ms)?;
         // `init_in` returned Ok, so it filled the slot; the error arm cannot be taken.
         slot.ok_or(SpvError::CapacityExceeded { capacity: K })
     }
@@ -242,11 +301,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         slot: &'s mut Option<Self>,
         anchor: &TrustAnchor<N>,
         config: Config,
+        now_ms: u64,
     ) -> Result<&'s mut Self, SpvError> {
         if K == 0 {
             return Err(SpvError::CapacityExceeded { capacity: K });
         }
         let header = anchor.header;
+        check_trusted(&header, &config, now_ms)?;
         if anchor.next_validators.hash() != header.next_validator_set_hash {
             return Err(SpvError::AnchorSetMismatch);
         }
@@ -266,7 +327,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             tip: verified,
             ring: HeaderRing::new(),
             validators: anchor.next_validators.clone(),
-            tip_validators: None,
+            signing_sets: heapless::Vec::new(),
             tip_certificate: None,
             history,
             history_tip: verified.hash(),
@@ -280,7 +341,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             .ok_or(SpvError::CapacityExceeded { capacity: K })?;
         client.ring.insert(verified);
         if header.validator_set_hash == header.next_validator_set_hash {
-            client.tip_validators = Some(anchor.next_validators.clone());
+            client.remember_signing_set(anchor.next_validators.clone());
         }
         Ok(client)
     }
@@ -295,7 +356,23 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.ring.get(height)
     }
 
-    /// The recent verified headers, oldest first.
+    /// The recent verified headers, oldest first: at most `K`, the highest kept (not
+    /// necessarily consecutive: skipping leaves gaps).
+    ///
+    /// ```
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient};
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.extend(30);
+    /// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
+    /// client.sync_to(30);
+    /// while let Some(r) = client.poll_request() {
+    ///     chain.ensure_certificate(&r);
+    ///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
+    /// }
+    /// let heights: Vec<u64> = client.recent_headers().map(|h| h.height()).collect();
+    /// assert_eq!(heights, [27, 28, 29, 30]);
+    /// ```
     pub fn recent_headers(&self) -> impl Iterator<Item = &VerifiedHeader> {
         self.ring.iter()
     }
@@ -315,6 +392,16 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.history.leaf_count()
     }
 
+    /// The last `now_ms` at which trust can still be extended from the tip (tip time plus the
+    /// trusting period). A device should fetch a newer header well before it; past it, only a
+    /// fresh anchor helps.
+    pub fn trusted_until_ms(&self) -> u64 {
+        self.tip
+            .header()
+            .timestamp_ms
+            .saturating_add(self.config.trusting_period_ms)
+    }
+
     /// The parameters.
     pub fn config(&self) -> &Config {
         &self.config
@@ -323,6 +410,16 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// The height of the fork the client halted on, if any.
     pub fn halted_at(&self) -> Option<u64> {
         self.conflict.as_ref().map(|c| c.header.height)
+    }
+
+    /// The certified header the client halted on (its verified signatures only), if any. With
+    /// our own header's certificate from a full node it makes [`ForkEvidence`] for a fork
+    /// below the tip, where [`LightClient::fork_evidence`] has no certificate of ours.
+    pub fn conflicting_header(&self) -> Option<CertifiedHeader<heapless::Vec<Signature, N>>> {
+        self.conflict.as_ref().map(|c| CertifiedHeader {
+            header: c.header,
+            certificate: c.certificate.clone(),
+        })
     }
 
     /// Bytes of state, whatever the chain length: the client never allocates.
@@ -349,17 +446,21 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     ///
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(1);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
     /// let h1 = *chain.server().store().header(1).unwrap();
-    /// client.verify_header(&h1, &chain.certificate(1).unwrap(), None::<&ValidatorSet>).unwrap();
+    /// let now = chain.now_ms();
+    /// client.verify_header(&h1, &chain.certificate(1).unwrap(), None::<&ValidatorSet>, now).unwrap();
     /// // The same validators certify a different block 1.
     /// let (other, cert) = chain.conflicting(1).unwrap();
-    /// let e = client.verify_header(&other, &cert, None::<&ValidatorSet>);
+    /// let e = client.verify_header(&other, &cert, None::<&ValidatorSet>, now);
     /// assert_eq!(e, Err(SpvError::ConflictingHeader { height: 1 }));
     /// let evidence = client.fork_evidence().unwrap();
     /// assert!(evidence.verify(&chain.set_of_epoch(0)).is_ok());
     /// assert_eq!(client.poll_request(), None); // halted
     /// ```
+    ///
+    /// Only signatures the client verified go into the evidence, so it passes
+    /// [`ForkEvidence::verify`] and names only validators that signed both headers.
     pub fn fork_evidence(&self) -> Option<ForkEvidence<heapless::Vec<Signature, N>>> {
         let c = self.conflict.as_ref()?;
         if c.header.height != self.tip.height() {
@@ -380,6 +481,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// tip handed over, and carry a certificate from more than 2/3 of that set. If it hands over
     /// to a new set (`next_validator_set_hash` differs), pass that set as `next_validators`.
     ///
+    /// Like every path that extends trust, it needs the caller's clock `now_ms`: the tip must
+    /// still be within the trusting period ([`SpvError::TrustExpired`]) and the header must
+    /// not claim a time beyond `now_ms` plus the tolerated drift
+    /// ([`SpvError::HeaderFromFuture`]). Otherwise keys the chain retired long ago could
+    /// certify a "next" header, and a header stamped in the future would stretch the trust
+    /// window it opens.
+    ///
     /// A header at a height already held is a replay ([`SpvError::StaleHeader`]) or, if it
     /// differs and is validly certified by the same set, a fork ([`SpvError::ConflictingHeader`]).
     pub fn verify_header<S: SignatureStore, const M: usize>(
@@ -387,12 +495,15 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         header: &BlockHeader,
         certificate: &CommitCertificate<S>,
         next_validators: Option<&ValidatorSet<M>>,
+        now_ms: u64,
     ) -> Result<VerifiedHeader, SpvError> {
         self.check_running()?;
         let tip = *self.tip();
         if header.height <= tip.height() {
-            return Err(self.judge_known(header, certificate));
+            return Err(self.judge_known(header, certificate, None::<&ValidatorSet<N>>));
         }
+        check_trusted(tip.header(), &self.config, now_ms)?;
+        check_not_future(header, &self.config, now_ms)?;
         let expected = tip
             .height()
             .checked_add(1)
@@ -407,8 +518,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
             .follows_with_interval(tip.header(), self.config.epoch_length)
             .map_err(|e| chain_error(e, header.height))?;
         let next = self.next_set(header, next_validators)?;
-        check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
-        let cert = compact::<S, N>(certificate)?;
+        let tally = check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
+        let cert = compact_verified::<S, N>(certificate, &tally)?;
         let signing = self.validators.clone();
         self.accept(header, cert, signing, next)
     }
@@ -418,8 +529,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// more than 2/3 of its own set `header_validators` (each signature verified once).
     /// [`SpvError::InsufficientTrust`] means "bisect": verify a header in between first.
     ///
-    /// Refused once the tip is older than the trusting period at `now_ms`. A header at tip + 1
-    /// is verified sequentially (and `header_validators` ignored).
+    /// Refused once the tip is older than the trusting period at `now_ms`, or for a header from
+    /// the future (as [`LightClient::verify_header`]). A header at tip + 1 is verified
+    /// sequentially (and `header_validators` ignored).
     ///
     /// ```
     /// use itc_crypto::ValidatorSet;
@@ -429,7 +541,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// // One validator of four rotates out every 10 blocks.
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(40);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
     /// let now = chain.now_ms();
     /// let mut skip = |client: &mut LightClient<8, 8>, h: u64| {
     ///     let header = *chain.server().store().header(h).unwrap();
@@ -454,27 +566,14 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.check_running()?;
         let tip = *self.tip();
         if header.height <= tip.height() {
-            return Err(self.judge_known(header, certificate));
+            return Err(self.judge_known(header, certificate, Some(header_validators)));
         }
         if Some(header.height) == tip.height().checked_add(1) {
-            return self.verify_header(header, certificate, next_validators);
+            return self.verify_header(header, certificate, next_validators, now_ms);
         }
         let t = tip.header();
-        let expires = t
-            .timestamp_ms
-            .saturating_add(self.config.trusting_period_ms);
-        if now_ms > expires {
-            return Err(SpvError::TrustExpired {
-                trusted_ms: t.timestamp_ms,
-                now_ms,
-            });
-        }
-        if header.timestamp_ms > now_ms.saturating_add(self.config.max_clock_drift_ms) {
-            return Err(SpvError::HeaderFromFuture {
-                timestamp_ms: header.timestamp_ms,
-                now_ms,
-            });
-        }
+        check_trusted(t, &self.config, now_ms)?;
+        check_not_future(header, &self.config, now_ms)?;
         if header.timestamp_ms <= t.timestamp_ms {
             return Err(SpvError::TimestampNotIncreasing {
                 height: header.height,
@@ -499,13 +598,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         }
         let next = self.next_set(header, next_validators)?;
         let own: ValidatorSet<N> = resize(header_validators)?;
-        check_commit(
+        let tally = check_commit(
             header,
             certificate,
             &own,
             Some((&self.validators, self.config.trust_threshold)),
         )?;
-        let cert = compact::<S, N>(certificate)?;
+        let cert = compact_verified::<S, N>(certificate, &tally)?;
         self.accept(header, cert, own, next)
     }
 
@@ -551,17 +650,34 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         // After a skip the header's own set may differ from the one we trusted: what certifies
         // the next header is always the set this header names as next.
         self.validators = next.unwrap_or_else(|| signing.clone());
-        self.tip_validators = Some(signing);
+        self.remember_signing_set(signing);
         self.tip_certificate = Some(certificate);
         self.plan.on_accept(header.height);
         Ok(verified)
     }
 
+    /// Keeps `set` as the newest signing set (if it is not already), dropping the oldest.
+    fn remember_signing_set(&mut self, set: ValidatorSet<N>) {
+        if self.signing_sets.last() == Some(&set) {
+            return;
+        }
+        if self.signing_sets.is_full() {
+            self.signing_sets.remove(0);
+        }
+        // Room was just made.
+        let _ = self.signing_sets.push(set);
+    }
+
     /// A header at or below the tip: a replay, something we cannot judge, or a fork.
-    fn judge_known<S: SignatureStore>(
+    ///
+    /// The set that must have certified it is the one our own header at that height names;
+    /// it is found among the sets the client keeps, or is the set `supplied` with the header
+    /// (trusted because it hashes to what our verified header names).
+    pub(crate) fn judge_known<S: SignatureStore, const M: usize>(
         &mut self,
         header: &BlockHeader,
         certificate: &CommitCertificate<S>,
+        supplied: Option<&ValidatorSet<M>>,
     ) -> SpvError {
         let tip = self.tip().height();
         let stale = SpvError::StaleHeader {
@@ -580,19 +696,27 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 height: header.height,
             };
         }
-        let set = [self.tip_validators.as_ref(), Some(&self.validators)]
-            .into_iter()
-            .flatten()
+        let kept = self
+            .signing_sets
+            .iter()
+            .chain(core::iter::once(&self.validators))
             .find(|s| s.hash() == set_hash);
-        let Some(set) = set else {
-            return stale;
+        let verdict = match (kept, supplied) {
+            (Some(set), _) => check_commit::<S, N, N>(header, certificate, set, None),
+            (None, Some(set)) if set.hash() == set_hash => {
+                check_commit::<S, M, M>(header, certificate, set, None)
+            }
+            (None, _) => {
+                return SpvError::SigningSetUnknown {
+                    height: header.height,
+                }
+            }
         };
-        let verdict: Result<Tally, SpvError> =
-            check_commit::<S, N, N>(header, certificate, set, None);
-        if let Err(e) = verdict {
-            return e;
-        }
-        match compact::<S, N>(certificate) {
+        let tally = match verdict {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        match compact_verified::<S, N>(certificate, &tally) {
             Err(e) => e,
             Ok(certificate) => {
                 self.conflict = Some(Conflict {
@@ -613,7 +737,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// use itc_spv::{Config, LightClient, SpvError};
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(6);
-    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(6), Config::new(10)).unwrap();
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.checkpoint(6), Config::new(10), chain.now_ms()).unwrap();
     /// assert_eq!(client.confirmations(2), Ok(4));
     /// assert_eq!(client.confirmations(7), Err(SpvError::AboveTip { height: 7, tip: 6 }));
     /// ```

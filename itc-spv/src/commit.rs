@@ -21,9 +21,14 @@
 //! A bad signature among those picked rejects the certificate, as in
 //! [`QuorumCertificate::verify`](itc_crypto::quorum::QuorumCertificate::verify): a certificate is
 //! an all-or-nothing object and a bad one points to a faulty assembler.
+//!
+//! Verifying only what a quorum needs leaves the other signatures of an accepted certificate
+//! unchecked: they may be junk. So whatever the client keeps or hands on keeps only the
+//! signers this check verified ([`Tally::verified`]), and [fork evidence](crate::evidence),
+//! which *accuses* signers, is checked with [`check_every_signature`].
 
 use itc_crypto::batch::{self, BatchError, ItemRef, SignedItems};
-use itc_crypto::quorum::{SignatureStore, Threshold, ValidatorSet};
+use itc_crypto::quorum::{SignatureStore, SignerBitmap, Threshold, ValidatorSet};
 use itc_crypto::Hash;
 use itc_pbft::certificate::{commit_digest, CommitCertificate};
 use itc_pbft::BlockHeader;
@@ -32,13 +37,31 @@ use crate::error::SpvError;
 
 /// What a certificate check established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Verified power in the header's own set (more than 2/3 of it).
-    pub quorum_power: u64,
+    pub(crate) quorum_power: u64,
     /// Verified power in the trusted set (more than the trust threshold), when skipping.
-    pub trusted_power: u64,
+    pub(crate) trusted_power: u64,
+    /// The signers (by index in the header's set) whose signatures were verified: the only
+    /// ones anything downstream may rely on.
+    pub(crate) verified: SignerBitmap,
+}
+
+#[cfg(test)]
+impl Tally {
     /// Signatures actually verified.
-    pub signatures_verified: usize,
+    pub(crate) fn signatures_verified(&self) -> usize {
+        self.verified.count()
+    }
+}
+
+/// Which of a certificate's signatures to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Just enough, strongest first, to meet the tests.
+    Needed,
+    /// Every one (to accuse signers, not merely to accept a header).
+    Every,
 }
 
 /// One signer of the certificate: its index in the header's set, its slot in the signature
@@ -75,30 +98,40 @@ impl<S: SignatureStore, const N: usize> SignedItems for Picked<'_, S, N> {
 
 /// Checks that `certificate` commits `header`, signed by more than 2/3 of `own_set` (the set
 /// the header names, hash already checked by the caller) and, when `trusted` is given, by more
-/// than its threshold of the trusted set's power. Each signature is verified at most once.
-///
-/// ```
-/// use itc_crypto::quorum::Threshold;
-/// use itc_spv::commit::check_commit;
-/// use itc_spv::testkit::TestChain;
-///
-/// let mut chain = TestChain::new(7, 100);
-/// chain.extend(1);
-/// let header = *chain.server().store().header(1).unwrap();
-/// let cert = chain.certificate(1).unwrap(); // all 7 signed
-/// let set = chain.set_of_epoch(0);
-/// // A quorum of 7 equal validators is 5: only 5 signatures are checked.
-/// let t = check_commit(&header, &cert, &set, None::<(&itc_crypto::ValidatorSet, Threshold)>).unwrap();
-/// assert_eq!(t.signatures_verified, 5);
-/// // Trusting the same set: the 1/3 test rides on the same 5 checks, not 5 + 3.
-/// let t = check_commit(&header, &cert, &set, Some((&set, Threshold::OneThird))).unwrap();
-/// assert_eq!((t.signatures_verified, t.trusted_power), (5, 5));
-/// ```
-pub fn check_commit<S: SignatureStore, const N: usize, const M: usize>(
+/// than its threshold of the trusted set's power. Each signature is verified at most once, and
+/// only as many as the tests need (e.g. 5 of 7 equal validators; trusting the same set, the
+/// 1/3 test rides on the same 5).
+pub(crate) fn check_commit<S: SignatureStore, const N: usize, const M: usize>(
     header: &BlockHeader,
     certificate: &CommitCertificate<S>,
     own_set: &ValidatorSet<N>,
     trusted: Option<(&ValidatorSet<M>, Threshold)>,
+) -> Result<Tally, SpvError> {
+    check(header, certificate, own_set, trusted, Scope::Needed)
+}
+
+/// As [`check_commit`] without a trusted set, verifying **every** signature the certificate
+/// carries: any junk under any bit rejects it. For evidence that names signers.
+pub(crate) fn check_every_signature<S: SignatureStore, const N: usize>(
+    header: &BlockHeader,
+    certificate: &CommitCertificate<S>,
+    set: &ValidatorSet<N>,
+) -> Result<Tally, SpvError> {
+    check(
+        header,
+        certificate,
+        set,
+        None::<(&ValidatorSet<N>, Threshold)>,
+        Scope::Every,
+    )
+}
+
+fn check<S: SignatureStore, const N: usize, const M: usize>(
+    header: &BlockHeader,
+    certificate: &CommitCertificate<S>,
+    own_set: &ValidatorSet<N>,
+    trusted: Option<(&ValidatorSet<M>, Threshold)>,
+    scope: Scope,
 ) -> Result<Tally, SpvError> {
     if certificate.view() < header.view {
         return Err(SpvError::ViewBeforeProposal {
@@ -163,8 +196,49 @@ pub fn check_commit<S: SignatureStore, const N: usize, const M: usize>(
         }
     }
 
-    // Greedy pick: the signer contributing most to the tests still unmet. Contributions are
-    // compared as fractions of each set's total, cross-multiplied to stay in integers.
+    let (picks, own_have, trusted_have) = match scope {
+        Scope::Every => (signers, own_total, trusted_total),
+        Scope::Needed => pick::<N>(&signers, own_all, trusted_all, trust)?,
+    };
+
+    let digest = commit_digest(certificate.view(), header.height, &header.hash());
+    let batch = Picked {
+        set: own_set,
+        certificate,
+        digest,
+        picks: &picks,
+    };
+    match batch::verify_all(&batch) {
+        Ok(()) => {
+            let mut verified = SignerBitmap::new();
+            for p in &picks {
+                verified.set(p.index);
+            }
+            Ok(Tally {
+                quorum_power: own_have,
+                trusted_power: trusted_have,
+                verified,
+            })
+        }
+        Err(BatchError::InvalidSignatures { first, .. }) => Err(SpvError::ForgedSignature {
+            index: picks.get(first).map_or(0, |p| p.index),
+        }),
+        Err(_) => Err(SpvError::ForgedSignature {
+            index: picks.first().map_or(0, |p| p.index),
+        }),
+    }
+}
+
+/// Greedy pick: the signer contributing most to the tests still unmet. Contributions are
+/// compared as fractions of each set's total, cross-multiplied to stay in integers. Returns
+/// the picks and the power they hold in the own and the trusted set.
+fn pick<const N: usize>(
+    signers: &[Signer],
+    own_all: u64,
+    trusted_all: u64,
+    trust: Option<Threshold>,
+) -> Result<(heapless::Vec<Signer, N>, u64, u64), SpvError> {
+    let quorum = Threshold::TwoThirds;
     let mut picks: heapless::Vec<Signer, N> = heapless::Vec::new();
     let mut taken = [false; 256];
     let (mut own_have, mut trusted_have) = (0u64, 0u64);
@@ -205,30 +279,10 @@ pub fn check_commit<S: SignatureStore, const N: usize, const M: usize>(
         trusted_have = trusted_have.saturating_add(s.trusted);
         picks.push(s).map_err(|_| SpvError::SignerOutOfRange {
             index: s.index,
-            len: own_set.len(),
+            len: signers.len(),
         })?;
     }
-
-    let digest = commit_digest(certificate.view(), header.height, &header.hash());
-    let batch = Picked {
-        set: own_set,
-        certificate,
-        digest,
-        picks: &picks,
-    };
-    match batch::verify_all(&batch) {
-        Ok(()) => Ok(Tally {
-            quorum_power: own_have,
-            trusted_power: trusted_have,
-            signatures_verified: picks.len(),
-        }),
-        Err(BatchError::InvalidSignatures { first, .. }) => Err(SpvError::ForgedSignature {
-            index: picks.get(first).map_or(0, |p| p.index),
-        }),
-        Err(_) => Err(SpvError::ForgedSignature {
-            index: picks.first().map_or(0, |p| p.index),
-        }),
-    }
+    Ok((picks, own_have, trusted_have))
 }
 
 #[cfg(test)]
@@ -283,7 +337,7 @@ mod tests {
         let all: Vec<&SecretKey> = k.iter().collect();
         let c = certify(&h, &s, &all);
         let t = check_commit::<_, 16, 16>(&h, &c, &s, None).unwrap();
-        assert_eq!(t.signatures_verified, 3);
+        assert_eq!(t.signatures_verified(), 3);
         assert_eq!(t.quorum_power, 3);
     }
 
@@ -296,7 +350,7 @@ mod tests {
         let all: Vec<&SecretKey> = k.iter().collect();
         let c = certify(&h, &s, &all);
         let t = check_commit(&h, &c, &s, Some((&s, Threshold::OneThird))).unwrap();
-        assert_eq!(t.signatures_verified, 3);
+        assert_eq!(t.signatures_verified(), 3);
         assert_eq!((t.quorum_power, t.trusted_power), (3, 3));
     }
 
@@ -312,7 +366,7 @@ mod tests {
         let c = certify(&h, &own, &signers);
         let t = check_commit(&h, &c, &own, Some((&trusted, Threshold::OneThird))).unwrap();
         assert_eq!(t.trusted_power, 2); // keys 3 and 4: 2 of 4 > 1/3
-        assert_eq!(t.signatures_verified, 3);
+        assert_eq!(t.signatures_verified(), 3);
         // Without the shared keys the trust test fails before any signature is checked.
         let strangers: Vec<&SecretKey> = new[2..].iter().chain(&new[..1]).collect();
         let c = certify(&h, &own, &strangers);
@@ -335,7 +389,7 @@ mod tests {
         let all: Vec<&SecretKey> = k.iter().collect();
         let c = certify(&h, &s, &all);
         let t = check_commit::<_, 16, 16>(&h, &c, &s, None).unwrap();
-        assert_eq!((t.signatures_verified, t.quorum_power), (1, 10));
+        assert_eq!((t.signatures_verified(), t.quorum_power), (1, 10));
         // Skipping with a trusted set where the heavy one is a stranger: the trust test is met
         // by the light signers that are shared, picked by what they add to the unmet test.
         let light: Vec<SecretKey> = k[1..].to_vec();
@@ -343,7 +397,34 @@ mod tests {
         let t = check_commit(&h, &c, &s, Some((&trusted, Threshold::OneThird))).unwrap();
         assert_eq!(t.quorum_power, 12); // the heavy one (quorum) and two light (trust): minimal
         assert_eq!(t.trusted_power, 2);
-        assert_eq!(t.signatures_verified, 3);
+        assert_eq!(t.signatures_verified(), 3);
+    }
+
+    #[test]
+    fn unpicked_junk_passes_the_quorum_check_but_not_the_full_one() {
+        // Three genuine signatures and junk under the fourth bit: the quorum check needs only
+        // three, so it accepts — and says which three it verified. Evidence checks every one.
+        let k = keys(1..5);
+        let s = set(&k, &[1, 1, 1, 1]);
+        let h = header(&s);
+        let by_index: Vec<&SecretKey> = (0..4)
+            .map(|i| {
+                k.iter()
+                    .find(|x| s.index_of(&x.public_key()) == Some(i))
+                    .unwrap()
+            })
+            .collect();
+        let mut c = certify(&h, &s, &by_index[..3]);
+        c.insert(3, Signature::from_bytes([7; 64])).unwrap();
+        let t = check_commit::<_, 16, 16>(&h, &c, &s, None).unwrap();
+        assert_eq!(t.verified.iter_ones().collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(
+            check_every_signature(&h, &c, &s),
+            Err(SpvError::ForgedSignature { index: 3 })
+        );
+        let all = certify(&h, &s, &by_index);
+        let t = check_every_signature(&h, &all, &s).unwrap();
+        assert_eq!((t.signatures_verified(), t.quorum_power), (4, 4));
     }
 
     #[test]

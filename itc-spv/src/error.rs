@@ -4,8 +4,21 @@
 //! fact about the input (no strings); whatever the variant, the client's state is exactly what
 //! it was before the call — except [`SpvError::ConflictingHeader`], which halts the client on
 //! purpose, and [`SpvError::BackfillMismatch`], which drops unconfirmed back-fill headers.
+//!
+//! [`SpvError::blame`] says who must act, the same way every itc crate does: a full node whose
+//! response is forged or malformed ([`Blame::Peer`]: score it down, ask another), an input that
+//! is merely stale or not yet usable ([`Blame::Ignorable`]), or the integrator's own side
+//! ([`Blame::Local`]: a wrong clock, an expired anchor, a call against the contract).
+//!
+//! ```
+//! use itc_crypto::Blame;
+//! use itc_spv::SpvError;
+//! assert_eq!(SpvError::ForgedSignature { index: 2 }.blame(), Blame::Peer);
+//! assert_eq!(SpvError::StaleHeader { height: 4, tip: 9 }.blame(), Blame::Ignorable);
+//! assert_eq!(SpvError::TrustExpired { trusted_ms: 0, now_ms: 1 }.blame(), Blame::Local);
+//! ```
 
-use itc_crypto::{DecodeError, MerkleError, QuorumError};
+use itc_crypto::{Blame, DecodeError, MerkleError, QuorumError};
 use itc_ledger::ProofError;
 
 use crate::mmr::MmrError;
@@ -148,9 +161,10 @@ pub enum SpvError {
         index: usize,
     },
 
-    // ---- skipping and time --------------------------------------------------------------
-    /// The trusted header is older than the trusting period: skipping is no longer safe
-    /// (validators that signed it may have left and sold their keys). Re-anchor.
+    // ---- time ---------------------------------------------------------------------------
+    /// The trusted header (the tip, or an anchor) is older than the trusting period at the
+    /// caller's clock: extending trust from it is no longer safe (validators that signed it may
+    /// have left and sold their keys). Re-anchor on a fresh checkpoint.
     #[error("trusted header from {trusted_ms} ms has expired at {now_ms} ms")]
     TrustExpired {
         /// Timestamp of our newest trusted header.
@@ -158,13 +172,23 @@ pub enum SpvError {
         /// The time given.
         now_ms: u64,
     },
-    /// The header claims a time too far ahead of ours.
+    /// The header claims a time further ahead of the caller's clock than the tolerated drift.
     #[error("header time {timestamp_ms} ms is ahead of now {now_ms} ms")]
     HeaderFromFuture {
         /// The header's time.
         timestamp_ms: u64,
         /// The time given.
         now_ms: u64,
+    },
+    /// The caller's clock is behind a header already trusted by more than the tolerated drift:
+    /// the clock is wrong (reset, never set), and a clock that runs late would stretch the
+    /// trusting period. Nothing is extended until the time is right.
+    #[error("clock {now_ms} ms is behind the trusted header's time {trusted_ms} ms")]
+    ClockBehind {
+        /// The time given.
+        now_ms: u64,
+        /// Timestamp of the trusted header.
+        trusted_ms: u64,
     },
 
     // ---- forks --------------------------------------------------------------------------
@@ -173,6 +197,14 @@ pub enum SpvError {
     #[error("conflicting certified header at height {height}; client halted")]
     ConflictingHeader {
         /// The height of the fork.
+        height: u64,
+    },
+    /// A header at a height the client holds differs from ours, and the client no longer
+    /// keeps the set that certified ours: it cannot tell a fork from a forgery. Hand the
+    /// header back with its own validator set (ask with `with_validators`) to have it judged.
+    #[error("header {height} conflicts with a verified one; its validator set is needed")]
+    SigningSetUnknown {
+        /// The header's height.
         height: u64,
     },
     /// Evidence whose two headers are not at one height, or are the same header.
@@ -242,6 +274,63 @@ pub enum SpvError {
         /// The capacity.
         capacity: usize,
     },
+}
+
+impl SpvError {
+    /// Who must act on this refusal.
+    ///
+    /// * [`Blame::Peer`] — what a full node sent cannot come from an honest one on the chain we
+    ///   follow: a forged or short certificate, a header that does not chain, a bad proof,
+    ///   bytes that do not decode, a header from the future, a fork (the validators the
+    ///   evidence names equivocated; the client halted).
+    /// * [`Blame::Ignorable`] — a replay ([`SpvError::StaleHeader`]), a far header that needs a
+    ///   header in between first ([`SpvError::InsufficientTrust`]; the driver bisects), an
+    ///   accumulator proof made for a size we have since outgrown.
+    /// * [`Blame::Local`] — this side must act: trust expired (re-anchor), the clock is wrong,
+    ///   the anchor is inconsistent, the build's capacity is too small, a call against the
+    ///   contract (sequential verification of a non-adjacent header, a proof against a header
+    ///   the client does not hold, confirmations above the tip, feeding a halted client).
+    pub fn blame(&self) -> Blame {
+        use SpvError::*;
+        match self {
+            StaleHeader { .. } | InsufficientTrust { .. } => Blame::Ignorable,
+            AnchorSetMismatch
+            | AnchorHistoryMismatch { .. }
+            | HeightGap { .. }
+            | TrustExpired { .. }
+            | ClockBehind { .. }
+            | Halted { .. }
+            | HeaderNotTrusted { .. }
+            | AboveTip { .. }
+            | CapacityExceeded { .. } => Blame::Local,
+            Accumulator(e) => e.blame(),
+            InvalidValidatorSet(_)
+            | WrongParent { .. }
+            | WrongValidatorSet { .. }
+            | SetChangeOffBoundary { .. }
+            | TimestampNotIncreasing { .. }
+            | ViewDecreases { .. }
+            | HeightOverflow
+            | MissingNextValidatorSet { .. }
+            | NextValidatorSetMismatch { .. }
+            | HeaderValidatorSetMismatch { .. }
+            | ViewBeforeProposal { .. }
+            | SignatureCountMismatch { .. }
+            | SignerOutOfRange { .. }
+            | InsufficientQuorum { .. }
+            | ForgedSignature { .. }
+            | HeaderFromFuture { .. }
+            | ConflictingHeader { .. }
+            | SigningSetUnknown { .. }
+            | NotAFork
+            | BackfillMismatch { .. }
+            | BackfillOutOfOrder { .. }
+            | InclusionProof(_)
+            | StateProof(_)
+            | AnchorMismatch
+            | Decode(_) => Blame::Peer,
+        }
+    }
 }
 
 impl From<MerkleError> for SpvError {

@@ -3,9 +3,15 @@
 //!
 //! Two quorums of more than 2/3 of one set intersect in more than 1/3 of its power, so the
 //! evidence names validators that signed both — at least one third of the set broke the
-//! protocol. Anyone holding the set can check it ([`ForkEvidence::verify`]) and list the
-//! double signers ([`ForkEvidence::double_signers`]); a light client that sees a fork outputs
-//! it and halts ([`crate::LightClient::fork_evidence`]) rather than pick a side.
+//! protocol. Anyone holding the set can check it: [`ForkEvidence::verify`] returns a
+//! [`ProvenFork`], the only way to learn who double-signed. A light client that sees a fork
+//! outputs it and halts ([`crate::LightClient::fork_evidence`]) rather than pick a side.
+//!
+//! Evidence accuses, so it is checked harder than a certificate that merely admits a header:
+//! **every** signature on both certificates must verify (a quorum check verifies only what the
+//! quorum needs, and junk under the bit of a validator who signed nothing would otherwise
+//! name it a double signer). The client builds its own evidence only from signatures it
+//! verified, so its evidence always passes.
 
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::{hash_encoded, DomainTag, Hash};
@@ -13,7 +19,7 @@ use itc_crypto::quorum::{SignatureStore, SignerBitmap, ValidatorSet};
 use itc_pbft::certificate::CommitCertificate;
 use itc_pbft::BlockHeader;
 
-use crate::commit::check_commit;
+use crate::commit::check_every_signature;
 use crate::error::SpvError;
 
 /// Tag of [`ForkEvidence::hash`].
@@ -89,19 +95,24 @@ impl<S: SignatureStore> ForkEvidence<S> {
     }
 
     /// Checks that this is a fork of `set`: one height, two different headers, both naming
-    /// `set`, both certified by more than 2/3 of it.
+    /// `set`, both certified by more than 2/3 of it, and every signature on both certificates
+    /// valid. The result names the double signers — validators whose signatures on *both*
+    /// headers were verified, and nobody else.
     ///
     /// ```
     /// # use itc_spv::testkit::TestChain;
     /// let mut chain = TestChain::new(4, 10);
     /// chain.extend(1);
     /// let (evidence, set) = chain.fork_at(1);
-    /// assert!(evidence.verify(&set).is_ok());
-    /// assert!(evidence.double_signers().count() >= 2); // > 1/3 of 4 equal validators
+    /// let proven = evidence.verify(&set).unwrap();
+    /// assert_eq!(proven.height(), 1);
+    /// assert_eq!(proven.double_signers().count(), 4); // the whole set signed both
+    /// assert!(evidence.verify(&chain.set_of_epoch(1)).is_err()); // not a fork of that set
     /// ```
-    pub fn verify<const N: usize>(&self, set: &ValidatorSet<N>) -> Result<(), SpvError> {
+    pub fn verify<const N: usize>(&self, set: &ValidatorSet<N>) -> Result<ProvenFork, SpvError> {
         let (a, b) = (&self.first.header, &self.second.header);
-        if a.height != b.height || a.hash() == b.hash() {
+        let (first, second) = (a.hash(), b.hash());
+        if a.height != b.height || first == second {
             return Err(SpvError::NotAFork);
         }
         let set_hash = set.hash();
@@ -110,21 +121,65 @@ impl<S: SignatureStore> ForkEvidence<S> {
                 return Err(SpvError::WrongValidatorSet { height: h.height });
             }
         }
-        check_commit::<S, N, N>(a, &self.first.certificate, set, None)?;
-        check_commit::<S, N, N>(b, &self.second.certificate, set, None)?;
-        Ok(())
+        let ta = check_every_signature(a, &self.first.certificate, set)?;
+        let tb = check_every_signature(b, &self.second.certificate, set)?;
+        let mut double_signers = SignerBitmap::new();
+        for i in ta.verified.iter_ones().filter(|i| tb.verified.get(*i)) {
+            double_signers.set(i);
+        }
+        Ok(ProvenFork {
+            height: a.height,
+            set_hash,
+            headers: [first, second],
+            double_signer_power: set.power_of(&double_signers),
+            total_power: set.total_power(),
+            double_signers,
+        })
+    }
+}
+
+/// A fork proven against a validator set: what [`ForkEvidence::verify`] established. Only
+/// that check constructs one, so holding a `ProvenFork` means every validator it names signed
+/// both conflicting headers (both signatures verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvenFork {
+    height: u64,
+    set_hash: Hash,
+    headers: [Hash; 2],
+    double_signers: SignerBitmap,
+    double_signer_power: u64,
+    total_power: u64,
+}
+
+impl ProvenFork {
+    /// The height of the fork.
+    pub fn height(&self) -> u64 {
+        self.height
     }
 
-    /// Validators (by signer index) whose signatures are on both certificates.
-    pub fn double_signers(&self) -> SignerBitmap {
-        let mut both = SignerBitmap::new();
-        let second = self.second.certificate.signers();
-        for i in self.first.certificate.signers().iter_ones() {
-            if second.get(i) {
-                both.set(i);
-            }
-        }
-        both
+    /// The hash of the validator set that equivocated.
+    pub fn set_hash(&self) -> Hash {
+        self.set_hash
+    }
+
+    /// The two conflicting headers' hashes, smaller first.
+    pub fn headers(&self) -> [Hash; 2] {
+        self.headers
+    }
+
+    /// The validators (by index in the set) whose signatures on both headers verified.
+    pub fn double_signers(&self) -> &SignerBitmap {
+        &self.double_signers
+    }
+
+    /// Their combined power: always more than 1/3 of the set's (two quorums intersect).
+    pub fn double_signer_power(&self) -> u64 {
+        self.double_signer_power
+    }
+
+    /// The set's total power.
+    pub fn total_power(&self) -> u64 {
+        self.total_power
     }
 }
 

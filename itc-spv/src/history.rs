@@ -6,34 +6,6 @@
 //! certificates) and links them by hash up to the next verified header; only when the chain of
 //! links arrives there do they count as verified. Until then they are *pending*: one extra
 //! accumulator, bounded like the first.
-//!
-//! ```
-//! use itc_crypto::ValidatorSet;
-//! use itc_spv::testkit::TestChain;
-//! use itc_spv::{Config, LightClient, Request, Response};
-//!
-//! let mut chain = TestChain::new(4, 1_000);
-//! chain.extend(40);
-//! let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(1_000)).unwrap();
-//! // Skip straight to 40 (same validator set, so more than 1/3 of it signed).
-//! let far = *chain.server().store().header(40).unwrap();
-//! let cert = chain.certificate(40).unwrap();
-//! let set = chain.set_of_epoch(0);
-//! client.verify_skipping(&far, &cert, &set, None::<&ValidatorSet>, chain.now_ms()).unwrap();
-//! assert_eq!(client.accumulated_height(), 1); // only genesis so far
-//! assert_eq!(client.backfill_needed(), Some((1, 40)));
-//!
-//! // Back-fill 1..=39 in batches of 16, then prove header 7 long after.
-//! while let Some((from, _)) = client.backfill_needed() {
-//!     let Response::<8>::Headers(h) = chain.server().answer(&Request::Headers { from, count: 16 }) else { panic!() };
-//!     client.backfill(&h).unwrap();
-//! }
-//! assert_eq!(client.accumulated_height(), 41);
-//! let Response::<8>::HeaderProof { header, proof } = chain.server().answer(
-//!     &Request::HeaderProof { height: 7, leaf_count: client.accumulated_height() },
-//! ) else { panic!() };
-//! assert_eq!(client.verify_old_header(&header, &proof).unwrap().height(), 7);
-//! ```
 
 use itc_pbft::BlockHeader;
 
@@ -54,6 +26,34 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     /// (one extra accumulator, bounded), and a batch that does not link
     /// ([`SpvError::BackfillMismatch`]) drops that pending part — never anything verified —
     /// so an honest full node can always finish the job. Other errors change nothing.
+    ///
+    /// ```
+    /// use itc_crypto::ValidatorSet;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, LightClient, Request, Response};
+    ///
+    /// let mut chain = TestChain::new(4, 1_000);
+    /// chain.extend(40);
+    /// let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(1_000), chain.now_ms()).unwrap();
+    /// // Skip straight to 40 (same validator set, so more than 1/3 of it signed).
+    /// let far = *chain.server().store().header(40).unwrap();
+    /// let cert = chain.certificate(40).unwrap();
+    /// let set = chain.set_of_epoch(0);
+    /// client.verify_skipping(&far, &cert, &set, None::<&ValidatorSet>, chain.now_ms()).unwrap();
+    /// assert_eq!(client.accumulated_height(), 1); // only genesis so far
+    /// assert_eq!(client.backfill_needed(), Some((1, 40)));
+    ///
+    /// // Back-fill 1..=39 in batches of 16, then prove header 7 long after.
+    /// while let Some((from, _)) = client.backfill_needed() {
+    ///     let Response::<8>::Headers(h) = chain.server().answer(&Request::Headers { from, count: 16 }) else { panic!() };
+    ///     client.backfill(&h).unwrap();
+    /// }
+    /// assert_eq!(client.accumulated_height(), 41);
+    /// let Response::<8>::HeaderProof { header, proof } = chain.server().answer(
+    ///     &Request::HeaderProof { height: 7, leaf_count: client.accumulated_height() },
+    /// ) else { panic!() };
+    /// assert_eq!(client.verify_old_header(&header, &proof).unwrap().height(), 7);
+    /// ```
     pub fn backfill(&mut self, headers: &[BlockHeader]) -> Result<u64, SpvError> {
         self.check_running()?;
         match self.try_backfill(headers) {

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Nothing in a response is trusted for being in a response: the client verifies every field
-//! against what it already trusts ([`crate::sync`]).
+//! against what it already trusts ([`crate::LightClient::handle_response`]).
 //!
 //! ```
 //! use itc_crypto::{Decode, Encode};

@@ -43,6 +43,7 @@ use alloc::vec::Vec;
 
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::{DomainTag, Hash, TaggedHasher};
+use itc_crypto::Blame;
 
 /// Tag of an accumulator leaf: `H(height ‖ header hash)`.
 pub const MMR_LEAF_TAG: DomainTag = DomainTag::new(b"itc/spv/mmr-leaf/v1");
@@ -97,6 +98,22 @@ pub enum MmrError {
     /// The path recomputes to a peak we do not hold.
     #[error("recomputed peak does not match")]
     PeakMismatch,
+}
+
+impl MmrError {
+    /// Who must act: a proof made for an accumulator size we have since outgrown is a race
+    /// ([`Blame::Ignorable`]: ask again); every other refusal is a malformed or forged input
+    /// ([`Blame::Peer`]).
+    pub fn blame(&self) -> Blame {
+        match self {
+            MmrError::SizeMismatch { .. } => Blame::Ignorable,
+            MmrError::NonCanonicalSize { .. }
+            | MmrError::CounterOverflow
+            | MmrError::LeafOutOfRange { .. }
+            | MmrError::WrongPathLength { .. }
+            | MmrError::PeakMismatch => Blame::Peer,
+        }
+    }
 }
 
 /// The accumulator leaf for the header at `height` with hash `header_hash`.

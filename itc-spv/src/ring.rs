@@ -43,23 +43,8 @@ impl VerifiedHeader {
 
 /// Up to `K` verified headers in ascending height (not necessarily consecutive: skipping
 /// leaves gaps). Holding more than `K` keeps the `K` highest.
-///
-/// ```
-/// use itc_spv::testkit::TestChain;
-/// use itc_spv::{Config, LightClient};
-/// let mut chain = TestChain::new(4, 10);
-/// chain.extend(30);
-/// let mut client: LightClient<4, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
-/// client.sync_to(30);
-/// while let Some(r) = client.poll_request() {
-///     chain.ensure_certificate(&r);
-///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
-/// }
-/// let heights: Vec<u64> = client.recent_headers().map(|h| h.height()).collect();
-/// assert_eq!(heights, [27, 28, 29, 30]);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderRing<const K: usize> {
+pub(crate) struct HeaderRing<const K: usize> {
     /// Sorted by height, distinct heights. `K` is small (tens), so shifting is cheap.
     entries: heapless::Vec<VerifiedHeader, K>,
 }
@@ -72,7 +57,7 @@ impl<const K: usize> Default for HeaderRing<K> {
 
 impl<const K: usize> HeaderRing<K> {
     /// An empty ring.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         HeaderRing {
             entries: heapless::Vec::new(),
         }
@@ -80,7 +65,7 @@ impl<const K: usize> HeaderRing<K> {
 
     /// Adds a header, keeping heights sorted and the `K` highest. A header at a height already
     /// held, or below all of a full ring, is ignored.
-    pub fn insert(&mut self, header: VerifiedHeader) {
+    pub(crate) fn insert(&mut self, header: VerifiedHeader) {
         let pos = match self
             .entries
             .binary_search_by_key(&header.height(), VerifiedHeader::height)
@@ -101,17 +86,18 @@ impl<const K: usize> HeaderRing<K> {
     }
 
     /// The newest header.
-    pub fn tip(&self) -> Option<&VerifiedHeader> {
+    #[cfg(test)]
+    pub(crate) fn tip(&self) -> Option<&VerifiedHeader> {
         self.entries.last()
     }
 
     /// The oldest header still held.
-    pub fn oldest(&self) -> Option<&VerifiedHeader> {
+    pub(crate) fn oldest(&self) -> Option<&VerifiedHeader> {
         self.entries.first()
     }
 
     /// The header at `height`, if held.
-    pub fn get(&self, height: u64) -> Option<&VerifiedHeader> {
+    pub(crate) fn get(&self, height: u64) -> Option<&VerifiedHeader> {
         self.entries
             .binary_search_by_key(&height, VerifiedHeader::height)
             .ok()
@@ -119,7 +105,7 @@ impl<const K: usize> HeaderRing<K> {
     }
 
     /// The lowest held header at or above `height`.
-    pub fn first_at_or_above(&self, height: u64) -> Option<&VerifiedHeader> {
+    pub(crate) fn first_at_or_above(&self, height: u64) -> Option<&VerifiedHeader> {
         let i = self
             .entries
             .binary_search_by_key(&height, VerifiedHeader::height)
@@ -128,17 +114,12 @@ impl<const K: usize> HeaderRing<K> {
     }
 
     /// Number of headers held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// True if nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Headers from oldest to newest.
-    pub fn iter(&self) -> impl Iterator<Item = &VerifiedHeader> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &VerifiedHeader> {
         self.entries.iter()
     }
 }

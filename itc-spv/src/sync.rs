@@ -14,34 +14,11 @@
 //!
 //! Proof requests (state, transactions, DAG, old headers) are built by the caller with the
 //! [`Request`] constructors and answered the same way.
-//!
-//! ```
-//! use itc_spv::testkit::TestChain;
-//! use itc_spv::{Config, Event, LightClient};
-//!
-//! let mut chain = TestChain::new(4, 10); // 4 validators, epochs of 10 blocks, one rotates per epoch
-//! chain.extend(95);
-//! let mut client: LightClient<16, 8> = LightClient::new(chain.anchor(), Config::new(10)).unwrap();
-//! client.sync_to(chain.tip_height());
-//! while let Some(request) = client.poll_request() {
-//!     chain.ensure_certificate(&request); // the test chain signs lazily
-//!     let response = chain.server().answer::<8>(&request);
-//!     match client.handle_response(&response, chain.now_ms()).unwrap() {
-//!         Event::HeaderVerified(h) => assert!(h.height() <= 95),
-//!         _ => {}
-//!     }
-//! }
-//! assert_eq!(client.tip().height(), 95);
-//! assert_eq!(client.accumulated_height(), 96); // every header 0..=95 is provable
-//! ```
-
-use itc_crypto::Hash;
-use itc_ledger::StateKey;
 
 use crate::client::LightClient;
 use crate::error::SpvError;
 use crate::messages::{Request, Response, MAX_HEADERS_PER_RESPONSE};
-use crate::proofs::dag_tx_id;
+use crate::proofs::{dag_tx_id, VerifiedDagTransaction, VerifiedEntry, VerifiedTransaction};
 use crate::ring::VerifiedHeader;
 
 /// Deepest bisection: a 64-bit height range halves at most 64 times.
@@ -96,33 +73,20 @@ pub enum Event<'a> {
     },
     /// An old header proven through the accumulator (not stored: use it now).
     OldHeader(VerifiedHeader),
-    /// A state entry was proven (value `None`: proven absent).
-    State {
-        /// Header whose state root the proof was against.
-        height: u64,
-        /// The entry.
-        key: StateKey,
-        /// The proven value's encoding, borrowed from the response.
-        value: Option<&'a [u8]>,
-    },
+    /// A state entry was proven (present, or absent), its value borrowed from the response.
+    State(VerifiedEntry<'a>),
     /// A batch request was proven included.
     Transaction {
-        /// Its block.
-        height: u64,
-        /// Its leaf hash.
-        leaf: Hash,
-        /// Tip height − block height.
+        /// What was proven.
+        transaction: VerifiedTransaction,
+        /// Tip height − block height, now.
         confirmations: u64,
     },
     /// A DAG transaction was proven anchored.
     DagTransaction {
-        /// The anchor sequence.
-        anchor: u64,
-        /// The transaction id.
-        tx: Hash,
-        /// The anchoring height.
-        height: u64,
-        /// Tip height − anchoring height.
+        /// What was proven.
+        transaction: VerifiedDagTransaction,
+        /// Tip height − anchoring height, now.
         confirmations: u64,
     },
     /// The full node could not answer; ask another.
@@ -160,7 +124,30 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         })
     }
 
-    /// Verifies a full node's response and acts on it. Errors leave the client unchanged.
+    /// Verifies a full node's response at the caller's time `now_ms` and acts on it. Errors
+    /// leave the client unchanged (except the two [`SpvError`] documents). A header response
+    /// extends trust, so it is subject to the trusting period and the clock like
+    /// [`LightClient::verify_header`]; proofs and back-fill need no clock.
+    ///
+    /// ```
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Config, Event, LightClient};
+    ///
+    /// let mut chain = TestChain::new(4, 10); // 4 validators, epochs of 10 blocks, one rotates per epoch
+    /// chain.extend(95);
+    /// let mut client: LightClient<16, 8> = LightClient::new(chain.anchor(), Config::new(10), chain.now_ms()).unwrap();
+    /// client.sync_to(chain.tip_height());
+    /// while let Some(request) = client.poll_request() {
+    ///     chain.ensure_certificate(&request); // the test chain signs lazily
+    ///     let response = chain.server().answer::<8>(&request);
+    ///     match client.handle_response(&response, chain.now_ms()).unwrap() {
+    ///         Event::HeaderVerified(h) => assert!(h.height() <= 95),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(client.tip().height(), 95);
+    /// assert_eq!(client.accumulated_height(), 96); // every header 0..=95 is provable
+    /// ```
     pub fn handle_response<'a>(
         &mut self,
         response: &'a Response<N>,
@@ -175,9 +162,13 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 next_validators,
             } => {
                 let tip = self.tip.height();
-                if Some(header.height) == tip.checked_add(1) || header.height <= tip {
+                if header.height <= tip {
+                    // A replay, or a fork: judged with the set sent along if we lack it.
+                    return Err(self.judge_known(header, certificate, validators.as_ref()));
+                }
+                if Some(header.height) == tip.checked_add(1) {
                     return self
-                        .verify_header(header, certificate, next_validators.as_ref())
+                        .verify_header(header, certificate, next_validators.as_ref(), now_ms)
                         .map(Event::HeaderVerified);
                 }
                 let own = match validators {
@@ -227,24 +218,18 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 value,
                 proof,
             } => {
-                let value = value.as_deref();
-                self.verify_state(*height, key, value, proof)?;
-                Ok(Event::State {
-                    height: *height,
-                    key: *key,
-                    value,
-                })
+                let entry = self.verify_state(*height, key, value.as_deref(), proof)?;
+                Ok(Event::State(entry))
             }
             Response::TransactionProof {
                 height,
                 leaf,
                 proof,
             } => {
-                let confirmations = self.verify_transaction(*height, leaf, proof)?;
+                let transaction = self.verify_transaction(*height, leaf, proof)?;
                 Ok(Event::Transaction {
-                    height: *height,
-                    leaf: *leaf,
-                    confirmations,
+                    transaction,
+                    confirmations: self.confirmations(transaction.height())?,
                 })
             }
             Response::DagTransactionProof {
@@ -255,7 +240,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 tx,
                 tx_proof,
             } => {
-                let (included, confirmations) = self.verify_dag_transaction(
+                let transaction = self.verify_dag_transaction(
                     *height,
                     *anchor,
                     record,
@@ -264,10 +249,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                     tx_proof,
                 )?;
                 Ok(Event::DagTransaction {
-                    anchor: *anchor,
-                    tx: *tx,
-                    height: included,
-                    confirmations,
+                    transaction,
+                    confirmations: self.confirmations(transaction.height())?,
                 })
             }
             Response::Unavailable(request) => Ok(Event::Unavailable(*request)),

@@ -20,11 +20,13 @@ use itc_spv::messages::Request;
 use itc_spv::mmr::{Mmr, MmrError, MmrProof};
 use itc_spv::proofs::dag_tx_id;
 use itc_spv::server::{BatchRequest, Certificate, StateSnapshot};
-use itc_spv::testkit::TestChain;
+use itc_spv::testkit::{TestChain, BLOCK_INTERVAL_MS, GENESIS_MS};
 use itc_spv::{Config, LightClient, Response, SpvError, TrustAnchor};
 
 type Client = LightClient<16, 8>;
 const EPOCH: u64 = 10;
+/// The clock of every call: just after the fixture's 30 blocks (one a second).
+const NOW: u64 = GENESIS_MS + 30 * BLOCK_INTERVAL_MS + 1;
 
 struct Fixture {
     chain: TestChain,
@@ -71,12 +73,12 @@ fn fixture() -> Fixture {
         .collect();
     chain.push_block(batch, None).unwrap();
     chain.extend(27);
-    let mut client = Client::new(chain.anchor(), Config::new(EPOCH)).unwrap();
+    let mut client = Client::new(chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=9 {
         let header = *chain.server().store().header(h).unwrap();
         let cert = chain.certificate(h).unwrap();
         client
-            .verify_header(&header, &cert, None::<&ValidatorSet<8>>)
+            .verify_header(&header, &cert, None::<&ValidatorSet<8>>, NOW)
             .unwrap();
     }
     Fixture {
@@ -114,7 +116,7 @@ fn seq(
     cert: &Certificate,
     next: Option<&ValidatorSet>,
 ) -> Result<(), SpvError> {
-    c.verify_header(h, cert, next).map(|_| ())
+    c.verify_header(h, cert, next, NOW).map(|_| ())
 }
 
 fn resign(keys: &[SecretKey], set: &ValidatorSet, h: &BlockHeader) -> Certificate {
@@ -339,17 +341,17 @@ fn chaining_and_set_changes() {
         |cl| seq(cl, &h5, &c5, None),
     );
     let mut small: LightClient<2, 8> =
-        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=4 {
         let c = f.chain.certificate(h).unwrap();
         small
-            .verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>)
+            .verify_header(&f.header(h), &c, None::<&ValidatorSet<8>>, NOW)
             .unwrap();
     }
     let before = small.clone();
     let c1 = f.chain.certificate(1).unwrap();
     assert_eq!(
-        small.verify_header(&f.header(1), &c1, None::<&ValidatorSet<8>>),
+        small.verify_header(&f.header(1), &c1, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::StaleHeader { height: 1, tip: 4 })
     );
     assert_eq!(small, before);
@@ -427,7 +429,7 @@ fn proofs() {
         let next = (h == 10).then(|| f.next_set(10));
         let cert = f.chain.certificate(h).unwrap();
         f.client
-            .verify_header(&header, &cert, next.as_ref())
+            .verify_header(&header, &cert, next.as_ref(), NOW)
             .unwrap();
     }
     let client = f.client.clone();
@@ -441,7 +443,9 @@ fn proofs() {
     else {
         panic!()
     };
-    assert_eq!(client.verify_transaction(3, &leaf, &proof), Ok(9));
+    let included = client.verify_transaction(3, &leaf, &proof).unwrap();
+    assert_eq!((included.height(), included.leaf()), (3, leaf));
+    assert_eq!(client.confirmations(included.height()), Ok(9));
     let mut flipped = proof.clone();
     flipped.path[0].0[0] ^= 1;
     let root_mismatch = SpvError::InclusionProof(MerkleError::RootMismatch);
@@ -478,7 +482,13 @@ fn proofs() {
         panic!()
     };
     let value = value.unwrap();
-    assert_eq!(client.verify_state(3, &key, Some(&value), &proof), Ok(()));
+    let entry = client.verify_state(3, &key, Some(&value), &proof).unwrap();
+    assert_eq!(entry.header(), client.header(3).unwrap());
+    assert_eq!(
+        entry.state_root(),
+        client.header(3).unwrap().header().state_root
+    );
+    assert_eq!((entry.key(), entry.value()), (&key, Some(&value[..])));
     let absent_key = StateKey::Account(Address([2; 20]));
     let Response::StateProof {
         value: None,
@@ -491,16 +501,23 @@ fn proofs() {
     else {
         panic!()
     };
-    assert_eq!(client.verify_state(3, &absent_key, None, &absent), Ok(()));
+    let entry = client.verify_state(3, &absent_key, None, &absent).unwrap();
+    assert_eq!((entry.height(), entry.value()), (3, None));
     rejects(
         &client,
         SpvError::StateProof(ProofError::ProofShowsAbsent),
-        |c| c.verify_state(3, &absent_key, Some(&value), &absent),
+        |c| {
+            c.verify_state(3, &absent_key, Some(&value), &absent)
+                .map(|_| ())
+        },
     );
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(3, &key, Some(&[0u8; 16]), &proof),
+        |c| {
+            c.verify_state(3, &key, Some(&[0u8; 16]), &proof)
+                .map(|_| ())
+        },
     );
     let mut pb = proof.encode_to_vec();
     let last = pb.len() - 2;
@@ -509,13 +526,16 @@ fn proofs() {
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(3, &key, Some(&value), &flipped_state),
+        |c| {
+            c.verify_state(3, &key, Some(&value), &flipped_state)
+                .map(|_| ())
+        },
     );
     // Header 2 carries the state before block 2: the account is not there yet.
     rejects(
         &client,
         SpvError::StateProof(ProofError::RootMismatch),
-        |c| c.verify_state(2, &key, Some(&value), &proof),
+        |c| c.verify_state(2, &key, Some(&value), &proof).map(|_| ()),
     );
 
     // DAG: through the anchor record under header 3.
@@ -537,10 +557,15 @@ fn proofs() {
         c.verify_dag_transaction(3, 1, r, ap, &dag_tx_id(*t), tp)
             .map(|_| ())
     };
+    let proven = client
+        .verify_dag_transaction(3, 1, &record, &anchor_proof, &dag_tx_id(tx), &tx_proof)
+        .unwrap();
     assert_eq!(
-        client.verify_dag_transaction(3, 1, &record, &anchor_proof, &dag_tx_id(tx), &tx_proof),
-        Ok((2, 10))
+        (proven.height(), proven.anchor(), *proven.tx()),
+        (2, 1, dag_tx_id(tx))
     );
+    assert_eq!(proven.snapshot_root(), record.snapshot_root);
+    assert_eq!(client.confirmations(proven.height()), Ok(10));
     rejects(&client, root_mismatch, |c| {
         dag(c, &record, &anchor_proof, &f.dag_ids[2], &tx_proof)
     });
@@ -655,11 +680,12 @@ fn accumulator_and_backfill() {
     let old = |c: &mut Client, h: &BlockHeader, p: &MmrProof| c.verify_old_header(h, p).map(|_| ());
     // Header 4 is still in the ring of 16; use a client with a ring of 2 to force the proof.
     let mut tiny: LightClient<2, 8> =
-        LightClient::new(f.chain.anchor(), Config::new(EPOCH)).unwrap();
+        LightClient::new(f.chain.anchor(), Config::new(EPOCH), NOW).unwrap();
     for h in 1..=15 {
         let next = (h == 10).then(|| f.chain.set_of_epoch(1));
         let c = f.chain.certificate(h).unwrap();
-        tiny.verify_header(&f.header(h), &c, next.as_ref()).unwrap();
+        tiny.verify_header(&f.header(h), &c, next.as_ref(), NOW)
+            .unwrap();
     }
     assert!(tiny.header(4).is_none());
     let tiny_before = tiny.clone();
@@ -714,7 +740,7 @@ fn accumulator_and_backfill() {
     let mut anchor: TrustAnchor<8> = f.chain.checkpoint(5);
     anchor.history = f.chain.server().store().history_at(4).unwrap();
     assert_eq!(
-        Client::new(anchor, Config::new(EPOCH)),
+        Client::new(anchor, Config::new(EPOCH), NOW),
         Err(SpvError::AnchorHistoryMismatch {
             leaf_count: 4,
             height: 5
@@ -724,7 +750,7 @@ fn accumulator_and_backfill() {
     let mut top: TrustAnchor<8> = f.chain.anchor();
     top.header.height = u64::MAX - 1;
     top.history = Mmr::from_parts(u64::MAX - 1, &[Hash([1; 32]); 63]).unwrap();
-    let mut top_client = Client::new(top.clone(), Config::new(EPOCH)).unwrap();
+    let mut top_client = Client::new(top.clone(), Config::new(EPOCH), NOW).unwrap();
     let mut last = top.header;
     last.height = u64::MAX;
     last.previous = top.header.hash();
@@ -733,7 +759,7 @@ fn accumulator_and_backfill() {
     let c = resign(f.chain.keys_of_epoch(0), &set0, &last);
     let before = top_client.clone();
     assert_eq!(
-        top_client.verify_header(&last, &c, None::<&ValidatorSet<8>>),
+        top_client.verify_header(&last, &c, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::Accumulator(MmrError::CounterOverflow))
     );
     assert_eq!(top_client, before);
@@ -753,22 +779,24 @@ fn conflicting_headers_halt_with_evidence() {
     let weak = f.chain.sign(&fork, &[0, 1]);
     assert!(matches!(
         f.client
-            .verify_header(&fork, &weak, None::<&ValidatorSet<8>>),
+            .verify_header(&fork, &weak, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::InsufficientQuorum { .. })
     ));
     assert_eq!(f.client, before);
     // A validly certified one is a fork: evidence, and the client halts.
     assert_eq!(
         f.client
-            .verify_header(&fork, &cert, None::<&ValidatorSet<8>>),
+            .verify_header(&fork, &cert, None::<&ValidatorSet<8>>, NOW),
         Err(SpvError::ConflictingHeader { height: 9 })
     );
     assert_eq!(f.client.halted_at(), Some(9));
     let evidence = f.client.fork_evidence().unwrap();
     let set = f.chain.set_of_epoch(0);
-    assert_eq!(evidence.verify(&set), Ok(()));
+    let proven = evidence.verify(&set).unwrap();
     assert_eq!(evidence.height(), 9);
-    assert!(evidence.double_signers().count() >= 2);
+    assert_eq!(proven.height(), 9);
+    assert!(proven.double_signers().count() >= 2);
+    assert!(3 * proven.double_signer_power() > proven.total_power());
     // Evidence round-trips and is canonical; it does not verify for another set.
     let bytes = evidence.encode_to_vec();
     let back = itc_spv::ForkEvidence::<heapless::Vec<Signature, 8>>::decode_bytes(&bytes).unwrap();
@@ -779,8 +807,84 @@ fn conflicting_headers_halt_with_evidence() {
     let c10 = f.chain.certificate(10).unwrap();
     let next = f.next_set(10);
     assert_eq!(
-        f.client.verify_header(&h10, &c10, Some(&next)),
+        f.client.verify_header(&h10, &c10, Some(&next), NOW),
         Err(SpvError::Halted { height: 9 })
     );
     assert_eq!(f.client.poll_request(), None);
+}
+
+#[test]
+fn blame_says_who_must_act() {
+    use itc_crypto::Blame;
+    let mut f = fixture();
+    // A full node's forgeries are the peer's.
+    let h10 = f.header(10);
+    let next = f.next_set(10);
+    let mut forged = h10;
+    forged.batch_root = Hash([9; 32]);
+    let c10 = f.chain.certificate(10).unwrap();
+    let peer = f
+        .client
+        .clone()
+        .verify_header(&forged, &c10, Some(&next), NOW)
+        .unwrap_err();
+    assert_eq!(
+        (peer, peer.blame()),
+        (SpvError::ForgedSignature { index: 0 }, Blame::Peer)
+    );
+    // A replay is nobody's fault.
+    let h9 = f.header(9);
+    let c9 = f.chain.certificate(9).unwrap();
+    let stale = f
+        .client
+        .clone()
+        .verify_header(&h9, &c9, None::<&ValidatorSet<8>>, NOW)
+        .unwrap_err();
+    assert_eq!(stale.blame(), Blame::Ignorable);
+    // Driving the client against its contract is ours: a non-adjacent header given to
+    // sequential verification, a clock behind the tip, an expired tip, a proof against a
+    // header the client does not hold, confirmations above the tip.
+    let h12 = f.header(12);
+    let c12 = f.chain.certificate(12).unwrap();
+    let leaf = itc_spv::proofs::request_leaf(1, 0, &[0; 5]);
+    let Response::<8>::TransactionProof { proof, .. } = f
+        .chain
+        .server()
+        .answer(&Request::TransactionProof { height: 3, leaf })
+    else {
+        panic!()
+    };
+    let local = [
+        f.client
+            .clone()
+            .verify_header(&h12, &c12, None::<&ValidatorSet<8>>, NOW)
+            .unwrap_err(),
+        f.client
+            .clone()
+            .verify_header(&h10, &c10, Some(&next), 0)
+            .unwrap_err(),
+        f.client
+            .clone()
+            .verify_header(&h10, &c10, Some(&next), NOW + 30 * 24 * 3600 * 1000)
+            .unwrap_err(),
+        f.client.confirmations(12).unwrap_err(),
+        f.client.verify_transaction(20, &leaf, &proof).unwrap_err(),
+    ];
+    for e in local {
+        assert_eq!(e.blame(), Blame::Local, "{e:?}");
+    }
+    // A halted client fed more is ours too.
+    let (fork, cert) = f.chain.conflicting(9).unwrap();
+    let mut halted = f.client.clone();
+    let e = halted
+        .verify_header(&fork, &cert, None::<&ValidatorSet<8>>, NOW)
+        .unwrap_err();
+    assert_eq!(e.blame(), Blame::Peer);
+    let e = halted
+        .verify_header(&h10, &c10, Some(&next), NOW)
+        .unwrap_err();
+    assert_eq!(
+        (e, e.blame()),
+        (SpvError::Halted { height: 9 }, Blame::Local)
+    );
 }

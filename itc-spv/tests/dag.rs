@@ -37,7 +37,8 @@ fn anchored_dag_transaction_is_proven_with_itc_dag_types() {
     chain.push_block(vec![], Some(state)).unwrap();
     chain.extend(4);
 
-    let mut client: LightClient<8, 8> = LightClient::new(chain.anchor(), Config::new(50)).unwrap();
+    let mut client: LightClient<8, 8> =
+        LightClient::new(chain.anchor(), Config::new(50), chain.now_ms()).unwrap();
     client.sync_to(chain.tip_height());
     while let Some(r) = client.poll_request() {
         chain.ensure_certificate(&r);
@@ -57,15 +58,22 @@ fn anchored_dag_transaction_is_proven_with_itc_dag_types() {
     // The same proof passes itc-dag's own check.
     itc_dag::snapshot::verify_inclusion(&root, &ids[4], tx_proof).unwrap();
     let event = client.handle_response(&response, chain.now_ms()).unwrap();
+    let Event::DagTransaction {
+        transaction,
+        confirmations,
+    } = event
+    else {
+        panic!("{event:?}")
+    };
     assert_eq!(
-        event,
-        Event::DagTransaction {
-            anchor: 1,
-            tx: ids[4].0,
-            height: 1,
-            confirmations: 4
-        }
+        (
+            transaction.anchor(),
+            *transaction.tx(),
+            transaction.height()
+        ),
+        (1, ids[4], 1)
     );
+    assert_eq!(confirmations, 4);
     // Typed check straight on a verified header.
     let Response::DagTransactionProof {
         record,
@@ -78,7 +86,9 @@ fn anchored_dag_transaction_is_proven_with_itc_dag_types() {
     };
     let header = *client.header(3).unwrap();
     assert_eq!(
-        header.verify_dag_transaction(1, &record, &anchor_proof, &ids[4], &tx_proof),
+        header
+            .verify_dag_transaction(1, &record, &anchor_proof, &ids[4], &tx_proof)
+            .map(|t| t.height()),
         Ok(1)
     );
     assert!(header

@@ -50,7 +50,7 @@ fn hundred_thousand_headers_with_set_changes_every_thousand() {
     let built = started.elapsed();
 
     let mut client: Box<Device> =
-        Box::new(Device::new(chain.anchor(), Config::new(EPOCH)).unwrap());
+        Box::new(Device::new(chain.anchor(), Config::new(EPOCH), chain.now_ms()).unwrap());
     client.sync_to(chain.tip_height());
 
     let (mut verified, mut bisections, mut backfills, mut set_changes) = (0u64, 0u64, 0u64, 0u64);
@@ -143,14 +143,17 @@ fn sequential_following_across_set_changes() {
     // Every header verified in turn with real certificates, through three hand-overs.
     let mut chain = TestChain::new(4, 100);
     chain.extend(350);
-    let mut client: Box<Device> = Box::new(Device::new(chain.anchor(), Config::new(100)).unwrap());
+    let mut client: Box<Device> =
+        Box::new(Device::new(chain.anchor(), Config::new(100), chain.now_ms()).unwrap());
     let started = Instant::now();
     for height in 1..=350 {
         let header = *chain.server().store().header(height).unwrap();
         let cert = chain.certificate(height).unwrap();
         let next = (header.next_validator_set_hash != header.validator_set_hash)
             .then(|| chain.set_of_epoch(chain.epoch_of(height + 1)));
-        client.verify_header(&header, &cert, next.as_ref()).unwrap();
+        client
+            .verify_header(&header, &cert, next.as_ref(), chain.now_ms())
+            .unwrap();
         assert_eq!(client.accumulated_height(), height + 1);
     }
     assert_eq!(client.tip().height(), 350);

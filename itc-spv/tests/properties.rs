@@ -173,7 +173,7 @@ proptest! {
     #[test]
     fn bit_flipped_headers_are_rejected_or_harmless(height in 1u64..=3, pick in any::<prop::sample::Index>()) {
         let c = chain();
-        let mut client: Client = Client::new(c.clone().anchor(), Config::new(10)).unwrap();
+        let mut client: Client = Client::new(c.clone().anchor(), Config::new(10), c.now_ms()).unwrap();
         for h in 1..height {
             let r = c.server().answer::<8>(&Request::CertifiedHeader { height: h, with_validators: false });
             client.handle_response(&r, c.now_ms()).unwrap();
@@ -201,7 +201,7 @@ proptest! {
         let c = chain();
         let mut config = Config::new(10);
         config.backfill = backfill;
-        let mut client: Client = Client::new(c.clone().anchor(), config).unwrap();
+        let mut client: Client = Client::new(c.clone().anchor(), config, c.now_ms()).unwrap();
         client.sync_to(target);
         let mut steps = 0;
         while let Some(req) = client.poll_request() {

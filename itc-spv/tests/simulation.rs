@@ -11,6 +11,7 @@
 )]
 
 use itc_crypto::encoding::{Decode, Encode};
+use itc_crypto::Blame;
 use itc_spv::messages::Request;
 use itc_spv::testkit::TestChain;
 use itc_spv::{Config, LightClient, Response, SpvError};
@@ -37,7 +38,7 @@ fn run(seed: u64) -> (u64, u64) {
     };
     let target = anchor_at + 1 + below(&mut rng, blocks - anchor_at);
     let anchor = chain.checkpoint(anchor_at);
-    let mut client = Client::new(anchor, Config::new(epoch)).unwrap();
+    let mut client = Client::new(anchor, Config::new(epoch), chain.now_ms()).unwrap();
     client.sync_to(target);
 
     let mut replay: Option<Response<8>> = None;
@@ -75,6 +76,9 @@ fn run(seed: u64) -> (u64, u64) {
             Ok(_) => {}
             Err(e) => {
                 rejected += 1;
+                // The integrator drives the client by the book: whatever the full node does,
+                // the fault is never ours.
+                assert_ne!(e.blame(), Blame::Local, "seed {seed}: {e:?} blamed on us");
                 if matches!(e, SpvError::BackfillMismatch { .. }) {
                     // The one error that drops unconfirmed (never verified) back-fill headers.
                     before.discard_backfill();

@@ -60,8 +60,9 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
         built.as_secs_f64()
     ));
 
-    let mut device: Box<Device> =
-        Box::new(Device::new(chain.anchor(), Config::new(EPOCH)).map_err(StoryError::Spv)?);
+    let mut device: Box<Device> = Box::new(
+        Device::new(chain.anchor(), Config::new(EPOCH), chain.now_ms()).map_err(StoryError::Spv)?,
+    );
     device.sync_to(chain.tip_height());
     let (mut verified, mut bisections, mut backfills, mut requests, mut bytes) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -138,7 +139,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
         .handle_response(&answer, chain.now_ms())
         .map_err(StoryError::Spv)?
     {
-        Event::State { value, .. } => value.map(<[u8]>::to_vec),
+        Event::State(entry) => entry.value().map(<[u8]>::to_vec),
         _ => None,
     };
     report.expect(
@@ -181,7 +182,12 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
     let Some((other, cert)) = chain.conflicting(tip) else {
         return Err(StoryError::Unexpected("no conflicting header"));
     };
-    let verdict = device.verify_header(&other, &cert, None::<&itc_crypto::ValidatorSet<8>>);
+    let verdict = device.verify_header(
+        &other,
+        &cert,
+        None::<&itc_crypto::ValidatorSet<8>>,
+        chain.now_ms(),
+    );
     let evidence = device.fork_evidence();
     report.expect(
         "a conflicting certified header halts the device, with fork evidence",

@@ -80,10 +80,10 @@ impl World {
             .with_capacity::<8>()
             .unwrap();
         let anchor = TrustAnchor::genesis(*self.node.genesis(), set);
-        let mut client: LightClient<16, 8> =
-            LightClient::new(anchor, Config::new(self.chain.handover().interval())).unwrap();
-        client.sync_to(self.node.tip().height);
         let now = self.now_ms();
+        let mut client: LightClient<16, 8> =
+            LightClient::new(anchor, Config::new(self.chain.handover().interval()), now).unwrap();
+        client.sync_to(self.node.tip().height);
         let mut rounds = 0;
         while let Some(request) = client.poll_request() {
             rounds += 1;
