@@ -11,6 +11,12 @@
 //! execution is the application's job (ledger nonces), because the committed-id table is
 //! bounded and a replica that restarts or catches up may not have seen every old id.
 
+// Cortex-M0+ (thumbv6m) and RISC-V without the A extension (riscv32imc, ESP32-C3) have no atomic
+// compare-and-swap, so `alloc::sync` does not exist there. A batch is then shared by `Rc`: those
+// are single-core targets, and nothing sends a batch across threads.
+#[cfg(not(target_has_atomic = "ptr"))]
+use alloc::rc::Rc as Arc;
+#[cfg(target_has_atomic = "ptr")]
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
