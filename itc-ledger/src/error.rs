@@ -136,7 +136,7 @@ pub enum TxError {
     /// A payout of zero tokens.
     #[error("zero payout to {0}")]
     ZeroPayout(Address),
-    /// More payouts than [`crate::tx::MAX_PAYOUTS`].
+    /// More payouts than [`crate::system::MAX_PAYOUTS`].
     #[error("too many payouts")]
     TooManyPayouts,
 }
@@ -204,7 +204,7 @@ pub enum BatchError {
         /// Height given.
         given: u64,
     },
-    /// More transactions than [`crate::ledger::MAX_BATCH_TXS`].
+    /// More transactions than [`crate::execute::MAX_BATCH_TXS`].
     #[error("batch of {len} transactions exceeds {max}")]
     TooManyTransactions {
         /// Transactions in the batch.

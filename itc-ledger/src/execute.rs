@@ -2,7 +2,7 @@
 //! applied all together — or, if any check fails, not at all.
 //!
 //! Every handler below only *reads* the ledger and returns the list of record changes it
-//! wants; [`Ledger::apply`] runs only after the whole list was built. So a failing
+//! wants; `Ledger::apply` runs only after the whole list was built. So a failing
 //! transaction cannot leave half its writes behind: its receipt carries the typed error and
 //! the root is unchanged.
 

@@ -26,7 +26,7 @@ use crate::client::LightClient;
 use crate::error::SpvError;
 use crate::ring::VerifiedHeader;
 
-/// A DAG transaction id: `itc_dag::TxId` with feature `dag`, its raw [`Hash`] without (so a
+/// A DAG transaction id: `itc_dag::TxId` with feature `dag`, its raw [`Hash`](struct@Hash) without (so a
 /// vendor who needs only SPV never compiles the tangle).
 #[cfg(feature = "dag")]
 pub type DagTxId = itc_dag::TxId;
