@@ -15,9 +15,9 @@
 // compare-and-swap, so `alloc::sync` does not exist there. A batch is then shared by `Rc`: those
 // are single-core targets, and nothing sends a batch across threads.
 #[cfg(not(target_has_atomic = "ptr"))]
-use alloc::rc::Rc as Arc;
+use alloc::rc::Rc as Shared;
 #[cfg(target_has_atomic = "ptr")]
-use alloc::sync::Arc;
+use alloc::sync::Arc as Shared;
 use alloc::vec::Vec;
 
 use itc_crypto::encoding::{varint_len, write_varint, Decode, DecodeError, Encode, Reader, Writer};
@@ -90,7 +90,7 @@ impl Decode for Request {
 
 /// An ordered, immutable batch of requests, cheap to clone (shared).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Batch(Arc<[Request]>);
+pub struct Batch(Shared<[Request]>);
 
 impl Batch {
     /// Wraps requests in order.
