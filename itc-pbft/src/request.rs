@@ -11,7 +11,13 @@
 //! execution is the application's job (ledger nonces), because the committed-id table is
 //! bounded and a replica that restarts or catches up may not have seen every old id.
 
-use alloc::sync::Arc;
+// Cortex-M0+ (thumbv6m) and RISC-V without the A extension (riscv32imc, ESP32-C3) have no atomic
+// compare-and-swap, so `alloc::sync` does not exist there. A batch is then shared by `Rc`: those
+// are single-core targets, and nothing sends a batch across threads.
+#[cfg(not(target_has_atomic = "ptr"))]
+use alloc::rc::Rc as Shared;
+#[cfg(target_has_atomic = "ptr")]
+use alloc::sync::Arc as Shared;
 use alloc::vec::Vec;
 
 use itc_crypto::encoding::{varint_len, write_varint, Decode, DecodeError, Encode, Reader, Writer};
@@ -84,7 +90,7 @@ impl Decode for Request {
 
 /// An ordered, immutable batch of requests, cheap to clone (shared).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Batch(Arc<[Request]>);
+pub struct Batch(Shared<[Request]>);
 
 impl Batch {
     /// Wraps requests in order.

@@ -1,6 +1,9 @@
-//! Link check for CI: a `#![no_std]`, `#![no_main]` binary for `thumbv7em-none-eabihf` that
-//! calls into every itc library crate with default features off. If any dependency pulls in
-//! `std` (or needs an allocator on these paths), this fails to build or link.
+//! Link check for CI: a `#![no_std]`, `#![no_main]` binary that calls into every itc library
+//! crate with default features off. `ci/targets.sh` builds it for every supported MCU target
+//! (thumbv7em-none-eabihf, thumbv6m-none-eabi, thumbv8m.main-none-eabihf,
+//! riscv32imc-unknown-none-elf). If any dependency pulls in `std`, needs an allocator or an
+//! atomic compare-and-swap on these paths, or leaves an undefined symbol, this fails to build
+//! or link.
 #![no_std]
 #![no_main]
 
@@ -11,10 +14,13 @@ use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{merkle, tagged_hash, Decode, DomainTag, Hash, PublicKey, Signature};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
 
-// Every crate is linked in; the entry point exercises the no-alloc verification paths that
-// light clients and devices run: certificates, state proofs, DAG inclusion, commands.
-use itc_chaincode as _;
-use itc_spv as _;
+use itc_chaincode::pedersen::{Commitment, OpeningProof, PedersenGens};
+use itc_spv::{Config, LightClient, Response, TrustAnchor};
+
+// The entry point exercises the no-alloc verification paths that light clients and devices
+// run: signatures, Merkle and state proofs, certificates, the light client's trust anchor and
+// response handling, DAG transactions, commands, a chaincode commitment opening. The inputs
+// are opaque (`black_box`), so none of these calls can be optimised away.
 
 const TAG: DomainTag = DomainTag::new(b"itc/ci/no-std-check/v1");
 
@@ -46,7 +52,25 @@ pub extern "C" fn _start() -> ! {
     if let Ok(tx) = itc_dag::Transaction::from_bytes(input) {
         black_box(tx);
     }
+    if let Ok(anchor) = TrustAnchor::<4>::decode_bytes(input) {
+        let mut slot: Option<LightClient<2, 4>> = None;
+        if let Ok(client) = LightClient::init_in(&mut slot, &anchor, Config::new(100)) {
+            if let Ok(response) = Response::<4>::decode_bytes(input) {
+                black_box(client.handle_response(&response, black_box(0)).is_ok());
+            }
+        }
+    }
     black_box(itc_device_sdk::SignedCommand::decode_bytes(input).is_ok());
+    if let (Ok(c), Ok(proof)) = (
+        Commitment::decode_bytes(input),
+        OpeningProof::decode_bytes(input),
+    ) {
+        black_box(
+            PedersenGens::new()
+                .verify_opening(&c, &proof, b"ctx")
+                .is_ok(),
+        );
+    }
     loop {
         black_box(());
     }
