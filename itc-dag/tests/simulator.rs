@@ -27,8 +27,8 @@ use common::{addr, key, regrind, tx as build};
 use itc_crypto::encoding::Encode;
 use itc_crypto::{Hash, SecretKey};
 use itc_dag::{
-    DagError, DagEvent, DagSnapshot, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
-    RandomWalk, SpendKey, Tangle, TangleConfig, Transaction, Transfer, TxId, TxStatus,
+    DagError, DagSnapshot, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk,
+    SpendKey, Tangle, TangleConfig, TangleGenesis, Transaction, Transfer, TxId, TxStatus,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -153,7 +153,7 @@ impl Sim {
         let gateways = [honest_keys[0].clone(), honest_keys[1].clone()];
         let mut balances: Vec<_> = honest_keys.iter().map(|k| (addr(k), 10_000)).collect();
         balances.push((addr(&attacker_key()), 1_000));
-        let genesis = Genesis {
+        let genesis = TangleGenesis {
             timestamp: 0,
             balances,
         };
@@ -211,10 +211,10 @@ impl Sim {
 
     /// Drains node `i`'s events: gossip attached bodies, fetch missing ones.
     fn pump(&mut self, i: usize) {
-        let events: Vec<DagEvent> = self.nodes[i].drain_events().collect();
+        let events: Vec<Event> = self.nodes[i].take_events();
         for e in events {
             match e {
-                DagEvent::Attached { id, .. } => {
+                Event::Attached { id, .. } => {
                     let bytes = self.nodes[i].get(&id).unwrap().encode_to_vec();
                     for j in 0..NODES {
                         if j == i {
@@ -241,7 +241,7 @@ impl Sim {
                         }
                     }
                 }
-                DagEvent::RequestMissing(id) => {
+                Event::RequestMissing(id) => {
                     let d = uniform(&mut self.rng, 20, 100);
                     self.send(
                         self.now + d,
@@ -252,7 +252,7 @@ impl Sim {
                         },
                     );
                 }
-                DagEvent::Pruned { count } => self.stats.pruned += count as u64,
+                Event::Pruned { count } => self.stats.pruned += count as u64,
                 _ => {}
             }
         }
@@ -318,7 +318,7 @@ impl Sim {
                     }
                 }
                 Err(DagError::AnchorUnknownTx(_)) => break,
-                Err(e) => panic!("node {i} refused committed anchor {}: {e}", s.epoch),
+                Err(e) => panic!("node {i} refused committed anchor {}: {e}", s.snapshot_seq),
             }
         }
         self.pump(i);
@@ -479,7 +479,7 @@ impl Sim {
 
     fn tick(&mut self) {
         for i in 0..NODES {
-            self.nodes[i].handle_tick(self.now);
+            self.nodes[i].handle_timeout(self.now);
             self.pump(i);
             self.apply_anchors(i);
         }
@@ -671,7 +671,7 @@ impl Sim {
             before,
             "junk changed node {i}"
         );
-        assert_eq!(self.nodes[i].drain_events().count(), 0);
+        assert_eq!(self.nodes[i].take_events().len(), 0);
         self.stats.junk_refused += 1;
     }
 }
@@ -735,9 +735,9 @@ impl Sim {
             );
         }
         // All nodes agree on the anchored state.
-        let root = self.nodes[0].ledger().root();
+        let root = self.nodes[0].balances().root();
         for n in &self.nodes {
-            assert_eq!(n.ledger().root(), root);
+            assert_eq!(n.balances().root(), root);
             assert_eq!(
                 n.latest_snapshot().map(DagSnapshot::root),
                 self.nodes[0].latest_snapshot().map(DagSnapshot::root)

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use itc_crypto::{PublicKey, SecretKey};
 use itc_dag::{
-    DagError, DagEvent, Genesis as DagGenesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
-    RandomWalk, Tangle, TangleConfig, Transaction, TransactionBuilder, TxId, TxStatus,
+    DagError, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk, Tangle,
+    TangleConfig, TangleGenesis, Transaction, TransactionBuilder, TxId, TxStatus,
 };
 use itc_device_sdk::telemetry::{TelemetryError, TelemetryTx};
 use itc_device_sdk::DeviceIdentity;
@@ -133,7 +133,7 @@ impl Story {
             if let Some(t) = self.telemetry.as_mut() {
                 let id = t.pulse.clone();
                 let reading = format!("pulse lux={}", 200 + (now / 7) % 300);
-                t.tangle.handle_tick(now);
+                t.tangle.handle_timeout(now);
                 t.post(&id, reading.as_bytes(), now, &mut self.rng, Pow::Gateway)?;
                 t.pulses += 1;
             }
@@ -190,7 +190,7 @@ impl Story {
             tangle: Tangle::new(
                 config,
                 policy,
-                DagGenesis {
+                TangleGenesis {
                     timestamp: start,
                     balances: Vec::new(),
                 },
@@ -242,7 +242,7 @@ impl Story {
                 )
             };
             if now >= next_tick {
-                t.tangle.handle_tick(now);
+                t.tangle.handle_timeout(now);
                 next_tick = now + 5_000;
             }
             let (tx, tries) = if i == 0 {
@@ -266,8 +266,8 @@ impl Story {
             if i == 0 {
                 lamp_txs.push(tx.id());
             }
-            for e in t.tangle.drain_events() {
-                if let DagEvent::Confirmed(id) = e {
+            while let Some(e) = t.tangle.poll_event() {
+                if let Event::Confirmed(id) = e {
                     if let Some(a) = attached_at.get(&id) {
                         confirm_ms.insert(id, now.saturating_sub(*a));
                     }
@@ -338,10 +338,10 @@ impl Story {
 
         // The gateway anchors a snapshot of the confirmed region on the main chain.
         let snapshot = t.tangle.propose_snapshot(10_000);
-        let epoch = snapshot.epoch;
+        let seq = snapshot.snapshot_seq;
         let root = snapshot.root();
         let tx = self.chain.certify(SystemCall::AnchorDag {
-            sequence: epoch,
+            sequence: seq,
             snapshot_root: root,
         })?;
         let (_, o) = self.commit(client::GATEWAY, &tx)?;
@@ -351,14 +351,14 @@ impl Story {
             .chain
             .server_mut()
             .store_mut()
-            .add_snapshot(epoch, &snapshot);
+            .add_snapshot(seq, &snapshot);
         let finalized: Vec<u64> = snapshot
             .finalized
             .iter()
             .filter_map(|id| attached_at.get(id).map(|a| now.saturating_sub(*a)))
             .collect();
         self.report.expect(
-            format!("the main chain anchors DAG snapshot {epoch}; the tangle finalises it"),
+            format!("the main chain anchors DAG snapshot {seq}; the tangle finalises it"),
             o.result.is_ok() && anchored.is_ok() && stored == root,
             format!(
                 "{} transactions final in block {}, root {}",
@@ -389,7 +389,7 @@ impl Story {
         self.lamp.spv.sync(self.chain.server(), self.chain.now())?;
         let proof = self.lamp.spv.prove_dag_transaction(
             self.chain.server(),
-            epoch,
+            seq,
             reading.0,
             self.chain.now(),
         )?;
@@ -397,7 +397,7 @@ impl Story {
             "the lamp's light client proves its reading is in the anchored snapshot",
             proof.height == o.height && proof.confirmations >= 1,
             format!(
-                "tx {} via anchor {epoch} in block {}, proof {} B, checked in {} µs",
+                "tx {} via anchor {seq} in block {}, proof {} B, checked in {} µs",
                 short(reading.0.as_bytes()),
                 proof.height,
                 proof.response_bytes,
