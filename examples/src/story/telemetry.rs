@@ -57,10 +57,6 @@ pub(crate) struct Tangled {
     pub tangle: Tangle,
     /// Next sequence number per issuer.
     pub sequences: BTreeMap<[u8; 32], u64>,
-    /// A sensor that keeps reporting while the story's other phases run.
-    pub pulse: DeviceIdentity<SecretKey>,
-    /// Readings it posted.
-    pub pulses: u64,
 }
 
 impl Tangled {
@@ -113,30 +109,21 @@ impl Tangled {
     }
 }
 
-/// How often the background sensor reports while the story goes on (simulated ms). Tips older
-/// than the tangle's `max_parent_age_ms` (60 s) cannot be approved, so a tangle left idle for
-/// longer cannot take new transactions: in a real fleet readings never stop.
-pub(crate) const PULSE_MS: u64 = 20_000;
-
 /// A junk transaction, what it is, and the refusal expected.
 type JunkCase = (&'static str, Transaction, fn(&DagError) -> bool);
 
 impl Story {
-    /// Lets `ms` of simulated time pass on the main chain while the fleet keeps reporting to
-    /// the tangle (once telemetry started).
+    /// Lets `ms` of simulated time pass on the main chain. The gateway's tangle sits idle
+    /// (no keep-alive traffic: an idle tangle takes new transactions again) and only runs its
+    /// housekeeping when its deadline comes.
     pub(crate) fn pass_time(&mut self, ms: u64) -> Result<(), StoryError> {
-        let end = self.chain.now().saturating_add(ms);
-        while self.chain.now() < end {
-            let step = PULSE_MS.min(end - self.chain.now());
-            self.chain.advance(step);
-            let now = self.chain.now();
-            if let Some(t) = self.telemetry.as_mut() {
-                let id = t.pulse.clone();
-                let reading = format!("pulse lux={}", 200 + (now / 7) % 300);
+        self.chain.advance(ms);
+        let now = self.chain.now();
+        if let Some(t) = self.telemetry.as_mut() {
+            if t.tangle.poll_timeout().is_some_and(|d| d <= now) {
                 t.tangle.handle_timeout(now);
-                t.post(&id, reading.as_bytes(), now, &mut self.rng, Pow::Gateway)?;
-                t.pulses += 1;
             }
+            t.tangle.take_events();
         }
         Ok(())
     }
@@ -197,11 +184,6 @@ impl Story {
                 MemoryStore::default(),
             ),
             sequences: BTreeMap::new(),
-            pulse: issuers
-                .last()
-                .map(|i| i.id.clone())
-                .ok_or(StoryError::Unexpected("no sensors"))?,
-            pulses: 0,
         };
 
         // The schedule: each device posts every period, starting at a random offset.
@@ -219,7 +201,6 @@ impl Story {
         let mut attempts: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
         let mut lamp_txs: Vec<TxId> = Vec::new();
         let wall = Instant::now();
-        let mut next_tick = start;
         for (done, (at, i)) in schedule.keys().copied().enumerate() {
             self.chain.advance(at.saturating_sub(self.chain.now()));
             let now = at;
@@ -241,9 +222,8 @@ impl Story {
                     18 + (now / 1000) % 6
                 )
             };
-            if now >= next_tick {
+            if t.tangle.poll_timeout().is_some_and(|d| d <= now) {
                 t.tangle.handle_timeout(now);
-                next_tick = now + 5_000;
             }
             let (tx, tries) = if i == 0 {
                 // Alice's lamp: its own firmware path (device SDK), parents from the gateway.
