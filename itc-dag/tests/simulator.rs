@@ -11,6 +11,8 @@
 //!   issuer if it ended up in a losing cone;
 //! * resources — every node stays within its configured transaction, pool and byte bounds;
 //! * bad input — every junk input is refused with an error and leaves the node unchanged;
+//! * crash recovery — every few seconds a node dies and restarts from its store: the restored
+//!   tangle has the digest of the one that died, and everything above still holds;
 //! * determinism — the same seed gives the same tangle (state digests), a different seed does not.
 #![allow(
     clippy::unwrap_used,
@@ -115,6 +117,7 @@ struct Stats {
     spam_accepted: u64,
     junk_refused: u64,
     pruned: u64,
+    restarts: u64,
     peak_len: usize,
     peak_bytes: usize,
     bytes_per_tx: usize,
@@ -485,6 +488,21 @@ impl Sim {
         }
     }
 
+    /// A node dies and comes back from its store (its events were all acted on).
+    fn crash_restart(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let before = node.state_digest();
+        let restored =
+            Tangle::restore(*node.config(), node.policy().clone(), node.store().clone()).unwrap();
+        assert_eq!(
+            restored.state_digest(),
+            before,
+            "node {i} restored differently"
+        );
+        self.nodes[i] = restored;
+        self.stats.restarts += 1;
+    }
+
     // ---- attackers -----------------------------------------------------------------------
 
     /// Double spend: pay a merchant in public, then release a rival transfer of the same funds
@@ -712,6 +730,10 @@ impl Sim {
             if self.now % 100 == 0 {
                 self.tick();
             }
+            if self.now % 3_000 == 0 {
+                let i = (self.rng.next_u32() as usize) % NODES;
+                self.crash_restart(i);
+            }
             if self.now % 500 == 0 {
                 self.follow_payments();
                 self.check_invariants();
@@ -812,6 +834,7 @@ fn seeded_simulation_with_attacks_keeps_every_invariant() {
         assert!(stats.spam_accepted < 120, "{stats:?}");
         assert!(stats.junk_refused > 50);
         assert!(stats.pruned > 0);
+        assert!(stats.restarts >= 20, "{stats:?}");
     }
 }
 

@@ -537,3 +537,76 @@ fn pruning_keeps_memory_bounded_over_a_long_run() {
     let events: Vec<_> = t.take_events();
     assert!(events.iter().any(|e| matches!(e, Event::Pruned { .. })));
 }
+
+#[test]
+fn a_validator_co_signs_only_a_snapshot_its_tangle_holds() {
+    let (gateway, ids) = confirmed_tangle(12);
+    let proposal = gateway.propose_snapshot(1_000);
+    // A validator that has seen everything holds the proposal.
+    let mut validator = tangle_with(config(), vec![(addr(&key(1)), 1_000)]);
+    for id in &ids {
+        validator
+            .handle_transaction(gateway.get(id).unwrap(), 1_100)
+            .unwrap();
+    }
+    validator.take_events();
+    assert_eq!(validator.check_snapshot_proposal(&proposal), Ok(()));
+    // One that lacks a transaction does not, and the check asks nobody for anything.
+    let mut late = tangle_with(config(), vec![(addr(&key(1)), 1_000)]);
+    late.handle_transaction(gateway.get(&ids[0]).unwrap(), 1_100)
+        .unwrap();
+    late.take_events();
+    let before = late.state_digest();
+    assert!(matches!(
+        late.check_snapshot_proposal(&proposal),
+        Err(e @ DagError::AnchorUnknownTx(_)) if e.blame() == itc_crypto::Blame::Ignorable
+    ));
+    assert_eq!(late.state_digest(), before);
+    assert_eq!(late.pending_events(), 0);
+    // Proposals that contradict the validator's view are the proposer's fault.
+    type Mutation = fn(&mut DagSnapshot);
+    let forged: Vec<(&str, Mutation)> = vec![
+        ("balances", |s| s.balances_root = Hash([3; 32])),
+        ("previous root", |s| s.prev_root = Hash([4; 32])),
+        ("tips", |s| s.tips.clear()),
+        ("order", |s| s.finalized.reverse()),
+        ("not closed", |s| {
+            s.finalized.remove(0);
+        }),
+    ];
+    for (what, mutate) in forged {
+        let mut s = proposal.clone();
+        mutate(&mut s);
+        let before = validator.state_digest();
+        let got = validator.check_snapshot_proposal(&s);
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.blame() == itc_crypto::Blame::Peer),
+            "{what}: {got:?}"
+        );
+        assert_eq!(validator.state_digest(), before, "{what}");
+    }
+    // A sequence it does not expect.
+    let mut ahead = proposal.clone();
+    ahead.snapshot_seq += 1;
+    assert_eq!(
+        validator.check_snapshot_proposal(&ahead),
+        Err(DagError::AnchorSequence {
+            expected: 1,
+            got: 2
+        })
+    );
+    // Once finalised, the same snapshot is still held (a late co-signature request); a
+    // different one under the same sequence is not.
+    validator.handle_anchor(&proposal, 1_200).unwrap();
+    assert_eq!(validator.check_snapshot_proposal(&proposal), Ok(()));
+    let mut other = proposal.clone();
+    other.balances_root = Hash([5; 32]);
+    assert_eq!(
+        validator.check_snapshot_proposal(&other),
+        Err(DagError::AnchorNotCanonical)
+    );
+    // So is the genesis snapshot, while it is kept.
+    let genesis = validator.snapshot(0).cloned().unwrap();
+    assert_eq!(validator.check_snapshot_proposal(&genesis), Ok(()));
+}
