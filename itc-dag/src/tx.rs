@@ -117,8 +117,9 @@ pub(crate) fn canonical_parents(ids: &[TxId]) -> Result<Parents, DagError> {
 ///
 /// Funds are an account balance; `spend_nonce` names *which* spend of that account this is.
 /// Two transfers from the same address with the same `spend_nonce` are a double spend: at most
-/// one of them is ever confirmed ([`crate::conflict`]). When finalised, a transfer moves funds only
-/// if `spend_nonce` is the account's next nonce and the balance covers `amount`; otherwise it
+/// one of them is ever confirmed (the first rival whose approving weight crosses the threshold
+/// wins, an anchor overrides, losers and their future cones are `Conflicting` for good). When
+/// finalised, a transfer moves funds only if `spend_nonce` is the account's next nonce and the balance covers `amount`; otherwise it
 /// is final but void (it still approved its parents).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transfer {
