@@ -489,8 +489,11 @@ impl<S: TangleStore> Tangle<S> {
     /// Restored records are trusted: they were validated before they were stored, so no
     /// signature, proof of work or time check runs on them and a tangle restored after any
     /// downtime accepts new transactions (checked against their own `now_ms`) at once.
-    /// Restore reads what the store holds and nothing else; it refuses a store that holds
-    /// more than `config` allows ([`DagError::StoreOverCapacity`]), records that do not decode
+    /// Restore reads what the store holds and nothing else, which the configuration bounds
+    /// (transactions, pool, requests, spend keys and issuers by `capacity` and
+    /// `unsolid_capacity`, snapshots by `kept_snapshots`; accounts, like any ledger's, by the
+    /// accounts that exist). It refuses a store that holds more than `config` allows
+    /// ([`DagError::StoreOverCapacity`]), records that do not decode
     /// ([`DagError::CorruptRecord`]) or contradict each other
     /// ([`DagError::StoreInconsistent`]), and an empty store ([`DagError::StoreEmpty`]: start
     /// with [`Tangle::new`]). Pass the `config` and `policy` the tangle ran with.
