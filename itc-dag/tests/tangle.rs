@@ -610,3 +610,43 @@ fn a_validator_co_signs_only_a_snapshot_its_tangle_holds() {
     let genesis = validator.snapshot(0).cloned().unwrap();
     assert_eq!(validator.check_snapshot_proposal(&genesis), Ok(()));
 }
+
+#[test]
+fn undrained_events_hold_back_new_input_instead_of_being_dropped() {
+    // Before: past `max_events` the oldest events were silently dropped (a lost gossip or
+    // fetch). Now input is refused until the integrator drains, and nothing is lost.
+    let config = TangleConfig {
+        max_events: 3,
+        ..config()
+    };
+    let mut t = tangle_with(config, vec![]);
+    let g = genesis_parents();
+    let mut ids = vec![];
+    let mut refused = None;
+    for k in 0..6u64 {
+        let x = tx(&key(10 + k), 0, 1_000 + k, &g, data(b"e"), MIN_D);
+        match t.handle_transaction(x.clone(), 1_000 + k) {
+            Ok(()) => ids.push(x.id()),
+            Err(e) => {
+                refused = Some((e, x));
+                break;
+            }
+        }
+    }
+    let (e, x) = refused.expect("input refused once the queue is full");
+    assert_eq!(e, DagError::EventBacklog { pending: 3, max: 3 });
+    assert_eq!(e.blame(), itc_crypto::Blame::Local);
+    // Every event of every accepted input is still there, oldest first.
+    let attached: Vec<TxId> = t
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Attached { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attached, ids);
+    // Drained: the refused input is taken now.
+    t.handle_transaction(x, 1_010).unwrap();
+    assert_eq!(t.pending_events(), 1);
+}
