@@ -13,8 +13,8 @@ use criterion::{
 };
 use itc_crypto::{keccak256, SecretKey};
 use itc_dag::{
-    pow, DagSnapshot, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk,
-    Tangle, TangleConfig, Transaction, TransactionBuilder, UniformRandom,
+    pow, DagSnapshot, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk, Tangle,
+    TangleConfig, TangleGenesis, Transaction, TransactionBuilder, UniformRandom,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -49,7 +49,12 @@ impl Grower {
         };
         let policy = IssuerPolicy::new(IssuerProfile::device(0, u32::MAX));
         Grower {
-            tangle: Tangle::new(config, policy, Genesis::default(), MemoryStore::default()),
+            tangle: Tangle::new(
+                config,
+                policy,
+                TangleGenesis::default(),
+                MemoryStore::default(),
+            ),
             rng: ChaCha8Rng::seed_from_u64(1),
             keys: itc_benches::keys(WIDTH),
             seqs: vec![0; WIDTH],
@@ -97,7 +102,7 @@ impl Grower {
             .handle_transaction(tx, self.now)
             .expect("attach");
         let d = start.elapsed();
-        self.tangle.drain_events().for_each(drop);
+        self.tangle.take_events();
         d
     }
 
@@ -176,11 +181,11 @@ fn weight_update_and_tips(c: &mut Criterion) {
         let mem = w.tangle.memory_usage();
         println!(
             "tangle of {size}: {:.1} weight-update visits per attach, {} B per stored tx \
-             (metadata {} B + bodies {} B over {} txs), {} confirmed so far",
+             (metadata {} B + store {} B over {} txs), {} confirmed so far",
             (after.weight_visits - before.weight_visits) as f64 / 2_000.0,
             mem.bytes_per_transaction,
             mem.metadata_bytes,
-            mem.body_bytes,
+            mem.store_bytes,
             mem.transactions,
             after.confirmed,
         );

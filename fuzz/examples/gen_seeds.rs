@@ -241,7 +241,7 @@ fn main() {
     }
 
     // ---- itc-dag ----
-    let mut parents = itc_dag::Genesis::entry_points().to_vec();
+    let mut parents = itc_dag::TangleGenesis::roots().to_vec();
     for i in 0..6u64 {
         let payload = if i % 2 == 0 {
             itc_dag::Payload::data(&[i as u8; 12]).unwrap()

@@ -1,18 +1,21 @@
 //! A tangle fed arbitrary transactions: raw bytes from the network and well-formed (signed,
 //! zero-difficulty) transactions whose parents, issuers, timestamps and payloads the fuzzer
-//! chooses, with time moving forward.
+//! chooses, anchors of what it confirmed, housekeeping, and crashes, with time moving forward.
 //!
 //! Invariants: no panic; a transaction once `Final` never goes back (it may only be pruned);
 //! the tangle and its unsolid pool never exceed their configured capacities; a rejected
-//! transaction leaves the state digest unchanged.
+//! transaction leaves the state digest unchanged; the store holds exactly what the tangle
+//! holds; a crash (`Crash`: restore from the store) gives back a tangle with the same state
+//! digest, and from then on it gives the same results, events and digests as an uncrashed
+//! twin fed the same inputs.
 #![no_main]
 use std::collections::BTreeSet;
 
 use arbitrary::Arbitrary;
 use itc_crypto::{Address, SecretKey};
 use itc_dag::{
-    Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig, Transaction,
-    TransactionBuilder, Transfer, TxId, TxStatus,
+    DagError, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, StoreTable, Tangle,
+    TangleConfig, TangleGenesis, Transaction, TransactionBuilder, Transfer, TxId, TxStatus,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -45,6 +48,16 @@ enum Op {
     /// backlog: `handle_transactions` (signatures checked up front) must give exactly what
     /// `handle_transaction` one by one gives — results, events and state.
     Backlog(Vec<BacklogTx>),
+    /// The main chain anchors up to this many of what the tangle confirmed (the proposal,
+    /// optionally naming one more id the tangle may not hold).
+    Anchor {
+        max: u8,
+        extra: Option<u16>,
+    },
+    /// Housekeeping, if its deadline has passed.
+    Timeout,
+    /// The process dies and restarts from its store.
+    Crash,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -57,16 +70,28 @@ struct BacklogTx {
     flip: Option<(u16, u8)>,
 }
 
-/// Ids of the transactions a backlog attached or parked.
-fn accepted_ids(results: &[Result<itc_dag::Outcome, itc_dag::DagError>]) -> Vec<TxId> {
-    results
+/// Ids of the transactions the events say were attached or parked.
+fn accepted_ids(events: &[Event]) -> Vec<TxId> {
+    events
         .iter()
-        .filter_map(|r| match r {
-            Ok(itc_dag::Outcome::Attached { id, .. })
-            | Ok(itc_dag::Outcome::Waiting { id, .. }) => Some(*id),
-            Err(_) => None,
+        .filter_map(|e| match e {
+            Event::Attached { id, .. } | Event::Waiting { id, .. } => Some(*id),
+            _ => None,
         })
         .collect()
+}
+
+/// The store holds exactly the tangle's state.
+fn assert_store_matches(t: &Tangle) {
+    let s = t.store();
+    assert_eq!(s.count(StoreTable::Node), t.len(), "node records");
+    assert_eq!(s.count(StoreTable::Body), t.len() - 2, "body records");
+    assert_eq!(
+        s.count(StoreTable::Waiting),
+        t.unsolid_len(),
+        "pool records"
+    );
+    assert_eq!(s.count(StoreTable::Meta), 1, "meta record");
 }
 
 /// A transaction from the fuzzer's choices, signed by issuer `issuer % ISSUERS`, approving
@@ -136,24 +161,36 @@ fuzz_target!(|ops: Vec<Op>| {
         capacity: CAPACITY,
         unsolid_capacity: UNSOLID,
         max_events: 1024,
+        max_parent_age_ms: 20_000,
+        retention_ms: 40_000,
+        unsolid_timeout_ms: 10_000,
+        kept_snapshots: 4,
+        housekeeping_ms: 500,
         ..TangleConfig::default()
     };
+    let policy = IssuerPolicy::new(IssuerProfile::device(0, 1_000));
     let mut tangle = Tangle::new(
         config,
-        IssuerPolicy::new(IssuerProfile::device(0, 1_000)),
-        Genesis {
+        policy.clone(),
+        TangleGenesis {
             timestamp: 0,
             balances: addrs.iter().map(|a| (*a, 1_000)).collect(),
         },
         MemoryStore::default(),
     );
-    let mut known: Vec<TxId> = Genesis::entry_points().to_vec();
+    // Fed the same inputs, never crashes.
+    let mut twin = tangle.clone();
+    let mut known: Vec<TxId> = TangleGenesis::roots().to_vec();
     let mut finals: BTreeSet<TxId> = BTreeSet::new();
     let mut now: u64 = 1_000;
     for op in ops.into_iter().take(256) {
         let before = tangle.state_digest();
-        let result = match op {
-            Op::Bytes(bytes) => Some(tangle.handle_bytes(&bytes, now)),
+        let result: Option<Result<(), DagError>> = match op {
+            Op::Bytes(bytes) => {
+                let r = tangle.handle_bytes(&bytes, now);
+                assert_eq!(r, twin.handle_bytes(&bytes, now));
+                Some(r)
+            }
             Op::Tx {
                 issuer,
                 sequence,
@@ -166,7 +203,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 ) else {
                     continue;
                 };
-                Some(tangle.handle_transaction(tx, now))
+                let r = tangle.handle_transaction(tx.clone(), now);
+                assert_eq!(r, twin.handle_transaction(tx, now));
+                Some(r)
             }
             Op::Advance(ms) => {
                 now = now.saturating_add(u64::from(ms));
@@ -202,35 +241,63 @@ fuzz_target!(|ops: Vec<Op>| {
                 let mut batched = tangle.clone();
                 let together = batched.handle_transactions(txs.clone(), now);
                 let one_by_one: Vec<_> = txs
-                    .into_iter()
+                    .iter()
+                    .cloned()
                     .map(|tx| tangle.handle_transaction(tx, now))
                     .collect();
                 assert_eq!(together, one_by_one, "backlog differs from one by one");
                 assert_eq!(batched.state_digest(), tangle.state_digest());
-                assert_eq!(
-                    batched.drain_events().collect::<Vec<_>>(),
-                    tangle.drain_events().collect::<Vec<_>>()
-                );
-                known.extend(accepted_ids(&together));
+                let events = batched.take_events();
+                assert_eq!(events, tangle.take_events());
+                // The uncrashed twin takes the backlog path too.
+                assert_eq!(twin.handle_transactions(txs, now), together);
+                assert_eq!(twin.take_events(), events);
+                known.extend(accepted_ids(&events));
+                None
+            }
+            Op::Anchor { max, extra } => {
+                let mut snap = twin.propose_snapshot(usize::from(max));
+                if let Some(e) = extra {
+                    if let Some(id) = known.get(usize::from(e) % known.len().max(1)) {
+                        snap.finalized.push(*id);
+                    }
+                }
+                let r = tangle.handle_anchor(&snap, now);
+                assert_eq!(r, twin.handle_anchor(&snap, now));
+                None
+            }
+            Op::Timeout => {
+                tangle.handle_timeout(now);
+                twin.handle_timeout(now);
+                None
+            }
+            Op::Crash => {
+                let disk = tangle.store().clone();
+                tangle = match Tangle::restore(config, policy.clone(), disk) {
+                    Ok(t) => t,
+                    Err(e) => panic!("restore failed: {e:?}"),
+                };
+                assert_eq!(before, tangle.state_digest(), "restore is not exact");
                 None
             }
         };
-        match result {
-            Some(Ok(outcome)) => match outcome {
-                itc_dag::Outcome::Attached { id, .. } | itc_dag::Outcome::Waiting { id, .. } => {
-                    known.push(id)
-                }
-            },
-            Some(Err(_)) => {
-                assert_eq!(
-                    before,
-                    tangle.state_digest(),
-                    "a rejected transaction changed state"
-                );
-            }
-            None => {}
+        let events = tangle.take_events();
+        assert_eq!(events, twin.take_events(), "events differ from the twin");
+        assert_eq!(
+            tangle.state_digest(),
+            twin.state_digest(),
+            "state differs from the twin"
+        );
+        assert_eq!(tangle.poll_timeout(), twin.poll_timeout());
+        known.extend(accepted_ids(&events));
+        if let Some(Err(_)) = result {
+            assert_eq!(
+                before,
+                tangle.state_digest(),
+                "a rejected transaction changed state"
+            );
         }
-        let _ = tangle.drain_events().count();
+        assert_store_matches(&tangle);
         itc_fuzz::assert_bounded("tangle", tangle.len(), CAPACITY + 2);
         itc_fuzz::assert_bounded("unsolid", tangle.unsolid_len(), UNSOLID);
         for id in &finals {

@@ -1,44 +1,58 @@
-//! Anchoring: proposing a snapshot of the confirmed region, and finalising one the main chain
-//! committed.
+//! Anchoring: proposing a snapshot of the confirmed region, checking one, and finalising one
+//! the main chain committed.
 //!
-//! The anchoring gateway calls [`Tangle::propose_snapshot`] and submits the snapshot's root to
-//! the main chain (through the ledger). When the chain commits it, every node calls
-//! [`Tangle::handle_anchor`], which re-derives everything the snapshot states from its own view
-//! — closure, canonical order, tip set, conflict-freedom, balances root — before making the
-//! covered transactions final. An anchor overrides local conflict decisions: the anchored
-//! rival wins. Final transactions are pruned after `retention_ms` ([`Tangle::handle_tick`]).
+//! The anchoring gateway calls [`Tangle::propose_snapshot`] and sends the snapshot to the
+//! validators. Each validator co-signs the ledger's `AnchorDag { sequence, snapshot_root }`
+//! only if [`Tangle::check_snapshot_proposal`] accepts the snapshot against its own tangle.
+//! When the chain commits it, every node calls [`Tangle::handle_anchor`], which re-derives
+//! everything the snapshot states from its own view — closure, canonical order, tip set,
+//! conflict-freedom, balances root — before making the covered transactions final. An anchor
+//! overrides local conflict decisions: the anchored rival wins. Final transactions are pruned
+//! after `retention_ms` ([`Tangle::handle_timeout`]).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use itc_crypto::merkle::InclusionProof;
 
+use crate::balances::DagBalances;
 use crate::error::DagError;
 use crate::graph::{NodeIdx, SpendKey, TxStatus};
-use crate::ledger::Ledger;
 use crate::snapshot::{DagSnapshot, MAX_SNAPSHOT_TXS};
-use crate::store::TxStore;
-use crate::tangle::{DagEvent, Tangle};
+use crate::store::TangleStore;
+use crate::tangle::{Event, Tangle};
 use crate::tx::TxId;
 
-impl<S: TxStore> Tangle<S> {
+/// What [`Tangle::verify_anchor`] established: enough to commit without checking again.
+struct VerifiedAnchor {
+    /// Members in canonical order.
+    order: Vec<NodeIdx>,
+    /// The spend keys the snapshot finalises, with their claimant.
+    keys: BTreeMap<SpendKey, TxId>,
+    /// Balances after the snapshot's transfers.
+    balances: DagBalances,
+}
+
+impl<S: TangleStore> Tangle<S> {
     /// The latest anchored snapshot (genesis before the first anchor).
     pub fn latest_snapshot(&self) -> Option<&DagSnapshot> {
         self.anchored.back()
     }
 
-    /// A kept anchored snapshot by epoch.
-    pub fn snapshot(&self, epoch: u64) -> Option<&DagSnapshot> {
-        self.anchored.iter().find(|s| s.epoch == epoch)
+    /// A kept anchored snapshot by sequence.
+    pub fn snapshot(&self, snapshot_seq: u64) -> Option<&DagSnapshot> {
+        self.anchored
+            .iter()
+            .find(|s| s.snapshot_seq == snapshot_seq)
     }
 
-    /// Epoch and inclusion proof of a transaction finalised by a kept snapshot (what a full
-    /// node serves to light clients).
+    /// Sequence and inclusion proof of a transaction finalised by a kept snapshot (what a
+    /// full node serves to light clients).
     pub fn prove_finalized(&self, id: &TxId) -> Option<(u64, InclusionProof)> {
         self.anchored
             .iter()
             .rev()
-            .find_map(|s| s.prove(id).map(|p| (s.epoch, p)))
+            .find_map(|s| s.prove(id).map(|p| (s.snapshot_seq, p)))
     }
 
     /// Snapshot of up to `max_txs` confirmed, not yet final transactions (a past-closed prefix
@@ -76,35 +90,110 @@ impl<S: TxStore> Tangle<S> {
             .filter_map(|&i| self.graph.node(i).map(|n| n.id))
             .collect();
         let tips = self.snapshot_tips(&members);
-        let mut ledger = self.ledger.clone();
+        let mut balances = self.balances.clone();
         // Bodies of confirmed transactions are in the store; a missing one cannot happen.
-        let _ = self.apply_transfers(&mut ledger, &finalized);
+        let _ = self.apply_transfers(&mut balances, &finalized);
         let prev = self.anchored.back();
         DagSnapshot {
-            epoch: prev.map_or(0, |s| s.epoch.saturating_add(1)),
+            snapshot_seq: prev.map_or(0, |s| s.snapshot_seq.saturating_add(1)),
             prev_root: prev.map(DagSnapshot::root).unwrap_or_default(),
             tips,
             finalized,
-            balances_root: ledger.root(),
+            balances_root: balances.root(),
         }
+    }
+
+    /// Whether this tangle holds `snapshot`: a validator co-signs the ledger's
+    /// `AnchorDag { sequence: snapshot.snapshot_seq, snapshot_root: snapshot.root() }` only on
+    /// `Ok`.
+    ///
+    /// `Ok` when `snapshot` is exactly the next snapshot this tangle would finalise
+    /// ([`Tangle::handle_anchor`] would accept it: it extends the latest anchor, every
+    /// transaction in it is held, confirmed-or-closed, in canonical order, with the right
+    /// tips, no conflicting spends and the balances root this tangle computes), or exactly a
+    /// snapshot it already finalised and still keeps. Otherwise the refusal `handle_anchor`
+    /// would give: [`DagError::AnchorUnknownTx`] when this tangle has not seen everything yet
+    /// (ignorable: ask again later), [`DagError::AnchorSequence`] for a sequence it does not
+    /// expect, a [`Blame::Peer`](itc_crypto::Blame::Peer) error for a snapshot that
+    /// contradicts its view.
+    ///
+    /// Pure (no event, no request, nothing stored) and cheap: `O(n log n)` in the snapshot's
+    /// size plus one pass over the balances for the root; no signature is checked.
+    ///
+    /// ```
+    /// use itc_dag::{DagError, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle,
+    ///               TangleConfig, TangleGenesis, TransactionBuilder};
+    /// use itc_crypto::{Hash, SecretKey};
+    ///
+    /// let config = TangleConfig { confirmation_threshold: 2, ..TangleConfig::default() };
+    /// let policy = IssuerPolicy::new(IssuerProfile::device(0, 100));
+    /// let mut gateway = Tangle::new(config, policy.clone(), TangleGenesis::default(),
+    ///                               MemoryStore::default());
+    /// let mut validator = Tangle::new(config, policy, TangleGenesis::default(),
+    ///                                 MemoryStore::default());
+    /// let key = SecretKey::from_bytes(&[9u8; 32]).unwrap();
+    /// let mut parents = TangleGenesis::roots().to_vec();
+    /// let mut txs = Vec::new();
+    /// for seq in 0..3u64 {
+    ///     let tx = TransactionBuilder::new(key.public_key(), seq, 100 + seq)
+    ///         .parents(&parents).unwrap()
+    ///         .payload(Payload::data(b"x").unwrap())
+    ///         .sign(&key).unwrap();
+    ///     parents = vec![tx.id(), TangleGenesis::roots()[0]];
+    ///     gateway.handle_transaction(tx.clone(), 100 + seq).unwrap();
+    ///     txs.push(tx);
+    /// }
+    /// let proposal = gateway.propose_snapshot(1_000);
+    /// assert_eq!(proposal.finalized, [txs[0].id(), txs[1].id()]);
+    /// assert!(gateway.check_snapshot_proposal(&proposal).is_ok());
+    /// // The validator has not seen everything the proposal finalises: it does not co-sign yet.
+    /// validator.handle_transaction(txs[0].clone(), 110).unwrap();
+    /// let missing = validator.check_snapshot_proposal(&proposal);
+    /// assert_eq!(missing, Err(DagError::AnchorUnknownTx(txs[1].id())));
+    /// validator.handle_transaction(txs[1].clone(), 110).unwrap();
+    /// assert_eq!(validator.check_snapshot_proposal(&proposal), Ok(()));
+    /// // A proposal with a made-up balances root is refused outright.
+    /// let mut forged = proposal.clone();
+    /// forged.balances_root = Hash([7; 32]);
+    /// assert_eq!(gateway.check_snapshot_proposal(&forged), Err(DagError::AnchorBalancesMismatch));
+    /// ```
+    pub fn check_snapshot_proposal(&self, snapshot: &DagSnapshot) -> Result<(), DagError> {
+        let expected = self.next_snapshot_seq();
+        if snapshot.snapshot_seq < expected {
+            return match self.snapshot(snapshot.snapshot_seq) {
+                Some(kept) if kept == snapshot => Ok(()),
+                Some(_) => Err(DagError::AnchorNotCanonical),
+                None => Err(DagError::AnchorSequence {
+                    expected,
+                    got: snapshot.snapshot_seq,
+                }),
+            };
+        }
+        self.verify_anchor(snapshot).map(|_| ())
+    }
+
+    fn next_snapshot_seq(&self) -> u64 {
+        self.anchored
+            .back()
+            .map_or(0, |s| s.snapshot_seq.saturating_add(1))
     }
 
     /// The main chain committed `snapshot`: verify it against the local view and finalise.
     ///
-    /// Refused (nothing changed) if it is not the next epoch, names a transaction this node
-    /// does not hold (`RequestMissing` events are emitted; retry after fetching), is not
+    /// Refused (nothing changed) if it is not the next in sequence, names a transaction this
+    /// node does not hold (`RequestMissing` events are emitted; retry after fetching), is not
     /// closed, not canonical, finalises conflicting transfers, or its balances root differs.
     ///
     /// ```
-    /// use itc_dag::{snapshot::verify_inclusion, Genesis, IssuerPolicy, IssuerProfile,
-    ///               MemoryStore, Payload, Tangle, TangleConfig, TransactionBuilder, TxStatus};
+    /// use itc_dag::{snapshot::verify_inclusion, IssuerPolicy, IssuerProfile, MemoryStore,
+    ///               Payload, Tangle, TangleConfig, TangleGenesis, TransactionBuilder, TxStatus};
     /// use itc_crypto::SecretKey;
     ///
     /// let config = TangleConfig { confirmation_threshold: 2, ..TangleConfig::default() };
     /// let policy = IssuerPolicy::new(IssuerProfile::device(0, 100));
-    /// let mut tangle = Tangle::new(config, policy, Genesis::default(), MemoryStore::default());
+    /// let mut tangle = Tangle::new(config, policy, TangleGenesis::default(), MemoryStore::default());
     /// let key = SecretKey::from_bytes(&[9u8; 32]).unwrap();
-    /// let mut parents = Genesis::entry_points().to_vec();
+    /// let mut parents = TangleGenesis::roots().to_vec();
     /// let mut first = None;
     /// for seq in 0..3u64 {
     ///     let tx = TransactionBuilder::new(key.public_key(), seq, 100 + seq)
@@ -112,7 +201,7 @@ impl<S: TxStore> Tangle<S> {
     ///         .payload(Payload::data(b"x").unwrap())
     ///         .sign(&key).unwrap();
     ///     first.get_or_insert(tx.id());
-    ///     parents = vec![tx.id(), Genesis::entry_points()[0]];
+    ///     parents = vec![tx.id(), TangleGenesis::roots()[0]];
     ///     tangle.handle_transaction(tx, 100 + seq).unwrap();
     /// }
     /// let first = first.unwrap();
@@ -121,16 +210,47 @@ impl<S: TxStore> Tangle<S> {
     /// tangle.handle_anchor(&snapshot, 200).unwrap();
     /// assert_eq!(tangle.status(&first), Some(TxStatus::Final));
     /// // What a light client checks against the 32-byte root stored on the main chain:
-    /// let (_epoch, proof) = tangle.prove_finalized(&first).unwrap();
+    /// let (_seq, proof) = tangle.prove_finalized(&first).unwrap();
     /// assert!(verify_inclusion(&snapshot.root(), &first, &proof).is_ok());
     /// ```
-    pub fn handle_anchor(&mut self, snapshot: &DagSnapshot, now: u64) -> Result<(), DagError> {
+    pub fn handle_anchor(&mut self, snapshot: &DagSnapshot, now_ms: u64) -> Result<(), DagError> {
+        let r = self.anchor_step(snapshot, now_ms);
+        self.finish_step();
+        r
+    }
+
+    fn anchor_step(&mut self, snapshot: &DagSnapshot, now_ms: u64) -> Result<(), DagError> {
+        self.check_backlog()?;
+        let verified = match self.verify_anchor(snapshot) {
+            Ok(v) => v,
+            Err(e @ DagError::AnchorUnknownTx(_)) => {
+                let unknown: Vec<TxId> = snapshot
+                    .finalized
+                    .iter()
+                    .filter(|id| !self.graph.contains(id) && !self.pool.contains(id))
+                    .copied()
+                    .collect();
+                for id in unknown {
+                    if self.pool.want(id, now_ms) {
+                        self.push_event(Event::RequestMissing(id));
+                    }
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.commit_anchor(snapshot, verified);
+        Ok(())
+    }
+
+    /// Every check of an anchor, without changing anything.
+    fn verify_anchor(&self, snapshot: &DagSnapshot) -> Result<VerifiedAnchor, DagError> {
         let prev = self.anchored.back();
-        let expected = prev.map_or(0, |s| s.epoch.saturating_add(1));
-        if snapshot.epoch != expected {
-            return Err(DagError::AnchorEpoch {
+        let expected = self.next_snapshot_seq();
+        if snapshot.snapshot_seq != expected {
+            return Err(DagError::AnchorSequence {
                 expected,
-                got: snapshot.epoch,
+                got: snapshot.snapshot_seq,
             });
         }
         if prev.map(DagSnapshot::root).unwrap_or_default() != snapshot.prev_root {
@@ -144,7 +264,7 @@ impl<S: TxStore> Tangle<S> {
         }
         // Every member known and not final yet.
         let mut members = BTreeSet::new();
-        let mut unknown = Vec::new();
+        let mut first_unknown = None;
         for id in &snapshot.finalized {
             match self.graph.lookup(id) {
                 Some(i) => {
@@ -157,16 +277,12 @@ impl<S: TxStore> Tangle<S> {
                         return Err(DagError::AnchorNotCanonical);
                     }
                 }
-                None => unknown.push(*id),
-            }
-        }
-        if let Some(first) = unknown.first().copied() {
-            for id in unknown {
-                if !self.pool.contains(&id) {
-                    self.pool.want(id, now);
-                    self.push_event(DagEvent::RequestMissing(id));
+                None => {
+                    first_unknown.get_or_insert(*id);
                 }
             }
+        }
+        if let Some(first) = first_unknown {
             return Err(DagError::AnchorUnknownTx(first));
         }
         // Closed under approval.
@@ -210,20 +326,47 @@ impl<S: TxStore> Tangle<S> {
                 .is_some_and(|w| w != n.id && self.graph.status(&w) == Some(TxStatus::Final));
             if keys.insert(key, n.id).is_some()
                 || final_rival
-                || key.nonce < self.ledger.next_spend(&key.from)
+                || key.nonce < self.balances.next_spend(&key.from)
             {
                 return Err(DagError::AnchorConflict(n.id));
             }
         }
         // Balances.
-        let mut ledger = self.ledger.clone();
-        self.apply_transfers(&mut ledger, &snapshot.finalized)?;
-        if ledger.root() != snapshot.balances_root {
+        let mut balances = self.balances.clone();
+        self.apply_transfers(&mut balances, &snapshot.finalized)?;
+        if balances.root() != snapshot.balances_root {
             return Err(DagError::AnchorBalancesMismatch);
         }
+        Ok(VerifiedAnchor {
+            order,
+            keys,
+            balances,
+        })
+    }
 
-        // ---- accepted: commit ----------------------------------------------------------------
-        self.ledger = ledger;
+    /// Finalises a verified anchor.
+    fn commit_anchor(&mut self, snapshot: &DagSnapshot, verified: VerifiedAnchor) {
+        let VerifiedAnchor {
+            order,
+            keys,
+            balances,
+        } = verified;
+        // Every account a finalised transfer touched (the sender's nonce moves even when the
+        // funds do not).
+        for &m in &order {
+            let Some((id, key)) = self.graph.node(m).and_then(|n| n.spend.map(|k| (n.id, k)))
+            else {
+                continue;
+            };
+            self.dirty.accounts.push(key.from);
+            if let Some(t) = self
+                .get(&id)
+                .and_then(|tx| tx.payload().as_transfer().copied())
+            {
+                self.dirty.accounts.push(t.to);
+            }
+        }
+        self.balances = balances;
         let mut overridden = false;
         for &m in &order {
             if let Some(n) = self.graph.node_mut(m) {
@@ -246,15 +389,18 @@ impl<S: TxStore> Tangle<S> {
         self.graph.set_entry_points(&snapshot.tips);
         let root = snapshot.root();
         self.anchored.push_back(snapshot.clone());
+        self.dirty.snapshots.push(snapshot.snapshot_seq);
         while self.anchored.len() > self.config.kept_snapshots.max(1) {
-            self.anchored.pop_front();
+            if let Some(old) = self.anchored.pop_front() {
+                self.dirty.snapshots.push(old.snapshot_seq);
+            }
         }
-        self.push_event(DagEvent::Finalized {
-            epoch: snapshot.epoch,
+        self.dirty.meta = true;
+        self.push_event(Event::Finalized {
+            snapshot_seq: snapshot.snapshot_seq,
             root,
             count: order.len(),
         });
-        Ok(())
     }
 
     /// After an anchor overrode a local decision: re-derive which non-final nodes conflict
@@ -278,7 +424,7 @@ impl<S: TxStore> Tangle<S> {
             });
             let spend_taken = n.spend.is_some_and(|key| {
                 self.conflicts.winner(&key).is_some_and(|w| w != n.id)
-                    || key.nonce < self.ledger.next_spend(&key.from)
+                    || key.nonce < self.balances.next_spend(&key.from)
             });
             let should = parent_conflicts || spend_taken;
             let (id, was) = (n.id, n.status);
@@ -289,7 +435,7 @@ impl<S: TxStore> Tangle<S> {
                 if let Some(key) = self.graph.node(i).and_then(|n| n.spend) {
                     self.conflicts.clear_winner_if(&key, &id);
                 }
-                self.push_event(DagEvent::Conflicting(id));
+                self.push_event(Event::Conflicting(id));
             } else if !should && was == TxStatus::Conflicting {
                 if let Some(n) = self.graph.node_mut(i) {
                     n.status = TxStatus::Pending;
@@ -361,8 +507,8 @@ impl<S: TxStore> Tangle<S> {
         tips
     }
 
-    /// Applies the transfers among `ids` (in order) to `ledger`.
-    fn apply_transfers(&self, ledger: &mut Ledger, ids: &[TxId]) -> Result<(), DagError> {
+    /// Applies the transfers among `ids` (in order) to `balances`.
+    fn apply_transfers(&self, balances: &mut DagBalances, ids: &[TxId]) -> Result<(), DagError> {
         for id in ids {
             let is_transfer = self
                 .graph
@@ -372,9 +518,9 @@ impl<S: TxStore> Tangle<S> {
             if !is_transfer {
                 continue;
             }
-            let tx = self.store.get(id).ok_or(DagError::AnchorUnknownTx(*id))?;
+            let tx = self.get(id).ok_or(DagError::MissingBody(*id))?;
             if let Some(t) = tx.payload().as_transfer() {
-                ledger.apply(tx.issuer_address(), t);
+                balances.apply(tx.issuer_address(), t);
             }
         }
         Ok(())

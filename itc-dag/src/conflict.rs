@@ -18,12 +18,13 @@ use alloc::vec::Vec;
 use crate::graph::SpendKey;
 use crate::tx::TxId;
 
-#[derive(Debug, Clone, Default)]
-struct SpendEntry {
+/// One spend key's bookkeeping (also its stored record).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SpendEntry {
     /// Confirmed or final claimant.
-    winner: Option<TxId>,
-    /// Every tracked claimant (winner included).
-    claimants: Vec<TxId>,
+    pub(crate) winner: Option<TxId>,
+    /// Every tracked claimant (winner included), in claim order.
+    pub(crate) claimants: Vec<TxId>,
 }
 
 /// Registry of spend keys with live claimants.
@@ -31,6 +32,8 @@ struct SpendEntry {
 pub(crate) struct ConflictRegistry {
     entries: BTreeMap<SpendKey, SpendEntry>,
     max_claimants: usize,
+    /// Keys whose entry changed since the last flush (may repeat).
+    dirty: Vec<SpendKey>,
 }
 
 impl ConflictRegistry {
@@ -38,7 +41,37 @@ impl ConflictRegistry {
         ConflictRegistry {
             entries: BTreeMap::new(),
             max_claimants: max_claimants.max(1),
+            dirty: Vec::new(),
         }
+    }
+
+    /// The entry of `key`, if any claimant is tracked.
+    pub(crate) fn entry(&self, key: &SpendKey) -> Option<&SpendEntry> {
+        self.entries.get(key)
+    }
+
+    /// Every entry, by key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&SpendKey, &SpendEntry)> {
+        self.entries.iter()
+    }
+
+    /// Number of keys tracked.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Takes the keys changed since the last call, sorted and deduplicated.
+    pub(crate) fn take_dirty(&mut self) -> Vec<SpendKey> {
+        let mut d = core::mem::take(&mut self.dirty);
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    /// Puts back a stored entry (restore).
+    pub(crate) fn restore(&mut self, key: SpendKey, entry: SpendEntry) {
+        self.entries.insert(key, entry);
     }
 
     pub(crate) fn winner(&self, key: &SpendKey) -> Option<TxId> {
@@ -47,6 +80,7 @@ impl ConflictRegistry {
 
     /// Records a claimant; false if the key already has its maximum of rivals.
     pub(crate) fn claim(&mut self, key: SpendKey, id: TxId) -> bool {
+        self.dirty.push(key);
         let e = self.entries.entry(key).or_default();
         if e.claimants.contains(&id) {
             return true;
@@ -67,6 +101,7 @@ impl ConflictRegistry {
     }
 
     pub(crate) fn set_winner(&mut self, key: SpendKey, id: TxId) {
+        self.dirty.push(key);
         let e = self.entries.entry(key).or_default();
         if !e.claimants.contains(&id) {
             e.claimants.push(id);
@@ -77,6 +112,7 @@ impl ConflictRegistry {
     /// Clears the winner if it is `id` (a confirmed winner overridden by an anchor).
     pub(crate) fn clear_winner_if(&mut self, key: &SpendKey, id: &TxId) {
         if let Some(e) = self.entries.get_mut(key) {
+            self.dirty.push(*key);
             if e.winner.as_ref() == Some(id) {
                 e.winner = None;
             }
@@ -87,6 +123,7 @@ impl ConflictRegistry {
     pub(crate) fn forget(&mut self, key: &SpendKey, id: &TxId) {
         let empty = match self.entries.get_mut(key) {
             Some(e) => {
+                self.dirty.push(*key);
                 e.claimants.retain(|c| c != id);
                 if e.winner.as_ref() == Some(id) {
                     e.winner = None;
@@ -98,11 +135,6 @@ impl ConflictRegistry {
         if empty {
             self.entries.remove(key);
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
     }
 
     /// Approximate heap bytes held.

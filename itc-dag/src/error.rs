@@ -1,11 +1,13 @@
 //! The one error type of the crate: every way a transaction, an anchor or a request can be
-//! refused, named for what went wrong.
+//! refused, named for what went wrong, and [`DagError::blame`]: who must act on it.
 //!
 //! A refusal never changes the tangle: validation runs to completion before anything is
-//! written, so the caller can drop the input and carry on.
+//! written, so the caller can drop the input and carry on. (The one deliberate exception:
+//! an anchor naming transactions this node lacks records that it asked peers for them.)
 
-use itc_crypto::{CryptoError, DecodeError};
+use itc_crypto::{Blame, CryptoError, DecodeError};
 
+use crate::store::{StoreTable, StoreUnavailable};
 use crate::tx::TxId;
 
 /// Why the tangle (or a builder) refused an input.
@@ -130,12 +132,12 @@ pub enum DagError {
     NoTips,
 
     // --- anchors ----------------------------------------------------------------------------
-    /// The anchor is not the next epoch.
-    #[error("anchor epoch {got}, expected {expected}")]
-    AnchorEpoch {
-        /// Next epoch this tangle expects.
+    /// The anchor is not the next snapshot in sequence.
+    #[error("anchor sequence {got}, expected {expected}")]
+    AnchorSequence {
+        /// Next snapshot sequence this tangle expects.
         expected: u64,
-        /// Epoch in the snapshot.
+        /// Sequence in the snapshot.
         got: u64,
     },
     /// The anchor does not chain to the previous anchored snapshot.
@@ -154,7 +156,7 @@ pub enum DagError {
     #[error("anchor finalises conflicting transaction {0:?}")]
     AnchorConflict(TxId),
     /// Applying the anchored transfers does not give the balances root the anchor states.
-    #[error("anchor balances root does not match the local ledger")]
+    #[error("anchor balances root does not match the local balances")]
     AnchorBalancesMismatch,
     /// The snapshot has more transactions than the protocol allows.
     #[error("snapshot of {count} transactions exceeds the {max} limit")]
@@ -164,6 +166,121 @@ pub enum DagError {
         /// Limit.
         max: usize,
     },
+
+    // --- the integrator's side ---------------------------------------------------------------
+    /// The integrator has not taken the events of earlier steps: new input is refused until
+    /// it does, so no event is ever dropped (see [`crate::TangleConfig::max_events`]).
+    #[error("{pending} undrained events (limit {max}): drain them before new input")]
+    EventBacklog {
+        /// Events waiting.
+        pending: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// The store lost the body of a transaction the tangle holds.
+    #[error("the store has no body for held transaction {0:?}")]
+    MissingBody(TxId),
+    /// The store could not be read.
+    #[error("the store could not be read")]
+    StoreUnavailable,
+    /// Restore found an empty store: start with `Tangle::new` instead.
+    #[error("the store holds no tangle")]
+    StoreEmpty,
+    /// A stored record does not decode.
+    #[error("corrupt {table:?} record: {error}")]
+    CorruptRecord {
+        /// Which kind of record.
+        table: StoreTable,
+        /// What was wrong with its bytes.
+        error: DecodeError,
+    },
+    /// Stored records contradict each other (a node without its body, a gap in the kept
+    /// snapshots, a key this crate never writes).
+    #[error("inconsistent {0:?} records in the store")]
+    StoreInconsistent(StoreTable),
+    /// The store holds more records of a kind than the configuration allows (a store from
+    /// another configuration, or not a tangle's).
+    #[error("store holds more than {max} {table:?} records")]
+    StoreOverCapacity {
+        /// Which kind of record.
+        table: StoreTable,
+        /// The configured bound.
+        max: usize,
+    },
+}
+
+impl DagError {
+    /// Who must act on this refusal: the peer that sent the input ([`Blame::Peer`]: forged,
+    /// malformed, not worked, or a snapshot that contradicts the tangle), nobody
+    /// ([`Blame::Ignorable`]: duplicates, stale or early inputs, full pools, transactions still
+    /// missing: honest nodes produce these through timing alone), or the integrator
+    /// ([`Blame::Local`]: anchors fed out of order, undrained events, a broken store, a signer
+    /// that failed).
+    ///
+    /// ```
+    /// use itc_crypto::Blame;
+    /// use itc_dag::{DagError, TxId};
+    /// assert_eq!(DagError::InvalidSignature.blame(), Blame::Peer);
+    /// assert_eq!(DagError::Duplicate(TxId::default()).blame(), Blame::Ignorable);
+    /// assert_eq!(DagError::EventBacklog { pending: 9, max: 8 }.blame(), Blame::Local);
+    /// // An anchor behind ours is stale; one ahead of ours means we skipped one.
+    /// assert_eq!(DagError::AnchorSequence { expected: 5, got: 4 }.blame(), Blame::Ignorable);
+    /// assert_eq!(DagError::AnchorSequence { expected: 5, got: 6 }.blame(), Blame::Local);
+    /// ```
+    pub fn blame(&self) -> Blame {
+        use DagError::*;
+        match self {
+            Decode(_)
+            | Oversized { .. }
+            | ParentCount { .. }
+            | DuplicateParent(_)
+            | ZeroAmount
+            | TransferToSelf
+            | InvalidSignature
+            | InsufficientPow { .. }
+            | DifficultyTooLow { .. }
+            | UnauthorizedAnchor
+            | TimestampBeforeParent(_)
+            | AnchorPrevMismatch
+            | AnchorNotClosed(_)
+            | AnchorNotCanonical
+            | AnchorConflict(_)
+            | AnchorBalancesMismatch
+            | SnapshotTooLarge { .. } => Blame::Peer,
+            Duplicate(_)
+            | TimestampInFuture { .. }
+            | TooOld { .. }
+            | ParentTooOld(_)
+            | SequenceReplay { .. }
+            | TimestampRegression { .. }
+            | TangleFull { .. }
+            | UnsolidPoolFull { .. }
+            | UnsolidTimeout
+            | AnchorUnknownTx(_) => Blame::Ignorable,
+            AnchorSequence { expected, got } => {
+                if got < expected {
+                    Blame::Ignorable
+                } else {
+                    Blame::Local
+                }
+            }
+            Signing(_)
+            | NoTips
+            | EventBacklog { .. }
+            | MissingBody(_)
+            | StoreUnavailable
+            | StoreEmpty
+            | CorruptRecord { .. }
+            | StoreInconsistent(_)
+            | StoreOverCapacity { .. } => Blame::Local,
+        }
+    }
+}
+
+impl From<StoreUnavailable> for DagError {
+    fn from(_: StoreUnavailable) -> Self {
+        DagError::StoreUnavailable
+    }
 }
 
 impl From<CryptoError> for DagError {

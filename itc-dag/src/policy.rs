@@ -147,16 +147,32 @@ impl IssuerPolicy {
 ///
 /// The estimate for a window ending at `t` is `current + previous × (remaining fraction)`, the
 /// classic sliding-window-counter approximation; integer only.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RateWindow {
+pub(crate) struct RateWindow {
     bucket: u64,
     current: u32,
     previous: u32,
 }
 
+#[cfg(feature = "alloc")]
 impl RateWindow {
+    /// `(bucket, current, previous)`: the stored form.
+    pub(crate) fn parts(&self) -> (u64, u32, u32) {
+        (self.bucket, self.current, self.previous)
+    }
+
+    /// Rebuilds a window from its stored form.
+    pub(crate) fn from_parts(bucket: u64, current: u32, previous: u32) -> Self {
+        RateWindow {
+            bucket,
+            current,
+            previous,
+        }
+    }
+
     /// Estimated number of transactions in the `window_ms` before `timestamp`.
-    pub fn recent(&self, timestamp: u64, window_ms: u64) -> u64 {
+    pub(crate) fn recent(&self, timestamp: u64, window_ms: u64) -> u64 {
         let w = window_ms.max(1);
         let b = timestamp / w;
         let (cur, prev) = if b == self.bucket {
@@ -174,7 +190,7 @@ impl RateWindow {
     /// Counts one transaction at `timestamp`. Timestamps normally increase per issuer; a late
     /// one (a solicited transaction) counts in the bucket it belongs to, or not at all if that
     /// bucket is already forgotten.
-    pub fn record(&mut self, timestamp: u64, window_ms: u64) {
+    pub(crate) fn record(&mut self, timestamp: u64, window_ms: u64) {
         let b = timestamp / window_ms.max(1);
         if b < self.bucket {
             if b.saturating_add(1) == self.bucket {
@@ -198,6 +214,7 @@ impl RateWindow {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn rate_window_counts_and_decays() {
         let mut r = RateWindow::default();

@@ -6,8 +6,10 @@
 //! loses. So each added tip is checked against the others by a bounded walk over the
 //! *pending* region (confirmed and final transactions have no unresolved rivals). If the
 //! check would exceed `max_consistency_visits`, the extra tip is dropped. When fewer than two
-//! tips survive, the second parent is a young parent of the first tip (inside its past cone,
-//! so it adds no new conflict), else an entry point of the latest anchor (final).
+//! tips survive, the missing parents are a young parent of the first tip (inside its past
+//! cone, so it adds no new conflict), else the entry points of the latest anchor and the
+//! genesis roots (final: they bring in nothing). Those are approvable at any age, so a tangle
+//! that has been idle for any length of time still yields two parents.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -16,29 +18,29 @@ use rand_core::RngCore;
 
 use crate::error::DagError;
 use crate::graph::{NodeIdx, SpendKey, TxStatus};
-use crate::store::TxStore;
+use crate::store::TangleStore;
 use crate::tangle::Tangle;
 use crate::tips::TipSelector;
 use crate::tx::{canonical_parents, Parents, TxId, MAX_PARENTS, MIN_PARENTS};
 
-impl<S: TxStore> Tangle<S> {
-    /// Picks `count` (clamped to 2..=8) parents for a new transaction at time `now`.
+impl<S: TangleStore> Tangle<S> {
+    /// Picks `count` (clamped to 2..=8) parents for a new transaction issued at `now_ms`.
     ///
     /// ```
-    /// use itc_dag::{Genesis, IssuerPolicy, IssuerProfile, MemoryStore, RandomWalk, Tangle,
-    ///               TangleConfig};
+    /// use itc_dag::{IssuerPolicy, IssuerProfile, MemoryStore, RandomWalk, Tangle,
+    ///               TangleConfig, TangleGenesis};
     /// use rand_core::SeedableRng;
     /// let t = Tangle::new(TangleConfig::default(), IssuerPolicy::new(IssuerProfile::device(8, 10)),
-    ///                     Genesis::default(), MemoryStore::default());
+    ///                     TangleGenesis::default(), MemoryStore::default());
     /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     /// let parents = t.select_parents(&RandomWalk::default(), &mut rng, 0, 2).unwrap();
-    /// assert_eq!(&parents[..], &{ let mut g = Genesis::entry_points(); g.sort(); g }[..]);
+    /// assert_eq!(&parents[..], &{ let mut g = TangleGenesis::roots(); g.sort(); g }[..]);
     /// ```
     pub fn select_parents(
         &self,
         selector: &dyn TipSelector,
         rng: &mut dyn RngCore,
-        now: u64,
+        now_ms: u64,
         count: usize,
     ) -> Result<Parents, DagError> {
         let want = count.clamp(MIN_PARENTS, MAX_PARENTS);
@@ -48,12 +50,12 @@ impl<S: TxStore> Tangle<S> {
                 break;
             }
             let Some(i) = selector
-                .select_tip(&self.graph, rng, now)
+                .select_tip(&self.graph, rng, now_ms)
                 .and_then(|id| self.graph.lookup(&id))
             else {
                 break;
             };
-            if picks.contains(&i) || !self.graph.approvable(i, now) {
+            if picks.contains(&i) || !self.graph.approvable(i, now_ms) {
                 continue;
             }
             picks.push(i);
@@ -68,27 +70,28 @@ impl<S: TxStore> Tangle<S> {
                 _ => {}
             }
         }
-        let Some(&first) = picks.first() else {
-            return Err(DagError::NoTips);
-        };
         if picks.len() < MIN_PARENTS {
-            let young_parents: Vec<NodeIdx> = self
-                .graph
-                .node(first)
+            let young_parents: Vec<NodeIdx> = picks
+                .first()
+                .and_then(|&first| self.graph.node(first))
                 .map(|n| n.parents.iter().copied().collect())
                 .unwrap_or_default();
             let fallbacks = young_parents
                 .into_iter()
                 .chain(self.graph.entry_indices().iter().copied())
+                .chain(self.graph.root_indices().iter().copied())
                 .chain(self.graph.latest());
             for f in fallbacks {
                 if picks.len() >= MIN_PARENTS {
                     break;
                 }
-                if !picks.contains(&f) && self.graph.approvable(f, now) {
+                if !picks.contains(&f) && self.graph.approvable(f, now_ms) {
                     picks.push(f);
                 }
             }
+        }
+        if picks.len() < MIN_PARENTS {
+            return Err(DagError::NoTips);
         }
         let ids: Vec<TxId> = picks
             .iter()

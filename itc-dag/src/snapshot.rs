@@ -1,13 +1,14 @@
 //! DAG snapshots: what the PBFT main chain commits to anchor the tangle, and the proofs light
 //! clients check against it.
 //!
-//! A snapshot of epoch `e` lists the transactions **finalised in that epoch** (a past-closed
+//! Snapshots are numbered by their **sequence** (`snapshot_seq`: 0 is genesis, each anchor
+//! the next; not a validator epoch). Snapshot `s` lists the transactions **finalised by it** (a past-closed
 //! set: every parent is in it or was final before) in canonical order, the snapshot's tip set
 //! and the ledger's balances root after applying its transfers. Its [`DagSnapshot::root`] is
 //! a Merkle root (itc-crypto's RFC 6962-shaped tree) over
 //!
 //! ```text
-//! leaf 0       = leaf_hash(header)            header = "itc/dag/snapshot/v1" ‖ epoch u64 ‖ prev_root
+//! leaf 0       = leaf_hash(header)            header = "itc/dag/snapshot/v1" ‖ snapshot_seq u64 ‖ prev_root
 //!                                                      ‖ tip_set_hash ‖ balances_root ‖ count u64  (131 bytes)
 //! leaf 1 + i   = leaf_hash(finalized[i].as_bytes())   (the 32 raw id bytes)
 //! ```
@@ -24,7 +25,7 @@
 //! use itc_crypto::Hash;
 //! let ids: Vec<TxId> = (1..=5u8).map(|i| TxId(Hash([i; 32]))).collect();
 //! let snap = DagSnapshot {
-//!     epoch: 1, prev_root: Hash::ZERO, tips: vec![ids[4]], finalized: ids.clone(),
+//!     snapshot_seq: 1, prev_root: Hash::ZERO, tips: vec![ids[4]], finalized: ids.clone(),
 //!     balances_root: Hash::ZERO,
 //! };
 //! let proof = snap.prove(&ids[2]).unwrap();
@@ -63,16 +64,16 @@ pub const MAX_SNAPSHOT_TIPS: usize = 4_096;
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DagSnapshot {
-    /// Epoch (0 is genesis; each anchor is the next).
-    pub epoch: u64,
+    /// Sequence number (0 is genesis; each anchor is the next).
+    pub snapshot_seq: u64,
     /// Root of the previous snapshot (zero for genesis).
     pub prev_root: Hash,
     /// The snapshot's tips, ascending: finalised transactions no other finalised one approves
     /// (or the previous tips when nothing was finalised). Random walks start here.
     pub tips: Vec<TxId>,
-    /// Transactions finalised in this epoch, in canonical order.
+    /// Transactions this snapshot finalises, in canonical order.
     pub finalized: Vec<TxId>,
-    /// [`crate::Ledger::root`] after applying the finalised transfers.
+    /// [`crate::DagBalances::root`] after applying the finalised transfers.
     pub balances_root: Hash,
 }
 
@@ -90,7 +91,7 @@ impl DagSnapshot {
         let count = self.finalized.len() as u64;
         let parts: [&[u8]; 6] = [
             SNAPSHOT_HEADER_PREFIX,
-            &self.epoch.to_be_bytes(),
+            &self.snapshot_seq.to_be_bytes(),
             self.prev_root.as_bytes(),
             tips.as_bytes(),
             self.balances_root.as_bytes(),
@@ -124,7 +125,7 @@ impl DagSnapshot {
         MerkleTree::from_leaf_hashes(self.leaf_hashes()).prove(pos + 1)
     }
 
-    /// Proof for the header leaf (lets a light client learn epoch, balances root, tip set).
+    /// Proof for the header leaf (lets a light client learn sequence, balances root, tip set).
     pub fn prove_header(&self) -> Option<InclusionProof> {
         MerkleTree::from_leaf_hashes(self.leaf_hashes()).prove(0)
     }
@@ -135,7 +136,7 @@ impl DagSnapshot {
         tips.sort_unstable();
         tips.dedup();
         DagSnapshot {
-            epoch: 0,
+            snapshot_seq: 0,
             prev_root: Hash::ZERO,
             tips,
             finalized: Vec::new(),
@@ -156,7 +157,7 @@ fn hash_ids(tag: DomainTag, ids: &[TxId]) -> Hash {
 }
 
 /// Leaf hash of a transaction id in a snapshot tree: `leaf_hash(id.as_bytes())`.
-pub fn tx_leaf(id: &TxId) -> Hash {
+fn tx_leaf(id: &TxId) -> Hash {
     leaf_hash(id.as_bytes())
 }
 
@@ -172,7 +173,7 @@ pub fn verify_inclusion(root: &Hash, id: &TxId, proof: &InclusionProof) -> Resul
 #[cfg(feature = "alloc")]
 impl Encode for DagSnapshot {
     fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
-        self.epoch.encode(w);
+        self.snapshot_seq.encode(w);
         self.prev_root.encode(w);
         write_seq(w, &self.tips);
         write_seq(w, &self.finalized);
@@ -183,7 +184,7 @@ impl Encode for DagSnapshot {
 #[cfg(feature = "alloc")]
 impl Decode for DagSnapshot {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let epoch = u64::decode(r)?;
+        let snapshot_seq = u64::decode(r)?;
         let prev_root = Hash::decode(r)?;
         let n = r.read_count(MAX_SNAPSHOT_TIPS, 32)?;
         let mut tips: Vec<TxId> = Vec::with_capacity(n);
@@ -209,7 +210,7 @@ impl Decode for DagSnapshot {
             finalized.push(id);
         }
         Ok(DagSnapshot {
-            epoch,
+            snapshot_seq,
             prev_root,
             tips,
             finalized,
@@ -233,7 +234,7 @@ mod tests {
     #[test]
     fn header_leaf_cannot_be_proved_as_a_transaction() {
         let s = DagSnapshot {
-            epoch: 3,
+            snapshot_seq: 3,
             prev_root: Hash([1; 32]),
             tips: vec![],
             finalized: ids(4),
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn root_commits_to_every_field() {
         let base = DagSnapshot {
-            epoch: 1,
+            snapshot_seq: 1,
             prev_root: Hash::ZERO,
             tips: ids(2),
             finalized: ids(3),
@@ -257,7 +258,7 @@ mod tests {
         };
         let r = base.root();
         let mut s = base.clone();
-        s.epoch = 2;
+        s.snapshot_seq = 2;
         assert_ne!(s.root(), r);
         let mut s = base.clone();
         s.prev_root = Hash([1; 32]);
@@ -276,7 +277,7 @@ mod tests {
     #[test]
     fn decoding_rejects_unsorted_tips_and_repeated_ids() {
         let mut s = DagSnapshot {
-            epoch: 1,
+            snapshot_seq: 1,
             prev_root: Hash::ZERO,
             tips: ids(3),
             finalized: ids(3),
@@ -299,10 +300,10 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn every_finalized_id_proves_and_round_trips(n in 0usize..40, epoch: u64) {
+        fn every_finalized_id_proves_and_round_trips(n in 0usize..40, seq: u64) {
             let mut tips = ids(n.min(3));
             tips.sort();
-            let s = DagSnapshot { epoch, prev_root: Hash([7; 32]), tips, finalized: ids(n), balances_root: Hash([9; 32]) };
+            let s = DagSnapshot { snapshot_seq: seq, prev_root: Hash([7; 32]), tips, finalized: ids(n), balances_root: Hash([9; 32]) };
             let bytes = s.encode_to_vec();
             prop_assert_eq!(DagSnapshot::decode_bytes(&bytes).unwrap(), s.clone());
             let root = s.root();

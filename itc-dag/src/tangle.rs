@@ -1,15 +1,23 @@
 //! The [`Tangle`] state machine: validate, attach, weigh, confirm.
 //!
-//! Inputs (each a method; time is always passed in):
-//! * [`Tangle::handle_transaction`] / [`Tangle::handle_bytes`] — a transaction from a peer or
-//!   a local device;
+//! Inputs (each a method; time is always `now_ms`, passed in):
+//! * [`Tangle::handle_transaction`] / [`Tangle::handle_bytes`] / [`Tangle::handle_transactions`]
+//!   — transactions from peers or local devices;
 //! * [`Tangle::handle_anchor`] — the main chain committed a [`crate::DagSnapshot`];
-//! * [`Tangle::handle_tick`] — time passed: expire waiting transactions, prune below anchors.
+//! * [`Tangle::handle_timeout`] — the deadline [`Tangle::poll_timeout`] named has passed:
+//!   expire waiting transactions, drop stale tips, prune below the anchors.
 //!
-//! Outputs: [`Tangle::drain_events`] ([`DagEvent`]), plus queries (status, weights, snapshots,
-//! proofs, [`Tangle::select_parents`]). Transaction bodies are written to the [`TxStore`] before
-//! the `Attached` event is emitted; nothing else must be durable (metadata is rebuilt by
-//! re-attaching stored bodies after a crash).
+//! Outputs, one channel: [`Tangle::poll_event`] (or [`Tangle::take_events`]) hands out every
+//! [`Event`] in order. Inputs return only `Result<(), DagError>`: a refusal, or nothing; what
+//! an accepted input caused comes out of the event queue. The queue never drops anything:
+//! while it holds [`TangleConfig::max_events`] undrained events, new input is refused with
+//! [`DagError::EventBacklog`] (backpressure rather than loss: an event is a gossip or a fetch
+//! the network depends on). One step can still add more than that limit's headroom (a parent
+//! releasing its whole waiting cone), so the queue is bounded by `max_events` plus what one
+//! step can emit, which the capacities bound (see [`TangleConfig::max_events`]).
+//!
+//! Durability: each step ends by handing the [`TangleStore`] one [`crate::WriteBatch`]; it
+//! must be durable before the step's events are acted on ([`crate::store`]).
 //!
 //! Validation order is cheapest-first so junk costs us little: syntax and policy, then one
 //! Keccak for the PoW, then the Schnorr signature, then the checks that need the parents. A
@@ -22,21 +30,21 @@ use itc_crypto::batch::{self, BatchItem};
 use itc_crypto::hash::{tagged_hash, DomainTag, Hash, TaggedHasher};
 use itc_crypto::{Address, PublicKey};
 
+use crate::balances::DagBalances;
 use crate::conflict::ConflictRegistry;
 use crate::error::DagError;
 use crate::graph::{Graph, Node, NodeIdx, SpendKey, TxStatus};
-use crate::ledger::Ledger;
 use crate::policy::{IssuerPolicy, RateWindow};
 use crate::pow;
 use crate::snapshot::DagSnapshot;
-use crate::store::{MemoryStore, TxStore};
+use crate::store::{MemoryStore, StoreKey, TangleStore, WriteBatch};
 use crate::tx::{Payload, Transaction, TxId};
 use crate::unsolid::UnsolidPool;
 
 /// Tag of [`Tangle::state_digest`].
-pub const STATE_DIGEST_TAG: DomainTag = DomainTag::new(b"itc/dag/state-digest/v1");
+pub const STATE_DIGEST_TAG: DomainTag = DomainTag::new(b"itc/dag/state-digest/v2");
 
-/// Tag deriving the genesis entry-point ids.
+/// Tag deriving the genesis root ids.
 pub const GENESIS_TAG: DomainTag = DomainTag::new(b"itc/dag/genesis/v1");
 
 /// Most signatures [`Tangle::handle_transactions`] batch-verifies at once (the batch engine's
@@ -55,10 +63,11 @@ enum SignatureCheck {
 pub struct TangleConfig {
     /// Approving weight at which a transaction is confirmed.
     pub confirmation_threshold: u64,
-    /// How far a timestamp may run ahead of `now`.
+    /// How far a timestamp may run ahead of `now_ms`.
     pub max_future_drift_ms: u64,
-    /// "Max depth": the oldest a parent may be (entry points of the latest anchor excepted).
-    /// Stops lazy tips and parasite chains hooked deep in the past.
+    /// "Max depth": the oldest a parent may be, measured from the depth reference
+    /// ([`Graph::depth_reference`]; roots and entry points excepted). Stops lazy tips and
+    /// parasite chains hooked deep in the past.
     pub max_parent_age_ms: u64,
     /// How long final (and orphaned) transactions are kept before pruning.
     pub retention_ms: u64,
@@ -74,8 +83,16 @@ pub struct TangleConfig {
     pub kept_snapshots: usize,
     /// Most pending transactions one parent-consistency check may visit.
     pub max_consistency_visits: usize,
-    /// Undrained events kept (oldest dropped beyond it).
+    /// Undrained events at which new input is refused ([`DagError::EventBacklog`]) until the
+    /// integrator drains them. Nothing is ever dropped: the queue holds at most this many
+    /// plus what the one step that crossed the limit emitted — at most one `Attached` or
+    /// `Waiting`, eight `RequestMissing` and one `Dropped` per transaction it attached or
+    /// parked (itself and the waiting transactions it released: `1 + unsolid_capacity`),
+    /// one `Confirmed` and one `Conflicting` per held transaction (`capacity`), and for an
+    /// anchor one `RequestMissing` per requested transaction (`unsolid_capacity`).
     pub max_events: usize,
+    /// Interval of the housekeeping deadline [`Tangle::poll_timeout`] reports.
+    pub housekeeping_ms: u64,
 }
 
 impl Default for TangleConfig {
@@ -91,24 +108,26 @@ impl Default for TangleConfig {
             max_rivals: 8,
             kept_snapshots: 16,
             max_consistency_visits: 4_096,
-            max_events: 100_000,
+            max_events: 10_000,
+            housekeeping_ms: 1_000,
         }
     }
 }
 
-/// Genesis: the starting time and balances. The genesis snapshot lists two fixed entry points
-/// that the first transactions approve.
+/// How a tangle starts: the genesis time and balances. Its two roots (bodyless, final, held
+/// forever) are what the first transactions approve, and what any transaction may approve
+/// however long the tangle has been idle.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Genesis {
+pub struct TangleGenesis {
     /// Genesis time (ms).
     pub timestamp: u64,
     /// Initial balances.
     pub balances: Vec<(Address, u64)>,
 }
 
-impl Genesis {
-    /// The two genesis entry-point ids: `tagged_hash(GENESIS_TAG, [i])`.
-    pub fn entry_points() -> [TxId; 2] {
+impl TangleGenesis {
+    /// The two genesis root ids: `tagged_hash(GENESIS_TAG, [i])`.
+    pub fn roots() -> [TxId; 2] {
         [
             TxId(tagged_hash(GENESIS_TAG, &[0])),
             TxId(tagged_hash(GENESIS_TAG, &[1])),
@@ -116,15 +135,23 @@ impl Genesis {
     }
 }
 
-/// Something the integrator should know or do.
+/// Something the integrator should know or do, in the order it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DagEvent {
-    /// A transaction was attached (body already in the store): gossip it.
+pub enum Event {
+    /// A transaction was attached (its body is in the store): gossip it.
     Attached {
         /// The transaction.
         id: TxId,
         /// Its status on attach (`Pending`, or `Conflicting` if born on a losing side).
         status: TxStatus,
+    },
+    /// A transaction passed every check that needs no parents and waits for `missing` of
+    /// them (each new one is named by a `RequestMissing`).
+    Waiting {
+        /// The transaction.
+        id: TxId,
+        /// Parents still missing.
+        missing: usize,
     },
     /// Approving weight crossed the threshold.
     Confirmed(TxId),
@@ -132,8 +159,8 @@ pub enum DagEvent {
     Conflicting(TxId),
     /// An anchor finalised a snapshot.
     Finalized {
-        /// Snapshot epoch.
-        epoch: u64,
+        /// Snapshot sequence.
+        snapshot_seq: u64,
         /// Snapshot root.
         root: Hash,
         /// Transactions finalised.
@@ -155,25 +182,6 @@ pub enum DagEvent {
     },
 }
 
-/// What happened to a transaction handed to [`Tangle::handle_transaction`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Attached with this status.
-    Attached {
-        /// The transaction.
-        id: TxId,
-        /// `Pending`, `Confirmed` (tiny thresholds) or `Conflicting`.
-        status: TxStatus,
-    },
-    /// Valid so far, waiting in the unsolid pool for `missing` parents (requests emitted).
-    Waiting {
-        /// The transaction.
-        id: TxId,
-        /// Number of parents still missing.
-        missing: usize,
-    },
-}
-
 /// Memory held by the tangle, by part, and per stored transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryReport {
@@ -181,76 +189,29 @@ pub struct MemoryReport {
     pub transactions: usize,
     /// Metadata graph: arena, approver lists, id and time indices, tips.
     pub metadata_bytes: usize,
-    /// Bodies, as reported by the store.
-    pub body_bytes: usize,
+    /// Bodies and records, as reported by the store (0 for a store off the heap).
+    pub store_bytes: usize,
     /// Unsolid pool.
     pub pool_bytes: usize,
-    /// Conflict registry, ledger, issuer states, kept snapshots.
+    /// Conflict registry, balances, issuer states, kept snapshots, undrained events.
     pub other_bytes: usize,
-    /// `(metadata + body) / transactions`.
+    /// `(metadata + store) / transactions`.
     pub bytes_per_transaction: usize,
 }
 
 impl MemoryReport {
     /// Sum of all parts.
     pub fn total(&self) -> usize {
-        self.metadata_bytes + self.body_bytes + self.pool_bytes + self.other_bytes
+        self.metadata_bytes + self.store_bytes + self.pool_bytes + self.other_bytes
     }
 }
 
-/// Per-issuer state for sequence, timestamp monotonicity and rate.
-#[derive(Debug, Clone, Copy, Default)]
+/// Per-issuer state for sequence, timestamp monotonicity and rate (also its stored record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct IssuerState {
     pub(crate) last_seq: Option<u64>,
     pub(crate) last_ts: u64,
     pub(crate) rate: RateWindow,
-}
-
-/// The tangle: a sans-I/O state machine over a [`TxStore`].
-///
-/// ```
-/// use itc_dag::{Genesis, Tangle, TangleConfig, IssuerPolicy, IssuerProfile, MemoryStore,
-///               TransactionBuilder, Payload, UniformRandom, TxStatus};
-/// use itc_crypto::SecretKey;
-/// use rand_core::SeedableRng;
-///
-/// let policy = IssuerPolicy::new(IssuerProfile::device(2, 100));
-/// let config = TangleConfig { confirmation_threshold: 3, ..TangleConfig::default() };
-/// let mut tangle = Tangle::new(config, policy, Genesis::default(), MemoryStore::default());
-/// let key = SecretKey::from_bytes(&[5u8; 32]).unwrap();
-/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-/// let mut ids = Vec::new();
-/// for seq in 0..4u64 {
-///     let now = 1_000 + seq;
-///     let parents = tangle.select_parents(&UniformRandom::default(), &mut rng, now, 2).unwrap();
-///     let mut b = TransactionBuilder::new(key.public_key(), seq, now)
-///         .parents(&parents).unwrap()
-///         .payload(Payload::data(b"reading").unwrap());
-///     b.solve_pow(2, 0, 1 << 12).unwrap();
-///     let tx = b.sign(&key).unwrap();
-///     ids.push(tx.id());
-///     tangle.handle_transaction(tx, now).unwrap();
-/// }
-/// // The first transaction is approved (directly or not) by the later ones.
-/// assert!(tangle.cumulative_weight(&ids[0]).unwrap() >= 3);
-/// assert_eq!(tangle.status(&ids[0]), Some(TxStatus::Confirmed));
-/// let events: Vec<_> = tangle.drain_events().collect();
-/// assert!(!events.is_empty());
-/// ```
-#[derive(Debug, Clone)]
-pub struct Tangle<S: TxStore = MemoryStore> {
-    pub(crate) config: TangleConfig,
-    pub(crate) policy: IssuerPolicy,
-    pub(crate) store: S,
-    pub(crate) graph: Graph,
-    pub(crate) conflicts: ConflictRegistry,
-    pub(crate) ledger: Ledger,
-    pub(crate) issuers: BTreeMap<[u8; 32], IssuerState>,
-    pub(crate) pool: UnsolidPool,
-    pub(crate) events: VecDeque<DagEvent>,
-    /// Anchored snapshots, oldest first; never empty (genesis first).
-    pub(crate) anchored: VecDeque<DagSnapshot>,
-    pub(crate) metrics: Metrics,
 }
 
 /// Counters for operators and benches.
@@ -266,36 +227,122 @@ pub struct Metrics {
     pub last_weight_visits: u64,
 }
 
+/// What a step changed beyond the graph, pool and conflicts (which track their own), for the
+/// step's write batch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dirty {
+    pub(crate) issuers: Vec<[u8; 32]>,
+    pub(crate) accounts: Vec<Address>,
+    pub(crate) snapshots: Vec<u64>,
+    /// The meta record (counters, latest node, last timeout) changed.
+    pub(crate) meta: bool,
+}
+
+/// The tangle: a sans-I/O state machine over a [`TangleStore`].
+///
+/// ```
+/// use itc_dag::{Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle,
+///               TangleConfig, TangleGenesis, TransactionBuilder, TxStatus, UniformRandom};
+/// use itc_crypto::SecretKey;
+/// use rand_core::SeedableRng;
+///
+/// let policy = IssuerPolicy::new(IssuerProfile::device(2, 100));
+/// let config = TangleConfig { confirmation_threshold: 3, ..TangleConfig::default() };
+/// let mut tangle = Tangle::new(config, policy, TangleGenesis::default(), MemoryStore::default());
+/// let key = SecretKey::from_bytes(&[5u8; 32]).unwrap();
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+/// let mut ids = Vec::new();
+/// for seq in 0..4u64 {
+///     let now_ms = 1_000 + seq;
+///     let parents = tangle.select_parents(&UniformRandom::default(), &mut rng, now_ms, 2).unwrap();
+///     let mut b = TransactionBuilder::new(key.public_key(), seq, now_ms)
+///         .parents(&parents).unwrap()
+///         .payload(Payload::data(b"reading").unwrap());
+///     b.solve_pow(2, 0, 1 << 12).unwrap();
+///     let tx = b.sign(&key).unwrap();
+///     ids.push(tx.id());
+///     tangle.handle_transaction(tx, now_ms).unwrap();
+/// }
+/// // The first transaction is approved (directly or not) by the later ones.
+/// assert!(tangle.cumulative_weight(&ids[0]).unwrap() >= 3);
+/// assert_eq!(tangle.status(&ids[0]), Some(TxStatus::Confirmed));
+/// // Everything that happened comes out of one queue, in order.
+/// let events = tangle.take_events();
+/// assert!(events.contains(&Event::Confirmed(ids[0])));
+/// assert_eq!(tangle.poll_event(), None);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tangle<S: TangleStore = MemoryStore> {
+    pub(crate) config: TangleConfig,
+    pub(crate) policy: IssuerPolicy,
+    pub(crate) store: S,
+    pub(crate) graph: Graph,
+    pub(crate) conflicts: ConflictRegistry,
+    pub(crate) balances: DagBalances,
+    pub(crate) issuers: BTreeMap<[u8; 32], IssuerState>,
+    pub(crate) pool: UnsolidPool,
+    pub(crate) events: VecDeque<Event>,
+    /// Anchored snapshots, oldest first; never empty (genesis first).
+    pub(crate) anchored: VecDeque<DagSnapshot>,
+    pub(crate) metrics: Metrics,
+    pub(crate) genesis_ms: u64,
+    /// When housekeeping last ran (genesis time before the first run).
+    pub(crate) last_timeout_ms: u64,
+    pub(crate) dirty: Dirty,
+    /// The step's writes (reused between steps).
+    pub(crate) batch: WriteBatch,
+}
+
 /// Result of the checks that need no parents.
 struct Admission {
     own_weight: u64,
 }
 
-impl<S: TxStore> Tangle<S> {
-    /// A tangle at genesis.
-    pub fn new(config: TangleConfig, policy: IssuerPolicy, genesis: Genesis, store: S) -> Self {
+impl<S: TangleStore> Tangle<S> {
+    /// A tangle at genesis, over an empty store, into which it writes its genesis records
+    /// (the roots, the genesis snapshot and balances) as its first write batch. To resume
+    /// from a store that holds a tangle, use [`Tangle::restore`].
+    pub fn new(
+        config: TangleConfig,
+        policy: IssuerPolicy,
+        genesis: TangleGenesis,
+        store: S,
+    ) -> Self {
         let mut graph = Graph::new(config.max_parent_age_ms);
-        let entry = Genesis::entry_points();
-        for id in entry {
-            graph.insert(Node::new(id, genesis.timestamp, 0, TxStatus::Final), &[]);
+        let roots = TangleGenesis::roots();
+        for id in roots {
+            let i = graph.insert(Node::new(id, genesis.timestamp, 0, TxStatus::Final), &[]);
+            graph.add_root(i);
         }
-        graph.set_entry_points(&entry);
-        let ledger = Ledger::from_balances(&genesis.balances);
+        graph.set_entry_points(&roots);
+        let balances = DagBalances::from_balances(&genesis.balances);
         let mut anchored = VecDeque::new();
-        anchored.push_back(DagSnapshot::genesis(&entry, ledger.root()));
-        Tangle {
+        anchored.push_back(DagSnapshot::genesis(&roots, balances.root()));
+        let dirty = Dirty {
+            issuers: Vec::new(),
+            accounts: balances.iter().map(|(a, _)| *a).collect(),
+            snapshots: alloc::vec![0],
+            meta: true,
+        };
+        let mut tangle = Tangle {
             conflicts: ConflictRegistry::new(config.max_rivals),
             pool: UnsolidPool::new(config.unsolid_capacity),
             config,
             policy,
             store,
             graph,
-            ledger,
+            balances,
             issuers: BTreeMap::new(),
             events: VecDeque::new(),
             anchored,
             metrics: Metrics::default(),
-        }
+            genesis_ms: genesis.timestamp,
+            last_timeout_ms: genesis.timestamp,
+            dirty,
+            batch: WriteBatch::default(),
+        };
+        tangle.finish_step();
+        tangle
     }
 
     // ---- queries ----------------------------------------------------------------------------
@@ -315,7 +362,8 @@ impl<S: TxStore> Tangle<S> {
         &self.policy
     }
 
-    /// The issuer policy (register issuers, tune rates).
+    /// The issuer policy (register issuers, tune rates). The policy is configuration, not
+    /// state: it is not stored, so pass the same one to [`Tangle::restore`].
     pub fn policy_mut(&mut self) -> &mut IssuerPolicy {
         &mut self.policy
     }
@@ -325,9 +373,9 @@ impl<S: TxStore> Tangle<S> {
         &self.graph
     }
 
-    /// The side-chain ledger (changes only on anchors).
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+    /// The side-chain balances (change only on anchors).
+    pub fn balances(&self) -> &DagBalances {
+        &self.balances
     }
 
     /// The store.
@@ -345,9 +393,9 @@ impl<S: TxStore> Tangle<S> {
         self.graph.weight(id)
     }
 
-    /// A stored transaction body.
+    /// A held transaction's body, read from the store.
     pub fn get(&self, id: &TxId) -> Option<Transaction> {
-        self.store.get(id)
+        crate::persist::read_body(&self.store, id)
     }
 
     /// True if the transaction is attached or waiting for parents.
@@ -355,14 +403,14 @@ impl<S: TxStore> Tangle<S> {
         self.graph.contains(id) || self.pool.contains(id)
     }
 
-    /// Number of transactions in the graph (genesis entry points included).
+    /// Number of transactions in the graph (the genesis roots included).
     pub fn len(&self) -> usize {
         self.graph.len()
     }
 
-    /// True when only genesis is held.
+    /// True when only the genesis roots are held.
     pub fn is_empty(&self) -> bool {
-        self.graph.len() <= Genesis::entry_points().len()
+        self.graph.len() <= TangleGenesis::roots().len()
     }
 
     /// Transactions waiting for parents.
@@ -382,47 +430,97 @@ impl<S: TxStore> Tangle<S> {
     }
 
     /// A digest of everything observable about the tangle: every held transaction with its
-    /// status, weights and approvers, the tips, the waiting pool, issuer states, the ledger and
-    /// the anchored snapshot. Two tangles fed the same inputs have the same digest on every
-    /// platform; tests use it to show that a refused input changed nothing.
+    /// status, weights, attach order and approvers, the tips in their order, the entry points,
+    /// the latest node, the waiting pool, the conflict registry, issuer states, the balances,
+    /// every kept snapshot and the housekeeping clock. Two tangles fed the same inputs have the
+    /// same digest on every platform, and a restored tangle has the digest of the one that
+    /// crashed; tests use it to show that a refused input changed nothing. (Left out: the
+    /// list of transactions an anchor made this node request, which a refused anchor does
+    /// add to.)
     pub fn state_digest(&self) -> Hash {
         let mut h = TaggedHasher::new(STATE_DIGEST_TAG);
         for id in self.graph.ids() {
             h.update(id.as_bytes());
             if let Some(n) = self.graph.lookup(&id).and_then(|i| self.graph.node(i)) {
-                h.update(&[n.status as u8]);
+                h.update(&[n.status.to_byte(), u8::from(n.tip)]);
                 h.update(&n.weight.to_be_bytes());
                 h.update(&n.own_weight.to_be_bytes());
                 h.update(&n.live_approvers.to_be_bytes());
-                let mut approvers: Vec<TxId> = self.graph.approvers(&id).collect();
-                approvers.sort_unstable();
-                for a in approvers {
+                h.update(&n.order.to_be_bytes());
+                for a in self.graph.approvers(&id) {
                     h.update(a.as_bytes());
                 }
+                h.update(&[0xff]);
             }
         }
-        for t in self.graph.sorted_tips() {
+        h.update(b"tips");
+        for t in (0..self.graph.tip_count()).filter_map(|i| self.graph.tip_at(i)) {
             h.update(t.as_bytes());
         }
-        for id in self.pool.ids() {
-            h.update(id.as_bytes());
+        h.update(b"entry");
+        for e in self.graph.entry_points() {
+            h.update(e.as_bytes());
         }
+        h.update(b"latest");
+        if let Some(l) = self.graph.latest_id() {
+            h.update(l.as_bytes());
+        }
+        h.update(&self.graph.next_order().to_be_bytes());
+        h.update(b"pool");
+        for (id, w) in self.pool.iter() {
+            h.update(id.as_bytes());
+            h.update(&w.arrived.to_be_bytes());
+            h.update(&w.own_weight.to_be_bytes());
+            for m in &w.missing {
+                h.update(m.as_bytes());
+            }
+        }
+        h.update(b"spend");
+        for (k, e) in self.conflicts.iter() {
+            h.update(&k.from.0);
+            h.update(&k.nonce.to_be_bytes());
+            if let Some(w) = e.winner {
+                h.update(w.as_bytes());
+            }
+            h.update(&(e.claimants.len() as u64).to_be_bytes());
+            for c in &e.claimants {
+                h.update(c.as_bytes());
+            }
+        }
+        h.update(b"issuers");
         for (k, s) in &self.issuers {
             h.update(k);
             h.update(&s.last_seq.unwrap_or(u64::MAX).to_be_bytes());
             h.update(&s.last_ts.to_be_bytes());
+            let (bucket, current, previous) = s.rate.parts();
+            h.update(&bucket.to_be_bytes());
+            h.update(&current.to_be_bytes());
+            h.update(&previous.to_be_bytes());
         }
-        h.update(self.ledger.root().as_bytes());
-        if let Some(s) = self.anchored.back() {
+        h.update(self.balances.root().as_bytes());
+        h.update(b"snapshots");
+        for s in &self.anchored {
             h.update(s.root().as_bytes());
         }
-        h.update(&(self.store.len() as u64).to_be_bytes());
+        h.update(&self.last_timeout_ms.to_be_bytes());
         h.finalize()
     }
 
-    /// Takes the pending events, oldest first.
-    pub fn drain_events(&mut self) -> impl Iterator<Item = DagEvent> + '_ {
-        self.events.drain(..)
+    // ---- output -----------------------------------------------------------------------------
+
+    /// The next event, oldest first; `None` when the queue is empty.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Every pending event, oldest first (the same queue as [`Tangle::poll_event`]).
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// Events waiting to be taken.
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
     }
 
     /// Memory held, by part.
@@ -431,12 +529,12 @@ impl<S: TxStore> Tangle<S> {
         let n = self.graph.len();
         let index_entry =
             size_of::<TxId>() + size_of::<NodeIdx>() + crate::store::BTREE_ENTRY_OVERHEAD;
-        let time_entry = size_of::<(u64, NodeIdx)>() + crate::store::BTREE_ENTRY_OVERHEAD;
+        let time_entry = size_of::<(u64, u64, NodeIdx)>() + crate::store::BTREE_ENTRY_OVERHEAD;
         let metadata_bytes = self.graph.arena_slots() * size_of::<Option<Node>>()
             + self.graph.heap_bytes()
             + n * (index_entry + time_entry)
-            + self.graph.tip_count() * size_of::<NodeIdx>();
-        let body_bytes = self.store.memory_bytes();
+            + self.graph.tip_count() * size_of::<(u64, NodeIdx)>();
+        let store_bytes = self.store.memory_bytes();
         let issuers = self.issuers.len()
             * (32 + size_of::<IssuerState>() + crate::store::BTREE_ENTRY_OVERHEAD);
         let snapshots: usize = self
@@ -449,31 +547,34 @@ impl<S: TxStore> Tangle<S> {
         MemoryReport {
             transactions: n,
             metadata_bytes,
-            body_bytes,
+            store_bytes,
             pool_bytes: self.pool.memory_bytes(),
             other_bytes: self.conflicts.memory_bytes()
-                + self.ledger.memory_bytes()
+                + self.balances.memory_bytes()
                 + issuers
-                + snapshots,
-            bytes_per_transaction: (metadata_bytes + body_bytes).checked_div(n).unwrap_or(0),
+                + snapshots
+                + self.events.len() * size_of::<Event>(),
+            bytes_per_transaction: (metadata_bytes + store_bytes).checked_div(n).unwrap_or(0),
         }
     }
 
     // ---- input: transactions ------------------------------------------------------------------
 
     /// Decodes untrusted bytes and handles the transaction.
-    pub fn handle_bytes(&mut self, bytes: &[u8], now: u64) -> Result<Outcome, DagError> {
+    pub fn handle_bytes(&mut self, bytes: &[u8], now_ms: u64) -> Result<(), DagError> {
         let tx = Transaction::from_bytes(bytes)?;
-        self.handle_transaction(tx, now)
+        self.handle_transaction(tx, now_ms)
     }
 
     /// Validates a transaction and attaches it, or parks it until its parents arrive.
     ///
-    /// On `Err` nothing changed. On `Ok(Waiting)` the transaction is held in the bounded
-    /// unsolid pool and `RequestMissing` events name the parents to fetch. Attaching may
-    /// release waiting children, whose fate is reported as events.
-    pub fn handle_transaction(&mut self, tx: Transaction, now: u64) -> Result<Outcome, DagError> {
-        self.handle_checked(tx, now, SignatureCheck::Verify)
+    /// On `Err` nothing changed. On `Ok` the transaction was attached (`Attached` event) or
+    /// parked in the bounded unsolid pool (`Waiting`, with a `RequestMissing` for each parent
+    /// to fetch). Attaching may release waiting children, whose fate is reported as events.
+    pub fn handle_transaction(&mut self, tx: Transaction, now_ms: u64) -> Result<(), DagError> {
+        let r = self.handle_checked(tx, now_ms, SignatureCheck::Verify);
+        self.finish_step();
+        r
     }
 
     /// Handles a backlog (a sync after being offline, a gossip burst) with the signatures
@@ -481,29 +582,30 @@ impl<S: TxStore> Tangle<S> {
     /// multi-scalar multiplication, about 0.35× the cost of checking them one by one.
     ///
     /// The results are exactly those of calling [`Tangle::handle_transaction`] on each
-    /// transaction in order (same outcomes, same errors, same events, same state): only the
-    /// signature check moves, its verdict is computed up front. Memory beyond the
-    /// transactions themselves is one chunk of batch items. Transactions the tangle already
-    /// holds are left out of the batch (they are refused as duplicates before any signature
-    /// work, as one by one). A chunk of forgeries costs up to about 2.5× checking it one by one
-    /// (bisection names every bad signature), so use this for backlogs from peers you fetched
-    /// from, and [`Tangle::handle_transaction`] for unsolicited gossip.
+    /// transaction in order (same results, same errors, same events, same state): only the
+    /// signature check moves, its verdict is computed up front. The whole backlog is one step
+    /// (one write batch). Memory beyond the transactions themselves is one chunk of batch
+    /// items. Transactions the tangle already holds are left out of the batch (they are
+    /// refused as duplicates before any signature work, as one by one). A chunk of forgeries
+    /// costs up to about 2.5× checking it one by one (bisection names every bad signature), so
+    /// use this for backlogs from peers you fetched from, and [`Tangle::handle_transaction`]
+    /// for unsolicited gossip.
     ///
     /// ```
-    /// use itc_dag::{Genesis, Tangle, TangleConfig, IssuerPolicy, IssuerProfile, MemoryStore,
-    ///               TransactionBuilder, Outcome, DagError};
+    /// use itc_dag::{DagError, IssuerPolicy, IssuerProfile, MemoryStore, Tangle, TangleConfig,
+    ///               TangleGenesis, TransactionBuilder};
     /// use itc_crypto::SecretKey;
     ///
     /// let policy = IssuerPolicy::new(IssuerProfile::device(0, 100));
-    /// let mut tangle = Tangle::new(TangleConfig::default(), policy, Genesis::default(),
+    /// let mut tangle = Tangle::new(TangleConfig::default(), policy, TangleGenesis::default(),
     ///                              MemoryStore::default());
-    /// let entry = Genesis::entry_points();
+    /// let roots = TangleGenesis::roots();
     /// // A device's backlog of 5 transactions; the fourth's signature is corrupted.
     /// let key = SecretKey::from_bytes(&[5u8; 32]).unwrap();
     /// let mut backlog = Vec::new();
     /// for seq in 0..5u64 {
     ///     let tx = TransactionBuilder::new(key.public_key(), seq, 1_000 + seq)
-    ///         .parents(&entry).unwrap()
+    ///         .parents(&roots).unwrap()
     ///         .sign(&key).unwrap();
     ///     let mut bytes = tx.to_bytes();
     ///     if seq == 3 {
@@ -512,15 +614,15 @@ impl<S: TxStore> Tangle<S> {
     ///     backlog.push(itc_dag::Transaction::from_bytes(&bytes).unwrap());
     /// }
     /// let results = tangle.handle_transactions(backlog, 1_010);
-    /// assert!(matches!(results[0], Ok(Outcome::Attached { .. })));
+    /// assert_eq!(results[0], Ok(()));
     /// assert_eq!(results[3], Err(DagError::InvalidSignature));
     /// assert!(results[4].is_ok());
     /// ```
     pub fn handle_transactions(
         &mut self,
         txs: Vec<Transaction>,
-        now: u64,
-    ) -> Vec<Result<Outcome, DagError>> {
+        now_ms: u64,
+    ) -> Vec<Result<(), DagError>> {
         let mut results = Vec::with_capacity(txs.len());
         let mut txs = txs.into_iter().peekable();
         while txs.peek().is_some() {
@@ -552,28 +654,41 @@ impl<S: TxStore> Tangle<S> {
                 } else {
                     SignatureCheck::Verify
                 };
-                results.push(self.handle_checked(tx, now, signature));
+                results.push(self.handle_checked(tx, now_ms, signature));
             }
         }
+        self.finish_step();
         results
+    }
+
+    /// Refuses new input while the integrator has not drained the event queue.
+    pub(crate) fn check_backlog(&self) -> Result<(), DagError> {
+        if self.events.len() >= self.config.max_events {
+            return Err(DagError::EventBacklog {
+                pending: self.events.len(),
+                max: self.config.max_events,
+            });
+        }
+        Ok(())
     }
 
     fn handle_checked(
         &mut self,
         tx: Transaction,
-        now: u64,
+        now_ms: u64,
         signature: SignatureCheck,
-    ) -> Result<Outcome, DagError> {
+    ) -> Result<(), DagError> {
+        self.check_backlog()?;
         let id = tx.id();
         if self.knows(&id) {
             return Err(DagError::Duplicate(id));
         }
         let solicited = self.pool.is_requested(&id);
-        let admission = self.admit(&tx, now, solicited, signature)?;
+        let admission = self.admit(&tx, now_ms, solicited, signature)?;
         let mut missing: heapless::Vec<TxId, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
         for p in tx.parents() {
             match self.graph.lookup(p) {
-                Some(i) => self.check_parent(&tx, p, i, now, !solicited)?,
+                Some(i) => self.check_parent(&tx, p, i, now_ms, !solicited)?,
                 None => {
                     let _ = missing.push(*p);
                 }
@@ -588,23 +703,21 @@ impl<S: TxStore> Tangle<S> {
             self.check_capacity()?;
             for m in &missing {
                 if !self.pool.is_requested(m) && !self.pool.contains(m) {
-                    self.push_event(DagEvent::RequestMissing(*m));
+                    self.push_event(Event::RequestMissing(*m));
                 }
             }
             self.pool
-                .insert(id, tx, &missing, admission.own_weight, now);
-            return Ok(Outcome::Waiting {
+                .insert(id, tx, &missing, admission.own_weight, now_ms);
+            self.push_event(Event::Waiting {
                 id,
                 missing: missing.len(),
             });
+            return Ok(());
         }
         self.check_capacity()?;
-        let status = self.attach(id, &tx, admission.own_weight);
-        self.release_waiting(id, now);
-        Ok(Outcome::Attached {
-            id,
-            status: self.graph.status(&id).unwrap_or(status),
-        })
+        self.attach(id, &tx, admission.own_weight);
+        self.release_waiting(id, now_ms);
+        Ok(())
     }
 
     /// Checks that need no parents: semantics, time window, issuer policy, PoW, signature.
@@ -618,22 +731,28 @@ impl<S: TxStore> Tangle<S> {
     fn admit(
         &self,
         tx: &Transaction,
-        now: u64,
+        now_ms: u64,
         solicited: bool,
         signature: SignatureCheck,
     ) -> Result<Admission, DagError> {
         tx.check_semantics()?;
         let ts = tx.timestamp();
-        if ts > now.saturating_add(self.config.max_future_drift_ms) {
-            return Err(DagError::TimestampInFuture { timestamp: ts, now });
+        if ts > now_ms.saturating_add(self.config.max_future_drift_ms) {
+            return Err(DagError::TimestampInFuture {
+                timestamp: ts,
+                now: now_ms,
+            });
         }
         let horizon = if solicited {
             self.config.retention_ms
         } else {
             self.config.max_parent_age_ms
         };
-        if now.saturating_sub(ts) > horizon {
-            return Err(DagError::TooOld { timestamp: ts, now });
+        if now_ms.saturating_sub(ts) > horizon {
+            return Err(DagError::TooOld {
+                timestamp: ts,
+                now: now_ms,
+            });
         }
         let admission = self.check_issuer(tx, solicited)?;
         let essence = tx.essence_hash();
@@ -690,13 +809,15 @@ impl<S: TxStore> Tangle<S> {
         })
     }
 
-    /// A present parent: not younger than the child and (first hop only) not below max depth.
+    /// A present parent: not younger than the child and (first hop only) not below max depth,
+    /// measured from the depth reference (so an idle tangle can be re-entered; see
+    /// [`crate::graph`]). Roots and entry points may be approved at any age.
     fn check_parent(
         &self,
         tx: &Transaction,
         id: &TxId,
         i: NodeIdx,
-        now: u64,
+        now_ms: u64,
         check_age: bool,
     ) -> Result<(), DagError> {
         let Some(node) = self.graph.node(i) else {
@@ -705,9 +826,10 @@ impl<S: TxStore> Tangle<S> {
         if tx.timestamp() < node.timestamp {
             return Err(DagError::TimestampBeforeParent(*id));
         }
+        let reference = self.graph.depth_reference(now_ms);
         if check_age
-            && now.saturating_sub(node.timestamp) > self.config.max_parent_age_ms
-            && !self.graph.is_entry(i)
+            && reference.saturating_sub(node.timestamp) > self.config.max_parent_age_ms
+            && !self.graph.is_anchorage(i)
         {
             return Err(DagError::ParentTooOld(*id));
         }
@@ -725,7 +847,7 @@ impl<S: TxStore> Tangle<S> {
 
     /// Attaches a transaction whose parents are all present and checked. Infallible: every
     /// refusal happened before.
-    fn attach(&mut self, id: TxId, tx: &Transaction, own: u64) -> TxStatus {
+    fn attach(&mut self, id: TxId, tx: &Transaction, own: u64) {
         let mut parents: heapless::Vec<NodeIdx, { crate::tx::MAX_PARENTS }> = heapless::Vec::new();
         let mut conflicting = false;
         for p in tx.parents() {
@@ -740,7 +862,7 @@ impl<S: TxStore> Tangle<S> {
         });
         if let Some(key) = spend {
             if !conflicting {
-                conflicting = key.nonce < self.ledger.next_spend(&key.from)
+                conflicting = key.nonce < self.balances.next_spend(&key.from)
                     || self.conflicts.winner(&key).is_some()
                     || !self.conflicts.claim(key, id);
             }
@@ -754,14 +876,21 @@ impl<S: TxStore> Tangle<S> {
         node.spend = spend;
         self.metrics.attached = self.metrics.attached.saturating_add(1);
         let idx = self.graph.insert(node, &parents);
-        self.store.insert(id, tx);
+        let order = self.graph.node(idx).map_or(0, |n| n.order);
+        self.batch.put(
+            StoreKey::body(&id),
+            &crate::persist::BodyRecord::encode_parts(order, own, tx),
+        );
         self.pool.fulfilled(&id);
         let window = self.policy.window_ms;
-        let st = self.issuers.entry(*tx.issuer().as_bytes()).or_default();
+        let issuer = *tx.issuer().as_bytes();
+        let st = self.issuers.entry(issuer).or_default();
         st.last_seq = Some(st.last_seq.map_or(tx.sequence(), |l| l.max(tx.sequence())));
         st.last_ts = st.last_ts.max(tx.timestamp());
         st.rate.record(tx.timestamp(), window);
-        self.push_event(DagEvent::Attached { id, status });
+        self.dirty.issuers.push(issuer);
+        self.dirty.meta = true;
+        self.push_event(Event::Attached { id, status });
 
         if status == TxStatus::Pending {
             let threshold = self.config.confirmation_threshold;
@@ -775,13 +904,12 @@ impl<S: TxStore> Tangle<S> {
                 self.decide(c);
             }
         }
-        status
     }
 
     /// Attaches waiting children released by `parent`, breadth-first, reporting as events.
     /// Their policy and age checks were done on arrival; only timestamp order against the
     /// late parents and capacity remain.
-    fn release_waiting(&mut self, parent: TxId, now: u64) {
+    fn release_waiting(&mut self, parent: TxId, now_ms: u64) {
         let mut work = VecDeque::new();
         work.push_back(parent);
         while let Some(p) = work.pop_front() {
@@ -790,7 +918,7 @@ impl<S: TxStore> Tangle<S> {
                     .parents()
                     .iter()
                     .try_for_each(|q| match self.graph.lookup(q) {
-                        Some(i) => self.check_parent(&tx, q, i, now, false),
+                        Some(i) => self.check_parent(&tx, q, i, now_ms, false),
                         None => Err(DagError::ParentTooOld(*q)),
                     })
                     .and_then(|()| self.check_capacity());
@@ -799,7 +927,7 @@ impl<S: TxStore> Tangle<S> {
                         self.attach(child, &tx, own);
                         work.push_back(child);
                     }
-                    Err(reason) => self.push_event(DagEvent::Dropped { id: child, reason }),
+                    Err(reason) => self.push_event(Event::Dropped { id: child, reason }),
                 }
             }
         }
@@ -816,7 +944,7 @@ impl<S: TxStore> Tangle<S> {
         }
         if let Some(key) = spend {
             let taken = self.conflicts.winner(&key).is_some_and(|w| w != id)
-                || key.nonce < self.ledger.next_spend(&key.from);
+                || key.nonce < self.balances.next_spend(&key.from);
             if taken {
                 self.mark_conflicting(i);
                 return;
@@ -826,7 +954,7 @@ impl<S: TxStore> Tangle<S> {
             n.status = TxStatus::Confirmed;
         }
         self.metrics.confirmed = self.metrics.confirmed.saturating_add(1);
-        self.push_event(DagEvent::Confirmed(id));
+        self.push_event(Event::Confirmed(id));
         if let Some(key) = spend {
             self.conflicts.set_winner(key, id);
             for rival in self.conflicts.rivals(&key, &id) {
@@ -848,14 +976,13 @@ impl<S: TxStore> Tangle<S> {
                     self.conflicts.clear_winner_if(&key, &id);
                 }
             }
-            self.push_event(DagEvent::Conflicting(id));
+            self.push_event(Event::Conflicting(id));
         }
     }
 
-    pub(crate) fn push_event(&mut self, e: DagEvent) {
-        if self.events.len() >= self.config.max_events {
-            self.events.pop_front();
-        }
+    /// Queues an event. Never drops one: the bound is enforced on input
+    /// ([`Tangle::check_backlog`]).
+    pub(crate) fn push_event(&mut self, e: Event) {
         self.events.push_back(e);
     }
 }

@@ -31,8 +31,8 @@ use crate::tx::TxId;
 
 /// A tip-selection strategy. Implementations must bound their own work.
 pub trait TipSelector {
-    /// Picks one approvable tip at time `now`, or `None` if the tangle has none.
-    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now: u64) -> Option<TxId>;
+    /// Picks one approvable tip at `now_ms`, or `None` if the tangle has none.
+    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now_ms: u64) -> Option<TxId>;
 }
 
 /// Uniformly random tip. Cheap and unbiased — which is also its weakness: lazy tips are chosen
@@ -50,26 +50,31 @@ impl Default for UniformRandom {
 }
 
 impl UniformRandom {
-    pub(crate) fn pick(&self, graph: &Graph, rng: &mut dyn RngCore, now: u64) -> Option<NodeIdx> {
-        let tips = graph.tip_indices();
-        if !tips.is_empty() {
+    pub(crate) fn pick(
+        &self,
+        graph: &Graph,
+        rng: &mut dyn RngCore,
+        now_ms: u64,
+    ) -> Option<NodeIdx> {
+        let n = graph.tip_count();
+        if n > 0 {
             for _ in 0..self.max_attempts {
-                let k = uniform_below(rng, tips.len() as u64) as usize;
-                if let Some(&t) = tips.get(k) {
-                    if graph.eligible_tip(t, now) {
+                let k = uniform_below(rng, n as u64) as usize;
+                if let Some(t) = graph.tip_slot(k) {
+                    if graph.eligible_tip(t, now_ms) {
                         return Some(t);
                     }
                 }
             }
         }
         // Fallback: the most recently attached live transaction is the freshest candidate.
-        graph.latest().filter(|&l| graph.eligible_tip(l, now))
+        graph.latest().filter(|&l| graph.eligible_tip(l, now_ms))
     }
 }
 
 impl TipSelector for UniformRandom {
-    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now: u64) -> Option<TxId> {
-        self.pick(graph, rng, now)
+    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now_ms: u64) -> Option<TxId> {
+        self.pick(graph, rng, now_ms)
             .and_then(|i| graph.node(i))
             .map(|n| n.id)
     }
@@ -111,7 +116,7 @@ pub enum WalkEnd {
 
 impl RandomWalk {
     /// Runs one walk without the fallback (exposed so tests and benches can observe bounds).
-    pub fn walk(&self, graph: &Graph, rng: &mut dyn RngCore, now: u64) -> WalkEnd {
+    pub fn walk(&self, graph: &Graph, rng: &mut dyn RngCore, now_ms: u64) -> WalkEnd {
         let starts = graph.entry_indices();
         let start = if starts.is_empty() {
             graph.latest()
@@ -136,7 +141,7 @@ impl RandomWalk {
                     continue;
                 }
                 // A leaf that can no longer be approved is a dead end: skip it.
-                if an.live_approvers == 0 && !graph.approvable(a, now) {
+                if an.live_approvers == 0 && !graph.approvable(a, now_ms) {
                     continue;
                 }
                 candidates.push((a, an.weight));
@@ -145,7 +150,7 @@ impl RandomWalk {
                 return WalkEnd::Fallback;
             }
             if candidates.is_empty() {
-                return if graph.eligible_tip(cur, now) {
+                return if graph.eligible_tip(cur, now_ms) {
                     WalkEnd::Tip(node.id, step)
                 } else {
                     WalkEnd::Fallback
@@ -181,10 +186,10 @@ impl RandomWalk {
 }
 
 impl TipSelector for RandomWalk {
-    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now: u64) -> Option<TxId> {
-        match self.walk(graph, rng, now) {
+    fn select_tip(&self, graph: &Graph, rng: &mut dyn RngCore, now_ms: u64) -> Option<TxId> {
+        match self.walk(graph, rng, now_ms) {
             WalkEnd::Tip(id, _) => Some(id),
-            WalkEnd::Fallback => self.fallback.select_tip(graph, rng, now),
+            WalkEnd::Fallback => self.fallback.select_tip(graph, rng, now_ms),
         }
     }
 }
@@ -213,7 +218,7 @@ const EXP2_NEG_Q31: [u64; 256] = {
 };
 
 /// `exp(-alpha_milli/1000 × d)` in Q31 (so `2^31` means 1.0), integer only.
-pub fn exp_neg_milli(alpha_milli: u32, d: u64) -> u64 {
+fn exp_neg_milli(alpha_milli: u32, d: u64) -> u64 {
     // x·log2(e) in Q16; log2(e) = 94548 / 65536.
     let y = u128::from(alpha_milli) * u128::from(d) * 94_548 / 1_000;
     let int = y >> 16;

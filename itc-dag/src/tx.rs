@@ -5,7 +5,7 @@
 //!             ‖ issuer (32, x-only key) ‖ sequence u64 ‖ timestamp u64 (ms) ‖ payload
 //!             ‖ nonce u64 ‖ signature (64)
 //! Payload     = 0 ‖ Data(bytes ≤ MAX_DATA) | 1 ‖ Transfer(to 20, amount u64, spend_nonce u64)
-//!             | 2 ‖ Anchor(epoch u64, snapshot_root 32, chain_height u64)
+//!             | 2 ‖ Anchor(snapshot_seq u64, snapshot_root 32, chain_height u64)
 //! ```
 //!
 //! Everything before the nonce is the **essence**. Its hash, [`Transaction::essence_hash`], is
@@ -93,7 +93,7 @@ impl Decode for TxId {
 pub type Parents = heapless::Vec<TxId, MAX_PARENTS>;
 
 /// Sorts and checks a parent list: 2..=8 entries, no duplicates.
-pub fn canonical_parents(ids: &[TxId]) -> Result<Parents, DagError> {
+pub(crate) fn canonical_parents(ids: &[TxId]) -> Result<Parents, DagError> {
     if !(MIN_PARENTS..=MAX_PARENTS).contains(&ids.len()) {
         return Err(DagError::ParentCount { count: ids.len() });
     }
@@ -117,8 +117,9 @@ pub fn canonical_parents(ids: &[TxId]) -> Result<Parents, DagError> {
 ///
 /// Funds are an account balance; `spend_nonce` names *which* spend of that account this is.
 /// Two transfers from the same address with the same `spend_nonce` are a double spend: at most
-/// one of them is ever confirmed ([`crate::conflict`]). When finalised, a transfer moves funds only
-/// if `spend_nonce` is the account's next nonce and the balance covers `amount`; otherwise it
+/// one of them is ever confirmed (the first rival whose approving weight crosses the threshold
+/// wins, an anchor overrides, losers and their future cones are `Conflicting` for good). When
+/// finalised, a transfer moves funds only if `spend_nonce` is the account's next nonce and the balance covers `amount`; otherwise it
 /// is final but void (it still approved its parents).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Transfer {
@@ -130,12 +131,19 @@ pub struct Transfer {
     pub spend_nonce: u64,
 }
 
-/// A record that the main chain committed a DAG snapshot, published into the tangle by an
-/// anchoring gateway so devices (and light clients following the DAG) see it in-band.
+/// A notice, published into the tangle by an anchoring gateway, that the main chain committed
+/// a DAG snapshot, so devices (and light clients following the DAG) see it in-band.
+///
+/// It states the same fact as the main chain's ledger entry `StateKey::Anchor(snapshot_seq)
+/// → itc_ledger::AnchorRecord { snapshot_root, height }` (written by the `AnchorDag { sequence,
+/// snapshot_root }` system call): `snapshot_seq` is that key's sequence, `snapshot_root` the
+/// record's root and `chain_height` its `height`. The notice is only a pointer: what proves
+/// the anchor is the ledger entry with its state proof, never this payload (any gateway the
+/// policy lets anchor can publish one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AnchorRecord {
-    /// Snapshot epoch.
-    pub epoch: u64,
+pub struct AnchorNotice {
+    /// The snapshot's sequence ([`crate::DagSnapshot::snapshot_seq`]).
+    pub snapshot_seq: u64,
     /// [`crate::DagSnapshot::root`] as committed on the main chain.
     pub snapshot_root: Hash,
     /// Main-chain height of the block that committed it.
@@ -151,8 +159,8 @@ pub enum Payload {
     Data(heapless::Vec<u8, MAX_DATA>),
     /// ITC tokens to another address.
     Transfer(Transfer),
-    /// A main-chain anchor record.
-    Anchor(AnchorRecord),
+    /// A notice of a main-chain anchor.
+    Anchor(AnchorNotice),
 }
 
 impl Payload {
@@ -190,7 +198,7 @@ impl Encode for Payload {
             }
             Payload::Anchor(a) => {
                 w.write(&[2]);
-                a.epoch.encode(w);
+                a.snapshot_seq.encode(w);
                 a.snapshot_root.encode(w);
                 a.chain_height.encode(w);
             }
@@ -215,8 +223,8 @@ impl Decode for Payload {
                 amount: u64::decode(r)?,
                 spend_nonce: u64::decode(r)?,
             })),
-            2 => Ok(Payload::Anchor(AnchorRecord {
-                epoch: u64::decode(r)?,
+            2 => Ok(Payload::Anchor(AnchorNotice {
+                snapshot_seq: u64::decode(r)?,
                 snapshot_root: Hash::decode(r)?,
                 chain_height: u64::decode(r)?,
             })),
@@ -439,7 +447,7 @@ impl Transaction {
 }
 
 /// The 40 bytes an issuer signs: `essence_hash ‖ nonce (big-endian)`.
-pub fn signed_message(essence_hash: &Hash, nonce: u64) -> [u8; 40] {
+pub(crate) fn signed_message(essence_hash: &Hash, nonce: u64) -> [u8; 40] {
     let mut m = [0u8; 40];
     let (h, n) = m.split_at_mut(32);
     h.copy_from_slice(essence_hash.as_bytes());

@@ -10,12 +10,13 @@ use alloc::vec::Vec;
 
 use crate::tx::{Transaction, TxId, MAX_PARENTS};
 
-#[derive(Debug, Clone)]
-struct Waiting {
-    tx: Transaction,
-    missing: heapless::Vec<TxId, MAX_PARENTS>,
-    own_weight: u64,
-    arrived: u64,
+/// One waiting transaction (also its stored record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub(crate) tx: Transaction,
+    pub(crate) missing: heapless::Vec<TxId, MAX_PARENTS>,
+    pub(crate) own_weight: u64,
+    pub(crate) arrived: u64,
 }
 
 /// Transactions waiting for parents, indexed both ways.
@@ -27,6 +28,10 @@ pub(crate) struct UnsolidPool {
     /// Transactions requested for another reason (an anchor names them) → when.
     wanted: BTreeMap<TxId, u64>,
     capacity: usize,
+    /// Waiting ids whose record changed since the last flush (may repeat).
+    dirty_waiting: Vec<TxId>,
+    /// Wanted ids whose record changed since the last flush (may repeat).
+    dirty_wanted: Vec<TxId>,
 }
 
 impl UnsolidPool {
@@ -45,8 +50,46 @@ impl UnsolidPool {
         self.waiting.len() >= self.capacity
     }
 
-    pub(crate) fn ids(&self) -> impl Iterator<Item = &TxId> {
-        self.waiting.keys()
+    /// Every waiting transaction, by id.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TxId, &Waiting)> {
+        self.waiting.iter()
+    }
+
+    pub(crate) fn waiting(&self, id: &TxId) -> Option<&Waiting> {
+        self.waiting.get(id)
+    }
+
+    pub(crate) fn wanted_at(&self, id: &TxId) -> Option<u64> {
+        self.wanted.get(id).copied()
+    }
+
+    pub(crate) fn wanted_len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    /// Takes the waiting and wanted ids changed since the last call, each sorted and
+    /// deduplicated.
+    pub(crate) fn take_dirty(&mut self) -> (Vec<TxId>, Vec<TxId>) {
+        let mut w = core::mem::take(&mut self.dirty_waiting);
+        w.sort_unstable();
+        w.dedup();
+        let mut x = core::mem::take(&mut self.dirty_wanted);
+        x.sort_unstable();
+        x.dedup();
+        (w, x)
+    }
+
+    /// Puts back a stored waiting transaction (restore; capacity checked by the caller).
+    pub(crate) fn restore_waiting(&mut self, id: TxId, w: Waiting) {
+        for m in &w.missing {
+            self.by_parent.entry(*m).or_default().push(id);
+        }
+        self.waiting.insert(id, w);
+    }
+
+    /// Puts back a stored request (restore).
+    pub(crate) fn restore_wanted(&mut self, id: TxId, at: u64) {
+        self.wanted.insert(id, at);
     }
 
     pub(crate) fn contains(&self, id: &TxId) -> bool {
@@ -58,16 +101,25 @@ impl UnsolidPool {
         self.by_parent.contains_key(id) || self.wanted.contains_key(id)
     }
 
-    /// Remembers that an anchor needs `id` (bounded by the pool capacity).
-    pub(crate) fn want(&mut self, id: TxId, now: u64) {
-        if self.wanted.len() < self.capacity {
-            self.wanted.entry(id).or_insert(now);
+    /// Remembers that an anchor needs `id` (bounded by the pool capacity); true if it is
+    /// wanted now (the caller then asks peers for it), false when the request list is full.
+    pub(crate) fn want(&mut self, id: TxId, now_ms: u64) -> bool {
+        if self.wanted.contains_key(&id) {
+            return true;
         }
+        if self.wanted.len() >= self.capacity {
+            return false;
+        }
+        self.wanted.insert(id, now_ms);
+        self.dirty_wanted.push(id);
+        true
     }
 
     /// `id` attached: it is no longer wanted.
     pub(crate) fn fulfilled(&mut self, id: &TxId) {
-        self.wanted.remove(id);
+        if self.wanted.remove(id).is_some() {
+            self.dirty_wanted.push(*id);
+        }
     }
 
     /// Adds a transaction (caller checked capacity and duplicates).
@@ -77,8 +129,9 @@ impl UnsolidPool {
         tx: Transaction,
         missing: &[TxId],
         own_weight: u64,
-        now: u64,
+        now_ms: u64,
     ) {
+        self.dirty_waiting.push(id);
         for m in missing {
             self.by_parent.entry(*m).or_default().push(id);
         }
@@ -88,15 +141,19 @@ impl UnsolidPool {
                 tx,
                 missing: missing.iter().copied().take(MAX_PARENTS).collect(),
                 own_weight,
-                arrived: now,
+                arrived: now_ms,
             },
         );
     }
 
-    /// `parent` arrived: returns the children that now have every parent (ready to attach).
+    /// `parent` arrived: returns the children that now have every parent (ready to attach),
+    /// in id order (a function of the pool's contents, not of arrival history).
     pub(crate) fn parent_arrived(&mut self, parent: &TxId) -> Vec<(TxId, Transaction, u64)> {
         let mut ready = Vec::new();
-        for child in self.by_parent.remove(parent).unwrap_or_default() {
+        let mut children = self.by_parent.remove(parent).unwrap_or_default();
+        children.sort_unstable();
+        for child in children {
+            self.dirty_waiting.push(child);
             let done = match self.waiting.get_mut(&child) {
                 Some(w) => {
                     w.missing.retain(|m| m != parent);
@@ -114,24 +171,33 @@ impl UnsolidPool {
     }
 
     /// Drops everything that waited longer than `timeout_ms`; returns the dropped ids.
-    pub(crate) fn expire(&mut self, now: u64, timeout_ms: u64) -> Vec<TxId> {
+    pub(crate) fn expire(&mut self, now_ms: u64, timeout_ms: u64) -> Vec<TxId> {
         let old: Vec<TxId> = self
             .waiting
             .iter()
-            .filter(|(_, w)| now.saturating_sub(w.arrived) > timeout_ms)
+            .filter(|(_, w)| now_ms.saturating_sub(w.arrived) > timeout_ms)
             .map(|(id, _)| *id)
             .collect();
         for id in &old {
             self.remove(id);
         }
-        self.wanted
-            .retain(|_, at| now.saturating_sub(*at) <= timeout_ms);
+        let stale: Vec<TxId> = self
+            .wanted
+            .iter()
+            .filter(|(_, at)| now_ms.saturating_sub(**at) > timeout_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.wanted.remove(&id);
+            self.dirty_wanted.push(id);
+        }
         old
     }
 
     /// Drops one waiting transaction and its reverse-index entries.
     pub(crate) fn remove(&mut self, id: &TxId) {
         if let Some(w) = self.waiting.remove(id) {
+            self.dirty_waiting.push(*id);
             for m in &w.missing {
                 let empty = match self.by_parent.get_mut(m) {
                     Some(v) => {

@@ -62,7 +62,7 @@ fn run_both(stream: Vec<Transaction>, now: u64) {
     let batched = batch.handle_transactions(stream, now);
     assert_eq!(singles, batched);
     assert_eq!(one.state_digest(), batch.state_digest());
-    let (e1, e2): (Vec<_>, Vec<_>) = (one.drain_events().collect(), batch.drain_events().collect());
+    let (e1, e2): (Vec<_>, Vec<_>) = (one.take_events(), batch.take_events());
     assert_eq!(e1, e2);
 }
 

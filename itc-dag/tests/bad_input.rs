@@ -15,8 +15,8 @@ use itc_crypto::encoding::{DecodeError, Encode};
 use itc_crypto::CryptoError;
 use itc_dag::tx::MAX_TX_BYTES;
 use itc_dag::{
-    AnchorRecord, DagError, DagEvent, IssuerProfile, Outcome, Payload, Tangle, TangleConfig,
-    Transaction, TransactionBuilder, TxId, TxStatus, TxStore,
+    AnchorNotice, DagError, Event, IssuerProfile, Payload, Tangle, TangleConfig, Transaction,
+    TransactionBuilder, TxId, TxStatus,
 };
 
 const NOW: u64 = 10_000;
@@ -40,7 +40,7 @@ fn setup(config: TangleConfig) -> Fixture {
     let t1 = tx(&a, 1, 9_000, &[old, g[0]], data(b"a1"), MIN_D);
     let fresh = t1.id();
     tangle.handle_transaction(t1.clone(), 9_000).unwrap();
-    tangle.drain_events().for_each(drop);
+    tangle.take_events();
     Fixture {
         tangle,
         old,
@@ -303,13 +303,15 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // Max depth counts from the newest held transaction (`fresh`, at 9 000): `old` is
+            // 8 s behind it. (Measured from `now` alone, an idle tangle could not be re-entered.)
             name: "parent below max depth",
-            config: keep,
+            config: |c| c.max_parent_age_ms = 5_000,
             input: |f| {
                 let g = genesis_parents();
-                tx_input(tx(&key(2), 0, 61_500, &[f.old, g[1]], data(b"x"), MIN_D))
+                tx_input(tx(&key(2), 0, NOW, &[f.old, g[1]], data(b"x"), MIN_D))
             },
-            now: 61_500,
+            now: NOW,
             expected: |f| DagError::ParentTooOld(f.old),
         },
         Case {
@@ -388,8 +390,8 @@ fn cases() -> Vec<Case> {
             name: "anchor payload from a device",
             config: keep,
             input: |f| {
-                let p = Payload::Anchor(AnchorRecord {
-                    epoch: 1,
+                let p = Payload::Anchor(AnchorNotice {
+                    snapshot_seq: 1,
                     snapshot_root: itc_crypto::Hash([1; 32]),
                     chain_height: 5,
                 });
@@ -473,7 +475,7 @@ fn every_bad_input_has_its_error_and_changes_nothing() {
         );
         assert_eq!(f.tangle.store().len(), store_len, "case {}", case.name);
         assert_eq!(
-            f.tangle.drain_events().count(),
+            f.tangle.take_events().len(),
             0,
             "case {} emitted events",
             case.name
@@ -485,13 +487,13 @@ fn every_bad_input_has_its_error_and_changes_nothing() {
 fn the_valid_input_the_table_mutates_is_accepted() {
     // Guards the table: without the mutation each case's base input attaches.
     let mut f = setup(config());
-    let out = f.tangle.handle_bytes(&valid_bytes(&f), NOW).unwrap();
+    f.tangle.handle_bytes(&valid_bytes(&f), NOW).unwrap();
     assert!(matches!(
-        out,
-        Outcome::Attached {
+        f.tangle.take_events()[..],
+        [Event::Attached {
             status: TxStatus::Pending,
             ..
-        }
+        }]
     ));
     // A gateway allowed to anchor may publish the record the device was refused.
     let mut f = setup(config());
@@ -499,8 +501,8 @@ fn the_valid_input_the_table_mutates_is_accepted() {
     let mut p = IssuerProfile::staked(MIN_D, 0, 10);
     p.may_anchor = true;
     f.tangle.policy_mut().register(&gw.public_key(), p);
-    let rec = Payload::Anchor(AnchorRecord {
-        epoch: 1,
+    let rec = Payload::Anchor(AnchorNotice {
+        snapshot_seq: 1,
         snapshot_root: itc_crypto::Hash([1; 32]),
         chain_height: 5,
     });
@@ -521,16 +523,18 @@ fn unknown_parent_waits_requests_and_attaches_when_the_parent_arrives() {
         data(b"early"),
         MIN_D,
     );
-    let out = f.tangle.handle_transaction(child.clone(), NOW + 1).unwrap();
+    f.tangle.handle_transaction(child.clone(), NOW + 1).unwrap();
+    let events: Vec<_> = f.tangle.take_events();
     assert_eq!(
-        out,
-        Outcome::Waiting {
-            id: child.id(),
-            missing: 1
-        }
+        events,
+        vec![
+            Event::RequestMissing(parent.id()),
+            Event::Waiting {
+                id: child.id(),
+                missing: 1
+            }
+        ]
     );
-    let events: Vec<_> = f.tangle.drain_events().collect();
-    assert_eq!(events, vec![DagEvent::RequestMissing(parent.id())]);
     // The same child again is a duplicate while it waits.
     assert_eq!(
         f.tangle.handle_transaction(child.clone(), NOW + 1),
@@ -549,10 +553,10 @@ fn waiting_transactions_expire_and_are_reported() {
     let ghost = TxId(itc_crypto::Hash([0x42; 32]));
     let t = tx(&key(2), 0, NOW, &[f.fresh, ghost], data(b"x"), MIN_D);
     f.tangle.handle_transaction(t.clone(), NOW).unwrap();
-    f.tangle.drain_events().for_each(drop);
-    f.tangle.handle_tick(NOW + 30_001);
-    let events: Vec<_> = f.tangle.drain_events().collect();
-    assert!(events.contains(&DagEvent::Dropped {
+    f.tangle.take_events();
+    f.tangle.handle_timeout(NOW + 30_001);
+    let events: Vec<_> = f.tangle.take_events();
+    assert!(events.contains(&Event::Dropped {
         id: t.id(),
         reason: DagError::UnsolidTimeout
     }));
@@ -571,9 +575,20 @@ fn age_is_judged_on_arrival_so_a_late_parent_does_not_strand_its_child() {
     // The parent arrives when `old` is below max depth: the child still attaches, because
     // other nodes that had the parent in time accepted it.
     let late = 1_000 + 60_001;
+    let parent_id = parent.id();
     f.tangle.handle_transaction(parent, late).unwrap();
     assert_eq!(f.tangle.status(&child.id()), Some(TxStatus::Pending));
-    // Sent afresh at that time, the same shape is refused.
+    // Traffic goes on at `late` (max depth is measured from the newest transaction)...
+    let current = tx(
+        &key(4),
+        0,
+        late,
+        &[child.id(), parent_id],
+        data(b"now"),
+        MIN_D,
+    );
+    f.tangle.handle_transaction(current, late).unwrap();
+    // ...and sent afresh at that time, the same shape as the child is refused.
     let lazy = tx(&key(3), 0, late, &[f.fresh, f.old], data(b"lazy"), MIN_D);
     assert_eq!(
         f.tangle.handle_transaction(lazy, late),
@@ -597,10 +612,11 @@ fn a_requested_transaction_skips_first_hop_order_rules() {
     );
     // But another node accepted it and someone built on it: once we ask for it, it is taken.
     let child = tx(&key(2), 0, NOW + 3, &[s0.id(), f.fresh], data(b"c"), MIN_D);
-    assert!(matches!(
-        f.tangle.handle_transaction(child.clone(), NOW + 3),
-        Ok(Outcome::Waiting { missing: 1, .. })
-    ));
+    f.tangle.handle_transaction(child.clone(), NOW + 3).unwrap();
+    assert!(f.tangle.take_events().contains(&Event::Waiting {
+        id: child.id(),
+        missing: 1
+    }));
     f.tangle.handle_transaction(s0.clone(), NOW + 4).unwrap();
     assert_eq!(f.tangle.status(&s0.id()), Some(TxStatus::Pending));
     assert_eq!(f.tangle.status(&child.id()), Some(TxStatus::Pending));
@@ -650,7 +666,7 @@ mod arbitrary_input {
             let before = f.tangle.state_digest();
             if f.tangle.handle_bytes(&bytes, NOW).is_err() {
                 prop_assert_eq!(f.tangle.state_digest(), before);
-                prop_assert_eq!(f.tangle.drain_events().count(), 0);
+                prop_assert_eq!(f.tangle.take_events().len(), 0);
             }
         }
     }

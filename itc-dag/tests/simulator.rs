@@ -11,6 +11,8 @@
 //!   issuer if it ended up in a losing cone;
 //! * resources — every node stays within its configured transaction, pool and byte bounds;
 //! * bad input — every junk input is refused with an error and leaves the node unchanged;
+//! * crash recovery — every few seconds a node dies and restarts from its store: the restored
+//!   tangle has the digest of the one that died, and everything above still holds;
 //! * determinism — the same seed gives the same tangle (state digests), a different seed does not.
 #![allow(
     clippy::unwrap_used,
@@ -27,8 +29,8 @@ use common::{addr, key, regrind, tx as build};
 use itc_crypto::encoding::Encode;
 use itc_crypto::{Hash, SecretKey};
 use itc_dag::{
-    DagError, DagEvent, DagSnapshot, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
-    RandomWalk, SpendKey, Tangle, TangleConfig, Transaction, Transfer, TxId, TxStatus,
+    DagError, DagSnapshot, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk,
+    SpendKey, Tangle, TangleConfig, TangleGenesis, Transaction, Transfer, TxId, TxStatus,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -115,6 +117,7 @@ struct Stats {
     spam_accepted: u64,
     junk_refused: u64,
     pruned: u64,
+    restarts: u64,
     peak_len: usize,
     peak_bytes: usize,
     bytes_per_tx: usize,
@@ -153,7 +156,7 @@ impl Sim {
         let gateways = [honest_keys[0].clone(), honest_keys[1].clone()];
         let mut balances: Vec<_> = honest_keys.iter().map(|k| (addr(k), 10_000)).collect();
         balances.push((addr(&attacker_key()), 1_000));
-        let genesis = Genesis {
+        let genesis = TangleGenesis {
             timestamp: 0,
             balances,
         };
@@ -211,10 +214,10 @@ impl Sim {
 
     /// Drains node `i`'s events: gossip attached bodies, fetch missing ones.
     fn pump(&mut self, i: usize) {
-        let events: Vec<DagEvent> = self.nodes[i].drain_events().collect();
+        let events: Vec<Event> = self.nodes[i].take_events();
         for e in events {
             match e {
-                DagEvent::Attached { id, .. } => {
+                Event::Attached { id, .. } => {
                     let bytes = self.nodes[i].get(&id).unwrap().encode_to_vec();
                     for j in 0..NODES {
                         if j == i {
@@ -241,7 +244,7 @@ impl Sim {
                         }
                     }
                 }
-                DagEvent::RequestMissing(id) => {
+                Event::RequestMissing(id) => {
                     let d = uniform(&mut self.rng, 20, 100);
                     self.send(
                         self.now + d,
@@ -252,7 +255,7 @@ impl Sim {
                         },
                     );
                 }
-                DagEvent::Pruned { count } => self.stats.pruned += count as u64,
+                Event::Pruned { count } => self.stats.pruned += count as u64,
                 _ => {}
             }
         }
@@ -318,7 +321,7 @@ impl Sim {
                     }
                 }
                 Err(DagError::AnchorUnknownTx(_)) => break,
-                Err(e) => panic!("node {i} refused committed anchor {}: {e}", s.epoch),
+                Err(e) => panic!("node {i} refused committed anchor {}: {e}", s.snapshot_seq),
             }
         }
         self.pump(i);
@@ -479,10 +482,25 @@ impl Sim {
 
     fn tick(&mut self) {
         for i in 0..NODES {
-            self.nodes[i].handle_tick(self.now);
+            self.nodes[i].handle_timeout(self.now);
             self.pump(i);
             self.apply_anchors(i);
         }
+    }
+
+    /// A node dies and comes back from its store (its events were all acted on).
+    fn crash_restart(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let before = node.state_digest();
+        let restored =
+            Tangle::restore(*node.config(), node.policy().clone(), node.store().clone()).unwrap();
+        assert_eq!(
+            restored.state_digest(),
+            before,
+            "node {i} restored differently"
+        );
+        self.nodes[i] = restored;
+        self.stats.restarts += 1;
     }
 
     // ---- attackers -----------------------------------------------------------------------
@@ -671,7 +689,7 @@ impl Sim {
             before,
             "junk changed node {i}"
         );
-        assert_eq!(self.nodes[i].drain_events().count(), 0);
+        assert_eq!(self.nodes[i].take_events().len(), 0);
         self.stats.junk_refused += 1;
     }
 }
@@ -712,6 +730,10 @@ impl Sim {
             if self.now % 100 == 0 {
                 self.tick();
             }
+            if self.now % 3_000 == 0 {
+                let i = (self.rng.next_u32() as usize) % NODES;
+                self.crash_restart(i);
+            }
             if self.now % 500 == 0 {
                 self.follow_payments();
                 self.check_invariants();
@@ -735,9 +757,9 @@ impl Sim {
             );
         }
         // All nodes agree on the anchored state.
-        let root = self.nodes[0].ledger().root();
+        let root = self.nodes[0].balances().root();
         for n in &self.nodes {
-            assert_eq!(n.ledger().root(), root);
+            assert_eq!(n.balances().root(), root);
             assert_eq!(
                 n.latest_snapshot().map(DagSnapshot::root),
                 self.nodes[0].latest_snapshot().map(DagSnapshot::root)
@@ -812,6 +834,7 @@ fn seeded_simulation_with_attacks_keeps_every_invariant() {
         assert!(stats.spam_accepted < 120, "{stats:?}");
         assert!(stats.junk_refused > 50);
         assert!(stats.pruned > 0);
+        assert!(stats.restarts >= 20, "{stats:?}");
     }
 }
 

@@ -16,18 +16,22 @@ use common::*;
 use itc_crypto::Hash;
 use itc_dag::snapshot::verify_inclusion;
 use itc_dag::{
-    DagError, DagEvent, DagSnapshot, MemoryStore, Outcome, Tangle, TangleConfig, Transaction, TxId,
-    TxStatus, TxStore, UniformRandom,
+    DagError, DagSnapshot, Event, MemoryStore, StoreTable, Tangle, TangleConfig, Transaction, TxId,
+    TxStatus, UniformRandom,
 };
 use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+/// Attaches `tx` and returns its status on attach (from its `Attached` event).
 fn attach(t: &mut Tangle, tx: Transaction, now: u64) -> TxStatus {
-    match t.handle_transaction(tx, now).unwrap() {
-        Outcome::Attached { status, .. } => status,
-        other => panic!("not attached: {other:?}"),
-    }
+    let id = tx.id();
+    t.handle_transaction(tx, now).unwrap();
+    let status = t.take_events().into_iter().find_map(|e| match e {
+        Event::Attached { id: a, status } if a == id => Some(status),
+        _ => None,
+    });
+    status.unwrap_or_else(|| panic!("{id:?} not attached"))
 }
 
 /// Own weight of `id` plus that of its whole future cone, by brute force.
@@ -97,8 +101,9 @@ proptest! {
             let x = tx(&key(1 + who as u64), seqs[who], now, &parents, data(&[k as u8]), d);
             seqs[who] += 1;
             ids.push(x.id());
-            let attached = matches!(t.handle_transaction(x, now), Ok(Outcome::Attached { .. }));
-            prop_assert!(attached);
+            let id = x.id();
+            prop_assert!(t.handle_transaction(x, now).is_ok());
+            prop_assert!(t.graph().contains(&id));
         }
         for id in &ids[2..] {
             let exact = exact_weight(&t, id);
@@ -136,17 +141,17 @@ fn heavier_rival_wins_and_the_loser_cone_is_never_confirmed() {
     // A node approving both rivals: valid now, lost when the conflict resolves.
     let both = tx(&key(5), 0, 1_003, &[t1.id(), t2.id()], data(b"both"), MIN_D);
     attach(&mut t, both.clone(), 1_003);
-    t.drain_events().for_each(drop);
+    t.take_events();
     // Honest traffic piles on t1 until it crosses the threshold (8).
     pile_on(&mut t, t1.id(), 100, 8, 1_010);
     assert_eq!(t.status(&t1.id()), Some(TxStatus::Confirmed));
     for lost in [t2.id(), c2.id(), both.id()] {
         assert_eq!(t.status(&lost), Some(TxStatus::Conflicting), "{lost:?}");
     }
-    let events: Vec<_> = t.drain_events().collect();
-    assert!(events.contains(&DagEvent::Confirmed(t1.id())));
-    assert!(events.contains(&DagEvent::Conflicting(t2.id())));
-    assert!(events.contains(&DagEvent::Conflicting(c2.id())));
+    let events: Vec<_> = t.take_events();
+    assert!(events.contains(&Event::Confirmed(t1.id())));
+    assert!(events.contains(&Event::Conflicting(t2.id())));
+    assert!(events.contains(&Event::Conflicting(c2.id())));
     // Whatever approves the loser is born conflicting and adds no weight anywhere.
     let w_g = t.cumulative_weight(&c2.id()).unwrap();
     let late = tx(&key(6), 0, 1_100, &[c2.id(), t1.id()], data(b"late"), MIN_D);
@@ -234,34 +239,34 @@ fn anchors_finalise_prove_and_move_funds_identically_on_every_replica() {
             .unwrap();
     }
     let snap = t.propose_snapshot(10_000);
-    assert_eq!(snap.epoch, 1);
+    assert_eq!(snap.snapshot_seq, 1);
     assert!(snap.finalized.contains(&ids[0]));
     assert!(!snap.finalized.is_empty());
     for id in &snap.finalized {
         assert_eq!(t.status(id), Some(TxStatus::Confirmed));
     }
-    t.drain_events().for_each(drop);
+    t.take_events();
     t.handle_anchor(&snap, 1_100).unwrap();
     replica.handle_anchor(&snap, 1_100).unwrap();
-    let events: Vec<_> = t.drain_events().collect();
-    assert!(events.contains(&DagEvent::Finalized {
-        epoch: 1,
+    let events: Vec<_> = t.take_events();
+    assert!(events.contains(&Event::Finalized {
+        snapshot_seq: 1,
         root: snap.root(),
         count: snap.finalized.len()
     }));
     for id in &snap.finalized {
         assert_eq!(t.status(id), Some(TxStatus::Final));
-        let (epoch, proof) = t.prove_finalized(id).unwrap();
-        assert_eq!(epoch, 1);
+        let (seq, proof) = t.prove_finalized(id).unwrap();
+        assert_eq!(seq, 1);
         verify_inclusion(&snap.root(), id, &proof).unwrap();
     }
-    assert_eq!(t.ledger().balance(&addr(&key(2))), 400);
-    assert_eq!(t.ledger().balance(&addr(&key(1))), 600);
-    assert_eq!(t.ledger().root(), snap.balances_root);
+    assert_eq!(t.balances().balance(&addr(&key(2))), 400);
+    assert_eq!(t.balances().balance(&addr(&key(1))), 600);
+    assert_eq!(t.balances().root(), snap.balances_root);
     assert_eq!(t.state_digest(), replica.state_digest());
     // The next proposal chains to this one and holds only what was confirmed since.
     let next = t.propose_snapshot(10_000);
-    assert_eq!(next.epoch, 2);
+    assert_eq!(next.snapshot_seq, 2);
     assert_eq!(next.prev_root, snap.root());
     assert!(next.finalized.iter().all(|id| !snap.finalized.contains(id)));
     // Re-using the funds after finality is born conflicting.
@@ -299,14 +304,14 @@ fn bad_anchors_are_refused_and_change_nothing() {
         let r2 = tx(&a, 2, 1_051, &g, transfer(addr(&key(8)), 1, 1), MIN_D);
         attach(&mut t, r1.clone(), 1_050);
         attach(&mut t, r2.clone(), 1_051);
-        t.drain_events().for_each(drop);
+        t.take_events();
         (t, ids, r1.id(), r2.id())
     };
     type Mutation = fn(&mut DagSnapshot, &[TxId], TxId, TxId) -> DagError;
     let cases: Vec<(&str, Mutation)> = vec![
-        ("wrong epoch", |s, _, _, _| {
-            s.epoch = 2;
-            DagError::AnchorEpoch {
+        ("wrong sequence", |s, _, _, _| {
+            s.snapshot_seq = 2;
+            DagError::AnchorSequence {
                 expected: 1,
                 got: 2,
             }
@@ -375,11 +380,9 @@ fn bad_anchors_are_refused_and_change_nothing() {
             e => assert_eq!(got, Err(e), "{name}"),
         }
         assert_eq!(t.state_digest(), before, "{name} changed state");
-        let events: Vec<_> = t.drain_events().collect();
+        let events: Vec<_> = t.take_events();
         assert!(
-            events
-                .iter()
-                .all(|e| matches!(e, DagEvent::RequestMissing(_))),
+            events.iter().all(|e| matches!(e, Event::RequestMissing(_))),
             "{name}: {events:?}"
         );
         // The unmutated proposal is still accepted.
@@ -400,7 +403,7 @@ fn an_anchor_for_the_conflict_with_the_correct_tips_reports_the_conflict() {
     attach(&mut t, r2.clone(), 1_001);
     let (lo, hi) = (r1.id().min(r2.id()), r1.id().max(r2.id()));
     let snap = DagSnapshot {
-        epoch: 1,
+        snapshot_seq: 1,
         prev_root: t.latest_snapshot().unwrap().root(),
         tips: vec![lo, hi],
         finalized: vec![lo, hi],
@@ -449,9 +452,9 @@ fn an_anchor_overrides_the_local_conflict_decision() {
     for id in side2.iter().filter(|id| !snap.finalized.contains(id)) {
         assert_ne!(node_a.status(id), Some(TxStatus::Conflicting), "{id:?}");
     }
-    assert_eq!(node_a.ledger().balance(&addr(&key(3))), 70);
-    assert_eq!(node_a.ledger().balance(&addr(&key(2))), 0);
-    assert_eq!(node_a.ledger().root(), snap.balances_root);
+    assert_eq!(node_a.balances().balance(&addr(&key(3))), 70);
+    assert_eq!(node_a.balances().balance(&addr(&key(2))), 0);
+    assert_eq!(node_a.balances().root(), snap.balances_root);
 }
 
 #[test]
@@ -466,13 +469,14 @@ fn an_anchor_naming_unknown_transactions_requests_them_and_succeeds_after() {
         late.handle_transaction(gateway.get(id).unwrap(), 1_100)
             .unwrap();
     }
-    late.drain_events().for_each(drop);
+    late.take_events();
     let got = late.handle_anchor(&snap, 1_100);
     assert!(matches!(got, Err(DagError::AnchorUnknownTx(_))), "{got:?}");
     let requested: Vec<TxId> = late
-        .drain_events()
+        .take_events()
+        .into_iter()
         .filter_map(|e| match e {
-            DagEvent::RequestMissing(id) => Some(id),
+            Event::RequestMissing(id) => Some(id),
             _ => None,
         })
         .collect();
@@ -483,7 +487,7 @@ fn an_anchor_naming_unknown_transactions_requests_them_and_succeeds_after() {
             .unwrap();
     }
     late.handle_anchor(&snap, 1_101).unwrap();
-    assert_eq!(late.ledger().root(), snap.balances_root);
+    assert_eq!(late.balances().root(), snap.balances_root);
 }
 
 #[test]
@@ -513,21 +517,136 @@ fn pruning_keeps_memory_bounded_over_a_long_run() {
         if step % 20 == 19 {
             let snap = t.propose_snapshot(10_000);
             t.handle_anchor(&snap, now).unwrap();
-            t.handle_tick(now);
+            t.handle_timeout(now);
         }
         peak = peak.max(t.len());
         peak_bytes = peak_bytes.max(t.memory_usage().total());
     }
     // 10 tx/s for 60 s = 600 issued; retention 10 s holds ~100 plus the unanchored tail.
     assert!(peak < 200, "peak {peak}");
-    // Every graph node has its body in the store, except the (bodyless) genesis entry points.
-    assert!(t.store().len() <= t.len() && t.len() - t.store().len() <= 2);
+    // Every graph node has its body in the store, except the (bodyless) genesis roots.
+    let bodies = t.store().count(StoreTable::Body);
+    assert_eq!(t.len() - bodies, 2);
+    assert_eq!(t.store().count(StoreTable::Node), t.len());
     let report = t.memory_usage();
     assert!(
         report.bytes_per_transaction > 200 && report.bytes_per_transaction < 2_000,
         "{report:?}"
     );
     assert!(peak_bytes < 200 * 2_000, "{peak_bytes}");
-    let events: Vec<_> = t.drain_events().collect();
-    assert!(events.iter().any(|e| matches!(e, DagEvent::Pruned { .. })));
+    let events: Vec<_> = t.take_events();
+    assert!(events.iter().any(|e| matches!(e, Event::Pruned { .. })));
+}
+
+#[test]
+fn a_validator_co_signs_only_a_snapshot_its_tangle_holds() {
+    let (gateway, ids) = confirmed_tangle(12);
+    let proposal = gateway.propose_snapshot(1_000);
+    // A validator that has seen everything holds the proposal.
+    let mut validator = tangle_with(config(), vec![(addr(&key(1)), 1_000)]);
+    for id in &ids {
+        validator
+            .handle_transaction(gateway.get(id).unwrap(), 1_100)
+            .unwrap();
+    }
+    validator.take_events();
+    assert_eq!(validator.check_snapshot_proposal(&proposal), Ok(()));
+    // One that lacks a transaction does not, and the check asks nobody for anything.
+    let mut late = tangle_with(config(), vec![(addr(&key(1)), 1_000)]);
+    late.handle_transaction(gateway.get(&ids[0]).unwrap(), 1_100)
+        .unwrap();
+    late.take_events();
+    let before = late.state_digest();
+    assert!(matches!(
+        late.check_snapshot_proposal(&proposal),
+        Err(e @ DagError::AnchorUnknownTx(_)) if e.blame() == itc_crypto::Blame::Ignorable
+    ));
+    assert_eq!(late.state_digest(), before);
+    assert_eq!(late.pending_events(), 0);
+    // Proposals that contradict the validator's view are the proposer's fault.
+    type Mutation = fn(&mut DagSnapshot);
+    let forged: Vec<(&str, Mutation)> = vec![
+        ("balances", |s| s.balances_root = Hash([3; 32])),
+        ("previous root", |s| s.prev_root = Hash([4; 32])),
+        ("tips", |s| s.tips.clear()),
+        ("order", |s| s.finalized.reverse()),
+        ("not closed", |s| {
+            s.finalized.remove(0);
+        }),
+    ];
+    for (what, mutate) in forged {
+        let mut s = proposal.clone();
+        mutate(&mut s);
+        let before = validator.state_digest();
+        let got = validator.check_snapshot_proposal(&s);
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.blame() == itc_crypto::Blame::Peer),
+            "{what}: {got:?}"
+        );
+        assert_eq!(validator.state_digest(), before, "{what}");
+    }
+    // A sequence it does not expect.
+    let mut ahead = proposal.clone();
+    ahead.snapshot_seq += 1;
+    assert_eq!(
+        validator.check_snapshot_proposal(&ahead),
+        Err(DagError::AnchorSequence {
+            expected: 1,
+            got: 2
+        })
+    );
+    // Once finalised, the same snapshot is still held (a late co-signature request); a
+    // different one under the same sequence is not.
+    validator.handle_anchor(&proposal, 1_200).unwrap();
+    assert_eq!(validator.check_snapshot_proposal(&proposal), Ok(()));
+    let mut other = proposal.clone();
+    other.balances_root = Hash([5; 32]);
+    assert_eq!(
+        validator.check_snapshot_proposal(&other),
+        Err(DagError::AnchorNotCanonical)
+    );
+    // So is the genesis snapshot, while it is kept.
+    let genesis = validator.snapshot(0).cloned().unwrap();
+    assert_eq!(validator.check_snapshot_proposal(&genesis), Ok(()));
+}
+
+#[test]
+fn undrained_events_hold_back_new_input_instead_of_being_dropped() {
+    // Before: past `max_events` the oldest events were silently dropped (a lost gossip or
+    // fetch). Now input is refused until the integrator drains, and nothing is lost.
+    let config = TangleConfig {
+        max_events: 3,
+        ..config()
+    };
+    let mut t = tangle_with(config, vec![]);
+    let g = genesis_parents();
+    let mut ids = vec![];
+    let mut refused = None;
+    for k in 0..6u64 {
+        let x = tx(&key(10 + k), 0, 1_000 + k, &g, data(b"e"), MIN_D);
+        match t.handle_transaction(x.clone(), 1_000 + k) {
+            Ok(()) => ids.push(x.id()),
+            Err(e) => {
+                refused = Some((e, x));
+                break;
+            }
+        }
+    }
+    let (e, x) = refused.expect("input refused once the queue is full");
+    assert_eq!(e, DagError::EventBacklog { pending: 3, max: 3 });
+    assert_eq!(e.blame(), itc_crypto::Blame::Local);
+    // Every event of every accepted input is still there, oldest first.
+    let attached: Vec<TxId> = t
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Attached { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attached, ids);
+    // Drained: the refused input is taken now.
+    t.handle_transaction(x, 1_010).unwrap();
+    assert_eq!(t.pending_events(), 1);
 }

@@ -14,7 +14,7 @@ use itc_crypto::encoding::{Decode, Encode};
 use itc_crypto::{Address, Hash};
 use itc_dag::tx::MAX_TX_BYTES;
 use itc_dag::{
-    AnchorRecord, DagError, Payload, Transaction, TransactionBuilder, Transfer, TxId, MAX_DATA,
+    AnchorNotice, DagError, Payload, Transaction, TransactionBuilder, Transfer, TxId, MAX_DATA,
 };
 use proptest::prelude::*;
 
@@ -29,13 +29,15 @@ fn arb_payload() -> impl Strategy<Value = Payload> {
                 spend_nonce,
             })
         }),
-        (any::<u64>(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(epoch, r, chain_height)| {
-            Payload::Anchor(AnchorRecord {
-                epoch,
-                snapshot_root: Hash(r),
-                chain_height,
-            })
-        }),
+        (any::<u64>(), any::<[u8; 32]>(), any::<u64>()).prop_map(
+            |(snapshot_seq, r, chain_height)| {
+                Payload::Anchor(AnchorNotice {
+                    snapshot_seq,
+                    snapshot_root: Hash(r),
+                    chain_height,
+                })
+            }
+        ),
     ]
 }
 
@@ -92,8 +94,8 @@ fn every_single_bit_flip_is_caught() {
     let payloads = [
         data(b"temperature=21.5"),
         transfer(Address([7; 20]), 42, 3),
-        Payload::Anchor(AnchorRecord {
-            epoch: 9,
+        Payload::Anchor(AnchorNotice {
+            snapshot_seq: 9,
             snapshot_root: Hash([5; 32]),
             chain_height: 77,
         }),

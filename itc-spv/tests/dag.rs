@@ -20,7 +20,7 @@ use itc_spv::{Config, Event, LightClient, Response};
 fn anchored_dag_transaction_is_proven_with_itc_dag_types() {
     let ids: Vec<TxId> = (0..7u8).map(|i| TxId(keccak256(&[i]))).collect();
     let snapshot = DagSnapshot {
-        epoch: 1,
+        snapshot_seq: 1,
         prev_root: Hash::ZERO,
         tips: vec![ids[6]],
         finalized: ids.clone(),

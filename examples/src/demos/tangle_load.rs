@@ -12,8 +12,8 @@ use std::time::Instant;
 use itc_crypto::SecretKey;
 use itc_dag::snapshot::verify_inclusion;
 use itc_dag::{
-    DagEvent, DagSnapshot, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk,
-    Tangle, TangleConfig, Transaction, TransactionBuilder, TxId, TxStatus,
+    DagSnapshot, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk, Tangle,
+    TangleConfig, TangleGenesis, Transaction, TransactionBuilder, TxId, TxStatus,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -44,8 +44,8 @@ fn deliver(
         }
         let ((at, _), tx) = entry.remove_entry();
         tangle.handle_transaction(tx, at).map_err(StoryError::Dag)?;
-        for e in tangle.drain_events() {
-            if let DagEvent::Confirmed(c) = e {
+        while let Some(e) = tangle.poll_event() {
+            if let Event::Confirmed(c) = e {
                 if let Some(t) = issued.get(&c) {
                     confirmed.insert(c, at.saturating_sub(*t));
                 }
@@ -71,7 +71,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
     let mut tangle = Tangle::new(
         config,
         policy,
-        Genesis {
+        TangleGenesis {
             timestamp: start,
             balances: Vec::new(),
         },
@@ -127,7 +127,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
         in_flight.insert((now + GOSSIP_MS, n), tx);
         tips.push(tangle.graph().tip_count() as u64);
         if n % 500 == 0 {
-            tangle.handle_tick(now);
+            tangle.handle_timeout(now);
         }
         report.progress("attaching", n + 1, total);
     }
@@ -229,11 +229,12 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
 
     // Pruning: past retention, final transactions leave memory and the store.
     let before = tangle.len();
-    tangle.handle_tick(now + config.retention_ms + 1);
+    tangle.handle_timeout(now + config.retention_ms + 1);
     let pruned: usize = tangle
-        .drain_events()
+        .take_events()
+        .into_iter()
         .filter_map(|e| match e {
-            DagEvent::Pruned { count } => Some(count),
+            Event::Pruned { count } => Some(count),
             _ => None,
         })
         .sum();

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use itc_crypto::{PublicKey, SecretKey};
 use itc_dag::{
-    DagError, DagEvent, Genesis as DagGenesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload,
-    RandomWalk, Tangle, TangleConfig, Transaction, TransactionBuilder, TxId, TxStatus,
+    DagError, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk, Tangle,
+    TangleConfig, TangleGenesis, Transaction, TransactionBuilder, TxId, TxStatus,
 };
 use itc_device_sdk::telemetry::{TelemetryError, TelemetryTx};
 use itc_device_sdk::DeviceIdentity;
@@ -57,10 +57,6 @@ pub(crate) struct Tangled {
     pub tangle: Tangle,
     /// Next sequence number per issuer.
     pub sequences: BTreeMap<[u8; 32], u64>,
-    /// A sensor that keeps reporting while the story's other phases run.
-    pub pulse: DeviceIdentity<SecretKey>,
-    /// Readings it posted.
-    pub pulses: u64,
 }
 
 impl Tangled {
@@ -113,30 +109,21 @@ impl Tangled {
     }
 }
 
-/// How often the background sensor reports while the story goes on (simulated ms). Tips older
-/// than the tangle's `max_parent_age_ms` (60 s) cannot be approved, so a tangle left idle for
-/// longer cannot take new transactions: in a real fleet readings never stop.
-pub(crate) const PULSE_MS: u64 = 20_000;
-
 /// A junk transaction, what it is, and the refusal expected.
 type JunkCase = (&'static str, Transaction, fn(&DagError) -> bool);
 
 impl Story {
-    /// Lets `ms` of simulated time pass on the main chain while the fleet keeps reporting to
-    /// the tangle (once telemetry started).
+    /// Lets `ms` of simulated time pass on the main chain. The gateway's tangle sits idle
+    /// (no keep-alive traffic: an idle tangle takes new transactions again) and only runs its
+    /// housekeeping when its deadline comes.
     pub(crate) fn pass_time(&mut self, ms: u64) -> Result<(), StoryError> {
-        let end = self.chain.now().saturating_add(ms);
-        while self.chain.now() < end {
-            let step = PULSE_MS.min(end - self.chain.now());
-            self.chain.advance(step);
-            let now = self.chain.now();
-            if let Some(t) = self.telemetry.as_mut() {
-                let id = t.pulse.clone();
-                let reading = format!("pulse lux={}", 200 + (now / 7) % 300);
-                t.tangle.handle_tick(now);
-                t.post(&id, reading.as_bytes(), now, &mut self.rng, Pow::Gateway)?;
-                t.pulses += 1;
+        self.chain.advance(ms);
+        let now = self.chain.now();
+        if let Some(t) = self.telemetry.as_mut() {
+            if t.tangle.poll_timeout().is_some_and(|d| d <= now) {
+                t.tangle.handle_timeout(now);
             }
+            t.tangle.take_events();
         }
         Ok(())
     }
@@ -190,18 +177,13 @@ impl Story {
             tangle: Tangle::new(
                 config,
                 policy,
-                DagGenesis {
+                TangleGenesis {
                     timestamp: start,
                     balances: Vec::new(),
                 },
                 MemoryStore::default(),
             ),
             sequences: BTreeMap::new(),
-            pulse: issuers
-                .last()
-                .map(|i| i.id.clone())
-                .ok_or(StoryError::Unexpected("no sensors"))?,
-            pulses: 0,
         };
 
         // The schedule: each device posts every period, starting at a random offset.
@@ -219,7 +201,6 @@ impl Story {
         let mut attempts: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
         let mut lamp_txs: Vec<TxId> = Vec::new();
         let wall = Instant::now();
-        let mut next_tick = start;
         for (done, (at, i)) in schedule.keys().copied().enumerate() {
             self.chain.advance(at.saturating_sub(self.chain.now()));
             let now = at;
@@ -241,9 +222,8 @@ impl Story {
                     18 + (now / 1000) % 6
                 )
             };
-            if now >= next_tick {
-                t.tangle.handle_tick(now);
-                next_tick = now + 5_000;
+            if t.tangle.poll_timeout().is_some_and(|d| d <= now) {
+                t.tangle.handle_timeout(now);
             }
             let (tx, tries) = if i == 0 {
                 // Alice's lamp: its own firmware path (device SDK), parents from the gateway.
@@ -266,8 +246,8 @@ impl Story {
             if i == 0 {
                 lamp_txs.push(tx.id());
             }
-            for e in t.tangle.drain_events() {
-                if let DagEvent::Confirmed(id) = e {
+            while let Some(e) = t.tangle.poll_event() {
+                if let Event::Confirmed(id) = e {
                     if let Some(a) = attached_at.get(&id) {
                         confirm_ms.insert(id, now.saturating_sub(*a));
                     }
@@ -338,10 +318,10 @@ impl Story {
 
         // The gateway anchors a snapshot of the confirmed region on the main chain.
         let snapshot = t.tangle.propose_snapshot(10_000);
-        let epoch = snapshot.epoch;
+        let seq = snapshot.snapshot_seq;
         let root = snapshot.root();
         let tx = self.chain.certify(SystemCall::AnchorDag {
-            sequence: epoch,
+            sequence: seq,
             snapshot_root: root,
         })?;
         let (_, o) = self.commit(client::GATEWAY, &tx)?;
@@ -351,14 +331,14 @@ impl Story {
             .chain
             .server_mut()
             .store_mut()
-            .add_snapshot(epoch, &snapshot);
+            .add_snapshot(seq, &snapshot);
         let finalized: Vec<u64> = snapshot
             .finalized
             .iter()
             .filter_map(|id| attached_at.get(id).map(|a| now.saturating_sub(*a)))
             .collect();
         self.report.expect(
-            format!("the main chain anchors DAG snapshot {epoch}; the tangle finalises it"),
+            format!("the main chain anchors DAG snapshot {seq}; the tangle finalises it"),
             o.result.is_ok() && anchored.is_ok() && stored == root,
             format!(
                 "{} transactions final in block {}, root {}",
@@ -389,7 +369,7 @@ impl Story {
         self.lamp.spv.sync(self.chain.server(), self.chain.now())?;
         let proof = self.lamp.spv.prove_dag_transaction(
             self.chain.server(),
-            epoch,
+            seq,
             reading.0,
             self.chain.now(),
         )?;
@@ -397,7 +377,7 @@ impl Story {
             "the lamp's light client proves its reading is in the anchored snapshot",
             proof.height == o.height && proof.confirmations >= 1,
             format!(
-                "tx {} via anchor {epoch} in block {}, proof {} B, checked in {} µs",
+                "tx {} via anchor {seq} in block {}, proof {} B, checked in {} µs",
                 short(reading.0.as_bytes()),
                 proof.height,
                 proof.response_bytes,

@@ -5,7 +5,7 @@ use itc_crypto::hash::tagged_hash;
 use itc_crypto::{Address, SecretKey};
 use itc_dag::tx::ESSENCE_TAG;
 use itc_dag::{
-    pow, Genesis, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig,
+    pow, IssuerPolicy, IssuerProfile, MemoryStore, Payload, Tangle, TangleConfig, TangleGenesis,
     Transaction, TransactionBuilder, Transfer, TxId,
 };
 
@@ -38,7 +38,7 @@ pub fn tangle_with(config: TangleConfig, balances: Vec<(Address, u64)>) -> Tangl
     Tangle::new(
         config,
         policy(),
-        Genesis {
+        TangleGenesis {
             timestamp: 0,
             balances,
         },
@@ -76,7 +76,7 @@ pub fn transfer(to: Address, amount: u64, spend_nonce: u64) -> Payload {
 }
 
 pub fn genesis_parents() -> [TxId; 2] {
-    Genesis::entry_points()
+    TangleGenesis::roots()
 }
 
 /// Length of the essence inside an encoded transaction (everything before nonce and signature).

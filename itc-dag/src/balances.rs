@@ -1,4 +1,6 @@
-//! Token balances of the side chain, changed only by finalised (anchored) transfers.
+//! [`DagBalances`]: the side chain's token balances, changed only by finalised (anchored)
+//! transfers. (Not the main chain's `itc_ledger::Ledger`: these are the tangle's own accounts,
+//! committed to by a snapshot's `balances_root`.)
 //!
 //! Transfers are applied when an anchor finalises them, in the snapshot's canonical order, so
 //! every node that saw the same anchors holds the same balances whatever order transactions
@@ -15,9 +17,9 @@ use itc_crypto::{Address, Hash};
 
 use crate::tx::Transfer;
 
-/// One account.
+/// One side-chain account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Account {
+pub struct DagAccount {
     /// Balance in base units.
     pub balance: u64,
     /// The `spend_nonce` the next applied transfer from this account must carry.
@@ -38,32 +40,32 @@ pub enum TransferOutcome {
 /// Balances and spend nonces.
 ///
 /// ```
-/// use itc_dag::{Ledger, Transfer, TransferOutcome};
+/// use itc_dag::{DagBalances, Transfer, TransferOutcome};
 /// use itc_crypto::Address;
 /// let (a, b) = (Address([1; 20]), Address([2; 20]));
-/// let mut l = Ledger::from_balances(&[(a, 100)]);
+/// let mut l = DagBalances::from_balances(&[(a, 100)]);
 /// let t = Transfer { to: b, amount: 60, spend_nonce: 0 };
 /// assert_eq!(l.apply(a, &t), TransferOutcome::Applied);
 /// assert_eq!(l.apply(a, &t), TransferOutcome::WrongNonce);   // replay does nothing
 /// assert_eq!((l.balance(&a), l.balance(&b)), (40, 60));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ledger {
-    accounts: BTreeMap<Address, Account>,
+pub struct DagBalances {
+    accounts: BTreeMap<Address, DagAccount>,
 }
 
 /// Prefix of a balances-root leaf, so it cannot be mistaken for another structure's leaf.
 const ACCOUNT_LEAF_PREFIX: &[u8] = b"itc/dag/account/v1";
 
-impl Ledger {
+impl DagBalances {
     /// Genesis balances (later entries for the same address add up, saturating).
     pub fn from_balances(balances: &[(Address, u64)]) -> Self {
-        let mut accounts: BTreeMap<Address, Account> = BTreeMap::new();
+        let mut accounts: BTreeMap<Address, DagAccount> = BTreeMap::new();
         for (a, v) in balances {
             let acc = accounts.entry(*a).or_default();
             acc.balance = acc.balance.saturating_add(*v);
         }
-        Ledger { accounts }
+        DagBalances { accounts }
     }
 
     /// Balance of `a` (0 if unknown).
@@ -77,7 +79,7 @@ impl Ledger {
     }
 
     /// The account, if it exists.
-    pub fn account(&self, a: &Address) -> Option<&Account> {
+    pub fn account(&self, a: &Address) -> Option<&DagAccount> {
         self.accounts.get(a)
     }
 
@@ -89,6 +91,16 @@ impl Ledger {
     /// True when there are no accounts.
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()
+    }
+
+    /// Every account, by address.
+    pub fn iter(&self) -> impl Iterator<Item = (&Address, &DagAccount)> {
+        self.accounts.iter()
+    }
+
+    /// Puts back a stored account (restore).
+    pub(crate) fn restore_account(&mut self, a: Address, acc: DagAccount) {
+        self.accounts.insert(a, acc);
     }
 
     /// Sum of all balances (conserved by transfers).
@@ -113,7 +125,7 @@ impl Ledger {
         ) else {
             self.accounts.insert(
                 from,
-                Account {
+                DagAccount {
                     balance: sender.balance,
                     next_spend,
                 },
@@ -122,7 +134,7 @@ impl Ledger {
         };
         self.accounts.insert(
             from,
-            Account {
+            DagAccount {
                 balance: new_from,
                 next_spend,
             },
@@ -146,13 +158,13 @@ impl Ledger {
     pub fn memory_bytes(&self) -> usize {
         self.accounts.len()
             * (core::mem::size_of::<Address>()
-                + core::mem::size_of::<Account>()
+                + core::mem::size_of::<DagAccount>()
                 + crate::store::BTREE_ENTRY_OVERHEAD)
     }
 }
 
 /// The leaf bytes of one account in the balances root.
-pub fn account_leaf(a: &Address, acc: &Account) -> [u8; 54] {
+fn account_leaf(a: &Address, acc: &DagAccount) -> [u8; 54] {
     let mut leaf = [0u8; 54];
     let parts: [&[u8]; 4] = [
         ACCOUNT_LEAF_PREFIX,
@@ -177,7 +189,7 @@ mod tests {
     #[test]
     fn supply_is_conserved_and_nonces_consumed_in_order() {
         let (a, b) = (Address([1; 20]), Address([2; 20]));
-        let mut l = Ledger::from_balances(&[(a, 100), (b, 5)]);
+        let mut l = DagBalances::from_balances(&[(a, 100), (b, 5)]);
         let root0 = l.root();
         let big = Transfer {
             to: b,
