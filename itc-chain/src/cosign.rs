@@ -60,7 +60,7 @@ use alloc::vec::Vec;
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::quorum::{QuorumCertificate, ValidatorSet};
 use itc_crypto::{Blame, Hash, PublicKey, Signature, Signer, Threshold};
-use itc_dag::{DagSnapshot, TxStatus, TxStore};
+use itc_dag::{DagSnapshot, TangleStore};
 use itc_ledger::system::{Payouts, SystemTx};
 use itc_ledger::{SignedTransaction, SystemCall};
 
@@ -90,13 +90,13 @@ impl SystemProposal {
         })
     }
 
-    /// The proposal to anchor `snapshot`: `AnchorDag { sequence: snapshot.epoch,
+    /// The proposal to anchor `snapshot`: `AnchorDag { sequence: snapshot.snapshot_seq,
     /// snapshot_root: snapshot.root() }` — the DAG snapshot → `AnchorDag` seam.
     pub fn anchor(chain_id: u32, snapshot: DagSnapshot) -> Self {
         SystemProposal {
             chain_id,
             call: SystemCall::AnchorDag {
-                sequence: snapshot.epoch,
+                sequence: snapshot.snapshot_seq,
                 snapshot_root: snapshot.root(),
             },
             dag_snapshot: Some(Box::new(snapshot)),
@@ -147,7 +147,7 @@ impl Decode for SystemProposal {
                 snapshot_root,
             } => {
                 let s = DagSnapshot::decode(r)?;
-                if s.epoch != *sequence || s.root() != *snapshot_root {
+                if s.snapshot_seq != *sequence || s.root() != *snapshot_root {
                     return Err(DecodeError::NonCanonical {
                         type_name: "SystemProposal",
                     });
@@ -297,23 +297,11 @@ impl Decode for CosignMessage {
 /// Why a validator's policy refused to co-sign (judged from its own view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// The anchor is not the next snapshot of this validator's tangle.
-    #[error("anchor sequence {found}, this tangle expects {expected}")]
-    AnchorSequence {
-        /// The next sequence here.
-        expected: u64,
-        /// The proposal's.
-        found: u64,
-    },
-    /// The snapshot does not follow this tangle's last anchored snapshot.
-    #[error("snapshot does not follow this tangle's last anchored root")]
-    AnchorPrevious,
-    /// This tangle does not hold a transaction the snapshot finalises.
-    #[error("this tangle does not hold transaction {0}")]
-    AnchorUnknownTx(Hash),
-    /// A transaction the snapshot finalises is already final here.
-    #[error("transaction {0} is already final here")]
-    AnchorAlreadyFinal(Hash),
+    /// This validator's tangle would not accept the snapshot as its next anchor (it lacks a
+    /// transaction, is at another sequence, or disagrees on the snapshot's contents): the
+    /// tangle's own verdict from [`itc_dag::Tangle::check_snapshot_proposal`].
+    #[error("this tangle would not anchor the snapshot: {0}")]
+    Anchor(itc_dag::DagError),
     /// This validator computed no settlement for the plan.
     #[error("no settlement computed here for plan {plan_id}")]
     SettlementUnknown {
@@ -344,10 +332,10 @@ impl Refusal {
     pub fn blame(&self) -> Blame {
         match self {
             Refusal::SettlementDiffers { .. } => Blame::Peer,
-            Refusal::AnchorSequence { .. }
-            | Refusal::AnchorPrevious
-            | Refusal::AnchorUnknownTx(_)
-            | Refusal::AnchorAlreadyFinal(_)
+            // A tangle that lags (or is ahead) is an honest difference of timing; even a
+            // snapshot that contradicts this tangle may come from an honest proposer whose
+            // tangle has not converged yet, so it is never scored.
+            Refusal::Anchor(_)
             | Refusal::SettlementUnknown { .. }
             | Refusal::NotApproved { .. }
             | Refusal::NotHandled => Blame::Ignorable,
@@ -439,34 +427,15 @@ pub trait CosignPolicy {
     fn review(&mut self, proposal: &SystemProposal) -> Result<(), Refusal>;
 }
 
-/// Does `tangle` hold `snapshot` — would it accept it as its next anchor? Every finalised
-/// transaction is held and not yet final, the sequence is the next one and the snapshot
-/// follows the last anchored root. (Canonical order, closure and balances are re-derived by
-/// `itc_dag::Tangle::handle_anchor` when the anchor commits; this is the cheap check on
-/// today's read API, kept in one function so it can follow the tangle's API.)
-pub fn tangle_holds_snapshot<S: TxStore>(
+/// The anchor rule of a validator's policy: sign an `AnchorDag` only for a snapshot this
+/// validator's own tangle would accept as its next anchor (itc-dag decides; nothing is written).
+pub fn tangle_holds_snapshot<S: TangleStore>(
     tangle: &itc_dag::Tangle<S>,
     snapshot: &DagSnapshot,
 ) -> Result<(), Refusal> {
-    let last = tangle.latest_snapshot();
-    let expected = last.map_or(0, |s| s.epoch.saturating_add(1));
-    if snapshot.epoch != expected {
-        return Err(Refusal::AnchorSequence {
-            expected,
-            found: snapshot.epoch,
-        });
-    }
-    if last.map(DagSnapshot::root).unwrap_or_default() != snapshot.prev_root {
-        return Err(Refusal::AnchorPrevious);
-    }
-    for id in &snapshot.finalized {
-        match tangle.status(id) {
-            None => return Err(Refusal::AnchorUnknownTx(id.0)),
-            Some(TxStatus::Final) => return Err(Refusal::AnchorAlreadyFinal(id.0)),
-            Some(_) => {}
-        }
-    }
-    Ok(())
+    tangle
+        .check_snapshot_proposal(snapshot)
+        .map_err(Refusal::Anchor)
 }
 
 /// Calls the operator approved, by digest (for `SetValidators` and `RegisterVendor`).
@@ -512,7 +481,7 @@ impl CosignPolicy for Approvals {
 /// The policy a validator wires from its own view: anchors its tangle holds, settlements it
 /// computed itself, and operator-approved set changes and vendor admissions.
 #[derive(Debug)]
-pub struct ValidatorPolicy<'a, S: TxStore> {
+pub struct ValidatorPolicy<'a, S: TangleStore> {
     /// The validator's tangle (no tangle: never sign an anchor).
     pub tangle: Option<&'a itc_dag::Tangle<S>>,
     /// Settlements this validator computed, by plan id (the chaincode rule's result).
@@ -521,7 +490,7 @@ pub struct ValidatorPolicy<'a, S: TxStore> {
     pub approvals: &'a Approvals,
 }
 
-impl<S: TxStore> CosignPolicy for ValidatorPolicy<'_, S> {
+impl<S: TangleStore> CosignPolicy for ValidatorPolicy<'_, S> {
     fn review(&mut self, proposal: &SystemProposal) -> Result<(), Refusal> {
         match proposal.call() {
             SystemCall::AnchorDag { .. } => match (self.tangle, proposal.dag_snapshot()) {

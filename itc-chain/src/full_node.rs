@@ -644,8 +644,9 @@ impl FullNode {
         leaves.extend(snapshot.finalized.iter().map(itc_dag::snapshot::tx_leaf));
         let tree = IndexedTree::new(leaves, 1);
         let root = tree.root();
-        self.dag_snapshots.retain(|(seq, _)| *seq != snapshot.epoch);
-        self.dag_snapshots.push_back((snapshot.epoch, tree));
+        self.dag_snapshots
+            .retain(|(seq, _)| *seq != snapshot.snapshot_seq);
+        self.dag_snapshots.push_back((snapshot.snapshot_seq, tree));
         while self.dag_snapshots.len() > self.config.retained_dag_snapshots.max(1) {
             self.dag_snapshots.pop_front();
         }

@@ -53,7 +53,7 @@
 //! // A device anchored at genesis syncs and proves Bob's balance at height 2.
 //! let set = chain.genesis_state().validators.with_capacity::<8>().unwrap();
 //! let anchor = TrustAnchor::genesis(*node.genesis(), set);
-//! let mut device: LightClient<16, 8> = LightClient::new(anchor, Config::new(8)).unwrap();
+//! let mut device: LightClient<16, 8> = LightClient::new(anchor, Config::new(8), chain.genesis_time_ms()).unwrap();
 //! device.sync_to(node.tip().height);
 //! let now = node.tip().timestamp_ms + 1;
 //! while let Some(request) = device.poll_request() {
@@ -62,7 +62,7 @@
 //! let request = Request::StateProof { height: 2, key: StateKey::Account(bob) };
 //! let response = node.answer::<8, _>(&store, &request).unwrap();
 //! let event = device.handle_response(&response, now).unwrap();
-//! assert!(matches!(event, Event::State { value: Some(_), .. }));
+//! assert!(matches!(event, Event::State(entry) if entry.value().is_some()));
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]

@@ -399,7 +399,7 @@ pub trait ReceiptStore: StoreBase {
 }
 
 /// The tangle's durable state. A placeholder: opaque bytes the DAG's restore API will define
-/// (the tangle's transactions themselves live in `itc_dag::store::TxStore`).
+/// (the tangle persists itself through `itc_dag::TangleStore`).
 pub trait TangleStore: StoreBase {
     /// The stored tangle state, if any.
     fn tangle(&self) -> Result<Option<Vec<u8>>, Self::Error>;

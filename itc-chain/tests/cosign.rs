@@ -17,8 +17,8 @@ use itc_chain::testkit::{set_of, validator_key, CHAIN_ID};
 use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Address, Blame, Decode, Encode, Hash, SecretKey};
 use itc_dag::{
-    Genesis as DagGenesis, IssuerPolicy, IssuerProfile, MemoryStore as DagStore, Payload, Tangle,
-    TangleConfig, TransactionBuilder,
+    IssuerPolicy, IssuerProfile, MemoryStore as DagStore, Payload, Tangle, TangleConfig,
+    TangleGenesis as DagGenesis, TransactionBuilder,
 };
 use itc_ledger::system::Payouts;
 use itc_ledger::{
@@ -202,7 +202,7 @@ fn tangle_with(n: u64) -> (Tangle<DagStore>, Vec<itc_dag::Transaction>) {
     let policy = IssuerPolicy::new(IssuerProfile::device(0, 100));
     let mut tangle = Tangle::new(config, policy, DagGenesis::default(), DagStore::default());
     let key = SecretKey::from_bytes(&[9u8; 32]).unwrap();
-    let mut parents = DagGenesis::entry_points().to_vec();
+    let mut parents = DagGenesis::roots().to_vec();
     let mut txs = vec![];
     for seq in 0..n {
         let tx = TransactionBuilder::new(key.public_key(), seq, 100 + seq)
@@ -211,7 +211,7 @@ fn tangle_with(n: u64) -> (Tangle<DagStore>, Vec<itc_dag::Transaction>) {
             .payload(Payload::data(b"reading").unwrap())
             .sign(&key)
             .unwrap();
-        parents = vec![tx.id(), DagGenesis::entry_points()[0]];
+        parents = vec![tx.id(), DagGenesis::roots()[0]];
         tangle.handle_transaction(tx.clone(), 100 + seq).unwrap();
         txs.push(tx);
     }
@@ -229,7 +229,7 @@ fn a_validator_refuses_to_cosign_an_anchor_its_tangle_does_not_hold() {
     assert_eq!(tangle_holds_snapshot(&full, &snapshot), Ok(()));
     assert!(matches!(
         tangle_holds_snapshot(&behind, &snapshot),
-        Err(Refusal::AnchorUnknownTx(_))
+        Err(Refusal::Anchor(_))
     ));
 
     let proposal = SystemProposal::anchor(CHAIN_ID, snapshot.clone());
@@ -250,10 +250,7 @@ fn a_validator_refuses_to_cosign_an_anchor_its_tangle_does_not_hold() {
     let err = v[1]
         .handle(propose.clone(), &mut policy(&behind))
         .unwrap_err();
-    assert!(matches!(
-        err,
-        CosignError::Refused(Refusal::AnchorUnknownTx(_))
-    ));
+    assert!(matches!(err, CosignError::Refused(Refusal::Anchor(_))));
     assert_eq!(err.blame(), Blame::Ignorable);
     let mut certified = None;
     for i in 2..4 {

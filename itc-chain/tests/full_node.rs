@@ -30,7 +30,7 @@ fn scenario(config: FullNodeConfig) -> (World, DagSnapshot, Vec<Vec<u8>>) {
     let mut w = World::new(4, K, config);
     let ids: Vec<TxId> = (0..9u8).map(|i| TxId(keccak256(&[i]))).collect();
     let snapshot = DagSnapshot {
-        epoch: 1,
+        snapshot_seq: 1,
         prev_root: Hash::ZERO,
         tips: vec![ids[8]],
         finalized: ids,

@@ -25,7 +25,7 @@ fn same_answers_as_the_spv_proof_server() {
     let mut w = World::new(4, K, FullNodeConfig::new(K));
     let ids: Vec<TxId> = (0..5u8).map(|i| TxId(keccak256(&[i]))).collect();
     let snapshot = DagSnapshot {
-        epoch: 1,
+        snapshot_seq: 1,
         prev_root: Hash::ZERO,
         tips: vec![ids[4]],
         finalized: ids.clone(),

@@ -156,8 +156,9 @@ fn hash_ids(tag: DomainTag, ids: &[TxId]) -> Hash {
     h.finalize()
 }
 
-/// Leaf hash of a transaction id in a snapshot tree: `leaf_hash(id.as_bytes())`.
-fn tx_leaf(id: &TxId) -> Hash {
+/// Leaf hash of a transaction id in a snapshot tree: `leaf_hash(id.as_bytes())` (what a full
+/// node proves a DAG transaction against).
+pub fn tx_leaf(id: &TxId) -> Hash {
     leaf_hash(id.as_bytes())
 }
 
