@@ -9,7 +9,7 @@
 #   1. `cargo check -p <crate> --no-default-features`, one crate at a time, so a crate that
 #      only compiles because a sibling turns on a feature of a shared dependency is caught
 #      (Cargo unifies features within one invocation);
-#   2. `cargo build` of all crates with `--features alloc` (and `dag`): full code generation of
+#   2. `cargo build` of all crates with `--features alloc` (and `dag`, `serde`): full code generation of
 #      every crate, and it catches `alloc::sync` and other compare-and-swap users on targets
 #      without CAS (thumbv6m, riscv32imc). Dependencies at opt-level 0 here (the workspace's dev
 #      profile optimises them at 3 for the tests; code generation is what is checked here);
@@ -49,12 +49,13 @@ for t in "${TARGETS[@]}"; do
     cargo check -q -p "$c" --no-default-features --target "$t"
   done
 
-  echo "--- $t: all library crates, --no-default-features --features alloc (+ dag)"
+  echo "--- $t: all library crates, --no-default-features --features alloc (+ dag, serde)"
   pkgs=()
   for c in "${LIB_CRATES[@]}"; do pkgs+=(-p "$c"); done
   cargo build -q "${pkgs[@]}" --no-default-features \
     --config 'profile.dev.package."*".opt-level=0' --config 'profile.dev.debug=false' \
     --features itc-crypto/alloc,itc-pbft/alloc,itc-dag/alloc,itc-ledger/alloc,itc-spv/alloc,itc-chaincode/alloc,itc-device-sdk/alloc,itc-spv/dag,itc-device-sdk/dag \
+    --features itc-crypto/serde,itc-pbft/serde,itc-dag/serde,itc-ledger/serde,itc-spv/serde,itc-chaincode/serde \
     --target "$t"
 
   echo "--- $t: link check (ci/no-std-check)"

@@ -99,6 +99,7 @@ impl Default for AggregatorConfig {
 
 /// The released, noised result. This (and the settlement) is all the vendor ever receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ReleasedValue {
     /// Noised number of matching records.
     Count(i64),
@@ -121,6 +122,7 @@ pub enum ReleasedValue {
 
 /// A released result.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Release {
     /// The plan.
     pub plan: PlanId,

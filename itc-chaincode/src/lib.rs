@@ -89,6 +89,8 @@ extern crate std;
 pub mod error;
 pub mod noise;
 pub mod pedersen;
+#[cfg(feature = "serde")]
+mod serde_impl;
 pub mod siphash;
 
 #[cfg(feature = "alloc")]

@@ -22,6 +22,9 @@
 //!   hashed or signed. Decoding is strict: trailing bytes, overlong lengths and non-canonical forms
 //!   are typed errors, and every length is checked against a limit before anything is allocated.
 //!
+//! * [`serde_impl`] (feature `serde`) — how these values look in JSON: by their canonical
+//!   encoding (hex), decoded with every check [`Decode`] makes.
+//!
 //! The crate is `#![no_std]`; verification paths need no allocator. Feature `alloc` adds owned
 //! trees and growable buffers, `std` (default) adds k256's precomputed tables for speed on hosts.
 //!
@@ -56,6 +59,12 @@ pub mod hex;
 pub mod keys;
 pub mod merkle;
 pub mod quorum;
+#[cfg(feature = "serde")]
+pub mod serde_impl;
+
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+pub use serde as __serde;
 
 pub use address::Address;
 pub use batch::{verify_all, BatchError, BatchItem, VerifiedCache};

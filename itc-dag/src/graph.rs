@@ -49,6 +49,7 @@ pub(crate) type NodeIdx = u32;
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TxStatus {
     /// Attached, approving weight below the threshold.
     Pending,

@@ -102,6 +102,8 @@ mod builder;
 mod error;
 mod policy;
 pub mod pow;
+#[cfg(feature = "serde")]
+mod serde_impl;
 pub mod snapshot;
 pub mod store;
 pub mod tx;

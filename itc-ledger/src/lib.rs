@@ -76,7 +76,6 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-#[cfg(feature = "alloc")]
 pub mod builder;
 pub mod device;
 pub mod error;
@@ -87,6 +86,9 @@ pub mod history;
 #[cfg(feature = "alloc")]
 pub mod ledger;
 pub mod records;
+#[cfg(feature = "alloc")]
+#[cfg(feature = "serde")]
+mod serde_impl;
 pub mod smt;
 #[cfg(feature = "alloc")]
 pub mod snapshot;

@@ -12,6 +12,7 @@ use crate::device::VendorId;
 /// `nonce` counts the account's executed transactions; a transaction must carry exactly this
 /// value, so nonces strictly increase with no gaps and no replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Account {
     /// Balance in base units.
     pub balance: u64,

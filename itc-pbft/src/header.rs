@@ -62,6 +62,7 @@ pub const HEADER_LEN: usize = 8 + 8 + 5 * 32 + 8;
 
 /// The header of a main-chain block. See the [module docs](self) for each field's meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BlockHeader {
     /// Height of the block (genesis = 0).
     pub height: u64,

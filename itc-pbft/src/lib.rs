@@ -65,6 +65,8 @@ extern crate std;
 
 pub mod certificate;
 pub mod header;
+#[cfg(feature = "serde")]
+mod serde_impl;
 
 #[cfg(feature = "alloc")]
 pub mod action;

@@ -35,6 +35,7 @@ pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Who sent a request. The integrator maps its clients (connections, addresses) to ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClientId(pub u64);
 
 /// One client request: an opaque payload the application will execute.

@@ -140,6 +140,8 @@ pub mod messages;
 pub mod mmr;
 pub mod proofs;
 mod ring;
+#[cfg(feature = "serde")]
+mod serde_impl;
 #[cfg(feature = "alloc")]
 pub mod server;
 mod sync;
