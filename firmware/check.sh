@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the firmware, runs it under QEMU (mps2-an386, Cortex-M4, -icount shift=0), checks its
 # verdicts and exit status, and compares flash, static RAM, stack and instruction counts with
-# budget.txt. Writes the measurements to target/figures.txt. Needs: qemu-system-arm,
+# budget.txt. Writes the measurements to <target dir>/figures.txt (cargo's target directory:
+# $CARGO_TARGET_DIR if set, else firmware/target). Needs: qemu-system-arm,
 # arm-none-eabi-size, the thumbv7em-none-eabihf target.
 set -euo pipefail
 cd "$(dirname "$0")"
-elf=target/thumbv7em-none-eabihf/release/itc-firmware
+tdir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+elf=$tdir/thumbv7em-none-eabihf/release/itc-firmware
 
 cargo build --release -j 1
 out=$(cargo run --release -j 1 2>/dev/null) || { echo "$out"; echo "firmware exited non-zero"; exit 1; }
@@ -27,11 +30,11 @@ declare -A got=(
 )
 
 status=0
-: > target/figures.txt
+: > "$tdir/figures.txt"
 while read -r name limit _; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   v=${got[$name]:?"no measurement for $name"}
   verdict=ok; (( v <= limit )) || { verdict=OVER; status=1; }
-  printf '%-28s %10s / %-10s %s\n' "$name" "$v" "$limit" "$verdict" | tee -a target/figures.txt
+  printf '%-28s %10s / %-10s %s\n' "$name" "$v" "$limit" "$verdict" | tee -a "$tdir/figures.txt"
 done < budget.txt
 exit $status
