@@ -3,7 +3,7 @@
 //!
 //! A pure state machine (sans-I/O): feed it [`Aggregator::submit`] with each contribution and
 //! the current time, then [`Aggregator::close`] with the **beacon** — the hash of the commit
-//! certificate of the first block past the deadline — and it returns an [`Outcome`]. Every
+//! certificate of the first block past the deadline — and it returns a [`CloseOutcome`]. Every
 //! validator runs the same machine over the same ordered inputs and gets the same bytes.
 //!
 //! **What `submit` checks** (cheap first; on any error the state is unchanged): open and before
@@ -36,7 +36,7 @@
 //! not against a colluding validator.
 //!
 //! ```
-//! use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome};
+//! use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, CloseOutcome};
 //! use itc_chaincode::plan::{Aggregation, Filter, Fuel, Plan, Policy, Privacy};
 //! use itc_crypto::{Address, Hash};
 //! let plan = Plan {
@@ -50,8 +50,8 @@
 //! let mut agg = Aggregator::new(plan, AggregatorConfig::default());
 //! // No contributions: nothing released, the budget goes back to the vendor.
 //! match agg.close(Hash::ZERO, 1000).unwrap() {
-//!     Outcome::Withheld { settlement, .. } => assert_eq!(settlement.refund, 100),
-//!     Outcome::Released { .. } => unreachable!(),
+//!     CloseOutcome::Withheld { settlement, .. } => assert_eq!(settlement.refund, 100),
+//!     CloseOutcome::Released { .. } => unreachable!(),
 //! }
 //! ```
 
@@ -204,7 +204,7 @@ pub enum WithholdReason {
 
 /// The result of closing an aggregation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CloseOutcome {
     /// Released: the result and the payouts.
     Released {
         /// The noised result.
@@ -506,7 +506,7 @@ impl Aggregator {
     }
 
     /// Closes the aggregation at or after the deadline, with the beacon fixed after it.
-    pub fn close(&mut self, beacon: Hash, now: u64) -> Result<Outcome, CloseError> {
+    pub fn close(&mut self, beacon: Hash, now: u64) -> Result<CloseOutcome, CloseError> {
         let plan = self.plan.plan();
         if self.closed {
             return Err(CloseError::AlreadyClosed);
@@ -532,7 +532,7 @@ impl Aggregator {
             1,
         ));
         if u64::from(count) < threshold {
-            return Ok(Outcome::Withheld {
+            return Ok(CloseOutcome::Withheld {
                 reason: WithholdReason::TooFewContributors { count },
                 settlement: Settlement::refund_all(id, plan.vendor, plan.budget),
             });
@@ -578,7 +578,7 @@ impl Aggregator {
             .values()
             .map(|c| (c.payout_to, u64::from(c.weight)))
             .collect();
-        Ok(Outcome::Released {
+        Ok(CloseOutcome::Released {
             release: Release {
                 plan: id,
                 contributors: count,

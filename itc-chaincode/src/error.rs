@@ -39,7 +39,7 @@ pub enum SketchError {
 
 /// A commitment proof failed or could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ProofError {
+pub enum CommitmentProofError {
     /// Range proofs cover `1..=32` bits.
     #[error("range of {bits} bits is not supported")]
     RangeBitsOutOfRange {
@@ -238,7 +238,7 @@ pub enum ExecError {
     Signing(#[from] CryptoError),
     /// The commitment proof could not be made.
     #[error("proof failed: {0}")]
-    Proof(#[from] ProofError),
+    Proof(#[from] CommitmentProofError),
     /// A sketch could not be built.
     #[error("sketch failed: {0}")]
     Sketch(#[from] SketchError),
@@ -286,7 +286,7 @@ pub enum ContributionError {
     CommitmentMismatch,
     /// The range proof does not verify.
     #[error("range proof invalid: {0}")]
-    RangeProof(ProofError),
+    RangeProof(CommitmentProofError),
     /// The aggregator holds its maximum number of contributions.
     #[error("contributor limit {max} reached")]
     TooManyContributors {

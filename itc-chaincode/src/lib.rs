@@ -19,6 +19,7 @@
 //! | [`noise`] | exact integer discrete Laplace / geometric / randomized response, on-chain noise stream |
 //! | [`pedersen`] | Pedersen commitments on secp256k1 (H by hash-to-curve), opening proofs |
 //! | [`range_proof`] | bit-decomposition OR-proof that a committed value lies in `[0, 2^n)` |
+//! | [`schedule`] | when a plan starts and closes: [`schedule::activation`] (the funding block keys the sketches) and [`schedule::beacon`] (the first block at the deadline seeds the noise) |
 //! | [`error`] | typed errors |
 //!
 //! **Safe defaults** (see [`plan::Policy`], [`budget::PrivacyBudget`], [`aggregator`]): ε ≤ 1 per
@@ -40,7 +41,7 @@
 //! `thumbv7em-none-eabihf`.
 //!
 //! ```
-//! use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome};
+//! use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, CloseOutcome};
 //! use itc_chaincode::budget::PrivacyBudget;
 //! use itc_chaincode::executor::LocalExecutor;
 //! use itc_chaincode::plan::{Aggregation, Filter, Fuel, Plan, Policy, Privacy, Record};
@@ -70,12 +71,12 @@
 //!     agg.submit(&c, 20).unwrap();
 //! }
 //! match agg.close(Hash([9; 32]), 1_000).unwrap() {
-//!     Outcome::Released { release, settlement } => {
+//!     CloseOutcome::Released { release, settlement } => {
 //!         assert_eq!(release.contributors, 60);
 //!         // 60 devices × 5 records each: 100 each, exactly the budget.
 //!         assert_eq!(settlement.payouts.iter().map(|p| p.amount).sum::<u64>(), 6_000);
 //!     }
-//!     Outcome::Withheld { .. } => unreachable!("60 ≥ k + threshold noise here"),
+//!     CloseOutcome::Withheld { .. } => unreachable!("60 ≥ k + threshold noise here"),
 //! }
 //! ```
 #![no_std]
@@ -89,6 +90,7 @@ extern crate std;
 pub mod error;
 pub mod noise;
 pub mod pedersen;
+pub mod schedule;
 #[cfg(feature = "serde")]
 mod serde_impl;
 pub mod siphash;
@@ -111,3 +113,20 @@ pub mod payout;
 pub mod plan;
 #[cfg(feature = "alloc")]
 pub mod range_proof;
+
+#[cfg(feature = "alloc")]
+pub use aggregator::{Aggregator, AggregatorConfig, CloseOutcome, Release, ReleasedValue};
+#[cfg(feature = "alloc")]
+pub use budget::PrivacyBudget;
+#[cfg(feature = "alloc")]
+pub use contribution::Contribution;
+pub use error::{
+    CloseError, CommitmentProofError, ContributionError, ExecError, PlanError, SketchError,
+};
+#[cfg(feature = "alloc")]
+pub use executor::LocalExecutor;
+#[cfg(feature = "alloc")]
+pub use payout::{Payout, Settlement};
+#[cfg(feature = "alloc")]
+pub use plan::{Plan, PlanId, Policy, ValidPlan};
+pub use schedule::{activation, beacon, Activation, Beacon, BlockRef};

@@ -72,6 +72,40 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// The ledger call that executes this settlement: `SettlePlan` paying every contributor and
+    /// refunding the vendor (a vendor that is also a contributor gets one entry, the sum). The
+    /// co-signed system transaction validators certify is built from this and nothing else, so
+    /// every validator that computed the same settlement signs the same bytes.
+    ///
+    /// ```
+    /// use itc_chaincode::payout::Settlement;
+    /// use itc_chaincode::plan::PlanId;
+    /// use itc_crypto::{Address, Hash};
+    /// use itc_ledger::SystemCall;
+    /// let s = Settlement::by_weight(PlanId(Hash([4; 32])), Address([9; 20]), 101,
+    ///     &[(Address([1; 20]), 1), (Address([2; 20]), 1)]);
+    /// let SystemCall::SettlePlan { plan_id, payouts } = s.to_system_call().unwrap() else { panic!() };
+    /// assert_eq!((plan_id, payouts.total()), (Hash([4; 32]), Some(101)));
+    /// ```
+    pub fn to_system_call(&self) -> Result<itc_ledger::SystemCall, itc_ledger::TxError> {
+        let mut entries: Vec<(Address, u64)> =
+            self.payouts.iter().map(|p| (p.to, p.amount)).collect();
+        if self.refund > 0 {
+            match entries.iter_mut().find(|(to, _)| *to == self.vendor) {
+                Some((_, amount)) => {
+                    *amount = amount
+                        .checked_add(self.refund)
+                        .ok_or(itc_ledger::TxError::BalanceOverflow)?
+                }
+                None => entries.push((self.vendor, self.refund)),
+            }
+        }
+        Ok(itc_ledger::SystemCall::SettlePlan {
+            plan_id: self.plan.0,
+            payouts: itc_ledger::system::Payouts::new(entries)?,
+        })
+    }
+
     /// Nothing paid, everything refunded (result withheld).
     pub fn refund_all(plan: PlanId, vendor: Address, budget: u64) -> Self {
         Settlement {
@@ -238,6 +272,38 @@ mod tests {
     use super::*;
     use alloc::vec;
     use proptest::prelude::*;
+
+    #[test]
+    fn settle_call_pays_everyone_once_and_sums_to_the_budget() {
+        use itc_ledger::SystemCall;
+        let vendor = addr(9);
+        // The vendor is also a contributor: one entry, payout + refund.
+        let mut s = Settlement::by_weight(
+            PlanId(Hash([1; 32])),
+            vendor,
+            100,
+            &[(addr(1), 1), (vendor, 1)],
+        );
+        s.refund = 10;
+        s.payouts.iter_mut().for_each(|p| p.amount -= 5);
+        let SystemCall::SettlePlan { plan_id, payouts } = s.to_system_call().unwrap() else {
+            panic!("not a SettlePlan")
+        };
+        assert_eq!(plan_id, Hash([1; 32]));
+        assert_eq!(payouts.total(), Some(100));
+        assert_eq!(
+            payouts.as_slice().iter().filter(|p| p.to == vendor).count(),
+            1
+        );
+        // Refund only: the vendor alone.
+        let r = Settlement::refund_all(PlanId(Hash([2; 32])), vendor, 50)
+            .to_system_call()
+            .unwrap();
+        let SystemCall::SettlePlan { payouts, .. } = r else {
+            panic!("not a SettlePlan")
+        };
+        assert_eq!(payouts.total(), Some(50));
+    }
 
     fn addr(i: u16) -> Address {
         let mut a = [0u8; 20];

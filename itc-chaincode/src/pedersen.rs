@@ -32,7 +32,7 @@ use rand_core::RngCore;
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::{DomainTag, Hash, TaggedHasher};
 
-use crate::error::ProofError;
+use crate::error::CommitmentProofError;
 
 /// Hash-to-curve domain separation tag for the generator `H`.
 pub const H_DST: &[u8] = b"itc/chaincode/pedersen/H/v1";
@@ -112,7 +112,7 @@ impl PedersenGens {
         c: &Commitment,
         proof: &OpeningProof,
         context: &[u8],
-    ) -> Result<(), ProofError> {
+    ) -> Result<(), CommitmentProofError> {
         let e = opening_challenge(c, &proof.t.0, context);
         // z1·G uses k256's fixed-base tables; the rest is one double-scalar multiplication:
         // z1·G + (z2·H − e·C) == T.
@@ -121,7 +121,7 @@ impl PedersenGens {
         if lhs == proof.t.0 {
             Ok(())
         } else {
-            Err(ProofError::OpeningInvalid)
+            Err(CommitmentProofError::OpeningInvalid)
         }
     }
 }
@@ -329,13 +329,13 @@ mod tests {
         let other = gens.commit(&Opening::random(9, &mut rng));
         assert_eq!(
             gens.verify_opening(&other, &proof, b"x"),
-            Err(ProofError::OpeningInvalid)
+            Err(CommitmentProofError::OpeningInvalid)
         );
         let mut bad = proof;
         bad.z1 += Scalar::ONE;
         assert_eq!(
             gens.verify_opening(&c, &bad, b"x"),
-            Err(ProofError::OpeningInvalid)
+            Err(CommitmentProofError::OpeningInvalid)
         );
         // A prover who does not know the opening (wrong value) fails.
         let wrong = gens.prove_opening(&c, &Opening::new(10, o.blinding), b"x", &mut rng);

@@ -39,7 +39,7 @@ use rand_core::RngCore;
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::hash::{DomainTag, TaggedHasher};
 
-use crate::error::ProofError;
+use crate::error::CommitmentProofError;
 use crate::pedersen::{
     decode_point, decode_scalar, encode_scalar, hash_to_scalar, point_bytes, Commitment, Opening,
     PedersenGens,
@@ -97,13 +97,13 @@ impl RangeProof {
         bits: u8,
         context: &[u8],
         rng: &mut R,
-    ) -> Result<RangeProof, ProofError> {
+    ) -> Result<RangeProof, CommitmentProofError> {
         if bits == 0 || bits > MAX_RANGE_BITS {
-            return Err(ProofError::RangeBitsOutOfRange { bits });
+            return Err(CommitmentProofError::RangeBitsOutOfRange { bits });
         }
         let n = usize::from(bits);
         if opening.value >> n != 0 {
-            return Err(ProofError::ValueOutOfRange);
+            return Err(CommitmentProofError::ValueOutOfRange);
         }
         // Blindings: random for all but the last bit, the last one fixes Σ 2^j r_j = r.
         let mut blindings = Vec::with_capacity(n);
@@ -169,13 +169,13 @@ impl RangeProof {
         c: &Commitment,
         bits: u8,
         context: &[u8],
-    ) -> Result<(), ProofError> {
+    ) -> Result<(), CommitmentProofError> {
         let n = usize::from(bits);
         if bits == 0 || bits > MAX_RANGE_BITS {
-            return Err(ProofError::RangeBitsOutOfRange { bits });
+            return Err(CommitmentProofError::RangeBitsOutOfRange { bits });
         }
         if self.bits.len() != n || self.bit_commitments.len() + 1 != n {
-            return Err(ProofError::WrongBitCount {
+            return Err(CommitmentProofError::WrongBitCount {
                 expected: bits,
                 found: self.bits.len() as u8,
             });
@@ -200,7 +200,7 @@ impl RangeProof {
             let a1 = ProjectivePoint::lincomb(&gens.h, &proof.s1, &p1, &(-e1));
             let e0 = ring_challenge(context, j, &cj_bytes, 0, &a1);
             if e0 != proof.e0 {
-                return Err(ProofError::BitProofInvalid { bit: j as u8 });
+                return Err(CommitmentProofError::BitProofInvalid { bit: j as u8 });
             }
         }
         Ok(())
@@ -304,14 +304,14 @@ mod tests {
         let huge = gens.commit(&Opening::new(1 << 40, small.blinding));
         assert!(matches!(
             proof.verify(&gens, &huge, 8, b"t"),
-            Err(ProofError::BitProofInvalid { .. })
+            Err(CommitmentProofError::BitProofInvalid { .. })
         ));
         // Same proof under a different context or bit count fails.
         let c = gens.commit(&small);
         assert!(proof.verify(&gens, &c, 8, b"u").is_err());
         assert_eq!(
             proof.verify(&gens, &c, 9, b"t"),
-            Err(ProofError::WrongBitCount {
+            Err(CommitmentProofError::WrongBitCount {
                 expected: 9,
                 found: 8
             })
@@ -321,7 +321,7 @@ mod tests {
         let neg = Opening::new(u64::MAX, small.blinding);
         assert_eq!(
             RangeProof::prove(&gens, &neg, 8, b"t", &mut rng),
-            Err(ProofError::ValueOutOfRange)
+            Err(CommitmentProofError::ValueOutOfRange)
         );
     }
 

@@ -11,10 +11,12 @@
 mod common;
 
 use common::*;
-use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome, WithholdReason};
+use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, CloseOutcome, WithholdReason};
 use itc_chaincode::budget::PrivacyBudget;
 use itc_chaincode::contribution::{Contribution, ContributionHeader, Payload, Sealed, ValueProof};
-use itc_chaincode::error::{CloseError, ContributionError, ExecError, PlanError, ProofError};
+use itc_chaincode::error::{
+    CloseError, CommitmentProofError, ContributionError, ExecError, PlanError,
+};
 use itc_chaincode::executor::LocalExecutor;
 use itc_chaincode::hll::HyperLogLog;
 use itc_chaincode::pedersen::{Opening, PedersenGens};
@@ -334,7 +336,7 @@ fn aggregator_rejects_each_bad_contribution_and_stays_unchanged() {
     assert!(
         matches!(
             err,
-            ContributionError::RangeProof(ProofError::BitProofInvalid { .. })
+            ContributionError::RangeProof(CommitmentProofError::BitProofInvalid { .. })
         ),
         "{err:?}"
     );
@@ -413,7 +415,7 @@ fn aggregator_rejects_each_bad_contribution_and_stays_unchanged() {
     let a = agg.close(BEACON, DEADLINE).unwrap();
     let b = control.close(BEACON, DEADLINE).unwrap();
     assert_eq!(a, b);
-    assert!(matches!(a, Outcome::Released { .. }));
+    assert!(matches!(a, CloseOutcome::Released { .. }));
     assert_eq!(
         agg.close(BEACON, DEADLINE).unwrap_err(),
         CloseError::AlreadyClosed
@@ -433,13 +435,13 @@ fn fewer_than_k_contributors_release_nothing_and_pay_nothing() {
         agg.submit(&contribute(d, &p, 5, i as u64), 5).unwrap();
     }
     match agg.close(BEACON, DEADLINE).unwrap() {
-        Outcome::Withheld { reason, settlement } => {
+        CloseOutcome::Withheld { reason, settlement } => {
             assert_eq!(reason, WithholdReason::TooFewContributors { count: 49 });
             assert!(settlement.payouts.is_empty());
             assert_eq!(settlement.refund, BUDGET);
             assert_eq!(settlement.total, BUDGET);
         }
-        Outcome::Released { .. } => panic!("released below k"),
+        CloseOutcome::Released { .. } => panic!("released below k"),
     }
 }
 
@@ -455,7 +457,7 @@ fn noised_threshold_sometimes_withholds_just_above_k() {
     }
     let mut released = 0;
     for b in 0..64u8 {
-        if let Outcome::Released { .. } = agg.clone().close(Hash([b; 32]), DEADLINE).unwrap() {
+        if let CloseOutcome::Released { .. } = agg.clone().close(Hash([b; 32]), DEADLINE).unwrap() {
             released += 1;
         }
     }

@@ -13,7 +13,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome, Release, ReleasedValue};
+use itc_chaincode::aggregator::{
+    Aggregator, AggregatorConfig, CloseOutcome, Release, ReleasedValue,
+};
 use itc_chaincode::contribution::Contribution;
 use itc_chaincode::payout::Settlement;
 use itc_chaincode::plan::{Aggregation, Clamp, ValidPlan};
@@ -34,11 +36,11 @@ fn run(p: &ValidPlan, devs: &mut [Device]) -> (Vec<Contribution>, Release, Settl
         agg.submit(c, 200).unwrap();
     }
     match agg.close(BEACON, DEADLINE).unwrap() {
-        Outcome::Released {
+        CloseOutcome::Released {
             release,
             settlement,
         } => (contributions, release, settlement),
-        Outcome::Withheld { reason, .. } => panic!("withheld: {reason:?}"),
+        CloseOutcome::Withheld { reason, .. } => panic!("withheld: {reason:?}"),
     }
 }
 
@@ -229,11 +231,11 @@ fn validators_agree_whatever_the_order_and_outputs_are_deterministic() {
     let backward = close(&mut contributions.iter().rev(), BEACON);
     assert_eq!(forward, backward);
     let (
-        Outcome::Released {
+        CloseOutcome::Released {
             release: r1,
             settlement: s1,
         },
-        Outcome::Released {
+        CloseOutcome::Released {
             release: r2,
             settlement: s2,
         },

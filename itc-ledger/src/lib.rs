@@ -109,10 +109,6 @@ pub use history::{HistoryError, StateHistory};
 #[cfg(feature = "alloc")]
 pub use ledger::{EntryProof, GenesisState, Ledger, StateVersion};
 pub use records::{Account, AnchorRecord, ChainMeta, Escrow, ValidatorRecord};
-/// Transitional name kept so crates not yet moved to [`StateProofError`] keep building while
-/// branches merge; remove once every call site is renamed.
-#[doc(hidden)]
-pub use smt::ProofError;
 pub use smt::{StateProof, StateProofError};
 #[cfg(feature = "alloc")]
 pub use snapshot::{SnapshotError, SnapshotLimits};

@@ -19,7 +19,7 @@
 //! ```
 
 use itc_crypto::{Blame, DecodeError, MerkleError, QuorumError};
-use itc_ledger::ProofError;
+use itc_ledger::StateProofError;
 
 use crate::mmr::MmrError;
 
@@ -251,7 +251,7 @@ pub enum SpvError {
     InclusionProof(MerkleError),
     /// A sparse-Merkle state proof was rejected.
     #[error("state proof: {0}")]
-    StateProof(ProofError),
+    StateProof(StateProofError),
     /// The inclusion height is above the tip (not yet included, so no confirmations).
     #[error("height {height} is above the tip {tip}")]
     AboveTip {
@@ -339,8 +339,8 @@ impl From<MerkleError> for SpvError {
     }
 }
 
-impl From<ProofError> for SpvError {
-    fn from(e: ProofError) -> Self {
+impl From<StateProofError> for SpvError {
+    fn from(e: StateProofError) -> Self {
         SpvError::StateProof(e)
     }
 }

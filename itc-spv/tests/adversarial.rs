@@ -12,7 +12,7 @@ use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode};
 use itc_crypto::merkle::InclusionProof;
 use itc_crypto::quorum::{QuorumCertificate, Validator, ValidatorSet};
 use itc_crypto::{keccak256, Address, Hash, MerkleError, SecretKey, Signature, Signer};
-use itc_ledger::smt::ProofError;
+use itc_ledger::StateProofError;
 use itc_ledger::{Account, AnchorRecord, StateKey, StateProof};
 use itc_pbft::certificate::{commit_digest, CommitCertificate};
 use itc_pbft::BlockHeader;
@@ -505,7 +505,7 @@ fn proofs() {
     assert_eq!((entry.height(), entry.value()), (3, None));
     rejects(
         &client,
-        SpvError::StateProof(ProofError::ProofShowsAbsent),
+        SpvError::StateProof(StateProofError::ProofShowsAbsent),
         |c| {
             c.verify_state(3, &absent_key, Some(&value), &absent)
                 .map(|_| ())
@@ -513,7 +513,7 @@ fn proofs() {
     );
     rejects(
         &client,
-        SpvError::StateProof(ProofError::RootMismatch),
+        SpvError::StateProof(StateProofError::RootMismatch),
         |c| {
             c.verify_state(3, &key, Some(&[0u8; 16]), &proof)
                 .map(|_| ())
@@ -525,7 +525,7 @@ fn proofs() {
     let flipped_state = StateProof::decode_bytes(&pb).unwrap();
     rejects(
         &client,
-        SpvError::StateProof(ProofError::RootMismatch),
+        SpvError::StateProof(StateProofError::RootMismatch),
         |c| {
             c.verify_state(3, &key, Some(&value), &flipped_state)
                 .map(|_| ())
@@ -534,7 +534,7 @@ fn proofs() {
     // Header 2 carries the state before block 2: the account is not there yet.
     rejects(
         &client,
-        SpvError::StateProof(ProofError::RootMismatch),
+        SpvError::StateProof(StateProofError::RootMismatch),
         |c| c.verify_state(2, &key, Some(&value), &proof).map(|_| ()),
     );
 
@@ -578,7 +578,7 @@ fn proofs() {
     forged_record.snapshot_root = Hash([7; 32]);
     rejects(
         &client,
-        SpvError::StateProof(ProofError::RootMismatch),
+        SpvError::StateProof(StateProofError::RootMismatch),
         |c| dag(c, &forged_record, &anchor_proof, &tx, &tx_proof),
     );
     let mut future_record = record;

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, Outcome, ReleasedValue};
+use itc_chaincode::aggregator::{Aggregator, AggregatorConfig, CloseOutcome, ReleasedValue};
 use itc_chaincode::budget::PrivacyBudget;
 use itc_chaincode::error::ExecError;
 use itc_chaincode::executor::LocalExecutor;
@@ -159,7 +159,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
                 .map_err(StoryError::Close)?;
             report.expect(
                 "with nobody answering, nothing is released and the budget is refunded",
-                matches!(&outcome, Outcome::Withheld { settlement, .. } if settlement.refund == BUDGET && settlement.payouts.is_empty()),
+                matches!(&outcome, CloseOutcome::Withheld { settlement, .. } if settlement.refund == BUDGET && settlement.payouts.is_empty()),
                 "",
             );
             continue;
@@ -167,7 +167,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
         let outcome = agg
             .close(Hash([9; 32]), DEADLINE)
             .map_err(StoryError::Close)?;
-        let Outcome::Released {
+        let CloseOutcome::Released {
             release,
             settlement,
         } = outcome

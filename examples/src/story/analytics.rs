@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use itc_chaincode::aggregator::{Outcome, ReleasedValue};
+use itc_chaincode::aggregator::{CloseOutcome, ReleasedValue};
 use itc_chaincode::error::{ContributionError, PlanError};
 use itc_chaincode::plan::{Aggregation, Clamp, Filter, Fuel, Plan, Policy, Privacy};
 
@@ -219,11 +219,11 @@ impl Story {
             / cohort.len().max(1) as f64;
         let (s1, s2) = match (&o1, &o2) {
             (
-                Outcome::Released {
+                CloseOutcome::Released {
                     release: r1,
                     settlement: s1,
                 },
-                Outcome::Released {
+                CloseOutcome::Released {
                     release: r2,
                     settlement: s2,
                 },

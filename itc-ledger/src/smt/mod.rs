@@ -16,10 +16,6 @@ pub use hashing::{
     branch_hash, key_hash, leaf_hash, value_hash, BRANCH_TAG, EMPTY_SUBTREE, KEY_TAG, LEAF_TAG,
     VALUE_TAG,
 };
-/// Transitional name kept so crates not yet moved to [`StateProofError`] keep building while
-/// branches merge; remove once every call site is renamed.
-#[doc(hidden)]
-pub use proof::StateProofError as ProofError;
 pub use proof::{PathEnd, StateProof, StateProofError, MAX_DEPTH, MAX_PROOF_SIBLINGS};
 #[cfg(feature = "alloc")]
 pub use tree::{Iter, SparseMerkleTree};
