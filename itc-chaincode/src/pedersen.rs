@@ -147,21 +147,7 @@ pub(crate) fn point_bytes(p: &ProjectivePoint) -> [u8; 33] {
 
 pub(crate) fn decode_point(r: &mut Reader<'_>) -> Result<ProjectivePoint, DecodeError> {
     let bytes: [u8; 33] = r.read_array()?;
-    // Only the compressed tags 0x02/0x03 are canonical; k256 would also take 0x05 ("compact").
-    if !matches!(bytes.first(), Some(0x02 | 0x03)) {
-        return Err(DecodeError::NonCanonical {
-            type_name: "curve point",
-        });
-    }
-    let mut enc = k256::CompressedPoint::default();
-    enc.copy_from_slice(&bytes);
-    let p: Option<AffinePoint> = AffinePoint::from_bytes(&enc).into();
-    match p {
-        Some(p) if p != AffinePoint::IDENTITY => Ok(ProjectivePoint::from(p)),
-        _ => Err(DecodeError::NonCanonical {
-            type_name: "curve point",
-        }),
-    }
+    itc_crypto::point::decode_compressed(&bytes, "curve point").map(ProjectivePoint::from)
 }
 
 pub(crate) fn encode_scalar<W: Writer + ?Sized>(w: &mut W, s: &Scalar) {

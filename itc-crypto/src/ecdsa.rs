@@ -87,14 +87,13 @@ impl Encode for EcdsaPublicKey {
 impl Decode for EcdsaPublicKey {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b: [u8; 33] = r.read_array()?;
-        // Canonical form is compressed SEC1 (0x02/0x03); k256 also accepts tag 0x05, which
-        // would give one key two encodings.
-        if !matches!(b.first(), Some(0x02 | 0x03)) {
-            return Err(DecodeError::NonCanonical {
+        // Canonical form is compressed SEC1 (0x02/0x03), decoded by the one shared rule.
+        let point = crate::point::decode_compressed(&b, "EcdsaPublicKey")?;
+        VerifyingKey::from_affine(point)
+            .map(EcdsaPublicKey)
+            .map_err(|_| DecodeError::NonCanonical {
                 type_name: "EcdsaPublicKey",
-            });
-        }
-        Ok(EcdsaPublicKey::from_sec1_bytes(&b)?)
+            })
     }
 }
 

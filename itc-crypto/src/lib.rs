@@ -18,6 +18,8 @@
 //! * [`address`] — [`Address`]: the last 20 bytes of Keccak-256 of a public key.
 //! * [`merkle`] — an RFC 6962-shaped binary Merkle tree (no duplicated last leaf, so no
 //!   CVE-2012-2459) with bounded, canonically encoded [`InclusionProof`]s.
+//! * [`point`] — the one canonical decoding of a curve point (compressed SEC1), shared by
+//!   every crate that reads points from the wire.
 //! * [`encoding`] — the one canonical byte encoding ([`Encode`] / [`Decode`]) used for everything
 //!   hashed or signed. Decoding is strict: trailing bytes, overlong lengths and non-canonical forms
 //!   are typed errors, and every length is checked against a limit before anything is allocated.
@@ -58,6 +60,7 @@ pub mod hash;
 pub mod hex;
 pub mod keys;
 pub mod merkle;
+pub mod point;
 pub mod quorum;
 #[cfg(feature = "serde")]
 pub mod serde_impl;
