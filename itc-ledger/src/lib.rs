@@ -76,6 +76,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "alloc")]
 pub mod builder;
 pub mod device;
 pub mod error;
@@ -86,7 +87,6 @@ pub mod history;
 #[cfg(feature = "alloc")]
 pub mod ledger;
 pub mod records;
-#[cfg(feature = "alloc")]
 #[cfg(feature = "serde")]
 mod serde_impl;
 pub mod smt;

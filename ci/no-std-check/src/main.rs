@@ -54,7 +54,7 @@ pub extern "C" fn _start() -> ! {
     }
     if let Ok(anchor) = TrustAnchor::<4>::decode_bytes(input) {
         let mut slot: Option<LightClient<2, 4>> = None;
-        if let Ok(client) = LightClient::init_in(&mut slot, &anchor, Config::new(100)) {
+        if let Ok(client) = LightClient::init_in(&mut slot, &anchor, Config::new(100), black_box(0)) {
             if let Ok(response) = Response::<4>::decode_bytes(input) {
                 black_box(client.handle_response(&response, black_box(0)).is_ok());
             }
