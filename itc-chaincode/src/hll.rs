@@ -245,7 +245,8 @@ impl HyperLogLog {
     }
 
     /// The cardinality estimate (rounded to an integer), in fixed point: bit-identical on every
-    /// platform. Relative standard error ≈ 1.04/√m at every cardinality.
+    /// platform. Relative standard error ≈ 1.04/√m at every cardinality, unbiased within the
+    /// noise of that error from p = 4 on (α_m is the finite-m constant, see `alpha_q64`).
     pub fn estimate(&self) -> u64 {
         estimate_from_histogram(self.p, &self.histogram())
     }
@@ -253,6 +254,25 @@ impl HyperLogLog {
 
 /// 1/(2 ln 2) in Q64 (Ertl's α∞).
 const ALPHA_INF_Q64: u128 = 13_306_513_097_844_322_492;
+
+/// The bias-correction constant α_m for `m = 2^p` registers, in Q64.
+///
+/// Ertl's estimator is `α∞·m² / Σ…`; α∞ is the limit for large `m`, and at small `m` it
+/// over-estimates by `α∞/α_m` (+7.2 % at m = 16, +0.4 % at m = 256). So the exact finite-`m`
+/// constants of Flajolet et al. (2007) are used: α₁₆ = 0.673, α₃₂ = 0.697, α₆₄ = 0.709 and
+/// `α∞ / (1 + 1.079/m)` from m = 128 on. Every validator computes the same integer.
+fn alpha_q64(p: u8) -> u128 {
+    const SCALE: u128 = 1_000;
+    match p {
+        4 => ONE * 673 / SCALE,
+        5 => ONE * 697 / SCALE,
+        6 => ONE * 709 / SCALE,
+        _ => {
+            let m = 1u128 << p;
+            ALPHA_INF_Q64 * SCALE * m / (SCALE * m + 1_079)
+        }
+    }
+}
 const ONE: u128 = 1 << 64;
 
 /// σ(x) = x + Σ_{k≥1} x^{2^k} 2^{k−1} for x ∈ [0, 1) in Q64 (Ertl 2017, Algorithm 6).
@@ -328,7 +348,7 @@ pub fn estimate_from_histogram(p: u8, counts: &[u32; 66]) -> u64 {
     if denom == 0 {
         return u64::MAX;
     }
-    let num = ALPHA_INF_Q64 * m * m;
+    let num = alpha_q64(p) * m * m;
     let est = (num + denom / 2) / denom;
     u64::try_from(est).unwrap_or(u64::MAX)
 }
@@ -553,6 +573,34 @@ mod tests {
         }
         d += m * sigma(f64::from(c[0]) / m);
         m * m / (2.0 * core::f64::consts::LN_2) / d
+    }
+
+    #[test]
+    fn small_precisions_are_unbiased() {
+        // Mean relative error over many independent sketches (each its own key): with the
+        // large-m constant p = 4 over-estimated by about +7 % at every cardinality.
+        for (p, trials, bound) in [(4u8, 300u32, 0.035), (8, 120, 0.012)] {
+            for n in [2_000u32, 20_000] {
+                let mut sum = 0.0f64;
+                for t in 0..trials {
+                    let mut kb = [0u8; 16];
+                    kb[..4].copy_from_slice(&t.to_be_bytes());
+                    kb[4] = p;
+                    kb[5..9].copy_from_slice(&n.to_be_bytes());
+                    let key = SketchKey::from_bytes(kb);
+                    let mut h = HyperLogLog::new(p).unwrap();
+                    for i in 0..n {
+                        h.insert(&key, &i.to_be_bytes());
+                    }
+                    sum += h.estimate() as f64 / f64::from(n) - 1.0;
+                }
+                let bias = sum / f64::from(trials);
+                assert!(
+                    bias.abs() < bound,
+                    "p = {p}, n = {n}: mean relative error {bias:+.4}"
+                );
+            }
+        }
     }
 
     #[test]
