@@ -572,7 +572,13 @@ mod tests {
             d *= 0.5;
         }
         d += m * sigma(f64::from(c[0]) / m);
-        m * m / (2.0 * core::f64::consts::LN_2) / d
+        let alpha = match p {
+            4 => 0.673,
+            5 => 0.697,
+            6 => 0.709,
+            _ => 1.0 / (2.0 * core::f64::consts::LN_2) / (1.0 + 1.079 / m),
+        };
+        alpha * m * m / d
     }
 
     #[test]
