@@ -2,7 +2,12 @@
 //! tooling, not for protocol messages (those use BIP340 Schnorr, see [`crate::keys`]).
 //!
 //! Signatures are low-S normalised on signing and high-S signatures are rejected on
-//! verification (k256's rule), so an ECDSA signature is not malleable.
+//! verification with their own error, [`CryptoError::HighS`] (a policy refusal of the malleated
+//! form, distinct from [`CryptoError::InvalidSignature`], a forgery), so an ECDSA signature is
+//! not malleable. Foreign signatures come in two shapes: [`RecoverableSignature`] (`r ‖ s ‖ v`,
+//! Ethereum style) and [`EcdsaSignature`] (plain 64-byte `r ‖ s`, as most HSMs, secure elements
+//! and TLS stacks produce after DER decoding), verified against a known key without inventing a
+//! recovery byte.
 //!
 //! ```
 //! use itc_crypto::{ecdsa::RecoverableSignature, keccak256, SecretKey};
@@ -57,12 +62,36 @@ impl EcdsaPublicKey {
         Address::from_hash(&keccak256(xy))
     }
 
-    /// Verifies a signature over a 32-byte prehash.
+    /// Verifies a recoverable signature over a 32-byte prehash (the recovery byte is ignored).
     pub fn verify(&self, prehash: &Hash, sig: &RecoverableSignature) -> Result<(), CryptoError> {
+        self.verify_k256(prehash, &sig.signature()?)
+    }
+
+    /// Verifies a plain `r ‖ s` signature over a 32-byte prehash.
+    ///
+    /// ```
+    /// use itc_crypto::ecdsa::{EcdsaPublicKey, EcdsaSignature, RecoverableSignature};
+    /// use itc_crypto::{keccak256, CryptoError, SecretKey};
+    /// let key = SecretKey::from_bytes(&[5u8; 32]).unwrap();
+    /// let digest = keccak256(b"unlock");
+    /// let rsv = RecoverableSignature::sign_prehash(&key, &digest).unwrap();
+    /// let rs = EcdsaSignature::from_bytes(rsv.0[..64].try_into().unwrap());
+    /// let pk = EcdsaPublicKey::from_secret(&key);
+    /// assert!(pk.verify_rs(&digest, &rs).is_ok());
+    /// // The malleated twin (s -> n - s) is a policy refusal, not a forgery.
+    /// assert_eq!(pk.verify_rs(&digest, &rs.to_high_s()), Err(CryptoError::HighS));
+    /// ```
+    pub fn verify_rs(&self, prehash: &Hash, sig: &EcdsaSignature) -> Result<(), CryptoError> {
+        self.verify_k256(prehash, &sig.signature()?)
+    }
+
+    fn verify_k256(&self, prehash: &Hash, sig: &K256Signature) -> Result<(), CryptoError> {
         use k256::ecdsa::signature::hazmat::PrehashVerifier;
-        let s = sig.signature()?;
+        if sig.normalize_s().is_some() {
+            return Err(CryptoError::HighS);
+        }
         self.0
-            .verify_prehash(prehash.as_bytes(), &s)
+            .verify_prehash(prehash.as_bytes(), sig)
             .map_err(|_| CryptoError::InvalidSignature)
     }
 }
@@ -94,6 +123,69 @@ impl Decode for EcdsaPublicKey {
             .map_err(|_| DecodeError::NonCanonical {
                 type_name: "EcdsaPublicKey",
             })
+    }
+}
+
+/// A plain 64-byte ECDSA signature `r ‖ s` (big-endian scalars), without a recovery byte: what
+/// HSMs, secure elements and most non-Ethereum stacks hand out. `r` and `s` must be in
+/// `1..n` ([`CryptoError::MalformedSignature`] otherwise) and `s ≤ n/2` ([`CryptoError::HighS`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EcdsaSignature([u8; 64]);
+
+impl EcdsaSignature {
+    /// Wraps `r ‖ s` (range checks happen at verification, with typed errors).
+    pub const fn from_bytes(bytes: [u8; 64]) -> Self {
+        EcdsaSignature(bytes)
+    }
+
+    /// The raw `r ‖ s` bytes.
+    pub const fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
+    fn signature(&self) -> Result<K256Signature, CryptoError> {
+        K256Signature::from_slice(&self.0).map_err(|_| CryptoError::MalformedSignature)
+    }
+
+    /// The same signature with `s` replaced by `n − s` (its malleated twin); for tests of the
+    /// high-S rule. Returns `self` unchanged if the bytes are malformed.
+    pub fn to_high_s(&self) -> Self {
+        let Ok(sig) = self.signature() else {
+            return *self;
+        };
+        let (r, s) = sig.split_scalars();
+        let flipped = -*s;
+        match K256Signature::from_scalars(r.to_bytes(), flipped.to_bytes()) {
+            Ok(twin) => {
+                let mut out = [0u8; 64];
+                out.copy_from_slice(&twin.to_bytes());
+                EcdsaSignature(out)
+            }
+            Err(_) => *self,
+        }
+    }
+}
+
+impl fmt::Debug for EcdsaSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EcdsaSignature(")?;
+        crate::hex::write_hex(f, &self.0)?;
+        f.write_str(")")
+    }
+}
+
+impl Encode for EcdsaSignature {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        w.write(&self.0);
+    }
+    fn encoded_len(&self) -> usize {
+        64
+    }
+}
+
+impl Decode for EcdsaSignature {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(EcdsaSignature(r.read_array()?))
     }
 }
 
@@ -156,6 +248,41 @@ impl Decode for RecoverableSignature {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_s_is_a_policy_refusal_not_a_forgery() {
+        let key = SecretKey::from_bytes(&[0x33; 32]).unwrap();
+        let pk = EcdsaPublicKey::from_secret(&key);
+        let d = keccak256(b"open");
+        let rsv = RecoverableSignature::sign_prehash(&key, &d).unwrap();
+        let mut rs_bytes = [0u8; 64];
+        rs_bytes.copy_from_slice(&rsv.0[..64]);
+        let rs = EcdsaSignature::from_bytes(rs_bytes);
+        assert_eq!(pk.verify_rs(&d, &rs), Ok(()));
+        let high = rs.to_high_s();
+        assert_ne!(high, rs);
+        assert_eq!(pk.verify_rs(&d, &high), Err(CryptoError::HighS));
+        let mut high_rsv = rsv;
+        high_rsv.0[..64].copy_from_slice(high.as_bytes());
+        assert_eq!(pk.verify(&d, &high_rsv), Err(CryptoError::HighS));
+        // A forgery and malformed scalars keep their own errors.
+        assert_eq!(
+            pk.verify_rs(&keccak256(b"other"), &rs),
+            Err(CryptoError::InvalidSignature)
+        );
+        assert_eq!(
+            pk.verify_rs(&d, &EcdsaSignature::from_bytes([0; 64])),
+            Err(CryptoError::MalformedSignature)
+        );
+        assert_eq!(
+            pk.verify_rs(&d, &EcdsaSignature::from_bytes([0xff; 64])),
+            Err(CryptoError::MalformedSignature)
+        );
+        assert_eq!(
+            EcdsaSignature::decode_bytes(&rs.encode_to_vec()).unwrap(),
+            rs
+        );
+    }
 
     #[test]
     fn recovers_signer_and_rejects_tampering() {

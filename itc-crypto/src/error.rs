@@ -15,6 +15,11 @@ pub enum CryptoError {
     /// The signature is well formed but does not verify for this key and message.
     #[error("signature does not verify")]
     InvalidSignature,
+    /// An ECDSA signature with `s` in the upper half of the order. It is the malleated twin of
+    /// a valid low-S signature, so it is refused by policy (BIP 62 / EIP-2), not as a forgery:
+    /// a caller can tell "re-encode as low-S" from "not signed by this key".
+    #[error("ECDSA signature has a high S value (malleable form refused)")]
+    HighS,
     /// The ECDSA recovery id is not 0..=3 or recovery found no key.
     #[error("ECDSA public-key recovery failed")]
     RecoveryFailed,

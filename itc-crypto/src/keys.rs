@@ -251,8 +251,13 @@ impl Decode for PublicKey {
     }
 }
 
-/// A 64-byte BIP340 signature `(r, s)`. Stored as raw bytes: range checks happen at
-/// verification, where a malformed signature is [`CryptoError::MalformedSignature`].
+/// A 64-byte BIP340 signature `(r, s)`.
+///
+/// **Decoding does not check ranges.** Any 64 bytes decode; `r ≥ p` or `s ≥ n` surfaces only at
+/// verification, as [`CryptoError::MalformedSignature`] (never as a valid signature). This keeps
+/// certificates and batches decodable in one pass and lets a batch verifier name the bad index;
+/// a boundary that wants to refuse such bytes early (an API, a mempool) calls
+/// [`Signature::is_well_formed`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);
 
@@ -265,6 +270,18 @@ impl Signature {
     /// The raw bytes.
     pub const fn as_bytes(&self) -> &[u8; 64] {
         &self.0
+    }
+
+    /// Whether `r` is below the field prime and `s` below the group order (BIP340's ranges).
+    /// A signature that is not well formed never verifies.
+    ///
+    /// ```
+    /// use itc_crypto::Signature;
+    /// assert!(Signature::from_bytes([7; 64]).is_well_formed());
+    /// assert!(!Signature::from_bytes([0xff; 64]).is_well_formed());
+    /// ```
+    pub fn is_well_formed(&self) -> bool {
+        k256::schnorr::Signature::try_from(&self.0[..]).is_ok()
     }
 }
 

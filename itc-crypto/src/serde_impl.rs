@@ -168,6 +168,7 @@ serde_via_encoding!(
     crate::PublicKey,
     crate::Signature,
     crate::ecdsa::RecoverableSignature,
+    crate::ecdsa::EcdsaSignature,
     crate::ecdsa::EcdsaPublicKey,
     crate::InclusionProof,
     crate::Validator,
