@@ -167,6 +167,7 @@ impl Net {
             header: self.genesis.header(),
             state_root: self.genesis.state_root,
             validators: validators.clone(),
+            epochs: Vec::new(),
         };
         let Some(n) = self.nodes.get_mut(i) else {
             return;
@@ -176,6 +177,7 @@ impl Net {
                 header: b.header,
                 state_root: n.app.root,
                 validators,
+                epochs: Vec::new(),
             },
             None => genesis_tip,
         };

@@ -33,11 +33,12 @@ pub(crate) struct Epochs {
 }
 
 impl Epochs {
-    /// Starts with `set` certifying heights from `start` on.
-    pub(crate) fn new(start: u64, set: ValidatorSet) -> Self {
-        let hash = set.hash();
+    /// The given epochs (ascending starts, each before `last.start`) followed by `last`.
+    pub(crate) fn from_list(mut list: Vec<Epoch>, last: Epoch) -> Self {
+        list.retain(|e| e.start < last.start);
+        list.push(last);
         Epochs {
-            list: alloc::vec![Epoch { start, set, hash }],
+            list,
             scheduled: None,
         }
     }

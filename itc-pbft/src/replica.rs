@@ -90,6 +90,14 @@ pub struct ChainTip {
     pub state_root: Hash,
     /// The set that certifies `header.height + 1`.
     pub validators: ValidatorSet,
+    /// The epochs that certified heights above the stable checkpoint up to `header.height`,
+    /// ascending (from the integrator's block store: each header names its set's hash). Needed
+    /// only when the set changed since the stable checkpoint; empty means `validators` also
+    /// certified every height since the checkpoint (when `header` names it), which is all a
+    /// replica without a rotation in its window needs. With them the restored replica resolves
+    /// the set of every height it may be asked about in a view change or new view, so it is a
+    /// full participant at once (issue 16.1).
+    pub epochs: Vec<Epoch>,
 }
 
 /// An outstanding catch-up request.
@@ -171,6 +179,7 @@ impl<S: Signer> Replica<S> {
             header: g,
             state_root: genesis.state_root,
             validators: genesis.validators.clone(),
+            epochs: Vec::new(),
         };
         Self::restore(config, signer, SafetyRecord::default(), tip)
     }
@@ -206,7 +215,7 @@ impl<S: Signer> Replica<S> {
             key,
             stats: SigChecker::default(),
             guard: SafetyGuard::new(record),
-            epochs: Epochs::new(h.saturating_add(1), tip.validators),
+            epochs: restored_epochs(low, &tip.header, tip.validators, tip.epochs),
             now: 0,
             view,
             active: view == 0,
@@ -570,4 +579,42 @@ impl<S: Signer> Replica<S> {
         // true: buffer for later.
         Ok(view > self.view || !self.active || self.epoch_for(height).is_none())
     }
+}
+
+/// The epochs a restored replica knows: every height in `(low, tip]` and the next one.
+///
+/// Before issue 16.1 the tip's set was assumed to start at `tip + 1`, so a restored replica
+/// could resolve no set for heights at or below its tip: it silently sent no view change and
+/// refused its peers' (`OtherEpoch`, `UnknownValidatorSet`) until a checkpoint above its tip
+/// became stable — a liveness loss with one crash-stop and one restart among four.
+fn restored_epochs(low: u64, tip: &BlockHeader, next: ValidatorSet, given: Vec<Epoch>) -> Epochs {
+    let h = tip.height;
+    let next_hash = next.hash();
+    let mut list: Vec<Epoch> = given.into_iter().filter(|e| e.start <= h).collect();
+    list.sort_by_key(|e| e.start);
+    list.dedup_by_key(|e| e.start);
+    let start = match list.last() {
+        // The tip's set continues the last given epoch.
+        Some(last) if last.hash == next_hash => {
+            let start = last.start;
+            list.pop();
+            start
+        }
+        // The set changes after the tip (the tip is a boundary naming another set).
+        Some(_) => h.saturating_add(1),
+        // Nothing given: the tip's set certified the tip too (and, as documented, every height
+        // since the stable checkpoint), or it starts after it.
+        None if tip.validator_set_hash == next_hash => {
+            low.saturating_add(1).min(h.saturating_add(1))
+        }
+        None => h.saturating_add(1),
+    };
+    Epochs::from_list(
+        list,
+        Epoch {
+            start,
+            set: next,
+            hash: next_hash,
+        },
+    )
 }

@@ -268,6 +268,7 @@ fn a_restored_replica_never_signs_a_conflicting_vote() {
             header: genesis_header,
             state_root: Hash::ZERO,
             validators: set.clone(),
+            epochs: Vec::new(),
         },
     )
     .unwrap();
@@ -288,6 +289,7 @@ fn a_restored_replica_never_signs_a_conflicting_vote() {
             header: genesis_header,
             state_root: Hash::ZERO,
             validators: set.clone(),
+            epochs: Vec::new(),
         },
     )
     .unwrap();
@@ -637,4 +639,57 @@ fn at_quorum_votes_that_arrive_before_the_proposal_are_settled_by_our_own_vote()
     assert_eq!(r.last_committed().height, 1);
     assert!(sent_commit(&r.take_actions()));
     assert_eq!(r.sig_stats().rejected, 0);
+}
+
+/// Issue 16.1: a replica restored at tip 1 must be a full participant at once: it sends its
+/// own view change when the primary is silent, and accepts its peers' (before the fix it
+/// resolved no validator set at or below its tip: no view change was sent, and peers' were
+/// refused as `OtherEpoch` / `UnknownValidatorSet`).
+#[test]
+fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    c.submit(Request::new(ClientId(1), 1, b"first".to_vec()));
+    c.run_until_idle();
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+    let primary = c.primary().unwrap();
+    let (b, other) = {
+        let mut backups = (0..4).filter(|i| *i != primary);
+        (backups.next().unwrap(), backups.next().unwrap())
+    };
+    let node = c.node(b).unwrap();
+    let block = node.last_block().unwrap().clone();
+    let set = node.replica.validators().unwrap().clone();
+    let tip = ChainTip {
+        header: block.header,
+        state_root: node.app.root,
+        validators: set,
+        epochs: Vec::new(),
+    };
+    let mut restored =
+        Replica::restore(config(), keys[b].clone(), node.record.clone(), tip).unwrap();
+    let now = c.now();
+    let request = Request::new(ClientId(1), 2, b"second".to_vec());
+    restored.handle_request(request.clone(), now).unwrap();
+    let _ = restored.drain_actions().count();
+    // The primary is silent: after the timeout the restored replica asks for view 1.
+    restored.handle_tick(now + 60_000).unwrap();
+    let sent_view_change = restored
+        .drain_actions()
+        .any(|a| matches!(a, Action::Broadcast(Message::ViewChange(ref vc)) if vc.new_view == 1));
+    assert!(sent_view_change, "the restored replica sent no view change");
+    // A peer's view change for view 1 is accepted, not refused for an unknown epoch.
+    let peer = &mut c.node_mut(other).unwrap().replica;
+    peer.handle_request(request, now).unwrap();
+    let _ = peer.drain_actions().count();
+    peer.handle_tick(now + 60_000).unwrap();
+    let vc = peer
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Broadcast(Message::ViewChange(vc)) => Some(vc),
+            _ => None,
+        })
+        .expect("the peer asks for view 1 too");
+    let res = restored.handle_message(Message::ViewChange(vc), now + 60_001);
+    assert_eq!(res, Ok(()), "a peer's view change refused");
 }

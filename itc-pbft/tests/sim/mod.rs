@@ -48,10 +48,16 @@ pub enum Behaviour {
     BogusNewView,
     /// No Byzantine validator: f honest validators crash and restart from their durable state.
     CrashRestart,
+    /// The primary of view 0 (and up to f − 1 others) crash-stops for good, and one honest
+    /// validator crashes and restarts from its durable record meanwhile: the restored replica
+    /// must take part in the view change at once (issue 16.1: before the fix it could resolve
+    /// no validator set at or below its tip, and with n = 4 the cluster sat in view 1).
+    PrimaryCrashStopAndRestart,
 }
 
 impl Behaviour {
-    /// Every behaviour.
+    /// Every behaviour the sweep runs (`PrimaryCrashStopAndRestart` runs on its own, see
+    /// `tests/simulation.rs`).
     pub const ALL: [Behaviour; 8] = [
         Behaviour::None,
         Behaviour::Silent,
@@ -290,7 +296,7 @@ fn pick_faulty(rng: &mut ChaCha8Rng, powers: &[u64], behaviour: Behaviour) -> Ve
     }
     // The primary of view 0 (index 0) or view 1 (index 1) must be faulty for some behaviours.
     let first = match behaviour {
-        Behaviour::EquivocatingPrimary => Some(0),
+        Behaviour::EquivocatingPrimary | Behaviour::PrimaryCrashStopAndRestart => Some(0),
         Behaviour::BogusNewView => Some(1),
         _ => None,
     };
@@ -420,6 +426,22 @@ impl Sim {
                     sim.push(down, Event::Crash { node: i });
                     sim.push(up, Event::Restart { node: i });
                 }
+            }
+        }
+        if cfg.behaviour == Behaviour::PrimaryCrashStopAndRestart {
+            // The faulty ones stop early and never return; one honest replica restarts while
+            // the cluster needs it for the view change.
+            let down = 1 + sim.rng.next_u64() % (cfg.heal_at / 2);
+            for (i, f) in faulty.iter().enumerate() {
+                if *f {
+                    sim.push(down, Event::Crash { node: i });
+                }
+            }
+            if let Some(j) = (0..faulty.len()).rev().find(|j| !faulty[*j]) {
+                let at = down + 1 + sim.rng.next_u64() % (cfg.heal_at / 2);
+                sim.push(at, Event::Crash { node: j });
+                let up = at + 1 + sim.rng.next_u64() % 50;
+                sim.push(up, Event::Restart { node: j });
             }
         }
         if matches!(
@@ -706,11 +728,13 @@ impl Sim {
                         header: b.header,
                         state_root: n.app.root,
                         validators: self.set.clone(),
+                        epochs: Vec::new(),
                     },
                     None => ChainTip {
                         header: self.genesis.header(),
                         state_root: self.genesis.state_root,
                         validators: self.set.clone(),
+                        epochs: Vec::new(),
                     },
                 };
                 let r = Replica::restore(self.cfg.replica, n.key.clone(), n.record.clone(), tip)
