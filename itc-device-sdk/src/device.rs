@@ -48,14 +48,24 @@ pub struct StalenessPolicy {
     /// expired as soon as it *could* have expired. 0 disables the estimate (use the proof's
     /// height only).
     pub min_block_interval_ms: u64,
+    /// How far the device's clock may be *behind* the verified header's timestamp before
+    /// commands are refused with [`CommandError::ClockBehind`]. A verified header proves the
+    /// chain's time was at least its timestamp; a device clock well behind it (reset by a power
+    /// loss without a backed-up RTC, or set back on purpose) would make every state look fresh
+    /// (age 0) forever, so stale ownership — a revoked guest's — would never expire. Within the
+    /// tolerance the age counts as 0. A device without a reliable clock sets its clock to at
+    /// least the newest verified header's timestamp before checking commands.
+    pub max_clock_behind_ms: u64,
 }
 
 impl Default for StalenessPolicy {
-    /// One day offline; blocks no faster than one per second.
+    /// One day offline; blocks no faster than one per second; the clock at most five minutes
+    /// behind the chain.
     fn default() -> Self {
         StalenessPolicy {
             max_age_ms: 24 * 60 * 60 * 1000,
             min_block_interval_ms: 1000,
+            max_clock_behind_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -63,6 +73,12 @@ impl Default for StalenessPolicy {
 impl StalenessPolicy {
     /// Age of `state` at `now_ms`, or [`CommandError::StaleState`] past the limit.
     pub fn check(&self, state: &VerifiedState, now_ms: u64) -> Result<u64, CommandError> {
+        if now_ms.saturating_add(self.max_clock_behind_ms) < state.timestamp_ms {
+            return Err(CommandError::ClockBehind {
+                now_ms,
+                header_ms: state.timestamp_ms,
+            });
+        }
         let age_ms = now_ms.saturating_sub(state.timestamp_ms);
         if age_ms > self.max_age_ms {
             return Err(CommandError::StaleState {
@@ -253,7 +269,8 @@ impl<S: Signer> Device<S> {
                 now_ms,
             });
         }
-        self.replay.check(cmd.counter)?;
+        // Authorization before replay: a former owner or revoked guest learns it has no
+        // right (`NotAuthorized`), not the device's replay floor.
         let height = self.config.staleness.assumed_height(state, age_ms);
         let access = record
             .authorize(&cmd.issuer, cmd.action, height)
@@ -264,6 +281,7 @@ impl<S: Signer> Device<S> {
                 }
                 AccessError::ActionNotGranted { .. } => CommandError::ActionNotGranted,
             })?;
+        self.replay.check(cmd.counter)?;
         signed.verify_signature()?;
         self.replay.commit(cmd.counter, store)?;
         Ok(AcceptedCommand {

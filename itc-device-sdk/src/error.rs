@@ -82,6 +82,16 @@ pub enum CommandError {
         /// Policy limit.
         max_age_ms: u64,
     },
+    /// The device's clock is behind the verified header's timestamp by more than
+    /// [`crate::StalenessPolicy::max_clock_behind_ms`]: set the clock (at least to the header's
+    /// time) before obeying anyone.
+    #[error("device clock {now_ms} ms is behind the verified header's time {header_ms} ms")]
+    ClockBehind {
+        /// The device's time.
+        now_ms: u64,
+        /// The verified header's timestamp.
+        header_ms: u64,
+    },
     /// Persisting the replay counter failed, so the command is refused.
     #[error("storage: {0}")]
     Storage(StorageError),
@@ -215,6 +225,7 @@ variant_names!(CommandError {
     Replayed { .. },
     NoVerifiedState,
     StaleState { .. },
+    ClockBehind { .. },
     Storage(_),
 });
 variant_names!(StateError {

@@ -515,3 +515,73 @@ fn bad_firmware_is_rejected_with_its_reason() {
         }
     );
 }
+
+/// Issue 16.5: a former owner whose counter is also stale learns it has no right
+/// (`NotAuthorized`), not the device's replay floor (`Replayed`): authorization comes first.
+#[test]
+fn a_former_owner_with_a_stale_counter_is_not_authorized() {
+    let w = World::new();
+    let mut store = MemoryCounterStore::default();
+    let mut d = w.provisioned(&mut store);
+    d.handle_command(
+        &w.command(&w.owner, Actions::CONTROL, 50),
+        T0 + 10,
+        &mut store,
+    )
+    .unwrap();
+    let mut transferred = w.record.clone();
+    transferred.owner = w.stranger.public_key();
+    transferred.revocations += 1;
+    transferred.clear_grants();
+    let (state, proof) = w.prove(&transferred, 11, T0 + 100);
+    d.update_ownership(&state, transferred, &proof).unwrap();
+    assert_eq!(
+        d.handle_command(
+            &w.command(&w.owner, Actions::CONTROL, 3),
+            T0 + 200,
+            &mut store
+        ),
+        Err(CommandError::NotAuthorized)
+    );
+}
+
+/// Issue 16.5: a device clock behind the verified header's time (a reset RTC) does not make
+/// the state look fresh forever: beyond the tolerance commands are refused with
+/// `ClockBehind`, and nothing changes; within it the state's age is 0.
+#[test]
+fn a_device_clock_behind_the_verified_header_is_refused() {
+    let w = World::new();
+    let mut store = MemoryCounterStore::default();
+    let mut d = w.provisioned(&mut store);
+    let before = snapshot(&d, &store);
+    let behind = itc_device_sdk::DeviceConfig::default()
+        .staleness
+        .max_clock_behind_ms;
+    // The clock was reset to 0 by a power loss.
+    assert_eq!(
+        d.handle_command(&w.command(&w.owner, Actions::CONTROL, 1), 0, &mut store),
+        Err(CommandError::ClockBehind {
+            now_ms: 0,
+            header_ms: T0
+        })
+    );
+    assert_eq!(
+        d.handle_command(
+            &w.command(&w.owner, Actions::CONTROL, 1),
+            T0 - behind - 1,
+            &mut store
+        ),
+        Err(CommandError::ClockBehind {
+            now_ms: T0 - behind - 1,
+            header_ms: T0
+        })
+    );
+    assert_eq!(snapshot(&d, &store), before);
+    // Slightly behind (within the tolerance): obeyed.
+    d.handle_command(
+        &w.command(&w.owner, Actions::CONTROL, 1),
+        T0 - 1_000,
+        &mut store,
+    )
+    .unwrap();
+}
