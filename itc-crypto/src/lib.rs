@@ -24,7 +24,7 @@
 //!   hashed or signed. Decoding is strict: trailing bytes, overlong lengths and non-canonical forms
 //!   are typed errors, and every length is checked against a limit before anything is allocated.
 //!
-//! * [`serde_impl`] (feature `serde`) — how these values look in JSON: by their canonical
+//! * `serde_impl` (feature `serde`) — how these values look in JSON: by their canonical
 //!   encoding (hex), decoded with every check [`Decode`] makes.
 //!
 //! The crate is `#![no_std]`; verification paths need no allocator. Feature `alloc` adds owned
