@@ -8,4 +8,6 @@
 //!   write transaction with immediate durability per step.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod store;
+pub mod wire;
