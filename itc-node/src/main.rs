@@ -1,0 +1,2 @@
+//! The `itc-node` binary.
+fn main() {}
