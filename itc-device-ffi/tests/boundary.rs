@@ -38,7 +38,8 @@ fn config() -> ItcDeviceConfig {
 struct Fixture {
     buf: Box<DeviceBuf>,
     flash: Box<RamFlash>,
-    fail_sign: Box<bool>,
+    _fail_sign: Box<bool>,
+    fail_ptr: *mut bool,
 }
 
 fn device() -> Fixture {
@@ -47,6 +48,7 @@ fn device() -> Fixture {
     let mut fail_sign = Box::new(false);
     let f = flash.callbacks();
     let s = common::signer(G_X, &mut fail_sign);
+    let fail_ptr = s.ctx.cast::<bool>();
     let cfg = config();
     // SAFETY: all pointers valid; the flash and the flag outlive the handle (Fixture).
     let rc = unsafe { itc_device_init_with_signer(buf.ptr(), ITC_DEVICE_SIZE, &cfg, &s, &f) };
@@ -54,7 +56,8 @@ fn device() -> Fixture {
     Fixture {
         buf,
         flash,
-        fail_sign,
+        _fail_sign: fail_sign,
+        fail_ptr,
     }
 }
 
@@ -117,11 +120,12 @@ fn init_refuses_null_short_misaligned_buffers_and_bad_keys() {
     let mut fail = false;
     let s = common::signer(G_X, &mut fail);
     let key = [0x42u8; 32];
+    let bp = buf.ptr();
     let cases: [(*mut core::ffi::c_void, usize, ItcStatus); 3] = [
         (null_mut(), ITC_DEVICE_SIZE, ItcStatus::NullPointer),
-        (buf.ptr(), ITC_DEVICE_SIZE - 1, ItcStatus::BufferTooSmall),
+        (bp, ITC_DEVICE_SIZE - 1, ItcStatus::BufferTooSmall),
         (
-            buf.ptr().wrapping_byte_add(1),
+            bp.wrapping_byte_add(1),
             ITC_DEVICE_SIZE - 1,
             ItcStatus::BadAlignment,
         ),
@@ -136,7 +140,7 @@ fn init_refuses_null_short_misaligned_buffers_and_bad_keys() {
     }
     // SAFETY: NULL config / flash / signer / key are refused.
     unsafe {
-        let p = buf.ptr();
+        let p = bp;
         let n = ITC_DEVICE_SIZE;
         assert_eq!(
             itc_device_init_with_signer(p, n, null(), &s, &f),
@@ -176,14 +180,16 @@ fn init_refuses_null_short_misaligned_buffers_and_bad_keys() {
 #[test]
 fn every_call_refuses_null_zeroed_and_misaligned_handles() {
     let mut zero = DeviceBuf::zeroed();
+    // One raw pointer for the whole test (a second `ptr()` would invalidate the first).
+    let z = zero.ptr();
     let mut out = [0u8; 64];
     let mut h = 0u64;
     let mut r = core::mem::MaybeUninit::<ItcCommandResult>::uninit();
     let b = [0u8; 8];
     for (dev, want) in [
         (null_mut(), ItcStatus::NullPointer),
-        (zero.ptr(), ItcStatus::NotInitialized),
-        (zero.ptr().wrapping_byte_add(4), ItcStatus::BadAlignment),
+        (z, ItcStatus::NotInitialized),
+        (z.wrapping_byte_add(4), ItcStatus::BadAlignment),
     ] {
         // SAFETY: every call checks the handle before touching anything else.
         unsafe {
@@ -296,6 +302,12 @@ fn an_initialised_handle_checks_its_inputs() {
     assert_eq!(fx.flash.erases, 0);
 }
 
+/// The signer's fail switch as the callback sees it.
+fn s_ctx(fx: &mut Fixture) -> &mut bool {
+    // SAFETY: `fail_ptr` points into the live Box `fail_sign`; nothing else borrows it now.
+    unsafe { &mut *fx.fail_ptr }
+}
+
 #[test]
 fn the_signer_callback_signs_and_its_failure_is_a_code() {
     let mut fx = device();
@@ -310,7 +322,8 @@ fn the_signer_callback_signs_and_its_failure_is_a_code() {
         );
         assert_eq!(&sig[..32], &digest);
         assert_eq!(sig[32..], [0xee; 32]);
-        *fx.fail_sign = true;
+        // Through the callback's own pointer: writing through the Box would invalidate it.
+        *s_ctx(&mut fx) = true;
         assert_eq!(
             itc_device_sign_digest(dev, digest.as_ptr(), sig.as_mut_ptr()),
             ItcStatus::SignerFailed
@@ -363,6 +376,7 @@ fn deinit_ends_the_handle() {
 #[test]
 fn image_verifier_boundary() {
     let mut v = VerifierBuf::zeroed();
+    let vp = v.ptr();
     let policy = ItcUpdatePolicy {
         vendor_key: G_X,
         product: 42,
@@ -379,11 +393,11 @@ fn image_verifier_boundary() {
         let mp = m.as_ptr();
         let ml = m.len();
         assert_eq!(
-            itc_fw_check_manifest(null(), mp, ml, v.ptr(), n),
+            itc_fw_check_manifest(null(), mp, ml, vp, n),
             ItcStatus::NullPointer
         );
         assert_eq!(
-            itc_fw_check_manifest(&policy, null(), ml, v.ptr(), n),
+            itc_fw_check_manifest(&policy, null(), ml, vp, n),
             ItcStatus::NullPointer
         );
         assert_eq!(
@@ -391,11 +405,11 @@ fn image_verifier_boundary() {
             ItcStatus::NullPointer
         );
         assert_eq!(
-            itc_fw_check_manifest(&policy, mp, ml, v.ptr(), n - 1),
+            itc_fw_check_manifest(&policy, mp, ml, vp, n - 1),
             ItcStatus::BufferTooSmall
         );
         assert_eq!(
-            itc_fw_check_manifest(&policy, mp, ml, v.ptr().wrapping_byte_add(2), n - 8),
+            itc_fw_check_manifest(&policy, mp, ml, vp.wrapping_byte_add(2), n - 8),
             ItcStatus::BadAlignment
         );
         let bad_policy = ItcUpdatePolicy {
@@ -403,7 +417,7 @@ fn image_verifier_boundary() {
             ..policy
         };
         assert_eq!(
-            itc_fw_check_manifest(&bad_policy, mp, ml, v.ptr(), n),
+            itc_fw_check_manifest(&bad_policy, mp, ml, vp, n),
             ItcStatus::InvalidConfig
         );
         let bad_key = ItcUpdatePolicy {
@@ -411,31 +425,31 @@ fn image_verifier_boundary() {
             ..policy
         };
         assert_eq!(
-            itc_fw_check_manifest(&bad_key, mp, ml, v.ptr(), n),
+            itc_fw_check_manifest(&bad_key, mp, ml, vp, n),
             ItcStatus::InvalidKey
         );
         // A manifest of zeros does not decode (the vendor key x = 0 is not on the curve).
         assert_eq!(
-            itc_fw_check_manifest(&policy, mp, ml, v.ptr(), n),
+            itc_fw_check_manifest(&policy, mp, ml, vp, n),
             ItcStatus::Malformed
         );
         assert_eq!(
-            itc_fw_check_manifest(&policy, mp, 3, v.ptr(), n),
+            itc_fw_check_manifest(&policy, mp, 3, vp, n),
             ItcStatus::Malformed
         );
-        let inside = v.ptr().cast::<u8>().add(8).cast_const();
+        let inside = vp.cast::<u8>().add(8).cast_const();
         assert_eq!(
-            itc_fw_check_manifest(&policy, inside, 16, v.ptr(), n),
+            itc_fw_check_manifest(&policy, inside, 16, vp, n),
             ItcStatus::BufferOverlap
         );
         // No verifier was started by any of these.
         let chunk = [0u8; 4];
         assert_eq!(
-            itc_fw_image_update(v.ptr(), chunk.as_ptr(), 4),
+            itc_fw_image_update(vp, chunk.as_ptr(), 4),
             ItcStatus::NotInitialized
         );
         assert_eq!(
-            itc_fw_image_finish(v.ptr(), install.as_mut_ptr()),
+            itc_fw_image_finish(vp, install.as_mut_ptr()),
             ItcStatus::NotInitialized
         );
         assert_eq!(
