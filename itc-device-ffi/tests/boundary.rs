@@ -34,21 +34,31 @@ fn config() -> ItcDeviceConfig {
     c
 }
 
-/// A device on a callback signer (no key arithmetic), its flash and the fail switch.
+/// A device on a callback signer (no key arithmetic), its flash and the fail switch. The
+/// callbacks' contexts are raw pointers from `Box::into_raw`, never moved again (a moved Box
+/// would invalidate them under Miri's stacked borrows); `Drop` frees them.
 struct Fixture {
     buf: Box<DeviceBuf>,
-    flash: Box<RamFlash>,
-    _fail_sign: Box<bool>,
+    flash: *mut RamFlash,
     fail_ptr: *mut bool,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // SAFETY: both came from `Box::into_raw` in `device()` and are freed once, here.
+        unsafe {
+            drop(Box::from_raw(self.flash));
+            drop(Box::from_raw(self.fail_ptr));
+        }
+    }
 }
 
 fn device() -> Fixture {
     let mut buf = DeviceBuf::zeroed();
-    let mut flash = RamFlash::new();
-    let mut fail_sign = Box::new(false);
-    let f = flash.callbacks();
-    let s = common::signer(G_X, &mut fail_sign);
-    let fail_ptr = s.ctx.cast::<bool>();
+    let flash = Box::into_raw(RamFlash::new());
+    let fail_ptr = Box::into_raw(Box::new(false));
+    // SAFETY: `flash` and `fail_ptr` are live allocations owned by the fixture.
+    let (f, s) = unsafe { ((*flash).callbacks(), common::signer(G_X, &mut *fail_ptr)) };
     let cfg = config();
     // SAFETY: all pointers valid; the flash and the flag outlive the handle (Fixture).
     let rc = unsafe { itc_device_init_with_signer(buf.ptr(), ITC_DEVICE_SIZE, &cfg, &s, &f) };
@@ -56,7 +66,6 @@ fn device() -> Fixture {
     Fixture {
         buf,
         flash,
-        _fail_sign: fail_sign,
         fail_ptr,
     }
 }
@@ -299,13 +308,8 @@ fn an_initialised_handle_checks_its_inputs() {
         );
     }
     // Nothing wrote flash.
-    assert_eq!(fx.flash.erases, 0);
-}
-
-/// The signer's fail switch as the callback sees it.
-fn s_ctx(fx: &mut Fixture) -> &mut bool {
-    // SAFETY: `fail_ptr` points into the live Box `fail_sign`; nothing else borrows it now.
-    unsafe { &mut *fx.fail_ptr }
+    // SAFETY: the fixture's live flash; no call is running.
+    assert_eq!(unsafe { (*fx.flash).erases }, 0);
 }
 
 #[test]
@@ -322,8 +326,7 @@ fn the_signer_callback_signs_and_its_failure_is_a_code() {
         );
         assert_eq!(&sig[..32], &digest);
         assert_eq!(sig[32..], [0xee; 32]);
-        // Through the callback's own pointer: writing through the Box would invalidate it.
-        *s_ctx(&mut fx) = true;
+        *fx.fail_ptr = true;
         assert_eq!(
             itc_device_sign_digest(dev, digest.as_ptr(), sig.as_mut_ptr()),
             ItcStatus::SignerFailed
