@@ -117,7 +117,14 @@ impl Story {
             .store()
             .header(height)
             .ok_or(StoryError::Unexpected("funding block missing"))?;
-        let (activation, at) = (header.hash(), header.timestamp_ms);
+        // The activation rule is itc-chaincode's: the funding block keys the plan.
+        let itc_chaincode::Activation {
+            key: activation,
+            at_ms: at,
+        } = itc_chaincode::activation(itc_chaincode::BlockRef {
+            hash: header.hash(),
+            timestamp_ms: header.timestamp_ms,
+        });
         self.report.expect(
             "Lumen funds both plans into ledger escrow (FundPlan)",
             funded
@@ -201,11 +208,25 @@ impl Story {
             .store()
             .header(beacon_height)
             .ok_or(StoryError::Unexpected("beacon block missing"))?;
-        if beacon_header.timestamp_ms < deadline {
-            return Err(StoryError::Unexpected("beacon block before the deadline"));
-        }
-        let beacon = beacon_header.hash();
-        let close_at = beacon_header.timestamp_ms;
+        // The beacon rule is itc-chaincode's: the first block at or after the deadline.
+        let parent_ts = beacon_height
+            .checked_sub(1)
+            .and_then(|h| self.chain.server().store().header(h))
+            .map(|h| h.timestamp_ms);
+        let itc_chaincode::Beacon {
+            seed: beacon,
+            close_at_ms: close_at,
+        } = itc_chaincode::beacon(
+            deadline,
+            parent_ts,
+            itc_chaincode::BlockRef {
+                hash: beacon_header.hash(),
+                timestamp_ms: beacon_header.timestamp_ms,
+            },
+        )
+        .ok_or(StoryError::Unexpected(
+            "that block is not the plan's beacon",
+        ))?;
         let o1 = agg1.close(beacon, close_at).map_err(StoryError::Close)?;
         let o2 = agg2.close(beacon, close_at).map_err(StoryError::Close)?;
 

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use itc_chaincode::payout::Settlement;
 use itc_chaincode::plan::ValidPlan;
 use itc_crypto::Address;
-use itc_ledger::system::Payouts;
-use itc_ledger::{StateKey, SystemCall};
+use itc_ledger::StateKey;
 
 use super::{addr, client, Story};
 use crate::error::StoryError;
@@ -37,17 +36,11 @@ impl Story {
         let mut tickets = Vec::new();
         let mut expected = 0u64;
         for (plan, s) in plans {
-            let mut entries: Vec<(Address, u64)> =
-                s.payouts.iter().map(|p| (p.to, p.amount)).collect();
-            if s.refund > 0 {
-                entries.push((s.vendor, s.refund));
-            }
+            debug_assert_eq!(s.plan, plan.id());
             expected += s.payouts.iter().map(|p| p.amount).sum::<u64>();
-            let payouts = Payouts::new(entries).map_err(StoryError::Ledger)?;
-            let tx = self.chain.certify(SystemCall::SettlePlan {
-                plan_id: plan.id().0,
-                payouts,
-            })?;
+            // The chaincode -> ledger seam is itc-chaincode's own conversion.
+            let call = s.to_system_call().map_err(StoryError::Ledger)?;
+            let tx = self.chain.certify(call)?;
             tickets.push(self.chain.submit(client::VALIDATORS, &tx));
         }
         let outs = self.chain.wait(&tickets, 120_000)?;
