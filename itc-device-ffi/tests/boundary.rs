@@ -58,7 +58,7 @@ fn device() -> Fixture {
     let flash = Box::into_raw(RamFlash::new());
     let fail_ptr = Box::into_raw(Box::new(false));
     // SAFETY: `flash` and `fail_ptr` are live allocations owned by the fixture.
-    let (f, s) = unsafe { ((*flash).callbacks(), common::signer(G_X, &mut *fail_ptr)) };
+    let (f, s) = unsafe { ((*flash).callbacks(), common::signer(G_X, fail_ptr)) };
     let cfg = config();
     // SAFETY: all pointers valid; the flash and the flag outlive the handle (Fixture).
     let rc = unsafe { itc_device_init_with_signer(buf.ptr(), ITC_DEVICE_SIZE, &cfg, &s, &f) };

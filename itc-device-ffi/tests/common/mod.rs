@@ -105,9 +105,11 @@ pub unsafe extern "C" fn sign(ctx: *mut c_void, digest: *const u8, out: *mut u8)
     0
 }
 
-pub fn signer(public_key: [u8; 32], fail: &mut bool) -> ItcSigner {
+/// `fail` is used as the callback's context as it is (no reborrow), so the test may flip it
+/// through the same pointer.
+pub fn signer(public_key: [u8; 32], fail: *mut bool) -> ItcSigner {
     ItcSigner {
-        ctx: (fail as *mut bool).cast(),
+        ctx: fail.cast(),
         public_key,
         sign: Some(sign),
     }
