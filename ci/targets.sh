@@ -55,7 +55,7 @@ for t in "${TARGETS[@]}"; do
   cargo build -q "${pkgs[@]}" --no-default-features \
     --config 'profile.dev.package."*".opt-level=0' --config 'profile.dev.debug=false' \
     --features itc-crypto/alloc,itc-pbft/alloc,itc-dag/alloc,itc-ledger/alloc,itc-spv/alloc,itc-chaincode/alloc,itc-device-sdk/alloc,itc-spv/dag,itc-device-sdk/dag \
-    --features itc-crypto/serde,itc-pbft/serde,itc-dag/serde,itc-ledger/serde,itc-spv/serde,itc-chaincode/serde \
+    --features itc-crypto/serde,itc-pbft/serde,itc-dag/serde,itc-ledger/serde,itc-spv/serde,itc-chaincode/serde,itc-device-sdk/serde \
     --target "$t"
 
   echo "--- $t: link check (ci/no-std-check)"

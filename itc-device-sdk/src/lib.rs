@@ -57,6 +57,8 @@ pub mod flash;
 pub mod identity;
 pub mod light_client;
 pub mod replay;
+#[cfg(feature = "serde")]
+mod serde_impl;
 #[cfg(feature = "dag")]
 pub mod telemetry;
 
