@@ -93,14 +93,17 @@ pub fn deserialize_encoded<'de, T: Decode, D: Deserializer<'de>>(
             }
             let mut bytes = Vec::with_capacity(s.len() / 2);
             for pair in s.as_bytes().chunks_exact(2) {
-                match crate::hex::decode_hex::<1>(core::str::from_utf8(pair).unwrap_or("")) {
-                    Some([b]) => bytes.push(b),
-                    None => {
-                        return Err(E::invalid_value(
-                            de::Unexpected::Str(s),
-                            &"lower- or upper-case hex digits",
-                        ))
-                    }
+                match pair {
+                    [h, l] => match (crate::hex::nibble(*h), crate::hex::nibble(*l)) {
+                        (Some(h), Some(l)) => bytes.push((h << 4) | l),
+                        _ => {
+                            return Err(E::invalid_value(
+                                de::Unexpected::Str(s),
+                                &"lower- or upper-case hex digits",
+                            ))
+                        }
+                    },
+                    _ => return Err(E::invalid_length(s.len(), &"an even number of hex digits")),
                 }
             }
             Self::finish(&bytes)
