@@ -168,6 +168,7 @@ impl Net {
             state_root: self.genesis.state_root,
             validators: validators.clone(),
             epochs: Vec::new(),
+            scheduled: None,
         };
         let Some(n) = self.nodes.get_mut(i) else {
             return;
@@ -178,6 +179,7 @@ impl Net {
                 state_root: n.app.root,
                 validators,
                 epochs: Vec::new(),
+                scheduled: None,
             },
             None => genesis_tip,
         };

@@ -19,6 +19,10 @@
 //! * [`handover`] — [`Handover`]: PBFT's validator-set hand-over rule applied to the ledger's
 //!   decisions (`BlockOutcome::next_validator_set`), so a full node checks each certificate
 //!   against the set the validators used.
+//! * [`validator`] — [`Validator`]: a validator's replica, ledger (in a full node) and co-signer
+//!   behind one driver: inputs in, one [`Ready`] out per step (writes to make durable first,
+//!   then messages, replies, fetches, committed blocks), the next deadline from
+//!   [`Validator::poll_timeout`]; a committed `SetValidators` rotates consensus.
 //! * [`cosign`] — co-signed system transactions: [`CoSigner`] per validator, its own key only,
 //!   [`SystemProposal`] / [`CoSignature`] messages, a pluggable [`CosignPolicy`].
 //! * `testkit` (feature `testkit`) — `testkit::TestChain`, a certified chain built the way
@@ -83,6 +87,8 @@ pub mod handover;
 #[cfg(feature = "alloc")]
 mod serve;
 #[cfg(feature = "alloc")]
+pub mod validator;
+#[cfg(feature = "alloc")]
 pub mod store;
 #[cfg(all(feature = "alloc", feature = "testkit"))]
 pub mod testkit;
@@ -99,6 +105,11 @@ pub use full_node::{
 };
 #[cfg(feature = "alloc")]
 pub use handover::Handover;
+#[cfg(feature = "alloc")]
+pub use validator::{
+    Committed, Fetch, Outbound, PeerMessage, Ready, Recipient, Reply, Validator, ValidatorConfig,
+    ValidatorError,
+};
 #[cfg(feature = "alloc")]
 pub use store::{
     BlockStore, MemoryStore, ReceiptStore, SafetyStore, SnapshotStore, StepWrites, Store,

@@ -88,9 +88,12 @@ impl Epochs {
         }
     }
 
-    /// Drops epochs that ended at or below `low`.
+    /// Drops epochs that ended below `low`. The epoch certifying `low` itself stays: the
+    /// stable checkpoint at `low` is certified by it, and a view change carries that
+    /// certificate; when `low` is an epoch boundary that is the *previous* set (issue: a
+    /// view change right after a rotation was refused as `OtherEpoch`).
     pub(crate) fn prune(&mut self, low: u64) {
-        while self.list.len() > 1 && self.list.get(1).is_some_and(|e| e.start <= low + 1) {
+        while self.list.len() > 1 && self.list.get(1).is_some_and(|e| e.start <= low) {
             self.list.remove(0);
         }
     }

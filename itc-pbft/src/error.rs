@@ -3,7 +3,7 @@
 
 use itc_crypto::encoding::DecodeError;
 use itc_crypto::quorum::QuorumError;
-use itc_crypto::CryptoError;
+use itc_crypto::{Blame, CryptoError};
 
 use crate::certificate::CertificateError;
 use crate::config::ConfigError;
@@ -270,4 +270,58 @@ pub enum PbftError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+}
+
+impl PbftError {
+    /// Who must act on the refusal (see [`Blame`]): a **peer** fault is a message no honest
+    /// validator sends (malformed, forged, equivocating, an invalid proposal or certificate, a
+    /// fetched block that does not chain) — score or disconnect the sender; an **ignorable**
+    /// input is a duplicate, a stale or early message, or an honest race (a view change in
+    /// progress, a full queue) — drop it; a **local** fault is the integrator driving the
+    /// replica against its contract (execution out of order, a bad restore tip, a signer that
+    /// fails, an invalid configuration or set) — a bug on this side, log it loudly.
+    ///
+    /// ```
+    /// use itc_crypto::Blame;
+    /// use itc_pbft::PbftError;
+    /// assert_eq!(PbftError::InvalidSignature(2).blame(), Blame::Peer);
+    /// assert_eq!(PbftError::Duplicate.blame(), Blame::Ignorable);
+    /// assert_eq!(PbftError::ExecutedOutOfOrder { expected: 3, got: 5 }.blame(), Blame::Local);
+    /// ```
+    pub fn blame(&self) -> Blame {
+        use PbftError::*;
+        match self {
+            Malformed(_)
+            | UnknownSender(_)
+            | InvalidSignature(_)
+            | PrepareFromPrimary(_)
+            | Equivocation(_)
+            | InvalidProposal(_)
+            | InvalidCertificate(_)
+            | InvalidViewChange(_)
+            | InvalidNewView(_)
+            | NotACheckpoint(_)
+            | PayloadTooLarge(_)
+            | Chain(_)
+            | Certificate(_)
+            | FetchedBatchMismatch => Blame::Peer,
+            StaleView { .. }
+            | FutureBufferFull(_)
+            | OutOfWindow { .. }
+            | Duplicate
+            | QuorumAlreadyReached
+            | ViewChangeInProgress
+            | DuplicateRequest
+            | QueueFull
+            | NotNextBlock { .. }
+            | UnknownValidatorSet(_)
+            | AlreadyCommitted(_) => Blame::Ignorable,
+            ExecutedOutOfOrder { .. }
+            | Guard(_)
+            | Signing(_)
+            | TipBelowStableCheckpoint { .. }
+            | Validators(_)
+            | Config(_) => Blame::Local,
+        }
+    }
 }

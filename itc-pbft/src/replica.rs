@@ -98,6 +98,12 @@ pub struct ChainTip {
     /// the set of every height it may be asked about in a view change or new view, so it is a
     /// full participant at once (issue 16.1).
     pub epochs: Vec<Epoch>,
+    /// A validator-set change the application decided at or before `header` that no
+    /// epoch-boundary header has named yet (what [`Executed::next_validator_set`] reported,
+    /// the last one if several). A replica restored without it would propose, and vote for,
+    /// a boundary header naming the old set. `None` when nothing is pending: the application
+    /// knows it as "the set my ledger holds differs from `validators`".
+    pub scheduled: Option<Box<ValidatorSet>>,
 }
 
 /// An outstanding catch-up request.
@@ -180,6 +186,7 @@ impl<S: Signer> Replica<S> {
             state_root: genesis.state_root,
             validators: genesis.validators.clone(),
             epochs: Vec::new(),
+            scheduled: None,
         };
         Self::restore(config, signer, SafetyRecord::default(), tip)
     }
@@ -215,7 +222,7 @@ impl<S: Signer> Replica<S> {
             key,
             stats: SigChecker::default(),
             guard: SafetyGuard::new(record),
-            epochs: restored_epochs(low, &tip.header, tip.validators, tip.epochs),
+            epochs: restored_epochs(low, &tip.header, tip.validators, tip.epochs, tip.scheduled),
             now: 0,
             view,
             active: view == 0,
@@ -587,7 +594,13 @@ impl<S: Signer> Replica<S> {
 /// could resolve no set for heights at or below its tip: it silently sent no view change and
 /// refused its peers' (`OtherEpoch`, `UnknownValidatorSet`) until a checkpoint above its tip
 /// became stable — a liveness loss with one crash-stop and one restart among four.
-fn restored_epochs(low: u64, tip: &BlockHeader, next: ValidatorSet, given: Vec<Epoch>) -> Epochs {
+fn restored_epochs(
+    low: u64,
+    tip: &BlockHeader,
+    next: ValidatorSet,
+    given: Vec<Epoch>,
+    scheduled: Option<Box<ValidatorSet>>,
+) -> Epochs {
     let h = tip.height;
     let next_hash = next.hash();
     let mut list: Vec<Epoch> = given.into_iter().filter(|e| e.start <= h).collect();
@@ -609,12 +622,22 @@ fn restored_epochs(low: u64, tip: &BlockHeader, next: ValidatorSet, given: Vec<E
         }
         None => h.saturating_add(1),
     };
-    Epochs::from_list(
+    let mut epochs = Epochs::from_list(
         list,
         Epoch {
             start,
             set: next,
             hash: next_hash,
         },
-    )
+    );
+    epochs.scheduled = scheduled.map(|set| {
+        let hash = set.hash();
+        // `start` is set when the boundary naming it executes (`Epochs::begin`).
+        Box::new(Epoch {
+            start: 0,
+            set: *set,
+            hash,
+        })
+    });
+    epochs
 }

@@ -269,6 +269,7 @@ fn a_restored_replica_never_signs_a_conflicting_vote() {
             state_root: Hash::ZERO,
             validators: set.clone(),
             epochs: Vec::new(),
+            scheduled: None,
         },
     )
     .unwrap();
@@ -290,6 +291,7 @@ fn a_restored_replica_never_signs_a_conflicting_vote() {
             state_root: Hash::ZERO,
             validators: set.clone(),
             epochs: Vec::new(),
+            scheduled: None,
         },
     )
     .unwrap();
@@ -665,6 +667,7 @@ fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
         state_root: node.app.root,
         validators: set,
         epochs: Vec::new(),
+        scheduled: None,
     };
     let mut restored =
         Replica::restore(config(), keys[b].clone(), node.record.clone(), tip).unwrap();

@@ -729,12 +729,14 @@ impl Sim {
                         state_root: n.app.root,
                         validators: self.set.clone(),
                         epochs: Vec::new(),
+                        scheduled: None,
                     },
                     None => ChainTip {
                         header: self.genesis.header(),
                         state_root: self.genesis.state_root,
                         validators: self.set.clone(),
                         epochs: Vec::new(),
+                        scheduled: None,
                     },
                 };
                 let r = Replica::restore(self.cfg.replica, n.key.clone(), n.record.clone(), tip)
