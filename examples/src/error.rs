@@ -6,7 +6,7 @@ use itc_crypto::quorum::QuorumError;
 use itc_crypto::{CryptoError, DecodeError};
 
 /// Why a run could not continue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoryError {
     /// Bad command-line arguments.
     #[error("bad arguments: {0}")]
@@ -26,6 +26,12 @@ pub enum StoryError {
     /// A system call could not be certified.
     #[error("certify: {0}")]
     Certify(itc_ledger::system::CertifyError),
+    /// A validator refused to start or to propose.
+    #[error("validator: {0}")]
+    Validator(Box<itc_chain::ValidatorError>),
+    /// A co-signing proposal was malformed.
+    #[error("co-signing: {0}")]
+    Cosign(Box<itc_chain::CosignError>),
     /// A ledger transaction could not be built.
     #[error("ledger: {0}")]
     Ledger(itc_ledger::TxError),

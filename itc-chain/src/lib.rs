@@ -87,11 +87,11 @@ pub mod handover;
 #[cfg(feature = "alloc")]
 mod serve;
 #[cfg(feature = "alloc")]
-pub mod validator;
-#[cfg(feature = "alloc")]
 pub mod store;
 #[cfg(all(feature = "alloc", feature = "testkit"))]
 pub mod testkit;
+#[cfg(feature = "alloc")]
+pub mod validator;
 
 #[cfg(feature = "alloc")]
 pub use cosign::{
@@ -106,12 +106,12 @@ pub use full_node::{
 #[cfg(feature = "alloc")]
 pub use handover::Handover;
 #[cfg(feature = "alloc")]
-pub use validator::{
-    Committed, Fetch, Outbound, PeerMessage, Ready, Recipient, Reply, Validator, ValidatorConfig,
-    ValidatorError,
-};
-#[cfg(feature = "alloc")]
 pub use store::{
     BlockStore, MemoryStore, ReceiptStore, SafetyStore, SnapshotStore, StepWrites, Store,
     StoreBase, TangleStore,
+};
+#[cfg(feature = "alloc")]
+pub use validator::{
+    Committed, Fetch, Outbound, PeerMessage, Ready, Recipient, Reply, Validator, ValidatorConfig,
+    ValidatorError,
 };

@@ -91,8 +91,8 @@ use itc_crypto::{Blame, Hash, PublicKey, Signer};
 use itc_ledger::{GenesisState, Receipt, SignedTransaction};
 use itc_pbft::epoch::Epoch;
 use itc_pbft::{
-    Action, CertifiedBlock, ChainTip, ClientId, Config as PbftConfig, Durable, Evidence,
-    Executed, Genesis, Message, PbftError, Replica, Request, SafetyRecord, Timer,
+    Action, CertifiedBlock, ChainTip, ClientId, Config as PbftConfig, Durable, Evidence, Executed,
+    Genesis, Message, PbftError, Replica, Request, SafetyRecord, Timer,
 };
 
 use crate::cosign::{
@@ -259,8 +259,10 @@ pub struct Ready {
     pub replies: Vec<Reply>,
     /// Block fetches to send.
     pub fetches: Vec<Fetch>,
-    /// System transactions this validator collected a quorum of co-signatures for, already
-    /// submitted to its own replica; gossip them to the other validators too.
+    /// System transactions this validator collected a quorum of co-signatures for: submit
+    /// them like any client transaction (gossip to every validator, this one included, with
+    /// [`Validator::submit_transaction`]); nothing is queued for ordering by itself, so the
+    /// integrator decides once whether and where it goes.
     pub certified: Vec<SignedTransaction>,
     /// Blocks committed in this step, in height order.
     pub committed: Vec<Committed>,
@@ -684,8 +686,6 @@ impl<S: Signer + Clone> Validator<S> {
             });
         }
         if let Some(tx) = out.certified {
-            // Ours to submit; a duplicate (another collector's copy arrived first) is fine.
-            let _ = self.submit_signed(&tx);
             self.ready.certified.push(tx);
         }
         Ok(())
@@ -694,14 +694,13 @@ impl<S: Signer + Clone> Validator<S> {
     /// A client's encoded ledger transaction: decoded (bounded, typed error), then queued for
     /// ordering. Every validator should receive it (gossip), so a faulty primary cannot
     /// silence it: the backups' request timers force a view change.
-    pub fn submit_transaction(&mut self, bytes: &[u8], now_ms: u64) -> Result<Hash, ValidatorError> {
+    pub fn submit_transaction(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Hash, ValidatorError> {
         self.now_ms = self.now_ms.max(now_ms);
         let tx = SignedTransaction::decode_bytes(bytes)?;
-        let id = self.submit_signed(&tx)?;
-        Ok(id)
-    }
-
-    fn submit_signed(&mut self, tx: &SignedTransaction) -> Result<Hash, ValidatorError> {
         let id = tx.id();
         let mut client = [0u8; 8];
         client.copy_from_slice(&id.0[..8]);

@@ -22,7 +22,9 @@ use std::collections::BTreeMap;
 
 use itc_chain::cosign::{Approvals, SystemProposal};
 use itc_chain::testkit::{set_of, validator_key, CHAIN_ID, GENESIS_MS};
-use itc_chain::{BlockStore, MemoryStore, PeerMessage, Ready, Recipient, Store, Validator, ValidatorConfig};
+use itc_chain::{
+    BlockStore, MemoryStore, PeerMessage, Ready, Recipient, Store, Validator, ValidatorConfig,
+};
 use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Address, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
@@ -124,8 +126,7 @@ impl Sim {
         let hosts = keys
             .iter()
             .map(|k| {
-                let (v, ready) =
-                    Validator::new(config, k.clone(), &genesis, GENESIS_MS).unwrap();
+                let (v, ready) = Validator::new(config, k.clone(), &genesis, GENESIS_MS).unwrap();
                 let mut store = MemoryStore::new();
                 store.commit(ready.writes).unwrap();
                 Host {
@@ -203,7 +204,12 @@ impl Sim {
                 eprintln!("t={} host {i} refused: {e}", self.now - GENESIS_MS);
             }
             for c in &committed {
-                eprintln!("t={} host {i} committed {} rotated {:?}", self.now - GENESIS_MS, c.height, c.rotated_to.is_some());
+                eprintln!(
+                    "t={} host {i} committed {} rotated {:?}",
+                    self.now - GENESIS_MS,
+                    c.height,
+                    c.rotated_to.is_some()
+                );
             }
         }
         self.hosts[i].store.commit(writes).unwrap();
@@ -259,7 +265,7 @@ impl Sim {
         }
         for tx in certified {
             let bytes = tx.encode_to_vec();
-            for j in peers.clone() {
+            for j in peers.iter().copied().chain([i]) {
                 let b = bytes.clone();
                 self.send(i, j, move || Event::Tx(b.clone()));
             }
@@ -305,8 +311,8 @@ impl Sim {
                 v.handle_peer_bytes(key, &bytes, approvals, now)
             }
             Event::Fetch { from, lo, hi } => {
-                let blocks = Validator::<SecretKey>::serve_fetch(&self.hosts[i].store, lo, hi)
-                    .unwrap();
+                let blocks =
+                    Validator::<SecretKey>::serve_fetch(&self.hosts[i].store, lo, hi).unwrap();
                 if !blocks.is_empty() {
                     self.send(i, from, || Event::Blocks(blocks.clone()));
                 }
@@ -371,7 +377,11 @@ impl Sim {
             match (timer, message) {
                 (Some((t, i)), m) if m.is_none_or(|(mt, _)| t <= mt) => {
                     let now = self.now;
-                    let ready = self.hosts[i].validator.as_mut().unwrap().handle_timeout(now);
+                    let ready = self.hosts[i]
+                        .validator
+                        .as_mut()
+                        .unwrap()
+                        .handle_timeout(now);
                     self.finish(i, ready);
                 }
                 _ => {
@@ -439,7 +449,8 @@ fn run_schedule(seed: u64) {
             && s.hosts.iter().all(|h| h.validator.is_some())
             && s.honest_up().take(N).all(|v| {
                 v.node().ledger().account(&sink()).balance == 10 * TXS as u64
-                    && (!faults.rotation || v.node().ledger().validator_set().hash() == new_set.hash())
+                    && (!faults.rotation
+                        || v.node().ledger().validator_set().hash() == new_set.hash())
             })
     };
     assert!(
@@ -472,10 +483,12 @@ fn run_schedule(seed: u64) {
             }
             expected += TXS as u64;
             assert!(
-                sim.run(|s| s
-                    .honest_up()
-                    .skip(1)
-                    .all(|v| v.node().ledger().account(&sink()).balance == expected)),
+                sim.run(|s| s.honest_up().skip(1).all(|v| v
+                    .node()
+                    .ledger()
+                    .account(&sink())
+                    .balance
+                    == expected)),
                 "seed {seed}: transfers of round {round} do not commit"
             );
             let joiner = &sim.hosts[N];

@@ -1,9 +1,12 @@
-//! The integrator the PBFT crate asks for: the event loop (timers and message delivery in time
-//! order), carrying out each replica's actions, executing committed blocks with the ledger, and
-//! feeding the full node.
+//! The integrator around `itc_chain::Validator`: the simulated network and clock only. Every
+//! decision (PBFT, execution in the ledger, the hand-over, co-signing, catch-up) is the
+//! validator's; this loop feeds it inputs, commits each step's writes to the node's store
+//! before anything of the step is sent, and routes what comes out — the loop `itc-node` runs
+//! over real sockets and redb.
 
-use itc_crypto::{Encode, Hash};
-use itc_pbft::{Action, CertifiedBlock, Executed, Message};
+use itc_chain::{PeerMessage, Ready, Recipient, Store, Validator};
+use itc_crypto::{Encode, SecretKey};
+use itc_pbft::CertifiedBlock;
 use itc_spv::server::{BatchRequest, CommittedBlock};
 
 use super::{Chain, Envelope};
@@ -15,7 +18,7 @@ impl Chain {
         let timers = self
             .nodes
             .iter()
-            .flat_map(|n| n.timers.values().copied())
+            .filter_map(|n| n.validator.poll_timeout())
             .min();
         match (self.net.next_time(), timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -47,16 +50,16 @@ impl Chain {
     pub(super) fn fire_timers(&mut self) {
         let now = self.now;
         for i in 0..self.nodes.len() {
-            let due = self.nodes.get_mut(i).is_some_and(|n| {
-                let before = n.timers.len();
-                n.timers.retain(|_, d| *d > now);
-                n.timers.len() != before
-            });
+            let due = self
+                .nodes
+                .get(i)
+                .and_then(|n| n.validator.poll_timeout())
+                .is_some_and(|t| t <= now);
             if due {
                 if let Some(n) = self.nodes.get_mut(i) {
-                    let _ = n.replica.handle_tick(now);
+                    let ready = n.validator.handle_timeout(now);
+                    self.finish(i, ready);
                 }
-                self.process_actions(i);
             }
         }
     }
@@ -75,181 +78,199 @@ impl Chain {
             }
             return;
         }
+        let from_key = self.keys.get(from).map(SecretKey::public_key);
         let Some(node) = self.nodes.get_mut(to) else {
             return;
         };
-        match env {
-            Envelope::Pbft(m) => {
-                if node.replica.handle_message(*m, now).is_err() {
+        let ready = match env {
+            Envelope::Peer(m) => {
+                let Some(key) = from_key else { return };
+                let mut policy = node.approvals.clone();
+                if node
+                    .validator
+                    .handle_peer_message(key, *m, &mut policy, now)
+                    .is_err()
+                {
                     node.refused += 1;
                 }
+                node.validator.take_ready()
             }
             Envelope::Corrupt(bytes) => {
-                if node.replica.handle_message_bytes(&bytes, now).is_err() {
+                let Some(key) = from_key else { return };
+                let mut policy = node.approvals.clone();
+                let ready = node
+                    .validator
+                    .handle_peer_bytes(key, &bytes, &mut policy, now);
+                if !ready.refused.is_empty() {
                     node.refused += 1;
                     if !node.byzantine {
                         self.stats.corrupt_refused += 1;
                     }
                 }
+                ready
             }
             Envelope::Request(r) => {
-                let _ = node.replica.handle_request(r, now);
+                let _ = node.validator.submit_request(r, now);
+                node.validator.take_ready()
             }
             Envelope::Fetch { from: lo, to: hi } => {
-                let blocks: Vec<CertifiedBlock> =
-                    node.blocks.range(lo..=hi).map(|(_, b)| b.clone()).collect();
-                let bytes = blocks.iter().map(Encode::encoded_len).sum();
-                self.net
-                    .send(to, from, Envelope::Blocks(blocks), now, bytes, true);
+                let Ok(blocks) = Validator::<SecretKey>::serve_fetch(&node.store, lo, hi);
+                if !blocks.is_empty() {
+                    let bytes = blocks.iter().map(Encode::encoded_len).sum();
+                    self.net
+                        .send(to, from, Envelope::Blocks(blocks), now, bytes, true);
+                }
                 return;
             }
             Envelope::Blocks(blocks) => {
                 for b in blocks {
-                    if node.replica.handle_fetched_block(b, now).is_err() {
+                    if node.validator.handle_fetched_block(b, now).is_err() {
                         node.refused += 1;
                     }
                 }
+                node.validator.take_ready()
             }
             Envelope::Reply { .. } => return,
-        }
-        self.process_actions(to);
+        };
+        self.finish(to, ready);
     }
 
-    pub(super) fn process_actions(&mut self, i: usize) {
-        loop {
-            let actions: Vec<Action> = match self.nodes.get_mut(i) {
-                Some(n) => n.replica.drain_actions().collect(),
-                None => return,
+    /// One step's output: writes durable first (the node's store), then everything else.
+    pub(super) fn finish(&mut self, i: usize, ready: Ready) {
+        let Ready {
+            writes,
+            messages,
+            replies,
+            fetches,
+            certified,
+            committed,
+            evidence,
+            refused,
+        } = ready;
+        let observer = i == self.observer;
+        let blocks: Vec<CertifiedBlock> = if observer {
+            writes.blocks().to_vec()
+        } else {
+            Vec::new()
+        };
+        let Some(n) = self.nodes.get_mut(i) else {
+            return;
+        };
+        if n.store.commit(writes).is_err() {
+            self.stats.store_errors += 1;
+        }
+        n.refused += refused.len() as u64;
+        n.evidence.extend(evidence);
+        for c in &committed {
+            n.headers.insert(c.height, c.header_hash);
+            n.roots.insert(c.height, c.state_root);
+        }
+        self.certified.extend(certified);
+        for block in blocks {
+            let h = block.header.height;
+            let root = committed
+                .iter()
+                .find(|c| c.height == h)
+                .map(|c| c.state_root);
+            if let Some(root) = root {
+                self.feed_full_node(block, root);
+            }
+        }
+        for out in messages {
+            match (out.to, out.message) {
+                (Recipient::Validators, PeerMessage::Consensus(m)) if self.is_byzantine(i) => {
+                    self.byzantine_broadcast(i, m);
+                }
+                (Recipient::Validators, m) => {
+                    for j in (0..self.nodes.len()).filter(|j| *j != i) {
+                        self.send_peer(i, j, m.clone());
+                    }
+                }
+                (Recipient::One(key), m) => {
+                    if let Some(j) = self.index_of(&key) {
+                        self.send_peer(i, j, m);
+                    }
+                }
+            }
+        }
+        for f in fetches {
+            if let Some(j) = self.index_of(&f.peer) {
+                self.net.send(
+                    i,
+                    j,
+                    Envelope::Fetch {
+                        from: f.from,
+                        to: f.to,
+                    },
+                    self.now,
+                    16,
+                    true,
+                );
+            }
+        }
+        for r in replies {
+            let lie = self.is_byzantine(i);
+            if lie {
+                self.stats.lies_sent += 1;
+            }
+            let height = if lie {
+                r.height.saturating_add(1000)
+            } else {
+                r.height
             };
-            if actions.is_empty() {
-                return;
-            }
-            for a in actions {
-                self.carry_out(i, a);
-            }
+            let ep = self.client_endpoint(r.client.0);
+            self.net.send(
+                i,
+                ep,
+                Envelope::Reply {
+                    replica: i,
+                    request_id: r.request_id,
+                    height,
+                },
+                self.now,
+                24,
+                false,
+            );
         }
     }
 
-    pub(super) fn send_pbft(&mut self, from: usize, to: usize, m: Message) {
+    fn index_of(&self, key: &itc_crypto::PublicKey) -> Option<usize> {
+        self.keys.iter().position(|k| k.public_key() == *key)
+    }
+
+    pub(super) fn send_pbft(&mut self, from: usize, to: usize, m: itc_pbft::Message) {
+        self.send_peer(from, to, PeerMessage::Consensus(m));
+    }
+
+    fn send_peer(&mut self, from: usize, to: usize, m: PeerMessage) {
         let bytes = m.encoded_len();
-        self.stats.messages += 1;
-        self.stats.message_bytes += bytes as u64;
-        self.net
-            .send(from, to, Envelope::Pbft(Box::new(m)), self.now, bytes, true);
+        if matches!(m, PeerMessage::Consensus(_)) {
+            self.stats.messages += 1;
+            self.stats.message_bytes += bytes as u64;
+        }
+        // Co-signing messages ride a reliable stream (the co-signer does not retransmit).
+        let lossy = matches!(m, PeerMessage::Consensus(_));
+        self.net.send(
+            from,
+            to,
+            Envelope::Peer(Box::new(m)),
+            self.now,
+            bytes,
+            lossy,
+        );
     }
 
     pub(super) fn is_byzantine(&self, i: usize) -> bool {
         self.nodes.get(i).is_some_and(|n| n.byzantine)
     }
 
-    pub(super) fn carry_out(&mut self, i: usize, a: Action) {
-        let now = self.now;
-        match a {
-            Action::Persist(fact) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.record.apply(&fact);
-                }
-            }
-            Action::Send { to, message } => {
-                if let Some(j) = self.set.index_of(&to) {
-                    self.send_pbft(i, j, message);
-                }
-            }
-            Action::Broadcast(message) => {
-                if self.is_byzantine(i) {
-                    self.byzantine_broadcast(i, message);
-                } else {
-                    for j in (0..self.nodes.len()).filter(|j| *j != i) {
-                        self.send_pbft(i, j, message.clone());
-                    }
-                }
-            }
-            Action::Commit(block) => self.execute_block(i, block),
-            Action::Reply {
-                client,
-                request_id,
-                height,
-            } => {
-                let lie = self.is_byzantine(i);
-                if lie {
-                    self.stats.lies_sent += 1;
-                }
-                let height = if lie {
-                    height.saturating_add(1000)
-                } else {
-                    height
-                };
-                let ep = self.client_endpoint(client.0);
-                self.net.send(
-                    i,
-                    ep,
-                    Envelope::Reply {
-                        replica: i,
-                        request_id,
-                        height,
-                    },
-                    now,
-                    24,
-                    false,
-                );
-            }
-            Action::Evidence(e) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.evidence.push(e);
-                }
-            }
-            Action::Fetch { peer, from, to } => {
-                if let Some(j) = self.set.index_of(&peer) {
-                    self.net
-                        .send(i, j, Envelope::Fetch { from, to }, now, 16, true);
-                }
-            }
-            Action::SetTimer { timer, deadline } => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.insert(timer, deadline);
-                }
-            }
-            Action::CancelTimer(timer) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.remove(&timer);
-                }
-            }
-        }
-    }
-
-    /// Executes a committed block with the node's ledger, feeds the full node (observer only)
-    /// and reports the new state root to the replica.
-    pub(super) fn execute_block(&mut self, i: usize, block: CertifiedBlock) {
-        let observer = i == self.observer;
-        let Some(n) = self.nodes.get_mut(i) else {
-            return;
-        };
-        let h = block.header.height;
-        let payloads: Vec<&[u8]> = block
-            .batch
-            .requests()
-            .iter()
-            .map(|r| r.payload.as_slice())
-            .collect();
-        let root = match n.ledger.execute(&payloads, h) {
-            Ok(outcome) => outcome.state_root,
-            Err(_) => {
-                self.stats.batch_errors += 1;
-                n.ledger.root()
-            }
-        };
-        n.headers.insert(h, block.header.hash());
-        n.roots.insert(h, root);
-        let _ = n.replica.handle_executed(Executed::new(h, root));
-        n.blocks.insert(h, block.clone());
-        if observer {
-            self.feed_full_node(block, root);
-        }
-    }
-
     /// The full node: re-executes the block an honest validator committed, stores it with its
     /// certificate and keeps the resulting state for proofs.
-    pub(super) fn feed_full_node(&mut self, block: CertifiedBlock, validator_root: Hash) {
+    pub(super) fn feed_full_node(
+        &mut self,
+        block: CertifiedBlock,
+        validator_root: itc_crypto::Hash,
+    ) {
         let h = block.header.height;
         let payloads: Vec<&[u8]> = block
             .batch

@@ -1,8 +1,9 @@
-//! The main chain of the story: `itc-pbft` replicas over a [`SimNet`], each executing committed
-//! batches with its own `itc-ledger` [`Ledger`], and a full node's [`ProofServer`] fed by one
-//! honest validator. This module is the integrator the PBFT crate asks for: it persists
-//! [`itc_pbft::Durable`] facts, routes messages, fires timers, serves catch-up and runs the
-//! application.
+//! The main chain of the story: validators over a [`SimNet`], each one an
+//! [`itc_chain::Validator`] (its PBFT replica, its own ledger, its co-signer) with its own
+//! [`MemoryStore`], and a full node's [`ProofServer`] fed by one honest validator. This module
+//! only simulates the network and the clock (`integrator`): every rule is `itc-chain`'s.
+//! System transactions are co-signed by the validators, each with its own key, after its
+//! operator approved the call ([`Chain::certify`]); nothing here holds a quorum of keys.
 //!
 //! One validator may be **Byzantine** (`ChainConfig::byzantine`): validator 0, the primary of
 //! view 0, then proposes different batches to different backups, sends conflicting prepare and
@@ -30,14 +31,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use itc_chain::cosign::{Approvals, CosignPolicy, SystemProposal};
+use itc_chain::validator::Validator as ChainValidator;
+use itc_chain::{MemoryStore, PeerMessage, Store, ValidatorConfig};
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
 use itc_ledger::{GenesisState, Ledger, SignedTransaction, SystemCall, TxError};
-use itc_pbft::{
-    BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Genesis, Message,
-    Replica, Request, SafetyRecord, Timer,
-};
+use itc_pbft::{BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Request};
 use itc_spv::server::{ChainStore, StateSnapshot};
 use itc_spv::ProofServer;
 use rand_chacha::ChaCha8Rng;
@@ -89,7 +90,7 @@ impl ChainConfig {
 /// What travels on the simulated network.
 #[derive(Debug, Clone)]
 enum Envelope {
-    Pbft(Box<Message>),
+    Peer(Box<PeerMessage>),
     Corrupt(Vec<u8>),
     Request(Request),
     Reply {
@@ -104,12 +105,14 @@ enum Envelope {
     Blocks(Vec<CertifiedBlock>),
 }
 
-/// One validator: its replica, its ledger and what it must keep for peers and for the story.
+/// One validator: the `itc-chain` core, its store, and what the story observes of it.
 pub struct ValidatorNode {
-    /// The PBFT state machine.
-    pub replica: Replica<SecretKey>,
-    /// Its copy of the replicated state.
-    pub ledger: Ledger,
+    /// Replica, ledger and co-signer behind one driver.
+    pub validator: ChainValidator<SecretKey>,
+    /// Its durable store (every step's writes land here before its messages leave).
+    store: MemoryStore,
+    /// The system calls its operator approved (its co-signing policy).
+    approvals: Approvals,
     /// Whether it misbehaves.
     pub byzantine: bool,
     /// Evidence of equivocation it produced.
@@ -120,9 +123,6 @@ pub struct ValidatorNode {
     pub headers: BTreeMap<u64, Hash>,
     /// Ledger root after every block it executed.
     pub roots: BTreeMap<u64, Hash>,
-    record: SafetyRecord,
-    timers: BTreeMap<Timer, u64>,
-    blocks: BTreeMap<u64, CertifiedBlock>,
 }
 
 /// A submitted request, to wait for.
@@ -205,6 +205,8 @@ pub struct Chain {
     server: ProofServer,
     stats: ChainStats,
     latencies: Vec<u64>,
+    /// System transactions the validators certified by co-signing, as collected.
+    certified: Vec<SignedTransaction>,
 }
 
 /// Deterministic validator key `i` for `seed`.
@@ -227,36 +229,34 @@ impl Chain {
         .map_err(StoryError::Quorum)?;
         // Node i is signer i: sort keys by their index in the set.
         keys.sort_by_key(|k| set.index_of(&k.public_key()));
-        let ledger = Ledger::from_genesis(&GenesisState {
+        let genesis = GenesisState {
             chain_id: config.chain_id,
             validators: set.clone(),
             balances,
             vendors: Vec::new(),
-        })
-        .map_err(StoryError::Genesis)?;
-        let genesis = Genesis {
-            validators: set.clone(),
-            state_root: ledger.root(),
-            timestamp_ms: GENESIS_MS,
         };
+        let ledger = Ledger::from_genesis(&genesis).map_err(StoryError::Genesis)?;
+        let validator_config = ValidatorConfig::new(config.chain_id).with_pbft(config.pbft);
         let mut nodes = Vec::with_capacity(n);
         for (i, key) in keys.iter().enumerate() {
+            let (validator, ready) =
+                ChainValidator::new(validator_config, key.clone(), &genesis, GENESIS_MS)
+                    .map_err(|e| StoryError::Validator(Box::new(e)))?;
+            let mut store = MemoryStore::new();
+            let Ok(()) = store.commit(ready.writes);
             nodes.push(ValidatorNode {
-                replica: Replica::new(config.pbft, key.clone(), &genesis)
-                    .map_err(StoryError::Pbft)?,
-                ledger: ledger.clone(),
+                validator,
+                store,
+                approvals: Approvals::new(),
                 byzantine: config.byzantine && i == 0,
                 evidence: Vec::new(),
                 refused: 0,
                 headers: BTreeMap::new(),
                 roots: BTreeMap::new(),
-                record: SafetyRecord::default(),
-                timers: BTreeMap::new(),
-                blocks: BTreeMap::new(),
             });
         }
         let observer = nodes.iter().position(|v| !v.byzantine).unwrap_or(0);
-        let genesis_header = genesis.header();
+        let genesis_header = BlockHeader::genesis(ledger.root(), set.hash(), GENESIS_MS);
         let mut store = ChainStore::new(genesis_header, set.clone(), StateSnapshot::new())
             .map_err(StoryError::Store)?;
         store.add_ledger(&ledger);
@@ -276,6 +276,7 @@ impl Chain {
             server: ProofServer::new(store),
             stats: ChainStats::default(),
             latencies: Vec::new(),
+            certified: Vec::new(),
         })
     }
 
@@ -353,31 +354,80 @@ impl Chain {
 
     /// Highest view an honest replica is in (0 if no view change happened).
     pub fn max_honest_view(&self) -> u64 {
-        self.honest().map(|n| n.replica.view()).max().unwrap_or(0)
+        self.honest().map(|n| n.validator.view()).max().unwrap_or(0)
     }
 
     fn honest(&self) -> impl Iterator<Item = &ValidatorNode> {
         self.nodes.iter().filter(|n| !n.byzantine)
     }
 
-    /// Keys of honest validators, enough for a quorum: they certify system transactions (in
-    /// production each validator signs on its own; the example holds every key).
-    pub fn honest_quorum_keys(&self) -> Vec<SecretKey> {
-        let need = self.set.len() - self.set.max_faulty();
-        self.keys
-            .iter()
-            .zip(&self.nodes)
-            .filter(|(_, n)| !n.byzantine)
-            .map(|(k, _)| k.clone())
-            .take(need)
-            .collect()
+    /// A system call every honest validator's operator approves, co-signed by the validators
+    /// (each reviews it and signs with its own key; see [`Chain::certify_with`]).
+    pub fn certify(&mut self, call: SystemCall) -> Result<SignedTransaction, StoryError> {
+        let chain_id = self.config.chain_id;
+        for n in self.nodes.iter_mut().filter(|n| !n.byzantine) {
+            n.approvals.approve(chain_id, &call);
+        }
+        let proposal =
+            SystemProposal::new(chain_id, call).map_err(|e| StoryError::Cosign(Box::new(e)))?;
+        let mut approvals = Approvals::new();
+        approvals.approve(chain_id, proposal.call());
+        self.certify_with(proposal, &mut approvals)
     }
 
-    /// A system call certified by an honest quorum.
-    pub fn certify(&self, call: SystemCall) -> Result<SignedTransaction, StoryError> {
-        self.builder()
-            .system(call, &self.set, &self.honest_quorum_keys())
-            .map_err(StoryError::Certify)
+    /// Proposes `proposal` from the first honest validator; every validator reviews it and
+    /// signs with its own key. `policy` is each honest validator's review: the story has one
+    /// tangle standing for every validator's copy, so its verdict (e.g. "my tangle holds this
+    /// snapshot", [`itc_chain::cosign::ValidatorPolicy`]) is the same at each, and a validator
+    /// that approves records it in its own approvals. Runs the network until the proposer
+    /// holds the quorum's certificate.
+    pub fn certify_with(
+        &mut self,
+        proposal: SystemProposal,
+        policy: &mut dyn CosignPolicy,
+    ) -> Result<SignedTransaction, StoryError> {
+        let digest = proposal.digest();
+        let chain_id = self.config.chain_id;
+        if policy.review(&proposal).is_ok() {
+            for n in self.nodes.iter_mut().filter(|n| !n.byzantine) {
+                n.approvals.approve(chain_id, proposal.call());
+            }
+        }
+        let proposer = self.observer;
+        let now = self.now;
+        let ready = {
+            let node = self
+                .nodes
+                .get_mut(proposer)
+                .ok_or(StoryError::Unexpected("no proposer"))?;
+            node.validator
+                .propose_system(proposal, policy)
+                .map_err(|e| StoryError::Validator(Box::new(e)))?;
+            node.validator.take_ready()
+        };
+        let _ = now;
+        self.finish(proposer, ready);
+        let limit = self.now.saturating_add(10_000);
+        let found = |c: &Chain| {
+            c.certified.iter().any(|tx| match tx {
+                SignedTransaction::System(s) => s.call.digest(chain_id) == digest,
+                _ => false,
+            })
+        };
+        if !self.run_until(limit, found) {
+            return Err(StoryError::Unexpected(
+                "the validators did not co-sign the call",
+            ));
+        }
+        let position = self
+            .certified
+            .iter()
+            .position(|tx| match tx {
+                SignedTransaction::System(s) => s.call.digest(chain_id) == digest,
+                _ => false,
+            })
+            .ok_or(StoryError::Unexpected("certificate vanished"))?;
+        Ok(self.certified.remove(position))
     }
 
     /// Checks that every pair of honest validators committed the same header and reached the
@@ -399,7 +449,11 @@ impl Chain {
                 }
             }
         }
-        Ok(honest.iter().map(|n| n.ledger.height()).min().unwrap_or(0))
+        Ok(honest
+            .iter()
+            .map(|n| n.validator.height())
+            .min()
+            .unwrap_or(0))
     }
 
     // ---------------------------------------------------------------- clients

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use itc_chain::cosign::{Approvals, SystemProposal, ValidatorPolicy};
 use itc_crypto::{PublicKey, SecretKey};
 use itc_dag::{
     DagError, Event, IssuerPolicy, IssuerProfile, MemoryStore, Payload, RandomWalk, Tangle,
@@ -16,7 +17,6 @@ use itc_dag::{
 };
 use itc_device_sdk::telemetry::{TelemetryError, TelemetryTx};
 use itc_device_sdk::DeviceIdentity;
-use itc_ledger::SystemCall;
 use rand_core::RngCore;
 
 use super::{client, reason, short, Story};
@@ -320,10 +320,16 @@ impl Story {
         let snapshot = t.tangle.propose_snapshot(10_000);
         let seq = snapshot.snapshot_seq;
         let root = snapshot.root();
-        let tx = self.chain.certify(SystemCall::AnchorDag {
-            sequence: seq,
-            snapshot_root: root,
-        })?;
+        // Each validator co-signs only if its tangle would take the snapshot as its next anchor.
+        let proposal = SystemProposal::anchor(self.chain.chain_id(), snapshot.clone());
+        let settlements = BTreeMap::new();
+        let approvals = Approvals::new();
+        let mut policy = ValidatorPolicy {
+            tangle: Some(&t.tangle),
+            settlements: &settlements,
+            approvals: &approvals,
+        };
+        let tx = self.chain.certify_with(proposal, &mut policy)?;
         let (_, o) = self.commit(client::GATEWAY, &tx)?;
         let now = self.chain.now();
         let anchored = t.tangle.handle_anchor(&snapshot, now);
