@@ -19,6 +19,8 @@ pub enum Timer {
     ViewChange,
     /// Catch-up retry.
     Fetch,
+    /// Retry of outstanding batch requests ([`crate::availability`]).
+    BatchFetch,
 }
 
 /// One output of the replica.

@@ -37,7 +37,15 @@ use alloc::collections::BTreeMap;
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::Hash;
 
+use alloc::vec::Vec;
+
+use crate::header::BlockHeader;
 use crate::message::{CheckpointCertificate, Phase, PreparedCertificate};
+use crate::request::Batch;
+
+/// Most batches a [`SafetyRecord`] keeps per height (the oldest goes first); the bound of
+/// [`Config::max_batches_per_height`](crate::Config::max_batches_per_height).
+pub const MAX_DURABLE_BATCHES_PER_HEIGHT: usize = 16;
 
 /// Why the guard refused to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +90,17 @@ pub enum Durable {
     Prepared(PreparedCertificate),
     /// A checkpoint became stable; records at or below it are pruned.
     Stable(CheckpointCertificate),
+    /// The batch of a header this replica is about to vote for (issue 16.2: the batch of
+    /// every header that can become prepared must stay retrievable, across crashes too). Kept
+    /// by header hash, at most [`MAX_DURABLE_BATCHES_PER_HEIGHT`] per height, until a stable
+    /// checkpoint at or above its height. The replica checked `batch` against
+    /// `header.batch_root`.
+    Batch {
+        /// The header voted for.
+        header: BlockHeader,
+        /// Its batch.
+        batch: Batch,
+    },
 }
 
 /// The accumulated durable state: feed it every [`Durable`] in order with
@@ -92,6 +111,8 @@ pub struct SafetyRecord {
     votes: BTreeMap<(u64, Phase), (u64, Hash)>,
     prepared: BTreeMap<u64, PreparedCertificate>,
     stable: Option<CheckpointCertificate>,
+    /// Batches by height, oldest first, with their header hashes.
+    batches: BTreeMap<u64, Vec<(Hash, BlockHeader, Batch)>>,
 }
 
 impl SafetyRecord {
@@ -129,8 +150,39 @@ impl SafetyRecord {
                 }
                 self.votes.retain(|(height, _), _| *height > h);
                 self.prepared.retain(|height, _| *height > h);
+                self.batches.retain(|height, _| *height > h);
+            }
+            Durable::Batch { header, batch } => {
+                let h = header.height;
+                if self.stable.as_ref().is_some_and(|s| s.height >= h) {
+                    return;
+                }
+                let hash = header.hash();
+                let list = self.batches.entry(h).or_default();
+                if list.iter().any(|(x, _, _)| *x == hash) {
+                    return;
+                }
+                if list.len() >= MAX_DURABLE_BATCHES_PER_HEIGHT {
+                    list.remove(0);
+                }
+                list.push((hash, *header, batch.clone()));
             }
         }
+    }
+
+    /// Removes and returns the batches (the replica keeps them in its batch store).
+    pub(crate) fn take_batches(&mut self) -> Vec<(BlockHeader, Batch)> {
+        core::mem::take(&mut self.batches)
+            .into_values()
+            .flat_map(|l| l.into_iter().map(|(_, h, b)| (h, b)))
+            .collect()
+    }
+
+    /// The durable batches above the stable checkpoint: (header, batch), by height.
+    pub fn batches(&self) -> impl Iterator<Item = (&BlockHeader, &Batch)> {
+        self.batches
+            .values()
+            .flat_map(|l| l.iter().map(|(_, h, b)| (h, b)))
     }
 
     /// Highest view entered.
@@ -276,6 +328,11 @@ impl Encode for Durable {
                 w.write(&[3]);
                 c.encode(w);
             }
+            Durable::Batch { header, batch } => {
+                w.write(&[4]);
+                header.encode(w);
+                batch.encode(w);
+            }
         }
     }
 }
@@ -292,6 +349,10 @@ impl Decode for Durable {
             }),
             2 => Ok(Durable::Prepared(PreparedCertificate::decode(r)?)),
             3 => Ok(Durable::Stable(CheckpointCertificate::decode(r)?)),
+            4 => Ok(Durable::Batch {
+                header: BlockHeader::decode(r)?,
+                batch: Batch::decode(r)?,
+            }),
             tag => Err(DecodeError::UnknownVariant {
                 type_name: "Durable",
                 tag: u64::from(tag),
@@ -318,6 +379,13 @@ impl Encode for SafetyRecord {
             c.encode(w);
         }
         self.stable.encode(w);
+        write_varint(w, self.batches.values().map(Vec::len).sum::<usize>() as u64);
+        for list in self.batches.values() {
+            for (_, header, batch) in list {
+                header.encode(w);
+                batch.encode(w);
+            }
+        }
     }
 }
 
@@ -349,12 +417,42 @@ impl Decode for SafetyRecord {
             last_height = Some(c.height());
             prepared.insert(c.height(), c);
         }
-        let stable = Option::decode(r)?;
+        let stable: Option<CheckpointCertificate> = Option::decode(r)?;
+        let n = r.read_count(
+            MAX_RECORD_ENTRIES.saturating_mul(MAX_DURABLE_BATCHES_PER_HEIGHT),
+            1,
+        )?;
+        let mut batches: BTreeMap<u64, Vec<(Hash, BlockHeader, Batch)>> = BTreeMap::new();
+        let floor = stable.as_ref().map_or(0, |s| s.height);
+        let mut last_height = 0u64;
+        for _ in 0..n {
+            let header = BlockHeader::decode(r)?;
+            let batch = Batch::decode(r)?;
+            let h = header.height;
+            let hash = header.hash();
+            // Ascending heights, above the stable checkpoint, distinct headers, within the
+            // per-height bound: the only form `encode` writes.
+            if h < last_height || h <= floor {
+                return Err(non_canonical);
+            }
+            last_height = h;
+            let list = batches.entry(h).or_default();
+            if list.len() >= MAX_DURABLE_BATCHES_PER_HEIGHT
+                || list.iter().any(|(x, _, _)| *x == hash)
+            {
+                return Err(non_canonical);
+            }
+            list.push((hash, header, batch));
+        }
+        if batches.len() > MAX_RECORD_ENTRIES {
+            return Err(non_canonical);
+        }
         Ok(SafetyRecord {
             view,
             votes,
             prepared,
             stable,
+            batches,
         })
     }
 }

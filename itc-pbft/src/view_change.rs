@@ -462,13 +462,26 @@ impl<S: Signer> Replica<S> {
                     continue;
                 }
             }
+            let committed_here = h <= self.last_header.height;
             let slot = self.log.entry(h).or_default();
             slot.enter_view(view);
             slot.pre_prepare = Some(*pp);
             slot.header_hash = hash;
-            slot.accepted = true;
-            if !i_am_primary {
-                self.cast_vote(Phase::Prepare, h, hash)?;
+            // Never prepare a header whose batch we do not hold (durably): fetch it first and
+            // vote when it arrives (issue 16.2). A committed header is in our block store.
+            let held = committed_here || self.hold_durably(h, &hash);
+            if i_am_primary || held {
+                if let Some(slot) = self.log.get_mut(&h) {
+                    slot.accepted = true;
+                }
+                if !i_am_primary {
+                    self.cast_vote(Phase::Prepare, h, hash)?;
+                }
+            } else if let Some(slot) = self.log.get_mut(&h) {
+                slot.awaiting_batch = true;
+            }
+            if !held {
+                self.want_batch(h, hash)?;
             }
             self.check_progress(h)?;
         }

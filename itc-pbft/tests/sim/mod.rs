@@ -134,6 +134,8 @@ impl SimConfig {
                     _ if seed % 2 == 1 => VoteCheck::AtQuorum,
                     _ => VoteCheck::OnArrival,
                 },
+                max_batches_per_height: 4,
+                max_batch_serves_per_peer: 16,
             },
         }
     }
@@ -1218,6 +1220,18 @@ fn summarize(m: &Message) -> String {
                 .iter()
                 .map(|p| p.height())
                 .collect::<Vec<_>>()
+        ),
+        Message::BatchRequest(r) => format!(
+            "BREQ h{} #{} from {}",
+            r.height,
+            &r.header_hash.to_string()[..6],
+            r.sender
+        ),
+        Message::BatchResponse { header, batch } => format!(
+            "BRESP h{} #{} ({} reqs)",
+            header.height,
+            &header.hash().to_string()[..6],
+            batch.len()
         ),
     }
 }
