@@ -174,7 +174,14 @@ impl<S: Signer> Replica<S> {
         stats: &mut SigChecker,
     ) -> Result<(), ViewChangeError> {
         let c = vc.checkpoint_height();
-        if let Some(cert) = &vc.checkpoint {
+        // Our own stable checkpoint needs no second check — and a restored replica may not
+        // know the set that certified it (its history starts above it).
+        let ours = |cert: &crate::message::CheckpointCertificate| {
+            self.stable
+                .as_ref()
+                .is_some_and(|s| s.height == cert.height && s.digest() == cert.digest())
+        };
+        if let Some(cert) = vc.checkpoint.as_ref().filter(|c| !ours(c)) {
             let set = &self.epoch_for(c).ok_or(ViewChangeError::OtherEpoch(c))?.set;
             cert.verify(set, stats)
                 .map_err(ViewChangeError::Checkpoint)?;

@@ -114,14 +114,13 @@ fn adversarial_schedules_are_safe_and_live() {
 /// Issue 16.1's schedule, on its own: n = 4, the view-0 primary crash-stops, another replica
 /// restarts from its durable record; every request must commit after the heal.
 ///
-/// OPEN (ignored until issue 16.2 lands): with the restore fix 49 of these 60 seeds pass (30
-/// of 60 before it); the remaining 11 still lose liveness — a backup stays one block behind
-/// while the others churn through views (e.g. seed 5906628613: heights [1, 1, 2, 2], views
-/// [0, 13, 13, 13]), the batch-retention / catch-up defect of issue 16.2. The direct 16.1
-/// regression test is `a_replica_restored_at_its_tip_takes_part_in_view_changes` in
-/// `tests/protocol.rs`. Run: `cargo test -p itc-pbft --test simulation -- --ignored`.
+/// Before issue 16.2's fix 11 of these 60 seeds lost liveness (e.g. seed 5906628616: the
+/// restored replica refused every view-change carrying its own stable checkpoint with
+/// `OtherEpoch(2)`, since its validator-set history starts above the checkpoint; a replica now
+/// accepts a view-change's checkpoint that is its own stable checkpoint without re-verifying
+/// it). The direct 16.1 regression test is
+/// `a_replica_restored_at_its_tip_takes_part_in_view_changes` in `tests/protocol.rs`.
 #[test]
-#[ignore = "open liveness loss of issue 16.2; see the doc comment"]
 fn a_restored_replica_takes_part_in_the_view_change_at_once() {
     let mut failures = Vec::new();
     for k in 0..60u64 {

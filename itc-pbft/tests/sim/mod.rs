@@ -56,6 +56,9 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
+    /// Behaviours run by their own tests (and replayable by name).
+    pub const EXTRA: [Behaviour; 1] = [Behaviour::PrimaryCrashStopAndRestart];
+
     /// Every behaviour the sweep runs (`PrimaryCrashStopAndRestart` runs on its own, see
     /// `tests/simulation.rs`).
     pub const ALL: [Behaviour; 8] = [
