@@ -28,6 +28,7 @@ fn replay_one_seed() {
     let behaviour = Behaviour::ALL
         .into_iter()
         .chain(Behaviour::EXTRA)
+        .chain(Behaviour::ISSUE_16)
         .find(|b| format!("{b:?}") == name)
         .unwrap();
     match run(&SimConfig::new(seed, powers, behaviour)) {
