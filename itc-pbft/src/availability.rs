@@ -18,9 +18,9 @@
 //!   never votes prepare for a header whose batch it does not hold: a re-proposal whose batch
 //!   it lacks waits until it fetched it.
 //! * A replica that holds a header (a re-proposal, or a commit quorum) but not its batch
-//!   broadcasts a signed [`BatchRequest`](crate::message::BatchRequest) and retries on
-//!   [`Timer::BatchFetch`](crate::Timer::BatchFetch); every replica serves the batches it holds,
-//!   committed or not ([`Message::BatchResponse`](crate::Message::BatchResponse)), at most
+//!   broadcasts a signed [`BatchRequest`] and retries on
+//!   [`Timer::BatchFetch`]; every replica serves the batches it holds,
+//!   committed or not ([`Message::BatchResponse`]), at most
 //!   [`Config::max_batch_serves_per_peer`] per peer per fetch interval. The requester accepts a
 //!   response only for a header it asked for and only if the batch matches the header's
 //!   batch root.
@@ -83,7 +83,10 @@ impl BatchStore {
 
     /// The entry for `hash` at `height`.
     pub(crate) fn get(&self, height: u64, hash: &Hash) -> Option<&Entry> {
-        self.by_height.get(&height)?.iter().find(|e| e.hash == *hash)
+        self.by_height
+            .get(&height)?
+            .iter()
+            .find(|e| e.hash == *hash)
     }
 
     fn get_mut(&mut self, height: u64, hash: &Hash) -> Option<&mut Entry> {
@@ -101,7 +104,13 @@ impl BatchStore {
     /// Adds a batch (the caller checked it against the header). If the height is full, the
     /// lowest-ranked entry below `rank` is evicted; if there is none, nothing is stored and
     /// false is returned. An existing entry only has its rank raised.
-    pub(crate) fn insert(&mut self, header: BlockHeader, hash: Hash, batch: Batch, rank: u64) -> bool {
+    pub(crate) fn insert(
+        &mut self,
+        header: BlockHeader,
+        hash: Hash,
+        batch: Batch,
+        rank: u64,
+    ) -> bool {
         let h = header.height;
         if let Some(e) = self.get_mut(h, &hash) {
             e.rank = e.rank.max(rank);
@@ -141,7 +150,11 @@ impl BatchStore {
     }
 
     /// Marks the entry durable; returns the header and batch to persist if it was not yet.
-    pub(crate) fn mark_durable(&mut self, height: u64, hash: &Hash) -> Option<(BlockHeader, Batch)> {
+    pub(crate) fn mark_durable(
+        &mut self,
+        height: u64,
+        hash: &Hash,
+    ) -> Option<(BlockHeader, Batch)> {
         let e = self.get_mut(height, hash)?;
         if e.durable {
             return None;
@@ -311,7 +324,11 @@ mod tests {
     use crate::request::{ClientId, Request};
 
     fn header(height: u64, tag: u8) -> (BlockHeader, Hash, Batch) {
-        let batch = Batch::new(alloc::vec![Request::new(ClientId(1), u64::from(tag), alloc::vec![tag])]);
+        let batch = Batch::new(alloc::vec![Request::new(
+            ClientId(1),
+            u64::from(tag),
+            alloc::vec![tag]
+        )]);
         let mut h = BlockHeader::genesis(Hash::ZERO, Hash::ZERO, 0);
         h.height = height;
         h.batch_root = batch.root();

@@ -332,9 +332,7 @@ impl<A: Application> Cluster<A> {
             Message::Commit(_) => t.commits += copies,
             Message::Checkpoint(_) => t.checkpoints += copies,
             Message::ViewChange(_) | Message::NewView(_) => t.view_changes += copies,
-            Message::BatchRequest(_) | Message::BatchResponse { .. } => {
-                t.batch_fetches += copies
-            }
+            Message::BatchRequest(_) | Message::BatchResponse { .. } => t.batch_fetches += copies,
         }
         if self.count_bytes {
             t.bytes += copies * m.encoded_len() as u64;

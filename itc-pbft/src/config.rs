@@ -3,8 +3,8 @@
 //! `checkpoint_interval`, `window` and the batch limits; timeouts are local.
 
 use crate::message::MAX_PREPARED_PER_VIEW_CHANGE;
-use crate::safety::MAX_DURABLE_BATCHES_PER_HEIGHT;
 use crate::request::{MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_PAYLOAD_BYTES};
+use crate::safety::MAX_DURABLE_BATCHES_PER_HEIGHT;
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

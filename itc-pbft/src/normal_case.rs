@@ -106,7 +106,8 @@ impl<S: Signer> Replica<S> {
         slot.pre_prepare = Some(pp);
         slot.header_hash = hash;
         // Kept by header hash beside earlier views' batches (issue 16.2), not in the slot.
-        self.batches.insert(pp.header, hash, batch, view.saturating_add(1));
+        self.batches
+            .insert(pp.header, hash, batch, view.saturating_add(1));
         self.wanted.remove(&hash);
         self.try_accept(h)?;
         self.check_progress(h)

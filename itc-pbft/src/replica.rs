@@ -280,7 +280,11 @@ impl<S: Signer> Replica<S> {
         let pinned: Vec<(u64, Hash)> = r
             .log
             .iter()
-            .filter_map(|(h, s)| s.prepared.as_ref().map(|c| (*h, c.pre_prepare.header.hash())))
+            .filter_map(|(h, s)| {
+                s.prepared
+                    .as_ref()
+                    .map(|c| (*h, c.pre_prepare.header.hash()))
+            })
             .collect();
         for (h, hh) in pinned {
             r.batches.raise(h, &hh, u64::MAX);

@@ -17,6 +17,40 @@
 //! Memory is bounded: entries at or below the stable checkpoint are pruned, and the replica
 //! only votes inside its watermark window.
 //!
+//! The record also keeps the **batch** of every header the replica voted for
+//! ([`Durable::Batch`], persisted before the first vote on it, at most
+//! [`MAX_DURABLE_BATCHES_PER_HEIGHT`] per height): a prepared header's batch must stay
+//! retrievable across crashes (issue 16.2, see [`crate::availability`]).
+//!
+//! ## Restore and the view-change quorum-intersection argument
+//!
+//! [`Replica::restore`](crate::Replica::restore) puts back **every** prepared certificate in the
+//! record above the stable checkpoint — also those at or below the restored tip — so a restored
+//! replica's view-changes carry what they would have carried without the crash. Dropping the
+//! certificates at or below the tip (as the replica did before issue 16) is *not* safe:
+//!
+//! * PBFT's argument: if header `H` committed at height `h` in view `v`, its commit quorum
+//!   (more than 2/3 of the power) contains honest replicas `X` holding more than 1/3 of the
+//!   power, each of which was prepared for `H` in `v` and keeps that certificate (or a
+//!   later-view one, by induction also for `H`) until a stable checkpoint at or above `h`.
+//!   Any view-change quorum (more than 2/3) intersects `X`, so every later new view either
+//!   re-proposes `H` at `h` or starts above a checkpoint at or above `h`.
+//! * A replica of `X` that delivered `H` and restarted with its tip at or above `h` would,
+//!   dropping its certificate, break the intersection. With n = 7 (f = 2): `X` = {A, B, C}, A
+//!   delivered `H` and restarted; a view-change quorum {A, D, E, F1, F2} (D, E never
+//!   prepared, F1 and F2 Byzantine and silent about `H`) carries no certificate at `h`, so the
+//!   new primary F1 may propose `H'` at `h`; B and C, prepared but not committed, accept it
+//!   (it extends their chain), and {F1, F2, B, C, D} prepare and commit `H'`: A and the
+//!   others disagree at `h`. The refusal of A itself to vote (it committed `h`) does not help:
+//!   the other intersection members did not commit.
+//! * Keeping them is exactly PBFT's argument again: `Durable::Prepared` is persisted before
+//!   the commit vote that needs it, and the record is pruned only when a checkpoint becomes
+//!   stable at the replica — the same point where its log is. So every honest member of `X`
+//!   in a view-change quorum, restarted or not, either still carries its certificate for `h`
+//!   or carries a stable checkpoint at or above `h`; in the second case the new view's
+//!   re-proposals start above `h`, in the first they include `H` (or a later-view
+//!   certificate, which by induction is for `H` too).
+//!
 //! ```
 //! use itc_pbft::safety::{SafetyGuard, SafetyRecord, GuardError};
 //! use itc_pbft::message::Phase;

@@ -208,13 +208,8 @@ fn a_prepared_header_whose_batch_was_overwritten_withheld_and_lost_still_commits
         validators: net.set.clone(),
         epochs: Vec::new(),
     };
-    net.nodes[0] = Replica::restore(
-        config(),
-        net.keys[0].clone(),
-        net.records[0].clone(),
-        tip,
-    )
-    .unwrap();
+    net.nodes[0] =
+        Replica::restore(config(), net.keys[0].clone(), net.records[0].clone(), tip).unwrap();
     net.flush(0);
     net.request(&[0], &r1);
 
