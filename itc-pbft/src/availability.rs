@@ -293,6 +293,14 @@ impl<S: Signer> Replica<S> {
         if self.wanted.get(&hash) != Some(&h) {
             return Err(PbftError::UnexpectedBatch);
         }
+        let bytes = batch.payload_bytes();
+        if batch.len() > self.config.max_batch_requests || bytes > self.config.max_batch_bytes {
+            return Err(crate::error::ProposalError::BatchTooLarge {
+                count: batch.len(),
+                bytes,
+            }
+            .into());
+        }
         if batch.root() != header.batch_root {
             return Err(PbftError::FetchedBatchMismatch);
         }
@@ -357,5 +365,61 @@ mod tests {
         assert!(s.mark_durable(5, &x3).is_none(), "persisted once");
         s.prune(5);
         assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn a_response_is_taken_only_if_asked_for_and_matching_the_header() {
+        use crate::cluster::test_key;
+        use crate::replica::Genesis;
+        use crate::{Config, Message, PbftError};
+        use itc_crypto::quorum::{Validator, ValidatorSet};
+        let keys: Vec<_> = (0..4).map(|i| test_key(i).unwrap()).collect();
+        let set = ValidatorSet::new(keys.iter().map(|k| Validator {
+            key: k.public_key(),
+            power: 1,
+        }))
+        .unwrap();
+        let genesis = Genesis {
+            validators: set,
+            state_root: Hash::ZERO,
+            timestamp_ms: 0,
+        };
+        let config = Config {
+            max_batch_requests: 2,
+            ..Config::default()
+        };
+        let mut r = crate::Replica::new(config, keys[1].clone(), &genesis).unwrap();
+        let (h, x, b) = header(1, 1);
+        let (_, _, other) = header(1, 2);
+        let response = |batch: &Batch| Message::BatchResponse {
+            header: h,
+            batch: batch.clone(),
+        };
+        assert_eq!(
+            r.handle_message(response(&b), 1),
+            Err(PbftError::UnexpectedBatch)
+        );
+        r.wanted.insert(x, 1);
+        assert_eq!(
+            r.handle_message(response(&other), 1),
+            Err(PbftError::FetchedBatchMismatch)
+        );
+        let big = Batch::new(
+            (0..3)
+                .map(|i| Request::new(ClientId(1), i, alloc::vec![1]))
+                .collect(),
+        );
+        assert!(matches!(
+            r.handle_message(response(&big), 1),
+            Err(PbftError::InvalidProposal(_))
+        ));
+        assert_eq!(r.batches_held(), 0);
+        assert_eq!(r.handle_message(response(&b), 1), Ok(()));
+        assert_eq!((r.batches_held(), r.batches_wanted()), (1, 0));
+        assert_eq!(
+            r.handle_message(response(&b), 1),
+            Err(PbftError::UnexpectedBatch),
+            "only once"
+        );
     }
 }

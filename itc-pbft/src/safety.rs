@@ -549,6 +549,66 @@ mod tests {
         );
     }
 
+    #[test]
+    fn batches_are_kept_by_header_bounded_per_height_pruned_at_stable_and_round_trip() {
+        use crate::request::{ClientId, Request};
+        let entry = |height: u64, tag: u8| {
+            let batch = Batch::new(alloc::vec![Request::new(ClientId(1), 1, alloc::vec![tag])]);
+            let mut header = BlockHeader::genesis(Hash::ZERO, Hash::ZERO, 0);
+            header.height = height;
+            header.batch_root = batch.root();
+            Durable::Batch { header, batch }
+        };
+        let mut record = SafetyRecord::default();
+        record.apply(&entry(3, 1));
+        record.apply(&entry(3, 1)); // the same header again
+        record.apply(&entry(3, 2)); // a later-view proposal at the same height: kept beside it
+        record.apply(&entry(5, 1));
+        assert_eq!(record.batches().count(), 3);
+        for tag in 0..MAX_DURABLE_BATCHES_PER_HEIGHT as u8 + 3 {
+            record.apply(&entry(4, 10 + tag));
+        }
+        assert_eq!(
+            record.batches().filter(|(h, _)| h.height == 4).count(),
+            MAX_DURABLE_BATCHES_PER_HEIGHT
+        );
+        let bytes = record.encode_to_vec();
+        assert_eq!(SafetyRecord::decode_bytes(&bytes).as_ref(), Ok(&record));
+        for fact in [entry(3, 1), entry(4, 7)] {
+            let b = fact.encode_to_vec();
+            assert_eq!(Durable::decode_bytes(&b), Ok(fact));
+        }
+        // Heights out of order are not canonical.
+        let mut swapped = SafetyRecord::default();
+        swapped.apply(&entry(3, 1));
+        swapped.apply(&entry(5, 1));
+        let mut bytes = swapped.encode_to_vec();
+        let one = entry(3, 1).encode_to_vec().len() - 1;
+        let tail = bytes.len() - 2 * one;
+        let (a, b) = bytes[tail..].split_at(one);
+        let reordered: Vec<u8> = b.iter().chain(a).copied().collect();
+        bytes.truncate(tail);
+        bytes.extend(reordered);
+        assert!(SafetyRecord::decode_bytes(&bytes).is_err());
+        // A stable checkpoint prunes them with the rest.
+        record.apply(&Durable::Stable(CheckpointCertificate {
+            height: 4,
+            block_hash: Hash::ZERO,
+            state_root: Hash::ZERO,
+            votes: Default::default(),
+        }));
+        assert_eq!(
+            record.batches().map(|(h, _)| h.height).collect::<Vec<_>>(),
+            [5]
+        );
+        record.apply(&entry(2, 9));
+        assert_eq!(
+            record.batches().count(),
+            1,
+            "nothing at or below the checkpoint"
+        );
+    }
+
     proptest! {
         #[test]
         fn never_approves_two_hashes_for_one_slot(ops in proptest::collection::vec((0u8..3, 0u64..3, 0u64..3, 0u8..3), 0..60)) {

@@ -234,3 +234,73 @@ fn a_prepared_header_whose_batch_was_overwritten_withheld_and_lost_still_commits
         assert_eq!(b.header.view, 0, "the header prepared in view 0 committed");
     }
 }
+
+#[test]
+fn batch_requests_get_typed_errors_and_are_rate_limited_per_peer() {
+    use itc_pbft::message::BatchRequest;
+    use itc_pbft::PbftError;
+    let mut net = Net::new();
+    let r1 = Request::new(ClientId(1), 1, b"lamp on".to_vec());
+    net.request(&[0, 1, 2, 3], &r1);
+    net.run(|_, _, _| true);
+    assert!(net.blocks.iter().all(|b| b.len() == 1));
+    let block = net.blocks[1][0].clone();
+    let request = |net: &Net, sender: u16, hash: Hash, key: usize| {
+        let mut r = BatchRequest {
+            height: 1,
+            header_hash: hash,
+            sender,
+            signature: Signature([0; 64]),
+        };
+        r.signature = net.keys[key].sign_digest(&r.digest()).unwrap();
+        Message::BatchRequest(r)
+    };
+    let hash = block.header.hash();
+    let now = net.now;
+    let served = |net: &mut Net| {
+        net.nodes[1].take_actions().into_iter().any(|a| {
+            matches!(a, Action::Send { message: Message::BatchResponse { header, ref batch }, .. }
+                if header == block.header && *batch == block.batch)
+        })
+    };
+    // A committed (or prepared) batch is served to whoever asks, signed.
+    let good = request(&net, 2, hash, 2);
+    assert_eq!(net.nodes[1].handle_message(good.clone(), now), Ok(()));
+    assert!(served(&mut net));
+    // Bad inputs: typed errors, nothing served.
+    let table = [
+        (request(&net, 2, hash, 3), PbftError::InvalidSignature(2)),
+        (
+            request(&net, 2, Hash([7; 32]), 2),
+            PbftError::UnknownBatch(1),
+        ),
+        (request(&net, 9, hash, 2), PbftError::UnknownSender(9)),
+        (request(&net, 1, hash, 1), PbftError::Duplicate),
+        (
+            Message::BatchResponse {
+                header: block.header,
+                batch: block.batch.clone(),
+            },
+            PbftError::UnexpectedBatch,
+        ),
+    ];
+    for (m, want) in table {
+        assert_eq!(net.nodes[1].handle_message(m, now), Err(want));
+        assert!(!served(&mut net));
+    }
+    // The serve budget: `max_batch_serves_per_peer` per peer and fetch interval.
+    for _ in 1..config().max_batch_serves_per_peer {
+        assert_eq!(net.nodes[1].handle_message(good.clone(), now), Ok(()));
+    }
+    assert_eq!(
+        net.nodes[1].handle_message(good.clone(), now),
+        Err(PbftError::BatchServeLimit(2))
+    );
+    let _ = net.nodes[1].take_actions();
+    // Another peer has its own budget; the next interval refills it.
+    let from_3 = request(&net, 3, hash, 3);
+    assert_eq!(net.nodes[1].handle_message(from_3, now), Ok(()));
+    let later = now + config().fetch_timeout_ms;
+    assert_eq!(net.nodes[1].handle_message(good, later), Ok(()));
+    assert!(served(&mut net));
+}

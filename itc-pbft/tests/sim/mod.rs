@@ -953,6 +953,14 @@ impl Sim {
                     c.window
                 ));
             }
+            let batches = 2 * c.window as usize * c.max_batches_per_height;
+            if r.batches_held() > batches || r.batches_wanted() > batches / 2 {
+                return Err(format!(
+                    "node {i}: {} batches held, {} wanted",
+                    r.batches_held(),
+                    r.batches_wanted()
+                ));
+            }
             if r.buffered_len() > self.n() * c.max_future_per_sender {
                 return Err(format!("node {i}: {} buffered messages", r.buffered_len()));
             }
