@@ -21,6 +21,8 @@ pub enum Timer {
     Fetch,
     /// Retry of outstanding batch requests ([`crate::availability`]).
     BatchFetch,
+    /// The primary's idle-block deadline ([`Config::idle_block_interval_ms`](crate::Config)).
+    Idle,
 }
 
 /// One output of the replica.

@@ -97,6 +97,11 @@ pub struct Config {
     /// Most batches served to one peer per `fetch_timeout_ms` interval (answers to
     /// [`Message::BatchRequest`](crate::Message::BatchRequest)).
     pub max_batch_serves_per_peer: u32,
+    /// Idle-block interval (0: off, the default). When no request waits, the primary proposes
+    /// an empty block once this long has passed since the last block's timestamp, so a state
+    /// change is provable (by the next header's state root) within one interval of its commit
+    /// and an idle chain still produces certified headers. Local to the primary.
+    pub idle_block_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -118,6 +123,7 @@ impl Default for Config {
             vote_check: VoteCheck::OnArrival,
             max_batches_per_height: 4,
             max_batch_serves_per_peer: 16,
+            idle_block_interval_ms: 0,
         }
     }
 }

@@ -631,9 +631,13 @@ impl<S: Signer> Replica<S> {
                 .log
                 .get(&h)
                 .is_some_and(|s| s.view == self.view && s.pre_prepare.is_some());
-        if blocked || !self.pending.has_unproposed() {
+        if blocked {
             return Ok(());
         }
+        if !self.pending.has_unproposed() {
+            return self.try_propose_idle(h);
+        }
+        self.cancel_timer(Timer::Idle);
         let (max_count, max_bytes) = (self.config.max_batch_requests, self.config.max_batch_bytes);
         if self.config.batch_delay_ms > 0 && !self.pending.fills_batch(max_count, max_bytes) {
             match self.batch_deadline {
@@ -651,6 +655,22 @@ impl<S: Signer> Replica<S> {
         self.cancel_timer(Timer::Batch);
         let requests = self.pending.take_batch(max_count, max_bytes);
         self.propose(h, Batch::new(requests))
+    }
+
+    /// Nothing to order: an empty block once the idle interval since the last block's
+    /// timestamp has passed (if configured), else wake up then.
+    fn try_propose_idle(&mut self, h: u64) -> Result<(), PbftError> {
+        let interval = self.config.idle_block_interval_ms;
+        if interval == 0 {
+            return Ok(());
+        }
+        let due = self.last_header.timestamp_ms.saturating_add(interval);
+        if self.now < due {
+            self.set_timer(Timer::Idle, due);
+            return Ok(());
+        }
+        self.cancel_timer(Timer::Idle);
+        self.propose(h, Batch::empty())
     }
 
     fn propose(&mut self, h: u64, batch: Batch) -> Result<(), PbftError> {

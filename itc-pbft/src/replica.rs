@@ -460,6 +460,7 @@ impl<S: Signer> Replica<S> {
                 Timer::ViewChange => self.on_view_change_timeout()?,
                 Timer::Fetch => self.on_fetch_timeout(),
                 Timer::BatchFetch => self.on_batch_fetch_timeout()?,
+                Timer::Idle => self.try_propose()?,
             }
         }
         Ok(())

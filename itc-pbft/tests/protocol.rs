@@ -693,3 +693,48 @@ fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
     let res = restored.handle_message(Message::ViewChange(vc), now + 60_001);
     assert_eq!(res, Ok(()), "a peer's view change refused");
 }
+
+#[test]
+fn an_idle_chain_emits_empty_certified_blocks_at_the_configured_interval() {
+    // Off by default: an idle chain stays where it is.
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    c.submit(Request::new(ClientId(1), 1, b"owner := alice".to_vec()));
+    c.run_until_idle();
+    c.run_for(2_000, 10);
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+
+    let interval = 200;
+    let mut c = Cluster::with_powers(
+        &[1, 1, 1, 1],
+        Config {
+            idle_block_interval_ms: interval,
+            ..config()
+        },
+    )
+    .unwrap();
+    c.run_for(100, 10);
+    c.submit(Request::new(ClientId(1), 1, b"owner := alice".to_vec()));
+    c.run_until_idle();
+    c.run_for(2_000, 10);
+    let set = c.node(0).unwrap().replica.validators().unwrap().clone();
+    let blocks: Vec<CertifiedBlock> = c.node(0).unwrap().blocks.iter().cloned().collect();
+    // The request's block, then an empty block every interval (timestamps of consecutive
+    // blocks one interval apart, give or take the 10 ms ticks of the simulation).
+    assert!(blocks.len() >= 9, "only {} blocks", blocks.len());
+    assert_eq!(blocks.iter().map(|b| b.batch.len()).sum::<usize>(), 1);
+    for pair in blocks.windows(2) {
+        assert_eq!(pair[1].header.height, pair[0].header.height + 1);
+        let gap = pair[1].header.timestamp_ms - pair[0].header.timestamp_ms;
+        assert!((interval..interval + 20).contains(&gap), "gap {gap}");
+    }
+    // Each is certified, and the block after the request's one (which carries the state root
+    // after it) follows within one interval: the state change is provable by then.
+    for b in &blocks {
+        b.certificate.verify(&b.header, &set).unwrap();
+    }
+    let i = blocks.iter().position(|b| b.batch.len() == 1).unwrap();
+    let gap = blocks[i + 1].header.timestamp_ms - blocks[i].header.timestamp_ms;
+    assert!(gap <= interval + 20);
+    let last = blocks.last().unwrap().header.height;
+    assert!(c.committed_heights().iter().all(|h| *h == last));
+}

@@ -159,6 +159,7 @@ impl SimConfig {
                 },
                 max_batches_per_height: 4,
                 max_batch_serves_per_peer: 16,
+                idle_block_interval_ms: 0,
             },
         }
     }
