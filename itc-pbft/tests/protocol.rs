@@ -738,3 +738,54 @@ fn an_idle_chain_emits_empty_certified_blocks_at_the_configured_interval() {
     let last = blocks.last().unwrap().header.height;
     assert!(c.committed_heights().iter().all(|h| *h == last));
 }
+
+/// Issue 16 (restore and the quorum-intersection argument, `safety` module docs): a replica
+/// restored at a tip at or above a height it was prepared for still carries that prepared
+/// certificate in its view-changes, until a stable checkpoint covers the height — exactly
+/// what it would have carried without the crash. Before, `restore` dropped certificates at or
+/// below the tip, which lets a view-change quorum miss a committed header.
+#[test]
+fn a_restored_replica_still_carries_its_prepared_certificates_at_or_below_its_tip() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    c.submit(Request::new(ClientId(1), 1, b"first".to_vec()));
+    c.run_until_idle();
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+    let b = (c.primary().unwrap() + 1) % 4;
+    let node = c.node(b).unwrap();
+    let block = node.last_block().unwrap().clone();
+    assert_eq!(
+        node.record
+            .prepared()
+            .map(|p| p.height())
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    let tip = ChainTip {
+        header: block.header,
+        state_root: node.app.root,
+        validators: node.replica.validators().unwrap().clone(),
+        epochs: Vec::new(),
+    };
+    let mut restored =
+        Replica::restore(config(), keys[b].clone(), node.record.clone(), tip).unwrap();
+    let now = c.now();
+    restored
+        .handle_request(Request::new(ClientId(1), 2, b"second".to_vec()), now)
+        .unwrap();
+    let _ = restored.drain_actions().count();
+    restored.handle_tick(now + 60_000).unwrap();
+    let vc = restored
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Broadcast(Message::ViewChange(vc)) => Some(vc),
+            _ => None,
+        })
+        .expect("a view change");
+    let carried: Vec<(u64, Hash)> = vc
+        .prepared
+        .iter()
+        .map(|p| (p.height(), p.pre_prepare.header.hash()))
+        .collect();
+    assert_eq!(carried, [(1, block.header.hash())]);
+}
