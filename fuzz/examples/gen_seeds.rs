@@ -219,6 +219,8 @@ fn main() {
             Message::Checkpoint(c) => o.put("decode_pbft_message", 4, c),
             Message::ViewChange(vc) => o.put("decode_pbft_message", 7, vc),
             Message::NewView(nv) => o.put("decode_pbft_message", 8, nv),
+            Message::BatchRequest(r) => o.put("decode_pbft_message", 13, r),
+            Message::BatchResponse { batch, .. } => o.put("decode_pbft_message", 11, batch),
         }
     }
     eprintln!("pbft message kinds: {kinds:?}");

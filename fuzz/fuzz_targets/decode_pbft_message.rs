@@ -2,8 +2,8 @@
 #![no_main]
 use itc_pbft::evidence::Evidence;
 use itc_pbft::message::{
-    CertifiedBlock, CheckpointCertificate, CheckpointVote, Message, NewView, Phase, PrePrepare,
-    PreparedCertificate, ViewChange, Vote,
+    BatchRequest, CertifiedBlock, CheckpointCertificate, CheckpointVote, Message, NewView, Phase,
+    PrePrepare, PreparedCertificate, ViewChange, Vote,
 };
 use itc_pbft::request::{Batch, Request};
 use libfuzzer_sys::fuzz_target;
@@ -12,5 +12,6 @@ fuzz_target!(|data: &[u8]| {
     itc_fuzz::dispatch!(data;
         Message, Phase, Vote, PrePrepare, CheckpointVote, CheckpointCertificate,
         PreparedCertificate, ViewChange, NewView, CertifiedBlock, Request, Batch, Evidence,
+        BatchRequest,
     );
 });

@@ -19,6 +19,10 @@ pub enum Timer {
     ViewChange,
     /// Catch-up retry.
     Fetch,
+    /// Retry of outstanding batch requests ([`crate::availability`]).
+    BatchFetch,
+    /// The primary's idle-block deadline ([`Config::idle_block_interval_ms`](crate::Config)).
+    Idle,
 }
 
 /// One output of the replica.

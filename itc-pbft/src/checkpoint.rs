@@ -161,6 +161,8 @@ impl<S: Signer> Replica<S> {
             self.pending_stable = None;
         }
         self.log.retain(|height, _| *height > h);
+        self.batches.prune(h);
+        self.wanted.retain(|_, height| *height > h);
         self.committed_hashes.retain(|height, _| *height > h);
         self.checkpoints.retain(|height, _| *height > h);
         self.executed_roots.retain(|height, _| *height >= h);

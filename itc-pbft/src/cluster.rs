@@ -109,6 +109,8 @@ pub struct Traffic {
     pub checkpoints: u64,
     /// Of which view-changes and new-views.
     pub view_changes: u64,
+    /// Of which batch requests and responses (issue 16.2).
+    pub batch_fetches: u64,
     /// Encoded bytes (when byte counting is on).
     pub bytes: u64,
 }
@@ -330,6 +332,7 @@ impl<A: Application> Cluster<A> {
             Message::Commit(_) => t.commits += copies,
             Message::Checkpoint(_) => t.checkpoints += copies,
             Message::ViewChange(_) | Message::NewView(_) => t.view_changes += copies,
+            Message::BatchRequest(_) | Message::BatchResponse { .. } => t.batch_fetches += copies,
         }
         if self.count_bytes {
             t.bytes += copies * m.encoded_len() as u64;

@@ -4,6 +4,7 @@
 
 use crate::message::MAX_PREPARED_PER_VIEW_CHANGE;
 use crate::request::{MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, MAX_PAYLOAD_BYTES};
+use crate::safety::MAX_DURABLE_BATCHES_PER_HEIGHT;
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +28,10 @@ pub enum ConfigError {
     /// A memory cap is zero.
     #[error("memory caps must be non-zero")]
     ZeroCap,
+    /// `max_batches_per_height` is zero or above
+    /// [`MAX_DURABLE_BATCHES_PER_HEIGHT`].
+    #[error("batches per height must be non-zero and within the protocol limit")]
+    BadBatchesPerHeight,
 }
 
 /// When a replica checks the signatures of prepare and commit votes.
@@ -85,6 +90,18 @@ pub struct Config {
     pub max_clients: usize,
     /// When vote signatures are checked (local: replicas of one chain may differ).
     pub vote_check: VoteCheck,
+    /// Most batches kept per height, by header hash (see [`crate::availability`]): a
+    /// later-view proposal for a height adds one instead of replacing the earlier one. At most
+    /// [`MAX_DURABLE_BATCHES_PER_HEIGHT`].
+    pub max_batches_per_height: usize,
+    /// Most batches served to one peer per `fetch_timeout_ms` interval (answers to
+    /// [`Message::BatchRequest`](crate::Message::BatchRequest)).
+    pub max_batch_serves_per_peer: u32,
+    /// Idle-block interval (0: off, the default). When no request waits, the primary proposes
+    /// an empty block once this long has passed since the last block's timestamp, so a state
+    /// change is provable (by the next header's state root) within one interval of its commit
+    /// and an idle chain still produces certified headers. Local to the primary.
+    pub idle_block_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -104,6 +121,9 @@ impl Default for Config {
             max_future_per_sender: 64,
             max_clients: 100_000,
             vote_check: VoteCheck::OnArrival,
+            max_batches_per_height: 4,
+            max_batch_serves_per_peer: 16,
+            idle_block_interval_ms: 0,
         }
     }
 }
@@ -145,8 +165,14 @@ impl Config {
         if self.max_pending_requests == 0
             || self.max_future_per_sender == 0
             || self.max_clients == 0
+            || self.max_batch_serves_per_peer == 0
         {
             return Err(ConfigError::ZeroCap);
+        }
+        if self.max_batches_per_height == 0
+            || self.max_batches_per_height > MAX_DURABLE_BATCHES_PER_HEIGHT
+        {
+            return Err(ConfigError::BadBatchesPerHeight);
         }
         Ok(())
     }

@@ -270,6 +270,15 @@ pub enum PbftError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// A batch request names a header whose batch this replica does not hold.
+    #[error("no batch held for that header at height {0}")]
+    UnknownBatch(u64),
+    /// A batch response for a header this replica did not ask for (or no longer needs).
+    #[error("batch response for a header not asked for")]
+    UnexpectedBatch,
+    /// The peer already had its share of served batches in this interval.
+    #[error("batch serve limit of #{0} reached")]
+    BatchServeLimit(ReplicaIndex),
 }
 
 impl PbftError {

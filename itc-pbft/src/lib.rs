@@ -19,6 +19,8 @@
 //! * [`normal_case`] — pre-prepare, prepare, commit, delivery and batching.
 //! * [`view_change`], [`checkpoint`](mod@checkpoint), [`catchup`] — replacing a faulty primary,
 //!   garbage collection, and fetching certified blocks when behind.
+//! * [`availability`] — batches kept by header hash, persisted before the first vote and
+//!   served to peers, so a prepared header's batch is never lost (issue 16.2).
 //! * [`epoch`] — which validator set certifies which heights.
 //! * [`config`] — the [`Config`]: checkpoint interval, window, batch limits, timeouts, caps,
 //!   and [`VoteCheck`]: check each vote's signature on arrival (default) or hold votes until
@@ -70,6 +72,8 @@ mod serde_impl;
 
 #[cfg(feature = "alloc")]
 pub mod action;
+#[cfg(feature = "alloc")]
+pub mod availability;
 #[cfg(feature = "alloc")]
 pub mod catchup;
 #[cfg(feature = "alloc")]

@@ -13,7 +13,6 @@ use itc_crypto::{Hash, Signature};
 
 use crate::certificate::CommitCertificate;
 use crate::message::{PrePrepare, PreparedCertificate, Signatures};
-use crate::request::Batch;
 
 /// What a sender already voted in a tally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,14 +179,15 @@ pub(crate) struct Slot {
     pub commit_sent: bool,
     /// Highest-view prepared certificate (survives view changes).
     pub prepared: Option<PreparedCertificate>,
-    /// Batch known for a header hash (survives view changes; re-proposals carry no batch).
-    pub batch: Option<(Hash, Batch)>,
+    /// A re-proposal of `view` this replica will prepare as soon as it holds its batch
+    /// (batches live in the replica's [`BatchStore`](crate::availability)).
+    pub awaiting_batch: bool,
     /// The committed proposal, its header hash and certificate, once committed-local.
     pub committed: Option<(PrePrepare, Hash, CommitCertificate<Signatures>)>,
 }
 
 impl Slot {
-    /// Forgets the votes of the view being left; keeps certificates and the batch.
+    /// Forgets the votes of the view being left; keeps certificates.
     pub(crate) fn enter_view(&mut self, view: u64) {
         if view > self.view {
             self.view = view;
@@ -197,14 +197,7 @@ impl Slot {
             self.prepares = Tally::default();
             self.commits = Tally::default();
             self.commit_sent = false;
-        }
-    }
-
-    /// The batch for `header_hash`, if known.
-    pub(crate) fn batch_for(&self, header_hash: &Hash) -> Option<&Batch> {
-        match &self.batch {
-            Some((h, b)) if h == header_hash => Some(b),
-            _ => None,
+            self.awaiting_batch = false;
         }
     }
 }

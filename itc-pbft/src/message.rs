@@ -2,7 +2,7 @@
 //!
 //! Every message is signed with the sender's Schnorr key over a digest domain-separated per
 //! message kind ([`PRE_PREPARE_TAG`], [`PREPARE_TAG`], [`COMMIT_TAG`], [`CHECKPOINT_TAG`],
-//! [`VIEW_CHANGE_TAG`], [`NEW_VIEW_TAG`]), so a signature on one kind can never be replayed as
+//! [`VIEW_CHANGE_TAG`], [`NEW_VIEW_TAG`], [`BATCH_REQUEST_TAG`]), so a signature on one kind can never be replayed as
 //! another. Votes name their sender by **signer index** in the validator set of the height they
 //! are about; a pre-prepare and a new-view are signed by the primary of their view, so they name
 //! no sender.
@@ -36,6 +36,8 @@ pub const CHECKPOINT_TAG: DomainTag = DomainTag::new(b"itc/pbft/checkpoint/v1");
 pub const VIEW_CHANGE_TAG: DomainTag = DomainTag::new(b"itc/pbft/view-change/v1");
 /// Tag of the digest a new-view message signs.
 pub const NEW_VIEW_TAG: DomainTag = DomainTag::new(b"itc/pbft/new-view/v1");
+/// Tag of the digest a batch request signs.
+pub const BATCH_REQUEST_TAG: DomainTag = DomainTag::new(b"itc/pbft/batch-request/v1");
 
 /// Most prepared certificates one view-change may carry (bounds the log window too).
 pub const MAX_PREPARED_PER_VIEW_CHANGE: usize = 1024;
@@ -565,6 +567,55 @@ impl Decode for NewView {
     }
 }
 
+/// A replica's signed request for the batch of a header it holds without its batch (a
+/// re-proposal after a view change, or a header a commit quorum certified): see
+/// [`crate::availability`]. Signed so that nobody can spend another validator's serve budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRequest {
+    /// Height of the header.
+    pub height: u64,
+    /// Hash of the header whose batch is wanted.
+    pub header_hash: Hash,
+    /// Signer index of the requester (in the set of `height`).
+    pub sender: ReplicaIndex,
+    /// Signature over [`BatchRequest::digest`].
+    pub signature: Signature,
+}
+
+impl BatchRequest {
+    /// The digest the requester signs.
+    pub fn digest(&self) -> Hash {
+        let mut h = TaggedHasher::new(BATCH_REQUEST_TAG);
+        h.update(&self.height.to_be_bytes())
+            .update(self.header_hash.as_bytes())
+            .update(&self.sender.to_be_bytes());
+        h.finalize()
+    }
+}
+
+impl Encode for BatchRequest {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        self.height.encode(w);
+        self.header_hash.encode(w);
+        self.sender.encode(w);
+        self.signature.encode(w);
+    }
+    fn encoded_len(&self) -> usize {
+        8 + 32 + 2 + 64
+    }
+}
+
+impl Decode for BatchRequest {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(BatchRequest {
+            height: u64::decode(r)?,
+            header_hash: Hash::decode(r)?,
+            sender: u16::decode(r)?,
+            signature: Signature::decode(r)?,
+        })
+    }
+}
+
 /// Everything replicas send one another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -585,11 +636,22 @@ pub enum Message {
     ViewChange(ViewChange),
     /// The new primary starts a view.
     NewView(NewView),
+    /// A replica asks for the batch of a header (see [`crate::availability`]).
+    BatchRequest(BatchRequest),
+    /// The answer to a [`Message::BatchRequest`]: the header and its batch. Unsigned: the
+    /// requester checks the header is one it asked for and the batch matches its batch root.
+    BatchResponse {
+        /// The header.
+        header: BlockHeader,
+        /// The requests its `batch_root` commits to.
+        batch: Batch,
+    },
 }
 
 impl Message {
     /// The signer index the message claims to come from (the primary's for pre-prepares and
-    /// new-views, which depends on the validator-set size `n`).
+    /// new-views, which depends on the validator-set size `n`; [`ReplicaIndex::MAX`] for a
+    /// batch response, which is unsigned).
     pub fn claimed_sender(&self, n: usize) -> ReplicaIndex {
         match self {
             Message::PrePrepare { pre_prepare, .. } => primary_index(pre_prepare.view, n),
@@ -597,6 +659,9 @@ impl Message {
             Message::Checkpoint(c) => c.sender,
             Message::ViewChange(vc) => vc.sender,
             Message::NewView(nv) => primary_index(nv.view, n),
+            Message::BatchRequest(r) => r.sender,
+            // Unsigned and claims no sender: the index no set holds.
+            Message::BatchResponse { .. } => ReplicaIndex::MAX,
         }
     }
 
@@ -609,6 +674,8 @@ impl Message {
             Message::Checkpoint(_) => "checkpoint",
             Message::ViewChange(_) => "view-change",
             Message::NewView(_) => "new-view",
+            Message::BatchRequest(_) => "batch-request",
+            Message::BatchResponse { .. } => "batch-response",
         }
     }
 }
@@ -641,6 +708,15 @@ impl Encode for Message {
                 w.write(&[5]);
                 nv.encode(w);
             }
+            Message::BatchRequest(req) => {
+                w.write(&[6]);
+                req.encode(w);
+            }
+            Message::BatchResponse { header, batch } => {
+                w.write(&[7]);
+                header.encode(w);
+                batch.encode(w);
+            }
         }
     }
 }
@@ -657,6 +733,11 @@ impl Decode for Message {
             3 => Ok(Message::Checkpoint(CheckpointVote::decode(r)?)),
             4 => Ok(Message::ViewChange(ViewChange::decode(r)?)),
             5 => Ok(Message::NewView(NewView::decode(r)?)),
+            6 => Ok(Message::BatchRequest(BatchRequest::decode(r)?)),
+            7 => Ok(Message::BatchResponse {
+                header: BlockHeader::decode(r)?,
+                batch: Batch::decode(r)?,
+            }),
             tag => Err(DecodeError::UnknownVariant {
                 type_name: "Message",
                 tag: u64::from(tag),

@@ -105,7 +105,10 @@ impl<S: Signer> Replica<S> {
         slot.enter_view(view);
         slot.pre_prepare = Some(pp);
         slot.header_hash = hash;
-        slot.batch = Some((hash, batch));
+        // Kept by header hash beside earlier views' batches (issue 16.2), not in the slot.
+        self.batches
+            .insert(pp.header, hash, batch, view.saturating_add(1));
+        self.wanted.remove(&hash);
         self.try_accept(h)?;
         self.check_progress(h)
     }
@@ -162,7 +165,7 @@ impl<S: Signer> Replica<S> {
     /// Sends our prepare for the proposal at `h` once we can check it.
     pub(crate) fn try_accept(&mut self, h: u64) -> Result<(), PbftError> {
         let (pp, hash, accepted) = match self.log.get(&h) {
-            Some(s) if s.view == self.view => match s.pre_prepare {
+            Some(s) if s.view == self.view && !s.awaiting_batch => match s.pre_prepare {
                 Some(pp) => (pp, s.header_hash, s.accepted),
                 None => return Ok(()),
             },
@@ -173,6 +176,11 @@ impl<S: Signer> Replica<S> {
         }
         if self.validate_header(&pp.header).is_err() {
             // Stays unaccepted: the request timer will replace the faulty primary.
+            return Ok(());
+        }
+        // The batch is durable before the first vote on its header (issue 16.2).
+        if !self.hold_durably(h, &hash) {
+            self.want_batch(h, hash)?;
             return Ok(());
         }
         self.cast_vote(Phase::Prepare, h, hash)?;
@@ -432,7 +440,6 @@ impl<S: Signer> Replica<S> {
             s.pre_prepare.is_none()
                 && s.prepared.is_none()
                 && s.committed.is_none()
-                && s.batch.is_none()
                 && s.prepares.is_empty()
                 && s.commits.is_empty()
         });
@@ -484,6 +491,8 @@ impl<S: Signer> Replica<S> {
                 slot.prepared = Some(cert);
                 slot.commit_sent = true;
             }
+            // The header our view-changes will carry: its batch is never evicted.
+            self.batches.raise(h, &hash, u64::MAX);
             self.cast_vote(Phase::Commit, h, hash)?;
         }
         self.check_committed(h)
@@ -549,8 +558,10 @@ impl<S: Signer> Replica<S> {
                 return Ok(());
             };
             let hash = *hash;
-            let Some(batch) = slot.batch_for(&hash).cloned() else {
+            let Some(batch) = self.batches.batch(h, &hash).cloned() else {
+                // Committed elsewhere: a certified block, or the batch from any holder.
                 self.request_fetch(h);
+                self.want_batch(h, hash)?;
                 return Ok(());
             };
             let block = CertifiedBlock {
@@ -582,6 +593,12 @@ impl<S: Signer> Replica<S> {
             });
         }
         self.pending.compact();
+        // Servable to peers that hold the header without its batch, until the next stable
+        // checkpoint (a cheap clone: batches are shared).
+        let rank = self.view.saturating_add(1);
+        self.batches
+            .insert(block.header, hash, block.batch.clone(), rank);
+        self.wanted.remove(&hash);
         self.last_header = block.header;
         self.last_hash = hash;
         self.delivered_headers.insert(h, (block.header, hash));
@@ -614,9 +631,13 @@ impl<S: Signer> Replica<S> {
                 .log
                 .get(&h)
                 .is_some_and(|s| s.view == self.view && s.pre_prepare.is_some());
-        if blocked || !self.pending.has_unproposed() {
+        if blocked {
             return Ok(());
         }
+        if !self.pending.has_unproposed() {
+            return self.try_propose_idle(h);
+        }
+        self.cancel_timer(Timer::Idle);
         let (max_count, max_bytes) = (self.config.max_batch_requests, self.config.max_batch_bytes);
         if self.config.batch_delay_ms > 0 && !self.pending.fills_batch(max_count, max_bytes) {
             match self.batch_deadline {
@@ -634,6 +655,22 @@ impl<S: Signer> Replica<S> {
         self.cancel_timer(Timer::Batch);
         let requests = self.pending.take_batch(max_count, max_bytes);
         self.propose(h, Batch::new(requests))
+    }
+
+    /// Nothing to order: an empty block once the idle interval since the last block's
+    /// timestamp has passed (if configured), else wake up then.
+    fn try_propose_idle(&mut self, h: u64) -> Result<(), PbftError> {
+        let interval = self.config.idle_block_interval_ms;
+        if interval == 0 {
+            return Ok(());
+        }
+        let due = self.last_header.timestamp_ms.saturating_add(interval);
+        if self.now < due {
+            self.set_timer(Timer::Idle, due);
+            return Ok(());
+        }
+        self.cancel_timer(Timer::Idle);
+        self.propose(h, Batch::empty())
     }
 
     fn propose(&mut self, h: u64, batch: Batch) -> Result<(), PbftError> {
@@ -660,6 +697,10 @@ impl<S: Signer> Replica<S> {
         let fact = self
             .guard
             .approve_vote(Phase::PrePrepare, self.view, h, hash)?;
+        // The proposal's batch is durable before the pre-prepare leaves (issue 16.2).
+        self.batches
+            .insert(header, hash, batch.clone(), self.view.saturating_add(1));
+        self.hold_durably(h, &hash);
         self.persist(fact);
         let pp = PrePrepare {
             view: self.view,
@@ -677,7 +718,6 @@ impl<S: Signer> Replica<S> {
         slot.pre_prepare = Some(pp);
         slot.header_hash = hash;
         slot.accepted = true;
-        slot.batch = Some((hash, batch.clone()));
         self.push(Action::Broadcast(Message::PrePrepare {
             pre_prepare: pp,
             batch,

@@ -25,6 +25,7 @@ use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Hash, PublicKey, Signer};
 
 use crate::action::{Action, Timer};
+use crate::availability::BatchStore;
 use crate::config::Config;
 use crate::epoch::{Epoch, Epochs};
 use crate::error::PbftError;
@@ -167,6 +168,13 @@ pub struct Replica<S: Signer> {
     pub(crate) checkpoints: BTreeMap<u64, crate::checkpoint::CheckpointTally>,
     pub(crate) fetch: Option<FetchState>,
     pub(crate) probes: u32,
+    // --- batch availability (issue 16.2) ---
+    /// Batches by height and header hash.
+    pub(crate) batches: BatchStore,
+    /// Batches asked for: header hash → height.
+    pub(crate) wanted: BTreeMap<Hash, u64>,
+    /// Batches served per peer in the current interval: (interval start, count).
+    pub(crate) serves: BTreeMap<ReplicaIndex, (u64, u32)>,
     // --- requests ---
     pub(crate) pending: RequestQueue,
     pub(crate) committed_ids: BTreeMap<ClientId, u64>,
@@ -214,6 +222,9 @@ impl<S: Signer> Replica<S> {
         };
         let view = record.view();
         let prepared: Vec<PreparedCertificate> = record.prepared().cloned().collect();
+        // The guard needs views and votes only; the batches go to the batch store.
+        let mut record = record;
+        let record_batches = record.take_batches();
         let mut executed_roots = BTreeMap::new();
         executed_roots.insert(h, (tip.header.hash(), tip.state_root));
         let mut r = Replica {
@@ -244,6 +255,9 @@ impl<S: Signer> Replica<S> {
             checkpoints: BTreeMap::new(),
             fetch: None,
             probes: 0,
+            batches: BatchStore::new(config.max_batches_per_height),
+            wanted: BTreeMap::new(),
+            serves: BTreeMap::new(),
             pending: RequestQueue::default(),
             committed_ids: BTreeMap::new(),
             batch_deadline: None,
@@ -251,12 +265,39 @@ impl<S: Signer> Replica<S> {
             future: BTreeMap::new(),
             actions: Vec::new(),
         };
+        // Every prepared certificate above the stable checkpoint comes back, also those at or
+        // below the tip: the view-changes of a restored replica carry exactly what they would
+        // have carried without the crash (see the quorum-intersection argument in
+        // [`crate::safety`]; dropping those at or below the tip could lose a committed header).
         for cert in prepared {
-            if cert.height() > h && cert.height() <= r.high() {
+            if cert.height() > low && cert.height() <= r.high() {
                 let slot = r.log.entry(cert.height()).or_default();
                 slot.view = view;
                 slot.prepared = Some(cert);
             }
+        }
+        // The durable batches: what this replica voted for stays retrievable (issue 16.2).
+        for (header, batch) in record_batches {
+            let hh = header.hash();
+            if header.height > low && header.height <= r.high() {
+                r.batches.insert(header, hh, batch, 1);
+                let _ = r.batches.mark_durable(header.height, &hh);
+            }
+        }
+        let pinned: Vec<(u64, Hash)> = r
+            .log
+            .iter()
+            .filter_map(|(h, s)| {
+                s.prepared
+                    .as_ref()
+                    .map(|c| (*h, c.pre_prepare.header.hash()))
+            })
+            .collect();
+        for (h, hh) in pinned {
+            r.batches.raise(h, &hh, u64::MAX);
+        }
+        if h > low {
+            r.committed_hashes.insert(h, r.last_hash);
         }
         if !r.active {
             // At the first tick, (re)send our view-change: whoever is in that view answers
@@ -334,6 +375,17 @@ impl<S: Signer> Replica<S> {
         self.log.len()
     }
 
+    /// Number of batches held by header hash (bounded by the window times
+    /// `Config::max_batches_per_height`).
+    pub fn batches_held(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Number of batches asked for and not received yet.
+    pub fn batches_wanted(&self) -> usize {
+        self.wanted.len()
+    }
+
     /// Number of buffered future messages (bounded per sender).
     pub fn buffered_len(&self) -> usize {
         self.future.values().map(VecDeque::len).sum()
@@ -365,6 +417,8 @@ impl<S: Signer> Replica<S> {
             Message::Checkpoint(c) => self.on_checkpoint(c),
             Message::ViewChange(vc) => self.on_view_change(vc),
             Message::NewView(nv) => self.on_new_view(nv),
+            Message::BatchRequest(req) => self.on_batch_request(req),
+            Message::BatchResponse { header, batch } => self.on_batch_response(header, batch),
         }
     }
 
@@ -412,6 +466,8 @@ impl<S: Signer> Replica<S> {
                 Timer::Batch => self.try_propose()?,
                 Timer::ViewChange => self.on_view_change_timeout()?,
                 Timer::Fetch => self.on_fetch_timeout(),
+                Timer::BatchFetch => self.on_batch_fetch_timeout()?,
+                Timer::Idle => self.try_propose()?,
             }
         }
         Ok(())

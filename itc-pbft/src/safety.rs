@@ -17,6 +17,40 @@
 //! Memory is bounded: entries at or below the stable checkpoint are pruned, and the replica
 //! only votes inside its watermark window.
 //!
+//! The record also keeps the **batch** of every header the replica voted for
+//! ([`Durable::Batch`], persisted before the first vote on it, at most
+//! [`MAX_DURABLE_BATCHES_PER_HEIGHT`] per height): a prepared header's batch must stay
+//! retrievable across crashes (issue 16.2, see [`crate::availability`]).
+//!
+//! ## Restore and the view-change quorum-intersection argument
+//!
+//! [`Replica::restore`](crate::Replica::restore) puts back **every** prepared certificate in the
+//! record above the stable checkpoint — also those at or below the restored tip — so a restored
+//! replica's view-changes carry what they would have carried without the crash. Dropping the
+//! certificates at or below the tip (as the replica did before issue 16) is *not* safe:
+//!
+//! * PBFT's argument: if header `H` committed at height `h` in view `v`, its commit quorum
+//!   (more than 2/3 of the power) contains honest replicas `X` holding more than 1/3 of the
+//!   power, each of which was prepared for `H` in `v` and keeps that certificate (or a
+//!   later-view one, by induction also for `H`) until a stable checkpoint at or above `h`.
+//!   Any view-change quorum (more than 2/3) intersects `X`, so every later new view either
+//!   re-proposes `H` at `h` or starts above a checkpoint at or above `h`.
+//! * A replica of `X` that delivered `H` and restarted with its tip at or above `h` would,
+//!   dropping its certificate, break the intersection. With n = 7 (f = 2): `X` = {A, B, C}, A
+//!   delivered `H` and restarted; a view-change quorum {A, D, E, F1, F2} (D, E never
+//!   prepared, F1 and F2 Byzantine and silent about `H`) carries no certificate at `h`, so the
+//!   new primary F1 may propose `H'` at `h`; B and C, prepared but not committed, accept it
+//!   (it extends their chain), and {F1, F2, B, C, D} prepare and commit `H'`: A and the
+//!   others disagree at `h`. The refusal of A itself to vote (it committed `h`) does not help:
+//!   the other intersection members did not commit.
+//! * Keeping them is exactly PBFT's argument again: `Durable::Prepared` is persisted before
+//!   the commit vote that needs it, and the record is pruned only when a checkpoint becomes
+//!   stable at the replica — the same point where its log is. So every honest member of `X`
+//!   in a view-change quorum, restarted or not, either still carries its certificate for `h`
+//!   or carries a stable checkpoint at or above `h`; in the second case the new view's
+//!   re-proposals start above `h`, in the first they include `H` (or a later-view
+//!   certificate, which by induction is for `H` too).
+//!
 //! ```
 //! use itc_pbft::safety::{SafetyGuard, SafetyRecord, GuardError};
 //! use itc_pbft::message::Phase;
@@ -37,7 +71,15 @@ use alloc::collections::BTreeMap;
 use itc_crypto::encoding::{write_varint, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::Hash;
 
+use alloc::vec::Vec;
+
+use crate::header::BlockHeader;
 use crate::message::{CheckpointCertificate, Phase, PreparedCertificate};
+use crate::request::Batch;
+
+/// Most batches a [`SafetyRecord`] keeps per height (the oldest goes first); the bound of
+/// [`Config::max_batches_per_height`](crate::Config::max_batches_per_height).
+pub const MAX_DURABLE_BATCHES_PER_HEIGHT: usize = 16;
 
 /// Why the guard refused to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +124,17 @@ pub enum Durable {
     Prepared(PreparedCertificate),
     /// A checkpoint became stable; records at or below it are pruned.
     Stable(CheckpointCertificate),
+    /// The batch of a header this replica is about to vote for (issue 16.2: the batch of
+    /// every header that can become prepared must stay retrievable, across crashes too). Kept
+    /// by header hash, at most [`MAX_DURABLE_BATCHES_PER_HEIGHT`] per height, until a stable
+    /// checkpoint at or above its height. The replica checked `batch` against
+    /// `header.batch_root`.
+    Batch {
+        /// The header voted for.
+        header: BlockHeader,
+        /// Its batch.
+        batch: Batch,
+    },
 }
 
 /// The accumulated durable state: feed it every [`Durable`] in order with
@@ -92,6 +145,8 @@ pub struct SafetyRecord {
     votes: BTreeMap<(u64, Phase), (u64, Hash)>,
     prepared: BTreeMap<u64, PreparedCertificate>,
     stable: Option<CheckpointCertificate>,
+    /// Batches by height, oldest first, with their header hashes.
+    batches: BTreeMap<u64, Vec<(Hash, BlockHeader, Batch)>>,
 }
 
 impl SafetyRecord {
@@ -129,8 +184,39 @@ impl SafetyRecord {
                 }
                 self.votes.retain(|(height, _), _| *height > h);
                 self.prepared.retain(|height, _| *height > h);
+                self.batches.retain(|height, _| *height > h);
+            }
+            Durable::Batch { header, batch } => {
+                let h = header.height;
+                if self.stable.as_ref().is_some_and(|s| s.height >= h) {
+                    return;
+                }
+                let hash = header.hash();
+                let list = self.batches.entry(h).or_default();
+                if list.iter().any(|(x, _, _)| *x == hash) {
+                    return;
+                }
+                if list.len() >= MAX_DURABLE_BATCHES_PER_HEIGHT {
+                    list.remove(0);
+                }
+                list.push((hash, *header, batch.clone()));
             }
         }
+    }
+
+    /// Removes and returns the batches (the replica keeps them in its batch store).
+    pub(crate) fn take_batches(&mut self) -> Vec<(BlockHeader, Batch)> {
+        core::mem::take(&mut self.batches)
+            .into_values()
+            .flat_map(|l| l.into_iter().map(|(_, h, b)| (h, b)))
+            .collect()
+    }
+
+    /// The durable batches above the stable checkpoint: (header, batch), by height.
+    pub fn batches(&self) -> impl Iterator<Item = (&BlockHeader, &Batch)> {
+        self.batches
+            .values()
+            .flat_map(|l| l.iter().map(|(_, h, b)| (h, b)))
     }
 
     /// Highest view entered.
@@ -276,6 +362,11 @@ impl Encode for Durable {
                 w.write(&[3]);
                 c.encode(w);
             }
+            Durable::Batch { header, batch } => {
+                w.write(&[4]);
+                header.encode(w);
+                batch.encode(w);
+            }
         }
     }
 }
@@ -292,6 +383,10 @@ impl Decode for Durable {
             }),
             2 => Ok(Durable::Prepared(PreparedCertificate::decode(r)?)),
             3 => Ok(Durable::Stable(CheckpointCertificate::decode(r)?)),
+            4 => Ok(Durable::Batch {
+                header: BlockHeader::decode(r)?,
+                batch: Batch::decode(r)?,
+            }),
             tag => Err(DecodeError::UnknownVariant {
                 type_name: "Durable",
                 tag: u64::from(tag),
@@ -318,6 +413,13 @@ impl Encode for SafetyRecord {
             c.encode(w);
         }
         self.stable.encode(w);
+        write_varint(w, self.batches.values().map(Vec::len).sum::<usize>() as u64);
+        for list in self.batches.values() {
+            for (_, header, batch) in list {
+                header.encode(w);
+                batch.encode(w);
+            }
+        }
     }
 }
 
@@ -349,12 +451,42 @@ impl Decode for SafetyRecord {
             last_height = Some(c.height());
             prepared.insert(c.height(), c);
         }
-        let stable = Option::decode(r)?;
+        let stable: Option<CheckpointCertificate> = Option::decode(r)?;
+        let n = r.read_count(
+            MAX_RECORD_ENTRIES.saturating_mul(MAX_DURABLE_BATCHES_PER_HEIGHT),
+            1,
+        )?;
+        let mut batches: BTreeMap<u64, Vec<(Hash, BlockHeader, Batch)>> = BTreeMap::new();
+        let floor = stable.as_ref().map_or(0, |s| s.height);
+        let mut last_height = 0u64;
+        for _ in 0..n {
+            let header = BlockHeader::decode(r)?;
+            let batch = Batch::decode(r)?;
+            let h = header.height;
+            let hash = header.hash();
+            // Ascending heights, above the stable checkpoint, distinct headers, within the
+            // per-height bound: the only form `encode` writes.
+            if h < last_height || h <= floor {
+                return Err(non_canonical);
+            }
+            last_height = h;
+            let list = batches.entry(h).or_default();
+            if list.len() >= MAX_DURABLE_BATCHES_PER_HEIGHT
+                || list.iter().any(|(x, _, _)| *x == hash)
+            {
+                return Err(non_canonical);
+            }
+            list.push((hash, header, batch));
+        }
+        if batches.len() > MAX_RECORD_ENTRIES {
+            return Err(non_canonical);
+        }
         Ok(SafetyRecord {
             view,
             votes,
             prepared,
             stable,
+            batches,
         })
     }
 }
@@ -414,6 +546,66 @@ mod tests {
         assert_eq!(
             g2.approve_vote(Phase::Commit, 0, 1, Hash([1; 32])),
             Ok(None)
+        );
+    }
+
+    #[test]
+    fn batches_are_kept_by_header_bounded_per_height_pruned_at_stable_and_round_trip() {
+        use crate::request::{ClientId, Request};
+        let entry = |height: u64, tag: u8| {
+            let batch = Batch::new(alloc::vec![Request::new(ClientId(1), 1, alloc::vec![tag])]);
+            let mut header = BlockHeader::genesis(Hash::ZERO, Hash::ZERO, 0);
+            header.height = height;
+            header.batch_root = batch.root();
+            Durable::Batch { header, batch }
+        };
+        let mut record = SafetyRecord::default();
+        record.apply(&entry(3, 1));
+        record.apply(&entry(3, 1)); // the same header again
+        record.apply(&entry(3, 2)); // a later-view proposal at the same height: kept beside it
+        record.apply(&entry(5, 1));
+        assert_eq!(record.batches().count(), 3);
+        for tag in 0..MAX_DURABLE_BATCHES_PER_HEIGHT as u8 + 3 {
+            record.apply(&entry(4, 10 + tag));
+        }
+        assert_eq!(
+            record.batches().filter(|(h, _)| h.height == 4).count(),
+            MAX_DURABLE_BATCHES_PER_HEIGHT
+        );
+        let bytes = record.encode_to_vec();
+        assert_eq!(SafetyRecord::decode_bytes(&bytes).as_ref(), Ok(&record));
+        for fact in [entry(3, 1), entry(4, 7)] {
+            let b = fact.encode_to_vec();
+            assert_eq!(Durable::decode_bytes(&b), Ok(fact));
+        }
+        // Heights out of order are not canonical.
+        let mut swapped = SafetyRecord::default();
+        swapped.apply(&entry(3, 1));
+        swapped.apply(&entry(5, 1));
+        let mut bytes = swapped.encode_to_vec();
+        let one = entry(3, 1).encode_to_vec().len() - 1;
+        let tail = bytes.len() - 2 * one;
+        let (a, b) = bytes[tail..].split_at(one);
+        let reordered: Vec<u8> = b.iter().chain(a).copied().collect();
+        bytes.truncate(tail);
+        bytes.extend(reordered);
+        assert!(SafetyRecord::decode_bytes(&bytes).is_err());
+        // A stable checkpoint prunes them with the rest.
+        record.apply(&Durable::Stable(CheckpointCertificate {
+            height: 4,
+            block_hash: Hash::ZERO,
+            state_root: Hash::ZERO,
+            votes: Default::default(),
+        }));
+        assert_eq!(
+            record.batches().map(|(h, _)| h.height).collect::<Vec<_>>(),
+            [5]
+        );
+        record.apply(&entry(2, 9));
+        assert_eq!(
+            record.batches().count(),
+            1,
+            "nothing at or below the checkpoint"
         );
     }
 

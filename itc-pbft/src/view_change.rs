@@ -174,7 +174,14 @@ impl<S: Signer> Replica<S> {
         stats: &mut SigChecker,
     ) -> Result<(), ViewChangeError> {
         let c = vc.checkpoint_height();
-        if let Some(cert) = &vc.checkpoint {
+        // Our own stable checkpoint needs no second check — and a restored replica may not
+        // know the set that certified it (its history starts above it).
+        let ours = |cert: &crate::message::CheckpointCertificate| {
+            self.stable
+                .as_ref()
+                .is_some_and(|s| s.height == cert.height && s.digest() == cert.digest())
+        };
+        if let Some(cert) = vc.checkpoint.as_ref().filter(|c| !ours(c)) {
             let set = &self.epoch_for(c).ok_or(ViewChangeError::OtherEpoch(c))?.set;
             cert.verify(set, stats)
                 .map_err(ViewChangeError::Checkpoint)?;
@@ -462,13 +469,26 @@ impl<S: Signer> Replica<S> {
                     continue;
                 }
             }
+            let committed_here = h <= self.last_header.height;
             let slot = self.log.entry(h).or_default();
             slot.enter_view(view);
             slot.pre_prepare = Some(*pp);
             slot.header_hash = hash;
-            slot.accepted = true;
-            if !i_am_primary {
-                self.cast_vote(Phase::Prepare, h, hash)?;
+            // Never prepare a header whose batch we do not hold (durably): fetch it first and
+            // vote when it arrives (issue 16.2). A committed header is in our block store.
+            let held = committed_here || self.hold_durably(h, &hash);
+            if i_am_primary || held {
+                if let Some(slot) = self.log.get_mut(&h) {
+                    slot.accepted = true;
+                }
+                if !i_am_primary {
+                    self.cast_vote(Phase::Prepare, h, hash)?;
+                }
+            } else if let Some(slot) = self.log.get_mut(&h) {
+                slot.awaiting_batch = true;
+            }
+            if !held {
+                self.want_batch(h, hash)?;
             }
             self.check_progress(h)?;
         }

@@ -696,3 +696,99 @@ fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
     let res = restored.handle_message(Message::ViewChange(vc), now + 60_001);
     assert_eq!(res, Ok(()), "a peer's view change refused");
 }
+
+#[test]
+fn an_idle_chain_emits_empty_certified_blocks_at_the_configured_interval() {
+    // Off by default: an idle chain stays where it is.
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    c.submit(Request::new(ClientId(1), 1, b"owner := alice".to_vec()));
+    c.run_until_idle();
+    c.run_for(2_000, 10);
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+
+    let interval = 200;
+    let mut c = Cluster::with_powers(
+        &[1, 1, 1, 1],
+        Config {
+            idle_block_interval_ms: interval,
+            ..config()
+        },
+    )
+    .unwrap();
+    c.run_for(100, 10);
+    c.submit(Request::new(ClientId(1), 1, b"owner := alice".to_vec()));
+    c.run_until_idle();
+    c.run_for(2_000, 10);
+    let set = c.node(0).unwrap().replica.validators().unwrap().clone();
+    let blocks: Vec<CertifiedBlock> = c.node(0).unwrap().blocks.iter().cloned().collect();
+    // The request's block, then an empty block every interval (timestamps of consecutive
+    // blocks one interval apart, give or take the 10 ms ticks of the simulation).
+    assert!(blocks.len() >= 9, "only {} blocks", blocks.len());
+    assert_eq!(blocks.iter().map(|b| b.batch.len()).sum::<usize>(), 1);
+    for pair in blocks.windows(2) {
+        assert_eq!(pair[1].header.height, pair[0].header.height + 1);
+        let gap = pair[1].header.timestamp_ms - pair[0].header.timestamp_ms;
+        assert!((interval..interval + 20).contains(&gap), "gap {gap}");
+    }
+    // Each is certified, and the block after the request's one (which carries the state root
+    // after it) follows within one interval: the state change is provable by then.
+    for b in &blocks {
+        b.certificate.verify(&b.header, &set).unwrap();
+    }
+    let i = blocks.iter().position(|b| b.batch.len() == 1).unwrap();
+    let gap = blocks[i + 1].header.timestamp_ms - blocks[i].header.timestamp_ms;
+    assert!(gap <= interval + 20);
+    let last = blocks.last().unwrap().header.height;
+    assert!(c.committed_heights().iter().all(|h| *h == last));
+}
+
+/// Issue 16 (restore and the quorum-intersection argument, `safety` module docs): a replica
+/// restored at a tip at or above a height it was prepared for still carries that prepared
+/// certificate in its view-changes, until a stable checkpoint covers the height — exactly
+/// what it would have carried without the crash. Before, `restore` dropped certificates at or
+/// below the tip, which lets a view-change quorum miss a committed header.
+#[test]
+fn a_restored_replica_still_carries_its_prepared_certificates_at_or_below_its_tip() {
+    let mut c = Cluster::with_powers(&[1, 1, 1, 1], config()).unwrap();
+    let keys = keys_by_index(&c);
+    c.submit(Request::new(ClientId(1), 1, b"first".to_vec()));
+    c.run_until_idle();
+    assert_eq!(c.committed_heights(), vec![1; 4]);
+    let b = (c.primary().unwrap() + 1) % 4;
+    let node = c.node(b).unwrap();
+    let block = node.last_block().unwrap().clone();
+    assert_eq!(
+        node.record
+            .prepared()
+            .map(|p| p.height())
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    let tip = ChainTip {
+        header: block.header,
+        state_root: node.app.root,
+        validators: node.replica.validators().unwrap().clone(),
+        epochs: Vec::new(),
+    };
+    let mut restored =
+        Replica::restore(config(), keys[b].clone(), node.record.clone(), tip).unwrap();
+    let now = c.now();
+    restored
+        .handle_request(Request::new(ClientId(1), 2, b"second".to_vec()), now)
+        .unwrap();
+    let _ = restored.drain_actions().count();
+    restored.handle_tick(now + 60_000).unwrap();
+    let vc = restored
+        .drain_actions()
+        .find_map(|a| match a {
+            Action::Broadcast(Message::ViewChange(vc)) => Some(vc),
+            _ => None,
+        })
+        .expect("a view change");
+    let carried: Vec<(u64, Hash)> = vc
+        .prepared
+        .iter()
+        .map(|p| (p.height(), p.pre_prepare.header.hash()))
+        .collect();
+    assert_eq!(carried, [(1, block.header.hash())]);
+}

@@ -27,6 +27,8 @@ fn replay_one_seed() {
     let name = std::env::var("ITC_PBFT_BEHAVIOUR").unwrap_or_else(|_| "None".into());
     let behaviour = Behaviour::ALL
         .into_iter()
+        .chain(Behaviour::EXTRA)
+        .chain(Behaviour::ISSUE_16)
         .find(|b| format!("{b:?}") == name)
         .unwrap();
     match run(&SimConfig::new(seed, powers, behaviour)) {

@@ -53,9 +53,32 @@ pub enum Behaviour {
     /// must take part in the view change at once (issue 16.1: before the fix it could resolve
     /// no validator set at or below its tip, and with n = 4 the cluster sat in view 1).
     PrimaryCrashStopAndRestart,
+    /// Twins: every faulty validator runs two honest-looking instances under one key, one on
+    /// each side of the partition (each instance hears and reaches only its side until the
+    /// heal, then both hear everyone), so it equivocates without meaning to.
+    Twins,
+    /// No Byzantine validator: f honest validators crash *between two actions of a step*
+    /// (only the durable writes carried out before the crash survive) and restart from their
+    /// record, up to three times each.
+    CrashMidStep,
+    /// Issue 16.2: faulty validators withhold batches (they answer no batch request and serve
+    /// no block; as primary they send their proposal to one honest backup only), later-view
+    /// proposals overwrite slots, and one honest validator loses its memory in a crash.
+    WithheldBatches,
 }
 
 impl Behaviour {
+    /// Behaviours run by their own tests (and replayable by name).
+    pub const EXTRA: [Behaviour; 1] = [Behaviour::PrimaryCrashStopAndRestart];
+
+    /// The behaviours of issue 16's "Done when" (two-instance partitions, crashes between any
+    /// two actions, withheld, overwritten and lost batches).
+    pub const ISSUE_16: [Behaviour; 3] = [
+        Behaviour::Twins,
+        Behaviour::CrashMidStep,
+        Behaviour::WithheldBatches,
+    ];
+
     /// Every behaviour the sweep runs (`PrimaryCrashStopAndRestart` runs on its own, see
     /// `tests/simulation.rs`).
     pub const ALL: [Behaviour; 8] = [
@@ -134,6 +157,9 @@ impl SimConfig {
                     _ if seed % 2 == 1 => VoteCheck::AtQuorum,
                     _ => VoteCheck::OnArrival,
                 },
+                max_batches_per_height: 4,
+                max_batch_serves_per_peer: 16,
+                idle_block_interval_ms: 0,
             },
         }
     }
@@ -220,6 +246,9 @@ enum Event {
     Restart {
         node: usize,
     },
+    CrashMidStep {
+        node: usize,
+    },
     Forge {
         node: usize,
     },
@@ -258,6 +287,10 @@ struct Node {
     /// Durable block store (survives crashes): every committed block in order.
     blocks: Vec<CertifiedBlock>,
     crashed: bool,
+    /// CrashMidStep: crash after the next step's `k`-th action (chosen when it runs).
+    crash_mid_step: bool,
+    /// Twins: the validator index whose key this instance shares (itself if not a twin).
+    validator: usize,
     /// Messages seen (for replaying attackers).
     seen: VecDeque<Message>,
 }
@@ -296,7 +329,9 @@ fn pick_faulty(rng: &mut ChaCha8Rng, powers: &[u64], behaviour: Behaviour) -> Ve
     }
     // The primary of view 0 (index 0) or view 1 (index 1) must be faulty for some behaviours.
     let first = match behaviour {
-        Behaviour::EquivocatingPrimary | Behaviour::PrimaryCrashStopAndRestart => Some(0),
+        Behaviour::EquivocatingPrimary
+        | Behaviour::PrimaryCrashStopAndRestart
+        | Behaviour::WithheldBatches => Some(0),
         Behaviour::BogusNewView => Some(1),
         _ => None,
     };
@@ -352,7 +387,11 @@ impl Sim {
         };
         let mut nodes = Vec::new();
         for (i, key) in keys.into_iter().enumerate() {
-            let is_faulty = faulty[i] && cfg.behaviour != Behaviour::CrashRestart;
+            let is_faulty = faulty[i]
+                && !matches!(
+                    cfg.behaviour,
+                    Behaviour::CrashRestart | Behaviour::CrashMidStep
+                );
             let replica = if is_faulty && cfg.behaviour == Behaviour::Silent {
                 None
             } else {
@@ -366,8 +405,33 @@ impl Sim {
                 record: SafetyRecord::default(),
                 blocks: Vec::new(),
                 crashed: false,
+                crash_mid_step: false,
+                validator: i,
                 seen: VecDeque::new(),
             });
+        }
+        // Twins: a second instance of every faulty validator, under the same key.
+        if cfg.behaviour == Behaviour::Twins {
+            for i in 0..nodes.len() {
+                if nodes[i].faulty {
+                    let key = nodes[i].key.clone();
+                    nodes.push(Node {
+                        replica: Some(
+                            Replica::new(cfg.replica, key.clone(), &genesis)
+                                .map_err(|e| format!("{e}"))?,
+                        ),
+                        key,
+                        faulty: true,
+                        app: HashChainApp::default(),
+                        record: SafetyRecord::default(),
+                        blocks: Vec::new(),
+                        crashed: false,
+                        crash_mid_step: false,
+                        validator: i,
+                        seen: VecDeque::new(),
+                    });
+                }
+            }
         }
         let mut sim = Sim {
             trace: std::env::var("ITC_PBFT_TRACE").is_ok(),
@@ -415,6 +479,29 @@ impl Sim {
                         req: req.clone(),
                     },
                 );
+            }
+        }
+        if cfg.behaviour == Behaviour::CrashMidStep {
+            for (i, f) in faulty.iter().enumerate() {
+                if *f {
+                    let mut at = 0;
+                    for _ in 0..3 {
+                        let down = at + 1 + sim.rng.next_u64() % (cfg.heal_at / 3);
+                        let up = down + 1 + sim.rng.next_u64() % (cfg.heal_at / 4);
+                        sim.push(down, Event::CrashMidStep { node: i });
+                        sim.push(up, Event::Restart { node: i });
+                        at = up;
+                    }
+                }
+            }
+        }
+        if cfg.behaviour == Behaviour::WithheldBatches {
+            // One honest validator loses everything but its durable record, once.
+            if let Some(j) = (0..faulty.len()).find(|j| !faulty[*j]) {
+                let down = 100 + sim.rng.next_u64() % (cfg.heal_at / 2);
+                sim.push(down, Event::Crash { node: j });
+                let up = down + 1 + sim.rng.next_u64() % (cfg.heal_at / 3);
+                sim.push(up, Event::Restart { node: j });
             }
         }
         // Crashes and restarts of f honest validators.
@@ -488,6 +575,47 @@ impl Sim {
         if from == to {
             return;
         }
+        // Twins: a message for a twinned validator reaches the instance on the sender's side
+        // before the heal and both instances after it.
+        let twins: Vec<usize> = (0..self.nodes.len())
+            .filter(|t| *t != to && self.nodes[*t].validator == to)
+            .collect();
+        if !twins.is_empty() {
+            if self.healed() {
+                for t in twins {
+                    self.send_one(from, t, msg.clone());
+                }
+                self.send_one(from, to, msg);
+                return;
+            }
+            let target = std::iter::once(to)
+                .chain(twins)
+                .find(|x| self.side(*x) == self.side(from))
+                .unwrap_or(to);
+            return self.send_one(from, target, msg);
+        }
+        self.send_one(from, to, msg)
+    }
+
+    /// The partition side of node `x` (without a partition, twins still sit apart).
+    fn side(&self, x: usize) -> bool {
+        match &self.partition {
+            Some(p) => p[x],
+            None => {
+                let v = self.nodes[x].validator;
+                if v != x {
+                    v % 2 != 0
+                } else {
+                    x % 2 == 0
+                }
+            }
+        }
+    }
+
+    fn send_one(&mut self, from: usize, to: usize, msg: Message) {
+        if self.nodes[from].validator == self.nodes[to].validator {
+            return;
+        }
         if !self.healed() {
             if let Some(p) = &self.partition {
                 if p[from] != p[to] {
@@ -514,7 +642,7 @@ impl Sim {
     }
 
     fn broadcast(&mut self, from: usize, msg: &Message) {
-        for to in 0..self.n() {
+        for to in 0..self.set.len() {
             if to != from {
                 self.send(from, to, msg.clone());
             }
@@ -582,7 +710,14 @@ impl Sim {
             self.partition = None;
             return;
         }
-        let p: Vec<bool> = (0..self.n()).map(|_| self.rand(2) == 0).collect();
+        let mut p: Vec<bool> = (0..self.n()).map(|_| self.rand(2) == 0).collect();
+        // A twin sits on the other side from its sibling.
+        for t in 0..self.n() {
+            let v = self.nodes[t].validator;
+            if v != t {
+                p[t] = !p[v];
+            }
+        }
         self.partition = Some(p);
     }
 
@@ -686,7 +821,13 @@ impl Sim {
                 to,
             } => {
                 let p = &self.nodes[peer];
-                if p.crashed || (p.faulty && self.cfg.behaviour == Behaviour::Silent) {
+                if p.crashed
+                    || (p.faulty
+                        && matches!(
+                            self.cfg.behaviour,
+                            Behaviour::Silent | Behaviour::WithheldBatches
+                        ))
+                {
                     return Ok(());
                 }
                 let tamper = p.faulty && self.cfg.behaviour == Behaviour::ForgedSignatures;
@@ -715,6 +856,11 @@ impl Sim {
                     }
                 }
                 self.process(to)?;
+            }
+            Event::CrashMidStep { node } => {
+                if !self.nodes[node].crashed {
+                    self.nodes[node].crash_mid_step = true;
+                }
             }
             Event::Crash { node } => {
                 let n = &mut self.nodes[node];
@@ -779,7 +925,24 @@ impl Sim {
             if actions.is_empty() {
                 break;
             }
-            for a in actions {
+            // CrashMidStep: carry out the first k actions of this step, then lose the replica
+            // (only the `Persist`s among those k are in its record).
+            let cut = if self.nodes[i].crash_mid_step && actions.len() >= 2 {
+                Some(1 + self.rand(actions.len() as u64 - 1) as usize)
+            } else {
+                None
+            };
+            for (k, a) in actions.into_iter().enumerate() {
+                if cut == Some(k) {
+                    if self.trace {
+                        eprintln!("{:>6} n{i} CRASH after {k} actions of a step", self.now);
+                    }
+                    let n = &mut self.nodes[i];
+                    n.crash_mid_step = false;
+                    n.crashed = true;
+                    n.replica = None;
+                    return Ok(());
+                }
                 self.carry_out(i, a)?;
             }
         }
@@ -791,6 +954,14 @@ impl Sim {
                     "node {i}: log holds {} slots, window is {}",
                     r.log_len(),
                     c.window
+                ));
+            }
+            let batches = 2 * c.window as usize * c.max_batches_per_height;
+            if r.batches_held() > batches || r.batches_wanted() > batches / 2 {
+                return Err(format!(
+                    "node {i}: {} batches held, {} wanted",
+                    r.batches_held(),
+                    r.batches_wanted()
                 ));
             }
             if r.buffered_len() > self.n() * c.max_future_per_sender {
@@ -811,7 +982,10 @@ impl Sim {
         match a {
             Action::Persist(fact) => self.nodes[i].record.apply(&fact),
             Action::Send { to, message } => {
-                if let Some(j) = self.index_of(&to) {
+                let withheld = faulty
+                    && self.cfg.behaviour == Behaviour::WithheldBatches
+                    && matches!(message, Message::BatchResponse { .. });
+                if let (Some(j), false) = (self.index_of(&to), withheld) {
                     self.send(i, j, message);
                 }
             }
@@ -1020,6 +1194,25 @@ impl Sim {
                     self.send(i, to, m);
                 }
             }
+            (Behaviour::WithheldBatches, Message::PrePrepare { pre_prepare, batch }) => {
+                // The batch reaches one honest backup (and the other faulty validators) only.
+                let honest: Vec<usize> = (0..self.set.len())
+                    .filter(|j| *j != i && !self.nodes[*j].faulty)
+                    .collect();
+                let pick = honest[self.rand(honest.len() as u64) as usize];
+                for to in 0..self.set.len() {
+                    if to != i && (to == pick || self.nodes[to].faulty) {
+                        self.send(
+                            i,
+                            to,
+                            Message::PrePrepare {
+                                pre_prepare,
+                                batch: batch.clone(),
+                            },
+                        );
+                    }
+                }
+            }
             (Behaviour::ConflictingVotes, Message::Prepare(v)) => {
                 self.conflicting_votes(i, v, Phase::Prepare)
             }
@@ -1220,6 +1413,18 @@ fn summarize(m: &Message) -> String {
                 .iter()
                 .map(|p| p.height())
                 .collect::<Vec<_>>()
+        ),
+        Message::BatchRequest(r) => format!(
+            "BREQ h{} #{} from {}",
+            r.height,
+            &r.header_hash.to_string()[..6],
+            r.sender
+        ),
+        Message::BatchResponse { header, batch } => format!(
+            "BRESP h{} #{} ({} reqs)",
+            header.height,
+            &header.hash().to_string()[..6],
+            batch.len()
         ),
     }
 }
