@@ -102,6 +102,9 @@ struct Sim {
     /// The one header hash committed at each height (by anyone).
     committed: BTreeMap<u64, Hash>,
     crash_pending: Option<(usize, u64, u64, bool)>,
+    /// The rotation's proposer and call: its operator proposes again after a restart (a
+    /// co-signer's pending proposals live in memory only).
+    proposal: Option<(usize, SystemCall)>,
 }
 
 impl Sim {
@@ -149,6 +152,7 @@ impl Sim {
             now: GENESIS_MS,
             committed: BTreeMap::new(),
             crash_pending: faults.crash,
+            proposal: None,
         }
     }
 
@@ -294,6 +298,11 @@ impl Sim {
             h.validator = Some(v);
             let ready = h.validator.as_mut().unwrap().take_ready();
             self.finish(i, ready);
+            if let Some((proposer, call)) = self.proposal.clone() {
+                if proposer == i {
+                    self.at(now + 50, i, Event::Propose(Box::new(call)));
+                }
+            }
             return;
         }
         let Some(v) = self.hosts[i].validator.as_mut() else {
@@ -334,7 +343,7 @@ impl Sim {
                 let proposal = SystemProposal::new(CHAIN_ID, *call).unwrap();
                 let approvals = &mut self.hosts[i].approvals.clone();
                 let v = self.hosts[i].validator.as_mut().unwrap();
-                v.propose_system(proposal, approvals).unwrap();
+                let _ = v.propose_system(proposal, approvals);
                 v.take_ready()
             }
             Event::Restart => unreachable!(),
@@ -431,6 +440,7 @@ fn run_schedule(seed: u64) {
             h.approvals.approve(CHAIN_ID, &call);
         }
         sim.at(GENESIS_MS + 150, 1, Event::Propose(Box::new(call.clone())));
+        sim.proposal = Some((1, call.clone()));
     }
     // Clients gossip every transaction to every validator of both sets.
     for t in 0..TXS {

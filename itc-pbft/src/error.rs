@@ -324,7 +324,12 @@ impl PbftError {
             | QueueFull
             | NotNextBlock { .. }
             | UnknownValidatorSet(_)
-            | AlreadyCommitted(_) => Blame::Ignorable,
+            | AlreadyCommitted(_)
+            // Batch availability: a holder may have pruned it, a response may come late, and an
+            // honest peer in a run of view changes may ask often.
+            | UnknownBatch(_)
+            | UnexpectedBatch
+            | BatchServeLimit(_) => Blame::Ignorable,
             ExecutedOutOfOrder { .. }
             | Guard(_)
             | Signing(_)

@@ -207,6 +207,7 @@ fn a_prepared_header_whose_batch_was_overwritten_withheld_and_lost_still_commits
         state_root: net.genesis.state_root,
         validators: net.set.clone(),
         epochs: Vec::new(),
+        scheduled: None,
     };
     net.nodes[0] =
         Replica::restore(config(), net.keys[0].clone(), net.records[0].clone(), tip).unwrap();

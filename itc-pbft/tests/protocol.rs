@@ -769,6 +769,7 @@ fn a_restored_replica_still_carries_its_prepared_certificates_at_or_below_its_ti
         state_root: node.app.root,
         validators: node.replica.validators().unwrap().clone(),
         epochs: Vec::new(),
+        scheduled: None,
     };
     let mut restored =
         Replica::restore(config(), keys[b].clone(), node.record.clone(), tip).unwrap();
