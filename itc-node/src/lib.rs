@@ -9,5 +9,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod init;
 pub mod store;
 pub mod wire;
