@@ -19,6 +19,8 @@
     fixture fx_cmd_owner2, "cmd_owner2.bin"
     fixture fx_cmd_grantee, "cmd_grantee.bin"
     fixture fx_cmd_stranger, "cmd_stranger.bin"
+    fixture fx_cmd_grantee_max, "cmd_grantee_max.bin"
+    fixture fx_cmd_owner3, "cmd_owner3.bin"
     fixture fx_manifest, "manifest.bin"
     fixture fx_manifest_downgrade, "manifest_downgrade.bin"
     fixture fx_now, "now.bin"

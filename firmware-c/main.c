@@ -153,6 +153,8 @@ FIXTURE(fx_cmd_owner)
 FIXTURE(fx_cmd_owner2)
 FIXTURE(fx_cmd_grantee)
 FIXTURE(fx_cmd_stranger)
+FIXTURE(fx_cmd_grantee_max)
+FIXTURE(fx_cmd_owner3)
 FIXTURE(fx_manifest)
 FIXTURE(fx_manifest_downgrade)
 FIXTURE(fx_now)
@@ -160,7 +162,7 @@ FIXTURE(fx_now)
 
 /* ---- the replay mark's "flash": two RAM pages with NOR semantics ------------------------ */
 
-#define PAGE_SIZE 64
+#define PAGE_SIZE 1024 /* at least ITC_FLASH_RECORD_LEN */
 static uint8_t pages[2][PAGE_SIZE];
 static uint32_t flash_erases;
 
@@ -253,7 +255,14 @@ int main(void) {
     RUN("cmd_grantee_cached", ITC_STATUS_OK,
         itc_device_handle_command(device, BYTES(fx_cmd_grantee), now, &result));
     check(result.access == ITC_ACCESS_DELEGATE, "grantee is a delegate");
-    check(flash_erases == 1, "one flash write for the replay window");
+    /* Issue 16.5: the grantee sends counter UINT64_MAX; only its own counters are used up. */
+    RUN("cmd_grantee_max", ITC_STATUS_OK,
+        itc_device_handle_command(device, BYTES(fx_cmd_grantee_max), now, &result));
+    RUN("cmd_owner_after_max", ITC_STATUS_OK,
+        itc_device_handle_command(device, BYTES(fx_cmd_owner3), now, &result));
+    check(result.access == ITC_ACCESS_OWNER && result.counter == 3, "owner, counter 3");
+    /* Replay state per issuer: the owner's slot, the grantee's, the grantee's UINT64_MAX. */
+    check(flash_erases == 3, "one flash write per issuer slot and per used-up window");
 
     ItcUpdatePolicy policy = {{0}, 42, 2, 64 * 1024, 0};
     for (int i = 0; i < 32; i++) policy.vendor_key[i] = fx_vendor_key[i];

@@ -107,7 +107,7 @@ fn bench_device(c: &mut Criterion) {
                     Actions::CONTROL,
                     b"on",
                     counter,
-                    u64::MAX,
+                    t0 + 160_000,
                 )
                 .unwrap()
                 .sign(&owner)

@@ -1,7 +1,8 @@
 //! The smart lamp as firmware would build it from `itc-device-sdk`: the embedded `itc-spv`
 //! light client (`light_client::DeviceLightClient`, two recent headers), the command gate
-//! ([`Device`]), the replay mark on two alternating flash pages (`flash::FlashCounterStore`)
-//! and telemetry as signed DAG transactions (`telemetry::TelemetryTx`, PoW in bounded slices).
+//! ([`Device`]), the per-issuer replay table on two alternating flash pages
+//! (`flash::FlashCounterStore`) and telemetry as signed DAG transactions
+//! (`telemetry::TelemetryTx`, PoW in bounded slices).
 //! Also the phone app that signs commands for it.
 //!
 //! The lamp trusts exactly one thing from the factory: the genesis header and validator set.
@@ -14,6 +15,7 @@ use itc_crypto::{Decode, Encode, PublicKey, SecretKey};
 use itc_dag::{Transaction, TxId};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
 use itc_device_sdk::light_client::DeviceLightClient;
+use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::telemetry::TelemetryTx;
 use itc_device_sdk::{
     AcceptedCommand, Actions, Command, CommandError, CounterStore, Device, DeviceConfig, DeviceId,
@@ -28,7 +30,7 @@ use crate::spv::{LampSpv, ProvenState, MAX_SET};
 /// Nonces a lamp tries per turn of its main loop while working a telemetry PoW.
 pub const POW_SLICE: u64 = 64;
 
-/// The replay mark's flash (two alternating pages), counting the writes it takes.
+/// The replay table's flash (two alternating pages), counting the writes it takes.
 #[derive(Debug)]
 pub struct Flash {
     store: FlashCounterStore<RamFlash>,
@@ -36,13 +38,13 @@ pub struct Flash {
 }
 
 impl CounterStore for Flash {
-    fn load(&mut self) -> Result<Option<u64>, StorageError> {
+    fn load(&mut self) -> Result<Option<ReplayMarks>, StorageError> {
         self.store.load()
     }
 
-    fn persist(&mut self, high_water: u64) -> Result<(), StorageError> {
+    fn persist(&mut self, marks: &ReplayMarks) -> Result<(), StorageError> {
         self.writes += 1;
-        self.store.persist(high_water)
+        self.store.persist(marks)
     }
 }
 
@@ -131,7 +133,7 @@ impl Lamp {
         self.device.ownership().map(|(_, r)| r)
     }
 
-    /// Replay-counter writes to flash so far.
+    /// Replay-table writes to flash so far.
     pub fn flash_writes(&self) -> u64 {
         self.flash.writes
     }

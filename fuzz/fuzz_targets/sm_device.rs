@@ -2,8 +2,8 @@
 //! its owner, a grantee or a stranger with fuzzer-chosen actions, counters and expiry) and
 //! arbitrary ownership updates (record and proof bytes), with the clock moving.
 //!
-//! Invariants: no panic; a stranger is never obeyed; accepted counters strictly increase (no
-//! replay); the verified ownership height never goes back.
+//! Invariants: no panic; a stranger is never obeyed; each issuer's accepted counters strictly
+//! increase (no replay); the verified ownership height never goes back.
 #![no_main]
 use arbitrary::Arbitrary;
 use itc_crypto::{Decode, Encode, SecretKey};
@@ -85,7 +85,8 @@ fuzz_target!(|ops: Vec<Op>| {
     }
     let signers = [owner, grantee, stranger.clone()];
     let mut now = T0;
-    let mut last_counter: Option<u64> = None;
+    // Counters are per issuer (issue 16.5): each issuer's accepted counters only grow.
+    let mut last_counter: std::collections::BTreeMap<[u8; 32], u64> = Default::default();
     let mut held_height = 10u64;
     for op in ops.into_iter().take(256) {
         let result = match op {
@@ -148,14 +149,15 @@ fuzz_target!(|ops: Vec<Op>| {
                 stranger.public_key(),
                 "a stranger was obeyed"
             );
-            if let Some(last) = last_counter {
+            let issuer = *accepted.issuer.as_bytes();
+            if let Some(last) = last_counter.get(&issuer) {
                 assert!(
-                    accepted.counter > last,
+                    accepted.counter > *last,
                     "counter {} replayed after {last}",
                     accepted.counter
                 );
             }
-            last_counter = Some(accepted.counter);
+            last_counter.insert(issuer, accepted.counter);
         }
         if let Some((s, _)) = device.ownership() {
             assert_eq!(s.height, held_height);

@@ -76,9 +76,10 @@
 #define ITC_SIGNED_MANIFEST_LEN 145
 
 /**
- * Bytes of one replay-mark record: the least a flash page must hold.
+ * Bytes of one replay-table record (owner and grantees, one slot each): the least a flash
+ * page must hold.
  */
-#define ITC_FLASH_RECORD_LEN 28
+#define ITC_FLASH_RECORD_LEN 541
 
 /**
  * `height` argument of `itc_device_update_ownership`: the light client's tip.
@@ -216,6 +217,21 @@ enum ItcStatus
    */
   ITC_STATUS_CLOCK_BEHIND = 109,
   /**
+   * The command expires no later than its issuer's expiry floor (left when the replay slot
+   * of a principal the record no longer lists was freed); the result's `replay_floor`
+   * holds that floor (ms): re-sign with an expiry after it.
+   */
+  ITC_STATUS_EXPIRY_BELOW_FLOOR = 110,
+  /**
+   * The command expires later than `max_command_lifetime_ms` after the device's time.
+   */
+  ITC_STATUS_EXPIRES_TOO_LATE = 111,
+  /**
+   * Every replay slot belongs to a principal the ownership record lists (unreachable with
+   * a valid record: it lists at most the owner and 8 grantees, one slot each).
+   */
+  ITC_STATUS_REPLAY_TABLE_FULL = 112,
+  /**
    * A command refusal this version of the header has no specific code for.
    */
   ITC_STATUS_COMMAND_REFUSED = 149,
@@ -346,7 +362,8 @@ enum ItcStatus
    */
   ITC_STATUS_STORAGE_WRITE_FAILED = 301,
   /**
-   * The stored replay mark is corrupt and no older copy is valid.
+   * The stored replay table is corrupt (it names one issuer twice) and no older copy is
+   * valid.
    */
   ITC_STATUS_STORAGE_CORRUPT = 302,
   /**
@@ -383,7 +400,8 @@ typedef struct ItcDeviceConfig {
    */
   uint64_t max_clock_behind_ms;
   /**
-   * Replay counters reserved per flash write (≥ 1; 0 is taken as 1). Default: 64.
+   * Replay counters reserved per flash write, per issuer (≥ 1; 0 is taken as 1).
+   * Default: 64.
    */
   uint64_t replay_window;
   /**
@@ -401,13 +419,20 @@ typedef struct ItcDeviceConfig {
    */
   uint64_t max_clock_drift_ms;
   /**
+   * The latest a command may expire after the device's time (ms): later ones are refused
+   * with `ITC_STATUS_EXPIRES_TOO_LATE`. It bounds what the replay table must remember of a
+   * principal whose slot it frees. 0 (what a caller that zeroed the former reserved word
+   * passes) means the default: one hour.
+   */
+  uint64_t max_command_lifetime_ms;
+  /**
    * Must be zero.
    */
-  uint64_t reserved[5];
+  uint64_t reserved[4];
 } ItcDeviceConfig;
 
 /**
- * The integrator's flash driver for the replay mark: `page_count` erasable pages of
+ * The integrator's flash driver for the replay table: `page_count` erasable pages of
  * `page_size` bytes each, addressed by index from 0. The SDK keeps its record(s) there,
  * written so that a power loss at any instant never loses the last committed mark.
  *
@@ -478,7 +503,9 @@ typedef struct ItcSigner {
 /**
  * What `itc_device_handle_command` reports. On `ITC_STATUS_OK` every field but
  * `replay_floor` describes the accepted command; on `ITC_STATUS_REPLAYED` only
- * `replay_floor` is set (send a counter above it); otherwise all fields are zero.
+ * `replay_floor` is set (send a counter above the issuer's own floor), on
+ * `ITC_STATUS_EXPIRY_BELOW_FLOOR` only `replay_floor` is set (sign an expiry after it, in ms);
+ * otherwise all fields are zero.
  */
 typedef struct ItcCommandResult {
   /**
@@ -490,7 +517,8 @@ typedef struct ItcCommandResult {
    */
   uint64_t counter;
   /**
-   * On `ITC_STATUS_REPLAYED`: the highest counter the device counts as used.
+   * On `ITC_STATUS_REPLAYED`: the highest counter of this issuer the device counts as used.
+   * On `ITC_STATUS_EXPIRY_BELOW_FLOOR`: the time (ms) the command must expire after.
    */
   uint64_t replay_floor;
   /**
@@ -584,7 +612,7 @@ ItcStatus itc_device_config_default(struct ItcDeviceConfig *out);
 
 /**
  * Initialises a device handle in `buf` from the device's 32-byte secret key (copied into the
- * handle; wipe your copy). Reads the replay mark through `flash` (its callbacks are kept and
+ * handle; wipe your copy). Reads the replay table through `flash` (its callbacks are kept and
  * used by later calls). On failure `buf` holds no handle.
  *
  * # Safety
@@ -722,8 +750,9 @@ ItcStatus itc_device_update_ownership(void *dev,
 /**
  * Decides on a command from the wire at device time `now_ms`. `ITC_STATUS_OK` means obey it
  * (`result_out`, if given, says who asked for what); any other code is a refusal that
- * changed nothing on the device. The replay mark is written through the flash callbacks
- * only when a command is accepted and its reserved window is used up.
+ * changed nothing on the device. The replay table is written through the flash callbacks
+ * only when a command is accepted and it opens its issuer's slot or uses up that slot's
+ * reserved window (of counters or of expiry time).
  *
  * # Safety
  * `dev` as for `itc_device_deinit`; `command` NULL or `command_len` readable bytes outside

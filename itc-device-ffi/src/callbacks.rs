@@ -1,9 +1,10 @@
-//! The integrator's C callbacks behind the SDK's traits: flash pages for the replay mark
+//! The integrator's C callbacks behind the SDK's traits: flash pages for the replay table
 //! ([`itc_device_sdk::flash::FlashPages`]) and a signer for a secure element
 //! ([`itc_crypto::Signer`]).
 //!
 //! The C structs name pages by index and carry an offset and a length, so a later SDK that
-//! keeps more than one fixed record (per-issuer replay state) changes only this glue.
+//! keeps more than one fixed record changes only this glue. Today's record is the per-issuer
+//! replay table (`ITC_FLASH_RECORD_LEN` bytes at offset 0 of page 0 or 1).
 
 use core::ffi::c_void;
 
@@ -31,7 +32,7 @@ pub(crate) type ItcFlashProgramFn = unsafe extern "C" fn(
 pub(crate) type ItcSignFn =
     unsafe extern "C" fn(ctx: *mut c_void, digest: *const u8, signature_out: *mut u8) -> i32;
 
-/// The integrator's flash driver for the replay mark: `page_count` erasable pages of
+/// The integrator's flash driver for the replay table: `page_count` erasable pages of
 /// `page_size` bytes each, addressed by index from 0. The SDK keeps its record(s) there,
 /// written so that a power loss at any instant never loses the last committed mark.
 ///

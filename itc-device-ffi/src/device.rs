@@ -1,4 +1,4 @@
-//! The device handle: identity, replay mark in the integrator's flash, the embedded light
+//! The device handle: identity, replay table in the integrator's flash, the embedded light
 //! client, and the command gate — one opaque value in a buffer the caller owns.
 
 use core::ffi::c_void;
@@ -6,7 +6,7 @@ use core::mem::size_of;
 use core::ptr::addr_of_mut;
 
 use itc_crypto::{Decode, Hash, Signer, ValidatorSet};
-use itc_device_sdk::device::StalenessPolicy;
+use itc_device_sdk::device::{StalenessPolicy, DEFAULT_MAX_COMMAND_LIFETIME_MS};
 use itc_device_sdk::flash::FlashCounterStore;
 use itc_device_sdk::light_client::{LightClientConfig, TrustAnchor, RECENT_HEADERS};
 use itc_device_sdk::{Access, CommandError, Device, DeviceConfig, DeviceIdentity, WearPolicy};
@@ -45,7 +45,8 @@ pub struct ItcDeviceConfig {
     /// How far the device clock may be behind the verified header before commands are
     /// refused (`ITC_STATUS_CLOCK_BEHIND`). Default: five minutes.
     pub max_clock_behind_ms: u64,
-    /// Replay counters reserved per flash write (≥ 1; 0 is taken as 1). Default: 64.
+    /// Replay counters reserved per flash write, per issuer (≥ 1; 0 is taken as 1).
+    /// Default: 64.
     pub replay_window: u64,
     /// The chain's epoch length in blocks (validator sets change only at its multiples).
     /// Required: no default (0 is refused with `ITC_STATUS_INVALID_CONFIG`).
@@ -55,8 +56,13 @@ pub struct ItcDeviceConfig {
     /// Tolerated disagreement between the device clock and chain timestamps (ms).
     /// Default: 10 s.
     pub max_clock_drift_ms: u64,
+    /// The latest a command may expire after the device's time (ms): later ones are refused
+    /// with `ITC_STATUS_EXPIRES_TOO_LATE`. It bounds what the replay table must remember of a
+    /// principal whose slot it frees. 0 (what a caller that zeroed the former reserved word
+    /// passes) means the default: one hour.
+    pub max_command_lifetime_ms: u64,
     /// Must be zero.
-    pub reserved: [u64; 5],
+    pub reserved: [u64; 4],
 }
 
 impl ItcDeviceConfig {
@@ -71,12 +77,13 @@ impl ItcDeviceConfig {
             epoch_length: 0,
             trusting_period_ms: spv.trusting_period_ms,
             max_clock_drift_ms: spv.max_clock_drift_ms,
-            reserved: [0; 5],
+            max_command_lifetime_ms: staleness.max_command_lifetime_ms,
+            reserved: [0; 4],
         }
     }
 
     fn sdk(&self) -> Result<(DeviceConfig, LightClientConfig), ItcStatus> {
-        if self.epoch_length == 0 || self.reserved != [0; 5] {
+        if self.epoch_length == 0 || self.reserved != [0; 4] {
             return Err(ItcStatus::InvalidConfig);
         }
         let device = DeviceConfig {
@@ -84,6 +91,10 @@ impl ItcDeviceConfig {
                 max_age_ms: self.max_offline_ms,
                 min_block_interval_ms: self.min_block_interval_ms,
                 max_clock_behind_ms: self.max_clock_behind_ms,
+                max_command_lifetime_ms: match self.max_command_lifetime_ms {
+                    0 => DEFAULT_MAX_COMMAND_LIFETIME_MS,
+                    ms => ms,
+                },
             },
             wear: WearPolicy {
                 window: self.replay_window.max(1),
@@ -100,7 +111,9 @@ impl ItcDeviceConfig {
 
 /// What `itc_device_handle_command` reports. On `ITC_STATUS_OK` every field but
 /// `replay_floor` describes the accepted command; on `ITC_STATUS_REPLAYED` only
-/// `replay_floor` is set (send a counter above it); otherwise all fields are zero.
+/// `replay_floor` is set (send a counter above the issuer's own floor), on
+/// `ITC_STATUS_EXPIRY_BELOW_FLOOR` only `replay_floor` is set (sign an expiry after it, in ms);
+/// otherwise all fields are zero.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ItcCommandResult {
@@ -108,7 +121,8 @@ pub struct ItcCommandResult {
     pub issuer: [u8; 32],
     /// The command's counter (now consumed).
     pub counter: u64,
-    /// On `ITC_STATUS_REPLAYED`: the highest counter the device counts as used.
+    /// On `ITC_STATUS_REPLAYED`: the highest counter of this issuer the device counts as used.
+    /// On `ITC_STATUS_EXPIRY_BELOW_FLOOR`: the time (ms) the command must expire after.
     pub replay_floor: u64,
     /// For a delegate: the chain height at which its grant lapses (0 for the owner).
     pub grant_expires_at: u64,
@@ -269,7 +283,7 @@ unsafe fn init_common(
 }
 
 /// Initialises a device handle in `buf` from the device's 32-byte secret key (copied into the
-/// handle; wipe your copy). Reads the replay mark through `flash` (its callbacks are kept and
+/// handle; wipe your copy). Reads the replay table through `flash` (its callbacks are kept and
 /// used by later calls). On failure `buf` holds no handle.
 ///
 /// # Safety
@@ -564,8 +578,9 @@ pub unsafe extern "C" fn itc_device_update_ownership(
 
 /// Decides on a command from the wire at device time `now_ms`. `ITC_STATUS_OK` means obey it
 /// (`result_out`, if given, says who asked for what); any other code is a refusal that
-/// changed nothing on the device. The replay mark is written through the flash callbacks
-/// only when a command is accepted and its reserved window is used up.
+/// changed nothing on the device. The replay table is written through the flash callbacks
+/// only when a command is accepted and it opens its issuer's slot or uses up that slot's
+/// reserved window (of counters or of expiry time).
 ///
 /// # Safety
 /// `dev` as for `itc_device_deinit`; `command` NULL or `command_len` readable bytes outside
@@ -603,8 +618,14 @@ pub unsafe extern "C" fn itc_device_handle_command(
                 Ok(())
             }
             Err(e) => {
-                if let CommandError::Replayed { last_accepted, .. } = e {
-                    result.replay_floor = last_accepted;
+                match e {
+                    CommandError::Replayed { last_accepted, .. } => {
+                        result.replay_floor = last_accepted;
+                    }
+                    CommandError::ExpiryBelowFloor { floor_ms, .. } => {
+                        result.replay_floor = floor_ms;
+                    }
+                    _ => {}
                 }
                 Err(ItcStatus::from(e))
             }

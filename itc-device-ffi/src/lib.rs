@@ -20,7 +20,7 @@
 //!   aborts rather than unwind out of an `extern "C"` function. Without the `std` feature
 //!   (MCU builds) the crate brings a `#[panic_handler]` that parks the core (a watchdog
 //!   resets it); it is unreachable unless a dependency breaks its own invariants.
-//! * **Callbacks** for what the integrator owns: flash pages for the replay mark
+//! * **Callbacks** for what the integrator owns: flash pages for the replay table
 //!   ([`callbacks::ItcFlash`]) and, optionally, a secure element that signs
 //!   ([`callbacks::ItcSigner`]).
 //!
@@ -68,8 +68,9 @@ pub const ITC_MAX_ARGUMENT_LEN: usize = 32;
 pub const ITC_MAX_COMMAND_LEN: usize = 182;
 /// Length of a signed firmware manifest.
 pub const ITC_SIGNED_MANIFEST_LEN: usize = 145;
-/// Bytes of one replay-mark record: the least a flash page must hold.
-pub const ITC_FLASH_RECORD_LEN: usize = 28;
+/// Bytes of one replay-table record (owner and grantees, one slot each): the least a flash
+/// page must hold.
+pub const ITC_FLASH_RECORD_LEN: usize = 541;
 /// `height` argument of `itc_device_update_ownership`: the light client's tip.
 pub const ITC_HEIGHT_TIP: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 /// `ItcCommandResult::access`: the issuer is the owner.

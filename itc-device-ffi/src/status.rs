@@ -69,6 +69,15 @@ pub enum ItcStatus {
     StaleState = 108,
     /// The device clock is further behind the verified header than the policy allows.
     ClockBehind = 109,
+    /// The command expires no later than its issuer's expiry floor (left when the replay slot
+    /// of a principal the record no longer lists was freed); the result's `replay_floor`
+    /// holds that floor (ms): re-sign with an expiry after it.
+    ExpiryBelowFloor = 110,
+    /// The command expires later than `max_command_lifetime_ms` after the device's time.
+    ExpiresTooLate = 111,
+    /// Every replay slot belongs to a principal the ownership record lists (unreachable with
+    /// a valid record: it lists at most the owner and 8 grantees, one slot each).
+    ReplayTableFull = 112,
     /// A command refusal this version of the header has no specific code for.
     CommandRefused = 149,
 
@@ -143,7 +152,8 @@ pub enum ItcStatus {
     /// The flash erase/program callback failed, or read-back differed (the command, if any,
     /// is refused).
     StorageWriteFailed = 301,
-    /// The stored replay mark is corrupt and no older copy is valid.
+    /// The stored replay table is corrupt (it names one issuer twice) and no older copy is
+    /// valid.
     StorageCorrupt = 302,
 
     // ---- signer ----------------------------------------------------------------------------
@@ -153,7 +163,7 @@ pub enum ItcStatus {
 
 impl ItcStatus {
     /// Every code, for tests and `itc_status_name`.
-    pub(crate) const ALL: [ItcStatus; 55] = [
+    pub(crate) const ALL: [ItcStatus; 58] = [
         ItcStatus::Ok,
         ItcStatus::NullPointer,
         ItcStatus::BufferTooSmall,
@@ -175,6 +185,9 @@ impl ItcStatus {
         ItcStatus::NoVerifiedState,
         ItcStatus::StaleState,
         ItcStatus::ClockBehind,
+        ItcStatus::ExpiryBelowFloor,
+        ItcStatus::ExpiresTooLate,
+        ItcStatus::ReplayTableFull,
         ItcStatus::CommandRefused,
         ItcStatus::StateWrongDevice,
         ItcStatus::ProofMismatch,
@@ -235,6 +248,9 @@ impl ItcStatus {
             ItcStatus::NoVerifiedState => b"ITC_STATUS_NO_VERIFIED_STATE\0",
             ItcStatus::StaleState => b"ITC_STATUS_STALE_STATE\0",
             ItcStatus::ClockBehind => b"ITC_STATUS_CLOCK_BEHIND\0",
+            ItcStatus::ExpiryBelowFloor => b"ITC_STATUS_EXPIRY_BELOW_FLOOR\0",
+            ItcStatus::ExpiresTooLate => b"ITC_STATUS_EXPIRES_TOO_LATE\0",
+            ItcStatus::ReplayTableFull => b"ITC_STATUS_REPLAY_TABLE_FULL\0",
             ItcStatus::CommandRefused => b"ITC_STATUS_COMMAND_REFUSED\0",
             ItcStatus::StateWrongDevice => b"ITC_STATUS_STATE_WRONG_DEVICE\0",
             ItcStatus::ProofMismatch => b"ITC_STATUS_PROOF_MISMATCH\0",
@@ -307,6 +323,9 @@ impl From<CommandError> for ItcStatus {
             CommandError::NoVerifiedState => ItcStatus::NoVerifiedState,
             CommandError::StaleState { .. } => ItcStatus::StaleState,
             CommandError::ClockBehind { .. } => ItcStatus::ClockBehind,
+            CommandError::ExpiryBelowFloor { .. } => ItcStatus::ExpiryBelowFloor,
+            CommandError::ExpiresTooLate { .. } => ItcStatus::ExpiresTooLate,
+            CommandError::ReplayTableFull => ItcStatus::ReplayTableFull,
             CommandError::Storage(s) => s.into(),
             // Builder-side errors (signing a command): not reachable from the device path.
             CommandError::NoAction

@@ -74,7 +74,8 @@ fn device() -> Fixture {
 fn config_defaults_and_validation() {
     let c = config();
     assert_eq!(c.replay_window, 64);
-    assert_eq!(c.reserved, [0; 5]);
+    assert_eq!(c.reserved, [0; 4]);
+    assert_eq!(c.max_command_lifetime_ms, 3_600_000);
     // SAFETY: NULL is refused before any write.
     let rc = unsafe { itc_device_config_default(null_mut()) };
     assert_eq!(rc, ItcStatus::NullPointer);
@@ -89,7 +90,7 @@ fn config_defaults_and_validation() {
             ..config()
         },
         ItcDeviceConfig {
-            reserved: [0, 0, 1, 0, 0],
+            reserved: [0, 0, 1, 0],
             ..config()
         },
     ] {
@@ -477,6 +478,9 @@ fn status_names_are_distinct_and_unknown_numbers_have_one() {
     };
     assert_eq!(name(0), "ITC_STATUS_OK");
     assert_eq!(name(106), "ITC_STATUS_REPLAYED");
+    assert_eq!(name(110), "ITC_STATUS_EXPIRY_BELOW_FLOOR");
+    assert_eq!(name(111), "ITC_STATUS_EXPIRES_TOO_LATE");
+    assert_eq!(name(112), "ITC_STATUS_REPLAY_TABLE_FULL");
     assert_eq!(name(-1), "ITC_STATUS_UNKNOWN");
     assert_eq!(name(99999), "ITC_STATUS_UNKNOWN");
     let known: Vec<String> = (0..400)
@@ -487,7 +491,7 @@ fn status_names_are_distinct_and_unknown_numbers_have_one() {
     unique.sort();
     unique.dedup();
     assert_eq!(known.len(), unique.len());
-    assert_eq!(known.len(), 55);
+    assert_eq!(known.len(), 58);
     // The header declares each of them with the number this build uses.
     let header = include_str!("../include/itc_device.h");
     for code in 0..400 {

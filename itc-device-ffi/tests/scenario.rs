@@ -1,8 +1,9 @@
 //! The Rust firmware's scenario (firmware/src/main.rs) through the C ABI, with the same
 //! fixtures and verdicts: light client from the trust anchor, a header 3,600 blocks on by a
 //! rotated set, the ownership proof, owner obeyed, stranger refused, replay refused (with the
-//! floor), cached-proof commands, one flash write; firmware accepted, tampered and downgrade
-//! refused. Crypto-heavy: skipped under Miri (the boundary tests cover the pointer handling).
+//! floor), cached-proof commands, one flash write per issuer slot, a grantee's counter
+//! u64::MAX that does not block the owner, a command beyond the command lifetime; firmware
+//! accepted, tampered and downgrade refused. Crypto-heavy: skipped under Miri (the boundary tests cover the pointer handling).
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
@@ -176,8 +177,9 @@ fn the_firmware_scenario_through_the_c_abi() {
             (r.access, r.grant_expires_at),
             (ITC_ACCESS_DELEGATE, 1_000_000)
         );
-        // One reservation of the replay window: one flash erase for all accepted counters.
-        assert_eq!(flash.erases, 1);
+        // Replay state per issuer: one flash erase opens the owner's slot (its window covers
+        // both its counters), one the grantee's.
+        assert_eq!(flash.erases, 2);
 
         // Power cycle: a new handle over the same flash refuses the old counters.
         assert_eq!(itc_device_deinit(dev), ItcStatus::Ok);
@@ -216,9 +218,65 @@ fn the_firmware_scenario_through_the_c_abi() {
             ),
             ItcStatus::Ok
         );
+        // Each issuer's own reservation: the grantee's counter 3 plus the window of 64.
         let (rc, r) = command(dev, CMD_GRANTEE);
         assert_eq!(rc, ItcStatus::Replayed);
+        assert_eq!(r.replay_floor, 3 + 64);
+        let (rc, r) = command(dev, CMD_OWNER2);
+        assert_eq!(rc, ItcStatus::Replayed);
         assert_eq!(r.replay_floor, 1 + 64);
+        // Issue 16.5: the grantee sends counter u64::MAX; the owner is judged by its own floor.
+        assert_eq!(command(dev, CMD_GRANTEE_MAX).0, ItcStatus::Ok);
+        let (rc, r) = command(dev, CMD_GRANTEE_MAX);
+        assert_eq!((rc, r.replay_floor), (ItcStatus::Replayed, u64::MAX));
+        // (After the power cycle the owner's counters up to its own reservation, 65, count as
+        // used: its floor is its own, not the grantee's u64::MAX.)
+        let (rc, r) = command(dev, CMD_OWNER3);
+        assert_eq!((rc, r.replay_floor), (ItcStatus::Replayed, 1 + 64));
+        assert_eq!(itc_device_deinit(dev), ItcStatus::Ok);
+
+        // A command lifetime shorter than the fixtures' five minutes: refused as too late.
+        let short = ItcDeviceConfig {
+            max_command_lifetime_ms: 60_000,
+            ..cfg
+        };
+        assert_eq!(
+            itc_device_init_with_key(dev, ITC_DEVICE_SIZE, &short, DEVICE_KEY.as_ptr(), &f),
+            ItcStatus::Ok
+        );
+        assert_eq!(
+            itc_device_set_trust_anchor(dev, ANCHOR.as_ptr(), ANCHOR.len(), now()),
+            ItcStatus::Ok
+        );
+        assert_eq!(
+            itc_device_verify_header(
+                dev,
+                HEADER.as_ptr(),
+                HEADER.len(),
+                CERT.as_ptr(),
+                CERT.len(),
+                VALIDATORS.as_ptr(),
+                VALIDATORS.len(),
+                null(),
+                0,
+                now(),
+                null_mut()
+            ),
+            ItcStatus::Ok
+        );
+        assert_eq!(
+            itc_device_update_ownership(
+                dev,
+                ITC_HEIGHT_TIP,
+                RECORD.as_ptr(),
+                RECORD.len(),
+                PROOF.as_ptr(),
+                PROOF.len()
+            ),
+            ItcStatus::Ok
+        );
+        let (rc, r) = command(dev, CMD_OWNER3);
+        assert_eq!((rc, r.replay_floor), (ItcStatus::ExpiresTooLate, 0));
         assert_eq!(itc_device_deinit(dev), ItcStatus::Ok);
     }
 }

@@ -1,7 +1,7 @@
 //! The device's command gate: who owns me (as last proven), and may this command run?
 //!
 //! [`Device`] holds the last [`OwnershipRecord`] proven under a verified state root, the
-//! [`ReplayGuard`] and the [`StalenessPolicy`]. Two inputs drive it:
+//! [`ReplayTable`] (replay state per issuer) and the [`StalenessPolicy`]. Two inputs drive it:
 //!
 //! * [`Device::update_ownership`] — a record and its [`StateProof`] against a header the light
 //!   client verified. Accepted only if the proof matches that header's state root and the header
@@ -19,7 +19,7 @@ use itc_spv::{LightClient, VerifiedHeader};
 use crate::command::{SignedCommand, MAX_ARGUMENT_LEN};
 use crate::error::{CommandError, StateError, StorageError};
 use crate::identity::DeviceIdentity;
-use crate::replay::{CounterStore, ReplayGuard, WearPolicy};
+use crate::replay::{listed_in, CounterStore, IssuerFloor, ReplayTable, WearPolicy};
 
 /// What the command gate keeps of a header the embedded light client verified: the only
 /// source of state roots a device trusts. Build it with `VerifiedState::from(&VerifiedHeader)`
@@ -56,16 +56,26 @@ pub struct StalenessPolicy {
     /// tolerance the age counts as 0. A device without a reliable clock sets its clock to at
     /// least the newest verified header's timestamp before checking commands.
     pub max_clock_behind_ms: u64,
+    /// The latest a command may expire, after the device's time: later ones are refused with
+    /// [`CommandError::ExpiresTooLate`]. It bounds what the replay table must remember of a
+    /// former principal whose slot it frees (see [`crate::replay`]): a re-granted principal's
+    /// old commands stay dead without any counter floor another principal could be locked
+    /// out by. Phones sign commands that expire seconds to minutes ahead.
+    pub max_command_lifetime_ms: u64,
 }
+
+/// [`StalenessPolicy::max_command_lifetime_ms`] by default: one hour.
+pub const DEFAULT_MAX_COMMAND_LIFETIME_MS: u64 = 60 * 60 * 1000;
 
 impl Default for StalenessPolicy {
     /// One day offline; blocks no faster than one per second; the clock at most five minutes
-    /// behind the chain.
+    /// behind the chain; commands that expire at most one hour ahead.
     fn default() -> Self {
         StalenessPolicy {
             max_age_ms: 24 * 60 * 60 * 1000,
             min_block_interval_ms: 1000,
             max_clock_behind_ms: 5 * 60 * 1000,
+            max_command_lifetime_ms: DEFAULT_MAX_COMMAND_LIFETIME_MS,
         }
     }
 }
@@ -103,7 +113,7 @@ impl StalenessPolicy {
 pub struct DeviceConfig {
     /// Offline tolerance.
     pub staleness: StalenessPolicy,
-    /// Replay-counter flash wear policy.
+    /// Replay-table flash wear policy.
     pub wear: WearPolicy,
 }
 
@@ -128,11 +138,11 @@ pub struct Device<S: Signer> {
     identity: DeviceIdentity<S>,
     config: DeviceConfig,
     proven: Option<(VerifiedState, OwnershipRecord)>,
-    replay: ReplayGuard,
+    replay: ReplayTable,
 }
 
 impl<S: Signer> Device<S> {
-    /// Boots a device: restores the replay floor from `store`. It obeys nobody until a first
+    /// Boots a device: restores the replay table from `store`. It obeys nobody until a first
     /// ownership proof arrives.
     pub fn new<C: CounterStore + ?Sized>(
         identity: DeviceIdentity<S>,
@@ -140,7 +150,7 @@ impl<S: Signer> Device<S> {
         store: &mut C,
     ) -> Result<Self, StorageError> {
         Ok(Device {
-            replay: ReplayGuard::open(store, config.wear)?,
+            replay: ReplayTable::open(store, config.wear)?,
             identity,
             config,
             proven: None,
@@ -157,9 +167,21 @@ impl<S: Signer> Device<S> {
         self.proven.as_ref().map(|(s, r)| (s, r))
     }
 
-    /// The replay state (its floor tells an app which counter to use next).
-    pub fn replay_guard(&self) -> &ReplayGuard {
+    /// The replay state, per issuer ([`ReplayTable::floor`] tells an app which counter and
+    /// expiry to use next).
+    pub fn replay_table(&self) -> &ReplayTable {
         &self.replay
+    }
+
+    /// What a command of `issuer` must clear to pass the replay check now: a counter above
+    /// `last_accepted` and an expiry after `min_expiry_ms` (its own slot's, or what a new slot
+    /// would start from). Apps read it from the `Replayed` / `ExpiryBelowFloor` refusals;
+    /// this is the same on the device side.
+    pub fn replay_floor(&self, issuer: &PublicKey) -> IssuerFloor {
+        match &self.proven {
+            Some((_, record)) => self.replay.floor(issuer, |k| listed_in(record, k)),
+            None => self.replay.floor(issuer, |_| true),
+        }
     }
 
     /// Installs a newer ownership record proven under a verified header's state root.
@@ -269,6 +291,13 @@ impl<S: Signer> Device<S> {
                 now_ms,
             });
         }
+        let latest_ms = now_ms.saturating_add(self.config.staleness.max_command_lifetime_ms);
+        if cmd.expires_at_ms > latest_ms {
+            return Err(CommandError::ExpiresTooLate {
+                expires_at_ms: cmd.expires_at_ms,
+                latest_ms,
+            });
+        }
         // Authorization before replay: a former owner or revoked guest learns it has no
         // right (`NotAuthorized`), not the device's replay floor.
         let height = self.config.staleness.assumed_height(state, age_ms);
@@ -281,9 +310,18 @@ impl<S: Signer> Device<S> {
                 }
                 AccessError::ActionNotGranted { .. } => CommandError::ActionNotGranted,
             })?;
-        self.replay.check(cmd.counter)?;
+        let listed = |k: &[u8; 32]| listed_in(record, k);
+        self.replay
+            .check(&cmd.issuer, cmd.counter, cmd.expires_at_ms, listed)?;
         signed.verify_signature()?;
-        self.replay.commit(cmd.counter, store)?;
+        self.replay.commit(
+            &cmd.issuer,
+            cmd.counter,
+            cmd.expires_at_ms,
+            latest_ms,
+            listed,
+            store,
+        )?;
         Ok(AcceptedCommand {
             issuer: cmd.issuer,
             access,

@@ -71,6 +71,30 @@ pub enum CommandError {
         /// The device's floor: use a counter above it.
         last_accepted: u64,
     },
+    /// The command expires no later than its issuer's expiry floor (left by the eviction of a
+    /// former principal's replay slot, see [`crate::replay`]): re-sign it with an expiry after
+    /// `floor_ms` (and within the device's command lifetime).
+    #[error("command expires at {expires_at_ms} ms, not after the expiry floor {floor_ms} ms")]
+    ExpiryBelowFloor {
+        /// The command's expiry.
+        expires_at_ms: u64,
+        /// Commands of this issuer must expire after this.
+        floor_ms: u64,
+    },
+    /// The command expires later than the device allows
+    /// ([`crate::StalenessPolicy::max_command_lifetime_ms`] after its time).
+    #[error("command expires at {expires_at_ms} ms, later than the allowed {latest_ms} ms")]
+    ExpiresTooLate {
+        /// The command's expiry.
+        expires_at_ms: u64,
+        /// The latest expiry the device accepts now.
+        latest_ms: u64,
+    },
+    /// Every replay slot belongs to an issuer the ownership record still lists, so none can be
+    /// given to this issuer. Unreachable with a valid record (it lists at most
+    /// [`crate::replay::REPLAY_SLOTS`] principals).
+    #[error("replay table full: every slot belongs to a listed principal")]
+    ReplayTableFull,
     /// The device has no verified ownership state yet.
     #[error("no verified ownership state")]
     NoVerifiedState,
@@ -223,6 +247,9 @@ variant_names!(CommandError {
     GrantExpired { .. },
     Expired { .. },
     Replayed { .. },
+    ExpiryBelowFloor { .. },
+    ExpiresTooLate { .. },
+    ReplayTableFull,
     NoVerifiedState,
     StaleState { .. },
     ClockBehind { .. },

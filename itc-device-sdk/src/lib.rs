@@ -15,9 +15,10 @@
 //!   ([`light_client::DeviceLightClient`]): from a trust anchor shipped in firmware it verifies
 //!   headers and commit certificates, follows validator-set changes, and yields the
 //!   [`VerifiedState`] the command gate needs.
-//! * [`replay`] — [`ReplayGuard`]: replay protection persisted through the integrator's
-//!   [`CounterStore`] with a wear-aware window (power loss may skip counters, never reuse one).
-//! * [`flash`] — [`flash::FlashCounterStore`]: the replay mark on two raw flash pages written
+//! * [`replay`] — [`ReplayTable`]: replay protection per issuer (owner and grantees, so no
+//!   principal can lock out another), persisted through the integrator's [`CounterStore`] with
+//!   a wear-aware window (power loss may skip counters, never reuse one).
+//! * [`flash`] — [`flash::FlashCounterStore`]: the replay table on two raw flash pages written
 //!   alternately (sequence number + checksum), so a torn write never loses it.
 //! * [`firmware`] — signed [`firmware::FirmwareManifest`], streaming image verification in
 //!   constant RAM, anti-rollback, and a [`firmware::Verdict`] for the bootloader.
@@ -67,4 +68,4 @@ pub use device::{AcceptedCommand, Device, DeviceConfig, StalenessPolicy, Verifie
 pub use error::{CommandError, FirmwareError, StateError, StorageError};
 pub use identity::DeviceIdentity;
 pub use itc_ledger::{Access, Actions, DeviceId};
-pub use replay::{CounterStore, ReplayGuard, WearPolicy};
+pub use replay::{CounterStore, ReplayTable, WearPolicy, REPLAY_SLOTS};

@@ -20,16 +20,14 @@ use itc_device_sdk::{
 use itc_ledger::OwnershipRecord;
 
 type Snapshot = (
-    u64,
-    u64,
+    itc_device_sdk::ReplayTable,
     Option<(itc_device_sdk::VerifiedState, OwnershipRecord)>,
     MemoryCounterStore,
 );
 
 fn snapshot(d: &Device<SecretKey>, s: &MemoryCounterStore) -> Snapshot {
     (
-        d.replay_guard().last_accepted(),
-        d.replay_guard().reserved_through(),
+        d.replay_table().clone(),
         d.ownership().map(|(a, b)| (*a, b.clone())),
         s.clone(),
     )
@@ -106,7 +104,7 @@ fn bad_commands_are_refused_with_their_error_and_change_nothing() {
             "expired grant",
             {
                 let mut c = w.command(&w.grantee, Actions::CONTROL, 6).command;
-                c.expires_at_ms = u64::MAX;
+                c.expires_at_ms = grant_lapse_time + 60_000;
                 c.sign(&w.grantee).unwrap()
             },
             grant_lapse_time,
@@ -125,11 +123,24 @@ fn bad_commands_are_refused_with_their_error_and_change_nothing() {
         ),
         (
             "older counter",
-            w.command(&w.grantee, Actions::CONTROL, 3),
+            w.command(&w.owner, Actions::CONTROL, 3),
             T0 + 2,
             CommandError::Replayed {
                 counter: 3,
                 last_accepted: 5,
+            },
+        ),
+        (
+            "expires beyond the command lifetime",
+            {
+                let mut c = w.command(&w.owner, Actions::CONTROL, 6).command;
+                c.expires_at_ms = T0 + 2 + 3_600_000 + 1;
+                c.sign(&w.owner).unwrap()
+            },
+            T0 + 2,
+            CommandError::ExpiresTooLate {
+                expires_at_ms: T0 + 2 + 3_600_000 + 1,
+                latest_ms: T0 + 2 + 3_600_000,
             },
         ),
         (
@@ -145,7 +156,7 @@ fn bad_commands_are_refused_with_their_error_and_change_nothing() {
             "stale proof beyond policy",
             {
                 let mut c = w.command(&w.owner, Actions::CONTROL, 6).command;
-                c.expires_at_ms = u64::MAX;
+                c.expires_at_ms = T0 + 24 * 3600 * 1000 + 60_000;
                 c.sign(&w.owner).unwrap()
             },
             T0 + 24 * 3600 * 1000 + 1,
@@ -199,8 +210,9 @@ fn bad_commands_are_refused_with_their_error_and_change_nothing() {
     assert_eq!(ok.access, Access::Owner);
     assert_eq!(
         store.writes(),
-        1,
-        "one window reservation covers counters 5..=69"
+        2,
+        "the grantee's first command opens its slot (one write); the owner's reservation \
+         (counters 5..=69) covers its second"
     );
 }
 
@@ -208,7 +220,7 @@ fn bad_commands_are_refused_with_their_error_and_change_nothing() {
 fn counter_rollback_after_power_loss_is_refused() {
     let w = World::new();
     let (d, mut store) = warmed_up(&w);
-    assert_eq!(store.value(), Some(5 + 64));
+    assert_eq!(store.reserved_through(&w.owner.public_key()), Some(5 + 64));
     drop(d); // power loss: RAM is gone, the store survives
     let mut d = w.provisioned(&mut store);
     for counter in [5, 6, 69] {

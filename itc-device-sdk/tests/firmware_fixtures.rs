@@ -145,6 +145,9 @@ fn build() -> Fixtures {
         ("cmd_owner2.bin", cmd(&owner, 2, b"level=40")),
         ("cmd_grantee.bin", cmd(&grantee, 3, b"off")),
         ("cmd_stranger.bin", cmd(&stranger, 4, b"on")),
+        // Issue 16.5 on the device: the grantee burns its counters, the owner carries on.
+        ("cmd_grantee_max.bin", cmd(&grantee, u64::MAX, b"off")),
+        ("cmd_owner3.bin", cmd(&owner, 3, b"on")),
         ("manifest.bin", manifest.encode_to_vec()),
         ("manifest_downgrade.bin", downgrade.encode_to_vec()),
         ("now.bin", NOW.to_be_bytes().to_vec()),
@@ -231,6 +234,14 @@ fn the_firmware_scenario_holds_on_the_host() {
     assert!(device
         .handle_command_bytes(f.get("cmd_grantee.bin"), NOW, &mut store)
         .is_ok());
+    // A grantee at counter u64::MAX exhausts only its own counters.
+    assert!(device
+        .handle_command_bytes(f.get("cmd_grantee_max.bin"), NOW, &mut store)
+        .is_ok());
+    assert!(device
+        .handle_command_bytes(f.get("cmd_owner3.bin"), NOW, &mut store)
+        .is_ok());
+    assert_eq!(store.writes(), 3);
 
     let vendor =
         itc_crypto::PublicKey::from_bytes(f.get("vendor_key.bin").try_into().unwrap()).unwrap();

@@ -1,7 +1,8 @@
 //! Seeded simulation: random commands from owners, grantees and strangers, random counters,
 //! power losses and ownership transfers. Whatever the schedule: only the owner or a grantee
-//! within its grant (per the newest proof) is obeyed, no counter is accepted twice, a refused
-//! command persists nothing, and the owner can always get through with a counter above the floor.
+//! within its grant (per the newest proof) is obeyed, no (issuer, counter) is accepted twice, a
+//! refused command persists nothing, and a principal can always get through with a counter above
+//! its own floor.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -75,13 +76,13 @@ fn random_schedules_keep_the_invariants() {
                     } else {
                         Actions::CONFIGURE
                     };
-                    let floor = device.replay_guard().last_accepted();
+                    let floor = device.replay_floor(&signer.public_key()).last_accepted;
                     let counter = match rng.next_u32() % 3 {
                         0 => floor + 1,
                         1 => floor.saturating_sub(u64::from(rng.next_u32() % 4)),
                         _ => floor + 1 + u64::from(rng.next_u32() % 200),
                     };
-                    let before = (store.clone(), device.replay_guard().clone());
+                    let before = (store.clone(), device.replay_table().clone());
                     let r =
                         device.handle_command(&w.command(signer, action, counter), now, &mut store);
                     let pk = signer.public_key();
@@ -93,15 +94,15 @@ fn random_schedules_keep_the_invariants() {
                         Ok(a) => {
                             assert!(may, "seed {seed}: obeyed someone without rights");
                             assert!(
-                                accepted.insert(a.counter),
+                                accepted.insert((*pk.as_bytes(), a.counter)),
                                 "seed {seed}: counter {} twice",
                                 a.counter
                             );
-                            assert!(store.value().unwrap() >= a.counter);
+                            assert!(store.reserved_through(&pk).unwrap() >= a.counter);
                         }
                         Err(e) => {
                             assert_eq!(
-                                (store.clone(), device.replay_guard().clone()),
+                                (store.clone(), device.replay_table().clone()),
                                 before,
                                 "seed {seed}: {e:?} changed state"
                             );

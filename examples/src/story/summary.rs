@@ -121,14 +121,14 @@ impl Story {
         );
         self.report.figure(
             "lamp_gate_bytes",
-            "lamp RAM: command gate (record, replay guard)",
+            "lamp RAM: command gate (record, replay table)",
             gate as f64,
             "B",
             0,
         );
         self.report.figure(
             "lamp_flash_bytes",
-            "lamp flash: replay mark (2 pages × record)",
+            "lamp flash: replay table (2 pages × record)",
             (2 * itc_device_sdk::flash::RECORD_LEN) as f64,
             "B",
             0,

@@ -76,7 +76,7 @@ static uint64_t be64(const uint8_t *p) {
 
 /* ---- flash pages in RAM (NOR semantics) -------------------------------------------------- */
 
-#define PAGE_SIZE 256
+#define PAGE_SIZE 1024
 typedef struct {
     uint8_t pages[2][PAGE_SIZE];
     int erases;
@@ -153,6 +153,7 @@ static void scenario(void) {
     Blob record = load("record.bin"), proof = load("proof.bin");
     Blob owner = load("cmd_owner.bin"), owner2 = load("cmd_owner2.bin");
     Blob grantee = load("cmd_grantee.bin"), stranger = load("cmd_stranger.bin");
+    Blob grantee_max = load("cmd_grantee_max.bin"), owner3 = load("cmd_owner3.bin");
     Blob manifest = load("manifest.bin"), downgrade = load("manifest_downgrade.bin");
     Blob nowb = load("now.bin");
     uint64_t now = be64(nowb.bytes);
@@ -163,6 +164,7 @@ static void scenario(void) {
     ItcDeviceConfig cfg;
     CHECK_STATUS(itc_device_config_default(&cfg), ITC_STATUS_OK);
     cfg.epoch_length = 100;
+    CHECK(cfg.max_command_lifetime_ms == 3600000); /* one hour */
 
     CHECK_STATUS(itc_device_init_with_key(device, sizeof device, &cfg, key.bytes, &fl),
                  ITC_STATUS_OK);
@@ -195,7 +197,12 @@ static void scenario(void) {
     CHECK(r.argument_len == 8 && memcmp(r.argument, "level=40", 8) == 0);
     CHECK_STATUS(command(&grantee, now, &r), ITC_STATUS_OK);
     CHECK(r.access == ITC_ACCESS_DELEGATE && r.grant_expires_at == 1000000);
-    CHECK(flash.erases == 1); /* one replay-window reservation for all three counters */
+    CHECK(flash.erases == 2); /* replay state per issuer: the owner's slot, the grantee's */
+    /* Issue 16.5: the grantee sends counter UINT64_MAX; the owner's next counter still works. */
+    CHECK_STATUS(command(&grantee_max, now, &r), ITC_STATUS_OK);
+    CHECK_STATUS(command(&owner3, now, &r), ITC_STATUS_OK);
+    CHECK(r.access == ITC_ACCESS_OWNER && r.counter == 3);
+    CHECK(flash.erases == 3);
     /* Expired: the commands expire five minutes after `now`. */
     CHECK_STATUS(command(&owner, now + 301000, &r), ITC_STATUS_EXPIRED);
 
@@ -230,7 +237,9 @@ static void scenario(void) {
                                              proof.len),
                  ITC_STATUS_OK);
     CHECK_STATUS(command(&grantee, now, &r), ITC_STATUS_REPLAYED);
-    CHECK(r.replay_floor == 65);
+    CHECK(r.replay_floor == UINT64_MAX); /* the grantee's own floor */
+    CHECK_STATUS(command(&owner2, now, &r), ITC_STATUS_REPLAYED);
+    CHECK(r.replay_floor == 65); /* the owner's counter 1 plus the window */
 
     /* ---- boundary: NULL, short, misaligned, uninitialised -------------------------------- */
     CHECK_STATUS(command(&owner, now, NULL), ITC_STATUS_REPLAYED); /* result is optional */
@@ -300,11 +309,15 @@ static void scenario(void) {
     CHECK_STATUS(itc_device_deinit(device), ITC_STATUS_OK);
 
     CHECK(strcmp(itc_status_name(ITC_STATUS_REPLAYED), "ITC_STATUS_REPLAYED") == 0);
+    CHECK(strcmp(itc_status_name(ITC_STATUS_EXPIRY_BELOW_FLOOR), "ITC_STATUS_EXPIRY_BELOW_FLOOR") == 0);
+    CHECK(strcmp(itc_status_name(ITC_STATUS_EXPIRES_TOO_LATE), "ITC_STATUS_EXPIRES_TOO_LATE") == 0);
+    CHECK(ITC_STATUS_REPLAY_TABLE_FULL == 112);
     CHECK(strcmp(itc_status_name(12345), "ITC_STATUS_UNKNOWN") == 0);
     CHECK(itc_api_version() == ITC_API_VERSION);
 
     Blob all[] = {key, vendor, anchor, validators, header, cert, record, proof,
-                  owner, owner2, grantee, stranger, manifest, downgrade, nowb};
+                  owner, owner2, grantee, stranger, grantee_max, owner3, manifest, downgrade,
+                  nowb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i].bytes);
 }
 

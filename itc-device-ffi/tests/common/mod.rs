@@ -5,7 +5,7 @@ use core::ffi::c_void;
 
 use itc_device_ffi::{ItcFlash, ItcSigner, ITC_DEVICE_SIZE, ITC_IMAGE_VERIFIER_SIZE};
 
-pub const PAGE: usize = 64;
+pub const PAGE: usize = 1024;
 
 /// Two (or more) flash pages in RAM with NOR semantics, counting erases, optionally failing.
 pub struct RamFlash {
@@ -153,6 +153,9 @@ pub mod fixtures {
     pub const CMD_OWNER2: &[u8] = include_bytes!("../../../firmware/fixtures/cmd_owner2.bin");
     pub const CMD_GRANTEE: &[u8] = include_bytes!("../../../firmware/fixtures/cmd_grantee.bin");
     pub const CMD_STRANGER: &[u8] = include_bytes!("../../../firmware/fixtures/cmd_stranger.bin");
+    pub const CMD_GRANTEE_MAX: &[u8] =
+        include_bytes!("../../../firmware/fixtures/cmd_grantee_max.bin");
+    pub const CMD_OWNER3: &[u8] = include_bytes!("../../../firmware/fixtures/cmd_owner3.bin");
     pub const MANIFEST: &[u8] = include_bytes!("../../../firmware/fixtures/manifest.bin");
     pub const MANIFEST_DOWNGRADE: &[u8] =
         include_bytes!("../../../firmware/fixtures/manifest_downgrade.bin");
