@@ -407,18 +407,9 @@ impl<S: Signer + Clone> Validator<S> {
             genesis.validators.clone(),
             config.cosign,
         );
-        let mut v = Validator {
-            config,
-            replica,
-            node,
-            cosigner,
-            timers: BTreeMap::new(),
-            safety_facts: 0,
-            now_ms: genesis_time_ms,
-            next_sync_ms: genesis_time_ms.saturating_add(config.sync_interval_ms),
-            sync_probes: 0,
-            ready: Ready::default(),
-        };
+        let first_sync = genesis_time_ms.saturating_add(config.sync_interval_ms);
+        let mut v =
+            Validator::assemble(config, replica, node, cosigner, genesis_time_ms, first_sync);
         v.ready.writes = writes;
         v.ready
             .writes
@@ -493,20 +484,33 @@ impl<S: Signer + Clone> Validator<S> {
         };
         let replica = Replica::restore(config.pbft, signer.clone(), record, chain_tip)?;
         let cosigner = CoSigner::new(config.chain_id, signer, in_force, config.cosign);
-        let mut v = Validator {
+        // Back from a crash: ask a peer for what was missed at once.
+        let mut v = Validator::assemble(config, replica, node, cosigner, now_ms, now_ms);
+        v.safety_facts = log.facts.len();
+        v.pump()?;
+        Ok(v)
+    }
+
+    fn assemble(
+        config: ValidatorConfig,
+        replica: Replica<S>,
+        node: FullNode,
+        cosigner: CoSigner<S>,
+        now_ms: u64,
+        next_sync_ms: u64,
+    ) -> Self {
+        Validator {
             config,
             replica,
             node,
             cosigner,
             timers: BTreeMap::new(),
-            safety_facts: log.facts.len(),
+            safety_facts: 0,
             now_ms,
-            next_sync_ms: now_ms,
+            next_sync_ms,
             sync_probes: 0,
             ready: Ready::default(),
-        };
-        v.pump()?;
-        Ok(v)
+        }
     }
 
     // ------------------------------------------------------------------ accessors

@@ -394,7 +394,6 @@ impl Chain {
             }
         }
         let proposer = self.observer;
-        let now = self.now;
         let ready = {
             let node = self
                 .nodes
@@ -405,7 +404,6 @@ impl Chain {
                 .map_err(|e| StoryError::Validator(Box::new(e)))?;
             node.validator.take_ready()
         };
-        let _ = now;
         self.finish(proposer, ready);
         let limit = self.now.saturating_add(10_000);
         let found = |c: &Chain| {
