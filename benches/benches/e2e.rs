@@ -1,9 +1,9 @@
 //! End to end (`itc-examples`): what the seams between the crates cost on the host.
 //!
 //! * `e2e/transfer_committed` — one signed ledger transfer from submission to f + 1 replies:
-//!   four `itc-pbft` replicas (real signatures) over the simulated network (no loss), each
+//!   four `itc_chain::Validator`s (real signatures) over the simulated network (no loss), each
 //!   executing it with its own `itc-ledger`, plus the full node re-executing it and storing the
-//!   certified block and the state for proofs (`itc-spv` `ChainStore`). One request per block,
+//!   certified block and the state for proofs (`itc_chain::FullNode`). One request per block,
 //!   so this is the per-block cost of the whole pipeline, not a throughput figure.
 //! * `e2e/lamp_refresh` — the lamp's side of a state change: verify one new certified header
 //!   (`itc-device-sdk`'s embedded light client), prove its ownership record and install it.

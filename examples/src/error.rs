@@ -35,9 +35,15 @@ pub enum StoryError {
     /// A ledger transaction could not be built.
     #[error("ledger: {0}")]
     Ledger(itc_ledger::TxError),
-    /// The full node's store refused something.
-    #[error("store: {0}")]
-    Store(itc_spv::server::StoreError),
+    /// The full node refused its genesis.
+    #[error("full node genesis: {0}")]
+    FullNodeGenesis(itc_chain::GenesisRejected),
+    /// The full node refused a block an honest validator committed.
+    #[error("full node: {0}")]
+    FullNode(itc_chain::BlockRejected),
+    /// The light client's reference test chain (`spv_sync`) refused a block.
+    #[error("test chain: {0}")]
+    TestChain(itc_spv::server::StoreError),
     /// A light client refused a response it needed.
     #[error("light client: {0}")]
     Spv(itc_spv::SpvError),

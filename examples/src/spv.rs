@@ -1,5 +1,5 @@
 //! A light client as a device or a phone runs it: an `itc-spv` [`LightClient`] that talks to
-//! a full node's [`ProofServer`] (here directly, bytes counted as if they went over a link) and
+//! a full node's [`Server`] (here directly, bytes counted as if they went over a link) and
 //! measures what verification costs.
 //!
 //! ```
@@ -26,9 +26,9 @@ use std::time::Instant;
 use itc_crypto::{Encode, Hash};
 use itc_device_sdk::VerifiedState;
 use itc_ledger::{StateKey, StateProof};
-use itc_spv::{Config, Event, LightClient, ProofServer, Request, Response, TrustAnchor};
+use itc_spv::{Config, Event, LightClient, Request, Response, TrustAnchor};
 
-use crate::chain::Chain;
+use crate::chain::{Chain, Server};
 use crate::error::StoryError;
 
 /// Largest validator set a device or phone can follow.
@@ -149,7 +149,7 @@ impl<const K: usize> SpvNode<K> {
         }
     }
 
-    fn exchange(&mut self, server: &ProofServer, request: &Request) -> Response<MAX_SET> {
+    fn exchange(&mut self, server: &Server, request: &Request) -> Response<MAX_SET> {
         let response = server.answer::<MAX_SET>(request);
         self.stats.requests += 1;
         self.stats.bytes_up += request.encoded_len() as u64;
@@ -158,9 +158,9 @@ impl<const K: usize> SpvNode<K> {
     }
 
     /// Follows the full node to its tip; returns how many headers were verified.
-    pub fn sync(&mut self, server: &ProofServer, now_ms: u64) -> Result<u64, StoryError> {
+    pub fn sync(&mut self, server: &Server, now_ms: u64) -> Result<u64, StoryError> {
         let before = self.stats.headers_verified;
-        self.client.sync_to(server.store().tip().height);
+        self.client.sync_to(server.tip().height);
         for _ in 0..10_000 {
             let Some(request) = self.client.poll_request() else {
                 return Ok(self.stats.headers_verified - before);
@@ -193,7 +193,7 @@ impl<const K: usize> SpvNode<K> {
     /// Proves `key` under the newest verified header.
     pub fn prove_state(
         &mut self,
-        server: &ProofServer,
+        server: &Server,
         key: StateKey,
         now_ms: u64,
     ) -> Result<ProvenState, StoryError> {
@@ -232,7 +232,7 @@ impl<const K: usize> SpvNode<K> {
     /// Proves that the request with batch leaf `leaf` is in block `height`.
     pub fn prove_transaction(
         &mut self,
-        server: &ProofServer,
+        server: &Server,
         height: u64,
         leaf: Hash,
         now_ms: u64,
@@ -262,7 +262,7 @@ impl<const K: usize> SpvNode<K> {
     /// verified header's state root.
     pub fn prove_dag_transaction(
         &mut self,
-        server: &ProofServer,
+        server: &Server,
         anchor: u64,
         tx: Hash,
         now_ms: u64,

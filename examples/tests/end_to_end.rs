@@ -75,7 +75,7 @@ fn the_story_holds_and_the_same_seed_tells_it_the_same_way() {
         );
         assert!(a.report.figure_value(key).is_some(), "figure {key} missing");
     }
-    let tip = |s: &Story| s.chain().server().store().tip().hash();
+    let tip = |s: &Story| s.chain().server().tip().hash();
     assert_eq!(tip(&a), tip(&b), "same seed, same chain");
     // Another seed tells another (still successful) story.
     let c = run_story(Options { seed: 2, ..opts });

@@ -26,11 +26,11 @@ use itc_chain::{
     BlockStore, MemoryStore, PeerMessage, Ready, Recipient, Store, Validator, ValidatorConfig,
 };
 use itc_crypto::quorum::ValidatorSet;
-use itc_crypto::{Address, Encode, Hash, SecretKey};
+use itc_crypto::{Address, Decode, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
-use itc_ledger::{GenesisState, SystemCall};
+use itc_ledger::{DeviceId, GenesisState, OwnershipRecord, StateKey, SystemCall, VendorId, VendorRecord};
 use itc_pbft::{CertifiedBlock, Config as PbftConfig};
-use itc_spv::{Config as SpvConfig, LightClient, TrustAnchor};
+use itc_spv::{Config as SpvConfig, Event as SpvEvent, LightClient, Request, TrustAnchor};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -107,25 +107,37 @@ struct Sim {
     proposal: Option<(usize, SystemCall)>,
 }
 
+/// The simulation's PBFT settings.
+fn pbft() -> PbftConfig {
+    PbftConfig {
+        checkpoint_interval: K,
+        batch_delay_ms: 2,
+        view_change_timeout_ms: 400,
+        max_view_change_timeout_ms: 3_200,
+        fetch_timeout_ms: 200,
+        ..PbftConfig::default()
+    }
+}
+
+/// Genesis: the first `N` validators, every user funded, `vendors` admitted.
+fn genesis(vendors: Vec<(VendorId, VendorRecord)>) -> GenesisState {
+    let keys: Vec<SecretKey> = (0..N).map(validator_key).collect();
+    GenesisState {
+        chain_id: CHAIN_ID,
+        validators: set_of(&keys),
+        balances: (0..TXS).map(|i| (addr(&user(i)), 1_000)).collect(),
+        vendors,
+    }
+}
+
 impl Sim {
     fn new(seed: u64, faults: Faults) -> Sim {
+        let config = ValidatorConfig::new(CHAIN_ID).with_pbft(pbft());
+        Sim::with(seed, faults, config, genesis(Vec::new()))
+    }
+
+    fn with(seed: u64, faults: Faults, config: ValidatorConfig, genesis: GenesisState) -> Sim {
         let keys: Vec<SecretKey> = (0..=N).map(validator_key).collect();
-        let set = set_of(&keys[..N]);
-        let genesis = GenesisState {
-            chain_id: CHAIN_ID,
-            validators: set,
-            balances: (0..TXS).map(|i| (addr(&user(i)), 1_000)).collect(),
-            vendors: Vec::new(),
-        };
-        let pbft = PbftConfig {
-            checkpoint_interval: K,
-            batch_delay_ms: 2,
-            view_change_timeout_ms: 400,
-            max_view_change_timeout_ms: 3_200,
-            fetch_timeout_ms: 200,
-            ..PbftConfig::default()
-        };
-        let config = ValidatorConfig::new(CHAIN_ID).with_pbft(pbft);
         let hosts = keys
             .iter()
             .map(|k| {
@@ -553,4 +565,122 @@ fn validators_agree_recover_and_rotate_under_faults() {
 fn a_view_change_right_after_a_rotation_succeeds() {
     assert!(faults_for(2).rotation);
     run_schedule(2);
+}
+
+/// Issue 17: with `idle_block_interval_ms` set, an idle chain still produces certified (empty)
+/// blocks, one per interval; an ownership change committed at height h is sealed into the
+/// state root of header h + 1 within one interval, and the lamp's light client (anchored at
+/// genesis, fed by a validator's full node) proves the new owner then: no keep-alive
+/// transaction.
+#[test]
+fn an_idle_chain_seals_an_ownership_change_within_one_interval() {
+    const INTERVAL: u64 = 500;
+    /// Network delay (≤ 5 ms a hop) and the batching delay, three PBFT phases.
+    const SLACK: u64 = 40;
+    let vendor = user(20);
+    let (alice, bob) = (user(0), user(1));
+    let lamp_key = user(21).public_key();
+    let lamp = DeviceId::from_key(&lamp_key);
+    let vendors = vec![(
+        VendorId(7),
+        VendorRecord {
+            registry_key: vendor.public_key(),
+            firmware_key: vendor.public_key(),
+        },
+    )];
+    let mut genesis = genesis(vendors);
+    genesis.balances.push((addr(&vendor), 1_000));
+    let config = ValidatorConfig::new(CHAIN_ID).with_pbft(PbftConfig {
+        idle_block_interval_ms: INTERVAL,
+        ..pbft()
+    });
+    let faults = Faults {
+        drop_pct: 0,
+        max_delay_ms: 5,
+        crash: None,
+        rotation: false,
+    };
+    let mut sim = Sim::with(1, faults, config, genesis);
+    sim.now = GENESIS_MS + HEAL_MS; // no faults at all
+
+    // Idle: empty certified blocks, one interval apart.
+    let start = sim.now;
+    assert!(!sim.run(|s| s.now > start + 6 * INTERVAL));
+    let host = &sim.hosts[0];
+    let set = sim.genesis.validators.clone();
+    let tip = host.store.tip_height().unwrap().unwrap();
+    assert!(tip >= 5, "only {tip} idle blocks in {} ms", 6 * INTERVAL);
+    let blocks: Vec<CertifiedBlock> = (1..=tip)
+        .map(|h| host.store.block(h).unwrap().unwrap())
+        .collect();
+    for b in &blocks {
+        assert!(b.batch.is_empty(), "block {} is not empty", b.header.height);
+        b.certificate.verify(&b.header, &set).unwrap();
+    }
+    for pair in blocks.windows(2) {
+        let gap = pair[1].header.timestamp_ms - pair[0].header.timestamp_ms;
+        assert!((INTERVAL..INTERVAL + SLACK).contains(&gap), "gap {gap} ms");
+    }
+
+    // The vendor registers the lamp to Alice; Alice hands it to Bob.
+    let builder = TxBuilder::new(CHAIN_ID);
+    let register = builder
+        .register_device(&vendor, 0, VendorId(7), lamp_key, 1, Some(alice.public_key()))
+        .unwrap()
+        .encode_to_vec();
+    let hand_over = builder
+        .transfer_ownership(&alice, 0, lamp, bob.public_key())
+        .unwrap()
+        .encode_to_vec();
+    let t0 = sim.now + 10;
+    for j in 0..N {
+        sim.at(t0, j, Event::Tx(register.clone()));
+        sim.at(t0 + 100, j, Event::Tx(hand_over.clone()));
+    }
+    let owner_is_bob = |s: &Sim| {
+        s.hosts[0]
+            .validator
+            .as_ref()
+            .unwrap()
+            .node()
+            .ledger()
+            .device(&lamp)
+            .is_some_and(|r| r.owner == bob.public_key())
+    };
+    assert!(sim.run(owner_is_bob), "the hand-over never committed");
+    let committed_at = sim.now;
+    let h = sim.hosts[0].validator.as_ref().unwrap().height();
+    assert!(sim.run(|s| s.hosts[0].validator.as_ref().unwrap().height() > h));
+    let sealed_at = sim.now;
+    assert!(
+        sealed_at - committed_at <= INTERVAL + SLACK,
+        "the next header came {} ms after the commit",
+        sealed_at - committed_at
+    );
+
+    // The lamp's light client proves Bob's ownership under header h + 1.
+    let host = &sim.hosts[0];
+    let v = host.validator.as_ref().unwrap();
+    let anchor = TrustAnchor::genesis(*v.node().genesis(), set.with_capacity::<8>().unwrap());
+    let mut lamp_client: LightClient<2, 8> =
+        LightClient::new(anchor, SpvConfig::new(K), GENESIS_MS).unwrap();
+    lamp_client.sync_to(h + 1);
+    for _ in 0..1_000 {
+        let Some(request) = lamp_client.poll_request() else {
+            break;
+        };
+        let response = v.node().answer::<8, _>(&host.store, &request).unwrap();
+        lamp_client.handle_response(&response, sealed_at).unwrap();
+    }
+    assert_eq!(lamp_client.tip().height(), h + 1);
+    let request = Request::StateProof {
+        height: h + 1,
+        key: StateKey::Device(lamp),
+    };
+    let response = v.node().answer::<8, _>(&host.store, &request).unwrap();
+    let SpvEvent::State(entry) = lamp_client.handle_response(&response, sealed_at).unwrap() else {
+        panic!("no state proof");
+    };
+    let record = OwnershipRecord::decode_bytes(entry.value().unwrap()).unwrap();
+    assert_eq!(record.owner, bob.public_key());
 }

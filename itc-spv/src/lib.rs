@@ -35,11 +35,14 @@
 //!   ([`messages`]).
 //! * **Errors** — [`SpvError`], one enum; [`SpvError::blame`] says who must act ([`error`]).
 //!
-//! Full node (feature `alloc`): [`server`] — [`ChainStore`] fed with committed blocks,
-//! [`ProofServer`] answering every request (moving to `itc-chain`).
+//! Serving light clients is the full node's job: `itc_chain::FullNode` answers every [`Request`]
+//! from its store, with memory bounded by configuration.
 //!
-//! Test kit (feature `testkit`): `testkit::TestChain`, a deterministic certified chain with
-//! rotating validator sets and lazy signing, for tests, examples, benches and simulations.
+//! Test kit (feature `testkit`, not part of the protocol surface): `testkit::TestChain`, a
+//! deterministic certified chain with rotating validator sets and lazy signing, served by the
+//! reference `server::ProofServer` (an in-memory chain store that keeps everything) for the
+//! light client's own tests, examples and simulations; `itc-chain`'s parity test checks that
+//! both servers give the same answers.
 //!
 //! Feature `dag` types DAG transaction ids as `itc_dag::TxId`; without it they are raw
 //! [`itc_crypto::Hash`]es and the tangle is not compiled.
@@ -142,7 +145,7 @@ pub mod proofs;
 mod ring;
 #[cfg(feature = "serde")]
 mod serde_impl;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "testkit")]
 pub mod server;
 mod sync;
 #[cfg(feature = "testkit")]
@@ -155,6 +158,4 @@ pub use messages::{Request, Response};
 pub use mmr::{Mmr, MmrProof};
 pub use proofs::{DagTxId, VerifiedDagTransaction, VerifiedEntry, VerifiedTransaction};
 pub use ring::VerifiedHeader;
-#[cfg(feature = "alloc")]
-pub use server::{ChainStore, ProofServer};
 pub use sync::{Event, MAX_BISECTION_DEPTH};

@@ -1,5 +1,7 @@
-//! The full-node side: a chain store fed with committed blocks, and the [`ProofServer`] that
-//! answers every [`Request`] a light client makes.
+//! The reference server (feature `testkit`): a chain store fed with committed blocks, and the
+//! [`ProofServer`] that answers every [`Request`] a light client makes. It keeps everything in
+//! memory and exists to test the light client against; a real full node is
+//! `itc_chain::FullNode`, whose answers `itc-chain`'s parity test compares with these.
 //!
 //! The store keeps what a light client may ask about: every header (and the accumulator over
 //! them), certificates, validator sets by hash, each block's batch as a Merkle tree, ledger

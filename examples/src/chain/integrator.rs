@@ -7,7 +7,6 @@
 use itc_chain::{PeerMessage, Ready, Recipient, Store, Validator};
 use itc_crypto::{Encode, SecretKey};
 use itc_pbft::CertifiedBlock;
-use itc_spv::server::{BatchRequest, CommittedBlock};
 
 use super::{Chain, Envelope};
 
@@ -264,50 +263,24 @@ impl Chain {
         self.nodes.get(i).is_some_and(|n| n.byzantine)
     }
 
-    /// The full node: re-executes the block an honest validator committed, stores it with its
-    /// certificate and keeps the resulting state for proofs.
+    /// The full node: verifies the block's certificate, executes it and keeps what it serves;
+    /// its state root must be the one the validator computed.
     pub(super) fn feed_full_node(
         &mut self,
         block: CertifiedBlock,
         validator_root: itc_crypto::Hash,
     ) {
         let h = block.header.height;
-        let payloads: Vec<&[u8]> = block
-            .batch
-            .requests()
-            .iter()
-            .map(|r| r.payload.as_slice())
-            .collect();
-        match self.full_node.execute(&payloads, h) {
-            Ok(outcome) => {
-                for r in &outcome.receipts {
+        match self.server.handle_block(block) {
+            Ok(accepted) => {
+                for r in &accepted.outcome.receipts {
                     self.receipts.insert(r.tx_id, (h, r.result));
                 }
-                if outcome.state_root != validator_root {
+                if accepted.outcome.state_root != validator_root {
                     self.stats.store_errors += 1;
                 }
             }
-            Err(_) => self.stats.batch_errors += 1,
+            Err(_) => self.stats.store_errors += 1,
         }
-        let committed = CommittedBlock {
-            header: block.header,
-            certificate: Some(block.certificate),
-            batch: block
-                .batch
-                .requests()
-                .iter()
-                .map(|r| BatchRequest {
-                    client: r.client.0,
-                    request_id: r.id,
-                    payload: r.payload.clone(),
-                })
-                .collect(),
-            next_validators: None,
-        };
-        let store = self.server.store_mut();
-        if store.push_block(committed).is_err() {
-            self.stats.store_errors += 1;
-        }
-        store.add_ledger(&self.full_node);
     }
 }

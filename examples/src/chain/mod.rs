@@ -1,6 +1,7 @@
 //! The main chain of the story: validators over a [`SimNet`], each one an
 //! [`itc_chain::Validator`] (its PBFT replica, its own ledger, its co-signer) with its own
-//! [`MemoryStore`], and a full node's [`ProofServer`] fed by one honest validator. This module
+//! [`MemoryStore`], and a full node ([`Server`]: an `itc_chain::FullNode` over its own store) fed the blocks one
+//! honest validator committed. This module
 //! only simulates the network and the clock (`integrator`): every rule is `itc-chain`'s.
 //! System transactions are co-signed by the validators, each with its own key, after its
 //! operator approved the call ([`Chain::certify`]); nothing here holds a quorum of keys.
@@ -39,8 +40,6 @@ use itc_crypto::{Address, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
 use itc_ledger::{GenesisState, Ledger, SignedTransaction, SystemCall, TxError};
 use itc_pbft::{BlockHeader, CertifiedBlock, ClientId, Config as PbftConfig, Evidence, Request};
-use itc_spv::server::{ChainStore, StateSnapshot};
-use itc_spv::ProofServer;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -49,6 +48,9 @@ use crate::net::{NetConfig, SimNet};
 
 mod byzantine;
 mod integrator;
+mod server;
+
+pub use server::Server;
 
 /// Start of the simulated clock: 2024-01-01T00:00:00Z in ms (any fixed value would do).
 pub const GENESIS_MS: u64 = 1_704_067_200_000;
@@ -200,9 +202,8 @@ pub struct Chain {
     rng: ChaCha8Rng,
     clients: BTreeMap<u64, ClientState>,
     observer: usize,
-    full_node: Ledger,
     receipts: BTreeMap<Hash, (u64, Result<(), TxError>)>,
-    server: ProofServer,
+    server: Server,
     stats: ChainStats,
     latencies: Vec<u64>,
     /// System transactions the validators certified by co-signing, as collected.
@@ -236,6 +237,7 @@ impl Chain {
             vendors: Vec::new(),
         };
         let ledger = Ledger::from_genesis(&genesis).map_err(StoryError::Genesis)?;
+        let server = Server::new(config.pbft.checkpoint_interval, &genesis, GENESIS_MS)?;
         let validator_config = ValidatorConfig::new(config.chain_id).with_pbft(config.pbft);
         let mut nodes = Vec::with_capacity(n);
         for (i, key) in keys.iter().enumerate() {
@@ -257,9 +259,6 @@ impl Chain {
         }
         let observer = nodes.iter().position(|v| !v.byzantine).unwrap_or(0);
         let genesis_header = BlockHeader::genesis(ledger.root(), set.hash(), GENESIS_MS);
-        let mut store = ChainStore::new(genesis_header, set.clone(), StateSnapshot::new())
-            .map_err(StoryError::Store)?;
-        store.add_ledger(&ledger);
         Ok(Chain {
             net: SimNet::new(config.net, config.seed ^ 0x0e7),
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0xb12a),
@@ -271,9 +270,8 @@ impl Chain {
             now: GENESIS_MS,
             clients: BTreeMap::new(),
             observer,
-            full_node: ledger,
             receipts: BTreeMap::new(),
-            server: ProofServer::new(store),
+            server,
             stats: ChainStats::default(),
             latencies: Vec::new(),
             certified: Vec::new(),
@@ -312,24 +310,24 @@ impl Chain {
         self.genesis_header
     }
 
-    /// The full node's proof server.
-    pub fn server(&self) -> &ProofServer {
+    /// The full node.
+    pub fn server(&self) -> &Server {
         &self.server
     }
 
-    /// The full node's proof server, mutably (to add DAG snapshots).
-    pub fn server_mut(&mut self) -> &mut ProofServer {
+    /// The full node, mutably (to add DAG snapshots).
+    pub fn server_mut(&mut self) -> &mut Server {
         &mut self.server
     }
 
     /// The full node's ledger (it re-executes the blocks an honest validator hands it).
     pub fn full_node_ledger(&self) -> &Ledger {
-        &self.full_node
+        self.server.ledger()
     }
 
     /// Height of the newest block the full node holds.
     pub fn tip_height(&self) -> u64 {
-        self.server.store().tip().height
+        self.server.tip().height
     }
 
     /// All validators.

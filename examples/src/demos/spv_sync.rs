@@ -1,4 +1,5 @@
-//! `spv_sync`: `itc-spv` on its own.
+//! `spv_sync`: `itc-spv` on its own, against its reference test chain (`itc_spv::testkit`,
+//! lazily signed, so 30,000 blocks cost signatures only where the device asks).
 //!
 //! A device anchored at genesis syncs a long chain whose validator set is replaced every epoch:
 //! it skips (1/3 trust), bisects where trust runs out, back-fills the skipped headers into its
@@ -38,7 +39,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
     chain.extend(4);
     chain
         .push_block(vec![cmd.clone()], None)
-        .map_err(StoryError::Store)?; // block 5
+        .map_err(StoryError::TestChain)?; // block 5
     chain.extend(blocks - 15);
     let key = StateKey::Account(Address([7; 20]));
     let funded = Account {
@@ -51,7 +52,7 @@ pub fn run(report: &mut Report, scale: Scale) -> Result<(), StoryError> {
             Vec::new(),
             Some(StateSnapshot::from_records([(key, funded.clone())])),
         )
-        .map_err(StoryError::Store)?;
+        .map_err(StoryError::TestChain)?;
     chain.extend(9);
     let built = started.elapsed();
     report.say(format!(

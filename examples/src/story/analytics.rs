@@ -111,10 +111,9 @@ impl Story {
         let outs = self.chain.wait(&[t1, t2], 120_000)?;
         let funded = outs.iter().all(|o| o.result.is_ok());
         let height = outs.iter().map(|o| o.height).max().unwrap_or(0);
-        let header = *self
+        let header = self
             .chain
             .server()
-            .store()
             .header(height)
             .ok_or(StoryError::Unexpected("funding block missing"))?;
         // The activation rule is itc-chaincode's: the funding block keys the plan.
@@ -202,16 +201,15 @@ impl Story {
             );
         }
         let beacon_height = self.heartbeat()?;
-        let beacon_header = *self
+        let beacon_header = self
             .chain
             .server()
-            .store()
             .header(beacon_height)
             .ok_or(StoryError::Unexpected("beacon block missing"))?;
         // The beacon rule is itc-chaincode's: the first block at or after the deadline.
         let parent_ts = beacon_height
             .checked_sub(1)
-            .and_then(|h| self.chain.server().store().header(h))
+            .and_then(|h| self.chain.server().header(h))
             .map(|h| h.timestamp_ms);
         let itc_chaincode::Beacon {
             seed: beacon,

@@ -3,7 +3,7 @@
 //! hand it to the gateway — both through `itc-device-sdk`'s `TelemetryTx`. The gateway's tangle
 //! node confirms readings by approving weight; the main chain anchors a snapshot (the seam
 //! `DagSnapshot::root` → ledger `AnchorDag` → `Tangle::handle_anchor` and the full node's
-//! `ChainStore::add_snapshot` is wired here); the lamp's light client proves one of its readings
+//! `FullNode::add_dag_snapshot` is wired here); the lamp's light client proves one of its readings
 //! final.
 
 use std::collections::BTreeMap;
@@ -336,8 +336,7 @@ impl Story {
         let stored = self
             .chain
             .server_mut()
-            .store_mut()
-            .add_snapshot(seq, &snapshot);
+            .add_dag_snapshot(&snapshot);
         let finalized: Vec<u64> = snapshot
             .finalized
             .iter()
