@@ -303,6 +303,11 @@ impl<S: Signer> Replica<S> {
             // At the first tick, (re)send our view-change: whoever is in that view answers
             // with its new-view (see `on_view_change`).
             r.set_timer(Timer::ViewChange, 0);
+        } else if config.idle_block_interval_ms > 0 {
+            // Idle blocks on: at the first tick the primary proposes (or schedules) the next
+            // empty block and every replica starts expecting one, so even a chain that never
+            // sees a request moves (and a silent primary is replaced).
+            r.set_timer(Timer::Idle, 0);
         }
         Ok(r)
     }
@@ -467,7 +472,10 @@ impl<S: Signer> Replica<S> {
                 Timer::ViewChange => self.on_view_change_timeout()?,
                 Timer::Fetch => self.on_fetch_timeout(),
                 Timer::BatchFetch => self.on_batch_fetch_timeout()?,
-                Timer::Idle => self.try_propose()?,
+                Timer::Idle => {
+                    self.arm_request_timer();
+                    self.try_propose()?;
+                }
             }
         }
         Ok(())
@@ -577,17 +585,25 @@ impl<S: Signer> Replica<S> {
         }
     }
 
-    /// Keeps the request timer armed while anything waits to commit.
+    /// Keeps the request timer armed while anything waits to commit, and, with idle blocks on
+    /// ([`Config::idle_block_interval_ms`]), while nothing does: a block is then due within one
+    /// interval whatever the load, so a primary that stops producing the empty ones is
+    /// suspected like one that sits on a request (else a silent primary would stall an idle
+    /// chain, and its last state change would never become provable).
     pub(crate) fn arm_request_timer(&mut self) {
         if !self.active {
             return;
         }
-        if self.pending.is_empty() {
+        let idle = self.config.idle_block_interval_ms;
+        if self.pending.is_empty() && idle == 0 {
             self.cancel_timer(Timer::ViewChange);
         } else if !self.timers.contains_key(&Timer::ViewChange) {
-            let d = self
-                .now
-                .saturating_add(self.config.view_change_timeout(self.vc_attempts));
+            let wait = self.config.view_change_timeout(self.vc_attempts);
+            let d = if self.pending.is_empty() {
+                self.now.saturating_add(idle).saturating_add(wait)
+            } else {
+                self.now.saturating_add(wait)
+            };
             self.set_timer(Timer::ViewChange, d);
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! * **Trigger.** A replica with a pending request that sees no commit within the request
 //!   timeout sends `ViewChange(v + 1)` with its stable checkpoint certificate and every
-//!   prepared certificate above it, and stops taking ordering messages of view `v`.
+//!   prepared certificate above it, and stops taking ordering messages of view `v`. With idle
+//!   blocks on (`Config::idle_block_interval_ms`), a block is due within one interval even
+//!   with nothing to order, so no commit within interval + timeout triggers it too.
 //! * **Back-off.** The timeout doubles with every view change that brings no progress (reset by
 //!   the next delivered block), capped by `Config::max_view_change_timeout_ms`. A replica
 //!   waiting for `NewView(v + 1)` re-sends its view-change when the timer fires and moves on
@@ -122,7 +124,8 @@ impl<S: Signer> Replica<S> {
 
     pub(crate) fn on_view_change_timeout(&mut self) -> Result<(), PbftError> {
         if self.active {
-            if self.pending_requests() == 0 {
+            // Nothing waits and no block is due (idle blocks off): nothing to suspect.
+            if self.pending_requests() == 0 && self.config.idle_block_interval_ms == 0 {
                 return Ok(());
             }
             return match self.view.checked_add(1) {

@@ -55,6 +55,11 @@ pub use server::Server;
 /// Start of the simulated clock: 2024-01-01T00:00:00Z in ms (any fixed value would do).
 pub const GENESIS_MS: u64 = 1_704_067_200_000;
 
+/// The story's idle-block interval: with no transaction waiting, the primary proposes an
+/// empty block this long after the previous one, so every state change is provable (by the next
+/// header's state root) within this long of its commit, with no keep-alive transaction.
+pub const IDLE_BLOCK_MS: u64 = 1_000;
+
 /// How the chain is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainConfig {
@@ -73,7 +78,8 @@ pub struct ChainConfig {
 }
 
 impl ChainConfig {
-    /// Four honest validators, the default network, PBFT defaults with a 2 ms batching delay.
+    /// Four honest validators, the default network, PBFT defaults with a 2 ms batching delay
+    /// and an empty block after [`IDLE_BLOCK_MS`] without one.
     pub fn new(seed: u64) -> Self {
         ChainConfig {
             validators: 4,
@@ -81,6 +87,7 @@ impl ChainConfig {
             net: NetConfig::default(),
             pbft: PbftConfig {
                 batch_delay_ms: 2,
+                idle_block_interval_ms: IDLE_BLOCK_MS,
                 ..PbftConfig::default()
             },
             chain_id: 0x17c,
@@ -590,6 +597,17 @@ impl Chain {
             .copied()
             .ok_or(StoryError::Unexpected("no outcome"))?;
         Ok((t, o))
+    }
+
+    /// Runs the network until the full node holds a block at `height` (at most `max_ms` of
+    /// simulated time).
+    pub fn wait_for_height(&mut self, height: u64, max_ms: u64) -> Result<(), StoryError> {
+        let limit = self.now.saturating_add(max_ms);
+        if self.run_until(limit, |c| c.tip_height() >= height) {
+            Ok(())
+        } else {
+            Err(StoryError::NotCommitted { waited_ms: max_ms })
+        }
     }
 
     /// Lets `ms` of simulated time pass (timers fire, messages arrive).

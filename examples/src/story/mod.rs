@@ -219,26 +219,13 @@ impl Story {
         self.chain.execute(client, tx)
     }
 
-    /// Makes sure the newest header carries the state after everything executed so far: a
-    /// header carries the state root of the block *before* it, and PBFT proposes no empty
-    /// blocks, so the gateway's keep-alive (a self-transfer that moves only its nonce) seals
-    /// the state into the next header.
+    /// Waits until the newest header carries the state after everything executed so far: a
+    /// header carries the state root of the block *before* it, and the primary proposes an
+    /// empty block once [`IDLE_BLOCK_MS`](crate::chain::IDLE_BLOCK_MS) passed without one, so
+    /// this takes at most one idle interval (and sends nothing). Returns the tip's height.
     pub(crate) fn seal(&mut self) -> Result<u64, StoryError> {
         let executed = self.chain.full_node_ledger().height();
-        if self.chain.tip_height() > executed {
-            return Ok(self.chain.tip_height());
-        }
-        let gw = &self.cast.gateway;
-        let nonce = self.chain.full_node_ledger().next_nonce(&addr(gw));
-        let tx = self
-            .chain
-            .builder()
-            .transfer(gw, nonce, addr(gw), 1)
-            .map_err(StoryError::Crypto)?;
-        let (_, o) = self.commit(client::GATEWAY, &tx)?;
-        if o.result.is_err() {
-            return Err(StoryError::Unexpected("the keep-alive transaction failed"));
-        }
+        self.chain.wait_for_height(executed + 1, 10 * crate::chain::IDLE_BLOCK_MS)?;
         Ok(self.chain.tip_height())
     }
 

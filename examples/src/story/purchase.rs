@@ -4,9 +4,14 @@
 use itc_ledger::{SystemCall, TxError, VendorRecord};
 
 use super::{addr, client, reason, short, Story, LAMP_MODEL, LAMP_PRICE, VENDOR};
+use crate::chain::IDLE_BLOCK_MS;
 use crate::error::StoryError;
 use crate::lamp::Lamp;
 use crate::report::mean;
+
+/// The primary proposes the idle block when the interval is up; what may come on top: its
+/// batching delay and network jitter.
+const IDLE_SLACK_MS: u64 = 50;
 
 impl Story {
     /// Phase 1: validators, vendor admission, registration, purchase.
@@ -195,6 +200,25 @@ impl Story {
             format!(
                 "state proof {} B, checked in {} µs against header {}",
                 proven.response_bytes, proven.verify_us, proven.state.height
+            ),
+        );
+        // No keep-alive: the hand-over's state is sealed by the next header, which the
+        // primary proposes (empty, if nothing else waits) within one idle interval.
+        let Some((_, hand_over)) = self.purchase else {
+            return Err(StoryError::Unexpected("no purchase recorded"));
+        };
+        let (h, server) = (hand_over.height, self.chain.server());
+        let gap = match (server.header(h), server.header(h + 1)) {
+            (Some(a), Some(b)) => Some(b.timestamp_ms.saturating_sub(a.timestamp_ms)),
+            _ => None,
+        };
+        self.report.expect(
+            "the hand-over is provable within one idle-block interval of its commit, with no keep-alive transaction",
+            proven.state.height > h && gap.is_some_and(|g| g <= IDLE_BLOCK_MS + IDLE_SLACK_MS),
+            format!(
+                "block {h} sealed by header {} {} ms later (interval {IDLE_BLOCK_MS} ms); the story sends no transaction to seal state",
+                h + 1,
+                gap.unwrap_or(u64::MAX)
             ),
         );
         self.report.figure(

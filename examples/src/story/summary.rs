@@ -93,6 +93,13 @@ impl Story {
             "",
             0,
         );
+        self.report.figure(
+            "pbft_view",
+            "highest view of an honest replica (view changes)",
+            self.chain.max_honest_view() as f64,
+            "",
+            0,
+        );
         let net = self.chain.net_stats();
         self.report.figure(
             "pbft_bytes_per_block",
