@@ -27,7 +27,7 @@ impl Chain {
     }
 
     pub(super) fn byzantine_broadcast(&mut self, i: usize, message: Message) {
-        let peers: Vec<usize> = (0..self.nodes.len()).filter(|j| *j != i).collect();
+        let peers: Vec<usize> = self.peers_of(i);
         // Now and then, a corrupted copy of what it sends: one byte flipped.
         if self.rng.next_u32() % 3 == 0 {
             let mut bytes = message.encode_to_vec();
@@ -127,13 +127,13 @@ impl Chain {
         }
     }
 
-    /// Evidence the honest validators gathered, verified against the validator set, as the
-    /// distinct accused signer indices.
-    pub fn verified_evidence(&self) -> BTreeSet<u16> {
+    /// Evidence the honest validators gathered, verified against the set it names a signer
+    /// of, as the distinct accused validator nodes.
+    pub fn verified_evidence(&self) -> BTreeSet<usize> {
         self.honest()
             .flat_map(|n| n.evidence.iter())
-            .filter(|e| e.verify(&self.set).is_ok())
-            .map(|e| e.sender)
+            .filter_map(|e| self.sets.iter().find_map(|set| e.verify(set).ok()))
+            .filter_map(|key| self.index_of(&key))
             .collect()
     }
 }

@@ -181,7 +181,7 @@ impl Chain {
                     self.byzantine_broadcast(i, m);
                 }
                 (Recipient::Validators, m) => {
-                    for j in (0..self.nodes.len()).filter(|j| *j != i) {
+                    for j in self.peers_of(i) {
                         self.send_peer(i, j, m.clone());
                     }
                 }
@@ -233,7 +233,22 @@ impl Chain {
         }
     }
 
-    fn index_of(&self, key: &itc_crypto::PublicKey) -> Option<usize> {
+    /// The other validators of the set node `i` is working in (a node outside it gets no
+    /// consensus traffic, as `itc-node` gives none to a peer whose key is not in the set; it
+    /// follows by fetching blocks).
+    pub(super) fn peers_of(&self, i: usize) -> Vec<usize> {
+        let Some(v) = self.nodes.get(i).map(|n| &n.validator) else {
+            return Vec::new();
+        };
+        let set = v.replica().validators().unwrap_or(v.validators());
+        set.validators()
+            .iter()
+            .filter_map(|m| self.index_of(&m.key))
+            .filter(|j| *j != i)
+            .collect()
+    }
+
+    pub(super) fn index_of(&self, key: &itc_crypto::PublicKey) -> Option<usize> {
         self.keys.iter().position(|k| k.public_key() == *key)
     }
 

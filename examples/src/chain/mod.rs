@@ -63,7 +63,8 @@ pub const IDLE_BLOCK_MS: u64 = 1_000;
 /// How the chain is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainConfig {
-    /// Number of validators (equal power).
+    /// Number of validators at genesis (equal power). One more node runs beside them, outside
+    /// the set, until [`Chain::rotate`] lets it join.
     pub validators: usize,
     /// Validator 0 is Byzantine.
     pub byzantine: bool,
@@ -134,6 +135,21 @@ pub struct ValidatorNode {
     pub roots: BTreeMap<u64, Hash>,
 }
 
+/// What [`Chain::rotate`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Height of the block holding the `SetValidators`.
+    pub committed_at: u64,
+    /// The first block the new set certified (the one after the epoch boundary).
+    pub first_block: u64,
+    /// Its certificate verifies against the new set.
+    pub certified: bool,
+    /// The first block whose certificate carries the joining validator's signature.
+    pub joiner_signed: Option<u64>,
+    /// The leaving validator is still in the new set (must be false).
+    pub leaver_in_set: bool,
+}
+
 /// A submitted request, to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -202,7 +218,10 @@ pub struct Chain {
     config: ChainConfig,
     nodes: Vec<ValidatorNode>,
     keys: Vec<SecretKey>,
+    /// The set in force (for clients: whom to ask, how many replies to wait for).
     set: ValidatorSet,
+    /// Every set the chain has had, genesis first (evidence names a signer of one of them).
+    sets: Vec<ValidatorSet>,
     genesis_header: BlockHeader,
     net: SimNet<Envelope>,
     now: u64,
@@ -230,6 +249,7 @@ impl Chain {
     pub fn new(config: ChainConfig, balances: Vec<(Address, u64)>) -> Result<Self, StoryError> {
         let n = config.validators.max(1);
         let mut keys: Vec<SecretKey> = (0..n).map(|i| validator_key(config.seed, i)).collect();
+        let standby = validator_key(config.seed, n);
         let set = ValidatorSet::new(keys.iter().map(|k| Validator {
             key: k.public_key(),
             power: 1,
@@ -237,6 +257,8 @@ impl Chain {
         .map_err(StoryError::Quorum)?;
         // Node i is signer i: sort keys by their index in the set.
         keys.sort_by_key(|k| set.index_of(&k.public_key()));
+        // The standby node, last: it follows the chain and may join later.
+        keys.push(standby);
         let genesis = GenesisState {
             chain_id: config.chain_id,
             validators: set.clone(),
@@ -246,7 +268,7 @@ impl Chain {
         let ledger = Ledger::from_genesis(&genesis).map_err(StoryError::Genesis)?;
         let server = Server::new(config.pbft.checkpoint_interval, &genesis, GENESIS_MS)?;
         let validator_config = ValidatorConfig::new(config.chain_id).with_pbft(config.pbft);
-        let mut nodes = Vec::with_capacity(n);
+        let mut nodes = Vec::with_capacity(n + 1);
         for (i, key) in keys.iter().enumerate() {
             let (validator, ready) =
                 ChainValidator::new(validator_config, key.clone(), &genesis, GENESIS_MS)
@@ -272,6 +294,7 @@ impl Chain {
             config,
             nodes,
             keys,
+            sets: vec![set.clone()],
             set,
             genesis_header,
             now: GENESIS_MS,
@@ -355,6 +378,95 @@ impl Chain {
     /// Commit latencies (ms) of every transaction so far, in completion order.
     pub fn latencies(&self) -> &[u64] {
         &self.latencies
+    }
+
+    /// Node indices of the validators in force, as a client knows them.
+    fn members(&self) -> Vec<usize> {
+        self.set
+            .validators()
+            .iter()
+            .filter_map(|v| self.index_of(&v.key))
+            .collect()
+    }
+
+    /// Every set the chain has had, genesis first.
+    pub fn validator_sets(&self) -> &[ValidatorSet] {
+        &self.sets
+    }
+
+    /// Replaces validator node `leave` by node `join` (the standby, `ChainConfig::validators`):
+    /// the validators co-sign a `SetValidators` for the ledger's next epoch, `client` submits
+    /// it, and the network runs until the full node holds the first block certified by the new
+    /// set (PBFT's rule: named by the next epoch-boundary header, in force after it).
+    pub fn rotate(&mut self, client: u64, leave: usize, join: usize) -> Result<Rotation, StoryError> {
+        let (Some(leaving), Some(joining)) = (self.keys.get(leave), self.keys.get(join)) else {
+            return Err(StoryError::Unexpected("no such validator node"));
+        };
+        let (leaving, joining) = (leaving.public_key(), joining.public_key());
+        let members = self
+            .set
+            .validators()
+            .iter()
+            .filter(|v| v.key != leaving)
+            .copied()
+            .chain([Validator {
+                key: joining,
+                power: 1,
+            }]);
+        let new_set = ValidatorSet::new(members).map_err(StoryError::Quorum)?;
+        let new_hash = new_set.hash();
+        let epoch = self.server.ledger().validator_epoch().saturating_add(1);
+        let tx = self.certify(SystemCall::SetValidators {
+            epoch,
+            validators: Box::new(new_set.clone()),
+        })?;
+        let (_, outcome) = self.execute(client, &tx)?;
+        if let Err(e) = outcome.result {
+            return Err(StoryError::Ledger(e));
+        }
+        let limit = self.now.saturating_add(120_000);
+        if !self.run_until(limit, |c| c.server.tip().validator_set_hash == new_hash) {
+            return Err(StoryError::Unexpected("the new validator set never took force"));
+        }
+        let first = self.server.tip().height;
+        let block = self
+            .server
+            .block(first)
+            .ok_or(StoryError::Unexpected("the full node lost its tip block"))?;
+        let certified = block.certificate.verify(&block.header, &new_set).is_ok();
+        // A quorum needs three of four: the joiner, still catching up, may be missing from the
+        // first certificates. Run on until a block carries its signature.
+        let joiner = new_set.index_of(&joining);
+        let signed_by_joiner = |c: &Chain, h: u64| {
+            c.server
+                .block(h)
+                .is_some_and(|b| joiner.is_some_and(|i| b.certificate.signers().get(i)))
+        };
+        let mut joiner_signed = None;
+        let limit = self.now.saturating_add(60_000);
+        let mut next = first;
+        while joiner_signed.is_none() {
+            while next <= self.tip_height() {
+                if signed_by_joiner(self, next) {
+                    joiner_signed = Some(next);
+                    break;
+                }
+                next += 1;
+            }
+            if joiner_signed.is_some() || !self.run_until(limit, |c| c.tip_height() >= next) {
+                break;
+            }
+        }
+        let rotation = Rotation {
+            committed_at: outcome.height,
+            first_block: first,
+            certified,
+            joiner_signed,
+            leaver_in_set: new_set.index_of(&leaving).is_some(),
+        };
+        self.set = new_set.clone();
+        self.sets.push(new_set);
+        Ok(rotation)
     }
 
     /// Highest view an honest replica is in (0 if no view change happened).
@@ -503,7 +615,7 @@ impl Chain {
         let request = Request::new(ClientId(client), request_id, payload);
         let bytes = request.encoded_len();
         let from = n + client as usize;
-        for i in 0..n {
+        for i in self.members() {
             self.net.send(
                 from,
                 i,

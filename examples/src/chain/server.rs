@@ -65,6 +65,11 @@ impl Server {
         infallible(self.store.header(height))
     }
 
+    /// The certified block at `height`, if stored.
+    pub fn block(&self, height: u64) -> Option<CertifiedBlock> {
+        infallible(self.store.block(height))
+    }
+
     /// The ledger after the tip block.
     pub fn ledger(&self) -> &Ledger {
         self.node.ledger()

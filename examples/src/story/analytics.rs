@@ -1,4 +1,4 @@
-//! Phase 5: privacy-preserving analytics. Lumen asks "how many distinct homes used dimming this
+//! Phase 6: privacy-preserving analytics. Lumen asks "how many distinct homes used dimming this
 //! week, and what is the mean brightness?" as two chaincode plans funded into ledger escrow.
 //! Each lamp runs the plans over its own usage log and answers with a signed sketch; the
 //! validators' aggregator releases only the noised aggregates (over at least k = 50 devices)
@@ -59,7 +59,7 @@ impl Story {
         }
     }
 
-    /// Phase 5.
+    /// Phase 6.
     pub(crate) fn phase_analytics(&mut self) -> Result<(), StoryError> {
         self.report
             .phase("Privacy-preserving analytics: a vendor's question, answered by the lamps");

@@ -1,4 +1,4 @@
-//! Phase 6: a firmware update. The lamp pins the vendor's firmware key by proving the vendor's
+//! Phase 7: a firmware update. The lamp pins the vendor's firmware key by proving the vendor's
 //! record on chain; Lumen publishes a signed manifest on the tangle; the lamp checks it and
 //! streams the image through its verifier. A tampered image, a forged manifest and a
 //! downgrade are refused.
@@ -48,7 +48,7 @@ fn verdict_text(v: &Verdict) -> String {
 }
 
 impl Story {
-    /// Phase 6.
+    /// Phase 7.
     pub(crate) fn phase_firmware(&mut self) -> Result<(), StoryError> {
         self.report
             .phase("Firmware update: signed, published, verified by the lamp");

@@ -31,6 +31,7 @@ mod purchase;
 mod settlement;
 mod summary;
 mod telemetry;
+mod validators;
 
 use std::fmt::Debug;
 use std::time::Instant;
@@ -174,10 +175,11 @@ impl Story {
     /// records a failed expectation with its error and the story stops there.
     pub fn run(&mut self) -> bool {
         type Phase = fn(&mut Story) -> Result<(), StoryError>;
-        let phases: [(&str, Phase); 7] = [
+        let phases: [(&str, Phase); 8] = [
             ("purchase", Story::phase_purchase),
             ("lamp sync", Story::phase_lamp_sync),
             ("commands", Story::phase_commands),
+            ("validators", Story::phase_validators),
             ("telemetry", Story::phase_telemetry),
             ("analytics", Story::phase_analytics),
             ("firmware", Story::phase_firmware),

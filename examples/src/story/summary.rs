@@ -1,4 +1,4 @@
-//! Phase 7: the final checks over the whole run, and the measured figures.
+//! Phase 8: the final checks over the whole run, and the measured figures.
 
 use super::Story;
 use crate::error::StoryError;
@@ -7,7 +7,7 @@ use crate::report::{mean, percentile};
 use crate::spv::MAX_SET;
 
 impl Story {
-    /// Phase 7.
+    /// Phase 8.
     pub(crate) fn phase_summary(&mut self) -> Result<(), StoryError> {
         self.report.phase("Summary: what held, what it cost");
         let agreed = self.chain.check_agreement();

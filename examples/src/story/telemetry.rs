@@ -1,4 +1,4 @@
-//! Phase 4: telemetry on the tangle. Lamps (mains-powered: PoW is their credential) work their
+//! Phase 5: telemetry on the tangle. Lamps (mains-powered: PoW is their credential) work their
 //! proof of work themselves; battery sensors (vouched for by the gateway's stake: little PoW)
 //! hand it to the gateway — both through `itc-device-sdk`'s `TelemetryTx`. The gateway's tangle
 //! node confirms readings by approving weight; the main chain anchors a snapshot (the seam
@@ -128,7 +128,7 @@ impl Story {
         Ok(())
     }
 
-    /// Phase 4.
+    /// Phase 5.
     pub(crate) fn phase_telemetry(&mut self) -> Result<(), StoryError> {
         self.report
             .phase("Telemetry on the DAG side chain, anchored on the main chain, proven by SPV");
