@@ -47,6 +47,7 @@ const SIMULATED: &[&str] = &[
     "commit_ms_max",
     "transactions",
     "blocks",
+    "pbft_view",
     "net_dropped",
     "lamp_sync_bytes",
 ];
@@ -61,7 +62,7 @@ fn the_story_holds_and_the_same_seed_tells_it_the_same_way() {
     // Every phase ran and said something checkable.
     assert_eq!(
         a.phase_times().len(),
-        7,
+        8,
         "phases run: {:?}",
         a.phase_times()
     );

@@ -159,7 +159,7 @@ fn pbft_messages() -> Vec<Message> {
     for step in 0..6 {
         now += 20_000;
         for i in (0..4).filter(|i| *i != primary) {
-            let _ = nodes[i].handle_tick(now);
+            let _ = nodes[i].handle_timeout(now);
             pump(&mut nodes, &mut queue, i, now, &mut seen, Some(primary));
         }
         let _ = step;

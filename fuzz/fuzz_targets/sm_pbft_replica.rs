@@ -316,7 +316,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let i = usize::from(node) % N;
                 let now = net.now;
                 if let Some(n) = net.nodes.get_mut(i) {
-                    let _ = n.replica.handle_tick(now);
+                    let _ = n.replica.handle_timeout(now);
                 }
                 net.process(i);
             }

@@ -82,7 +82,6 @@
 //! ```
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use itc_crypto::encoding::{Decode, DecodeError, Encode, Reader, Writer};
@@ -92,7 +91,7 @@ use itc_ledger::{GenesisState, Receipt, SignedTransaction};
 use itc_pbft::epoch::Epoch;
 use itc_pbft::{
     Action, CertifiedBlock, ChainTip, ClientId, Config as PbftConfig, Durable, Evidence, Executed,
-    Genesis, Message, PbftError, Replica, Request, SafetyRecord, Timer,
+    Genesis, Message, PbftError, Replica, Request, SafetyRecord,
 };
 
 use crate::cosign::{
@@ -368,7 +367,6 @@ pub struct Validator<S: Signer + Clone> {
     replica: Replica<S>,
     node: FullNode,
     cosigner: CoSigner<S>,
-    timers: BTreeMap<Timer, u64>,
     /// Safety facts appended since the last whole record.
     safety_facts: usize,
     /// The latest time any input carried.
@@ -504,7 +502,6 @@ impl<S: Signer + Clone> Validator<S> {
             replica,
             node,
             cosigner,
-            timers: BTreeMap::new(),
             safety_facts: 0,
             now_ms,
             next_sync_ms,
@@ -558,7 +555,7 @@ impl<S: Signer + Clone> Validator<S> {
     /// The earliest deadline at which [`Validator::handle_timeout`] has work, if any.
     pub fn poll_timeout(&self) -> Option<u64> {
         let sync = (self.config.sync_interval_ms > 0).then_some(self.next_sync_ms);
-        self.timers.values().copied().chain(sync).min()
+        self.replica.poll_timeout().into_iter().chain(sync).min()
     }
 
     // ------------------------------------------------------------------ inputs
@@ -571,11 +568,10 @@ impl<S: Signer + Clone> Validator<S> {
     /// The clock reached `now_ms`: fires every deadline due. Returns the step's output.
     pub fn handle_timeout(&mut self, now_ms: u64) -> Ready {
         self.now_ms = self.now_ms.max(now_ms);
-        let due = self.timers.values().any(|d| *d <= self.now_ms);
+        let due = self.replica.poll_timeout().is_some_and(|d| d <= self.now_ms);
         if due {
             let now = self.now_ms;
-            self.timers.retain(|_, d| *d > now);
-            if let Err(e) = self.replica.handle_tick(now).map_err(ValidatorError::from) {
+            if let Err(e) = self.replica.handle_timeout(now).map_err(ValidatorError::from) {
                 self.ready.refused.push(e);
             }
             self.pump_or_refuse();
@@ -815,12 +811,6 @@ impl<S: Signer + Clone> Validator<S> {
             Action::Fetch { peer, from, to } => {
                 let to = to.min(from.saturating_add(MAX_FETCH_BLOCKS - 1));
                 self.ready.fetches.push(Fetch { peer, from, to });
-            }
-            Action::SetTimer { timer, deadline } => {
-                self.timers.insert(timer, deadline);
-            }
-            Action::CancelTimer(timer) => {
-                self.timers.remove(&timer);
             }
         }
         Ok(())

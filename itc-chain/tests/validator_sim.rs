@@ -136,6 +136,24 @@ impl Sim {
         Sim::with(seed, faults, config, genesis(Vec::new()))
     }
 
+    /// A fault-free network (delays of at most 5 ms) and idle blocks every `interval_ms`,
+    /// started past the heal.
+    fn idle(seed: u64, interval_ms: u64, genesis: GenesisState) -> Sim {
+        let config = ValidatorConfig::new(CHAIN_ID).with_pbft(PbftConfig {
+            idle_block_interval_ms: interval_ms,
+            ..pbft()
+        });
+        let faults = Faults {
+            drop_pct: 0,
+            max_delay_ms: 5,
+            crash: None,
+            rotation: false,
+        };
+        let mut sim = Sim::with(seed, faults, config, genesis);
+        sim.now = GENESIS_MS + HEAL_MS;
+        sim
+    }
+
     fn with(seed: u64, faults: Faults, config: ValidatorConfig, genesis: GenesisState) -> Sim {
         let keys: Vec<SecretKey> = (0..=N).map(validator_key).collect();
         let hosts = keys
@@ -590,18 +608,7 @@ fn an_idle_chain_seals_an_ownership_change_within_one_interval() {
     )];
     let mut genesis = genesis(vendors);
     genesis.balances.push((addr(&vendor), 1_000));
-    let config = ValidatorConfig::new(CHAIN_ID).with_pbft(PbftConfig {
-        idle_block_interval_ms: INTERVAL,
-        ..pbft()
-    });
-    let faults = Faults {
-        drop_pct: 0,
-        max_delay_ms: 5,
-        crash: None,
-        rotation: false,
-    };
-    let mut sim = Sim::with(1, faults, config, genesis);
-    sim.now = GENESIS_MS + HEAL_MS; // no faults at all
+    let mut sim = Sim::idle(1, INTERVAL, genesis);
 
     // Idle: empty certified blocks, one interval apart.
     let start = sim.now;
@@ -692,18 +699,7 @@ fn an_idle_chain_seals_an_ownership_change_within_one_interval() {
 #[test]
 fn a_silent_primary_on_an_idle_chain_is_replaced() {
     const INTERVAL: u64 = 300;
-    let config = ValidatorConfig::new(CHAIN_ID).with_pbft(PbftConfig {
-        idle_block_interval_ms: INTERVAL,
-        ..pbft()
-    });
-    let faults = Faults {
-        drop_pct: 0,
-        max_delay_ms: 5,
-        crash: None,
-        rotation: false,
-    };
-    let mut sim = Sim::with(3, faults, config, genesis(Vec::new()));
-    sim.now = GENESIS_MS + HEAL_MS;
+    let mut sim = Sim::idle(3, INTERVAL, genesis(Vec::new()));
     let start = sim.now;
     assert!(sim.run(|s| s.now > start + 3 * INTERVAL));
     let primary = sim

@@ -1,7 +1,10 @@
 //! What a replica asks its integrator to do. Drain them in order with
 //! [`Replica::drain_actions`](crate::Replica::drain_actions) and carry them out in that order:
 //! a [`Action::Persist`] must be durable before any action after it is carried out (it
-//! protects the signature in the message that follows it).
+//! protects the signature in the message that follows it). Time is not an action: the
+//! replica's next deadline is [`Replica::poll_timeout`](crate::Replica::poll_timeout), and
+//! [`Replica::handle_timeout`](crate::Replica::handle_timeout) fires what is due (quinn-proto's
+//! shape), so an integrator has no timer table to mirror.
 
 use itc_crypto::PublicKey;
 
@@ -10,9 +13,9 @@ use crate::message::{CertifiedBlock, Message};
 use crate::request::ClientId;
 use crate::safety::Durable;
 
-/// The replica's timers. Arming one again replaces its deadline.
+/// The replica's internal deadlines (one of each; arming one again replaces it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The primary's batching delay.
     Batch,
     /// Request / view-change timeout.
@@ -67,13 +70,4 @@ pub enum Action {
         /// Last height wanted.
         to: u64,
     },
-    /// Call [`Replica::handle_tick`](crate::Replica::handle_tick) at or after `deadline`.
-    SetTimer {
-        /// Which timer.
-        timer: Timer,
-        /// Absolute time in milliseconds.
-        deadline: u64,
-    },
-    /// The timer is no longer needed.
-    CancelTimer(Timer),
 }

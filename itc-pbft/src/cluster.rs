@@ -2,7 +2,7 @@
 //! protocol end to end (examples, benches, tests). It plays the integrator for every node:
 //! persists [`Durable`](crate::safety::Durable) facts into a [`SafetyRecord`], routes messages, executes committed
 //! blocks with an [`Application`], serves catch-up fetches from each node's block store and
-//! fires timers when time advances.
+//! calls `handle_timeout` when time reaches a replica's `poll_timeout`.
 //!
 //! ```
 //! use itc_pbft::cluster::Cluster;
@@ -22,7 +22,7 @@
 //! assert_eq!(node.blocks.iter().map(|b| b.batch.len()).sum::<usize>(), 3);
 //! ```
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use itc_crypto::encoding::Encode;
@@ -30,7 +30,7 @@ use itc_crypto::hash::{DomainTag, Hash, TaggedHasher};
 use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{PublicKey, SecretKey};
 
-use crate::action::{Action, Timer};
+use crate::action::Action;
 use crate::config::Config;
 use crate::error::PbftError;
 use crate::evidence::Evidence;
@@ -84,7 +84,6 @@ pub struct Node<A> {
     pub replies: u64,
     /// (height, time) of every block committed here.
     pub commit_times: Vec<(u64, u64)>,
-    timers: BTreeMap<Timer, u64>,
 }
 
 impl<A> Node<A> {
@@ -207,7 +206,6 @@ impl<A: Application> Cluster<A> {
                 evidence: Vec::new(),
                 replies: 0,
                 commit_times: Vec::new(),
-                timers: BTreeMap::new(),
             });
         }
         Ok(Cluster {
@@ -307,11 +305,12 @@ impl<A: Application> Cluster<A> {
                 let due = self
                     .nodes
                     .get(i)
-                    .is_some_and(|n| n.timers.values().any(|d| *d <= self.now));
+                    .and_then(|n| n.replica.poll_timeout())
+                    .is_some_and(|d| d <= self.now);
                 if due {
                     let now = self.now;
                     if let Some(n) = self.nodes.get_mut(i) {
-                        let _ = n.replica.handle_tick(now);
+                        let _ = n.replica.handle_timeout(now);
                     }
                     self.process_actions(i);
                 }
@@ -426,16 +425,6 @@ impl<A: Application> Cluster<A> {
                     for b in blocks {
                         let _ = n.replica.handle_fetched_block(b, now);
                     }
-                }
-            }
-            Action::SetTimer { timer, deadline } => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.insert(timer, deadline);
-                }
-            }
-            Action::CancelTimer(timer) => {
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.timers.remove(&timer);
                 }
             }
         }

@@ -30,12 +30,15 @@
 //! * [`safety`] — the one module that decides whether the replica may sign, and what must be
 //!   persisted before it sends.
 //! * [`evidence`] — verifiable proof that a validator signed two conflicting votes.
-//! * [`cluster`] — an in-memory cluster: four validators in a few lines (examples, benches).
+//! * `cluster` (feature `testkit`) — an in-memory cluster: four validators in a few lines
+//!   (examples, benches, tests; it plays the integrator for every node).
 //!
 //! ## The integrator's loop
 //!
-//! Feed a [`Replica`] (`handle_message`, `handle_request`, `handle_tick`, `handle_executed`,
-//! `handle_fetched_block`) and carry out what [`Replica::drain_actions`] returns, **in order**:
+//! Feed a [`Replica`] (`handle_message`, `handle_request`, `handle_executed`,
+//! `handle_fetched_block`, and `handle_timeout(now_ms)` once the clock reaches
+//! [`Replica::poll_timeout`]) and carry out what [`Replica::drain_actions`] returns, **in
+//! order**:
 //!
 //! * [`Action::Persist`] — make it durable before carrying out any later action (it protects
 //!   the vote or view in the message that follows). What must survive a crash is exactly the
@@ -44,8 +47,9 @@
 //! * [`Action::Send`] / [`Action::Broadcast`] — to one validator / to all peers.
 //! * [`Action::Commit`] — a block with its [`CommitCertificate`], in height order: execute
 //!   it, then report the state root with `handle_executed` (header `h + 1` carries it).
-//! * [`Action::Reply`], [`Action::Evidence`], [`Action::Fetch`], [`Action::SetTimer`] /
-//!   [`Action::CancelTimer`].
+//! * [`Action::Reply`], [`Action::Evidence`], [`Action::Fetch`].
+//!
+//! After each input, ask [`Replica::poll_timeout`] again: it is the one deadline to wait for.
 //!
 //! ```
 //! use itc_pbft::cluster::Cluster;
@@ -78,7 +82,7 @@ pub mod availability;
 pub mod catchup;
 #[cfg(feature = "alloc")]
 pub mod checkpoint;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "testkit")]
 pub mod cluster;
 #[cfg(feature = "alloc")]
 pub mod config;
@@ -111,7 +115,7 @@ pub use certificate::{CertificateError, CommitCertificate, CompactCommitCertific
 pub use header::{BlockHeader, ChainError};
 
 #[cfg(feature = "alloc")]
-pub use action::{Action, Timer};
+pub use action::Action;
 #[cfg(feature = "alloc")]
 pub use config::{Config, ConfigError, VoteCheck};
 #[cfg(feature = "alloc")]

@@ -13,7 +13,8 @@
 //!
 //! ## Inputs and outputs
 //!
-//! Inputs: [`Replica::handle_message`], [`Replica::handle_request`], [`Replica::handle_tick`],
+//! Inputs: [`Replica::handle_message`], [`Replica::handle_request`],
+//! [`Replica::handle_timeout`] (when the clock reaches [`Replica::poll_timeout`]),
 //! [`Replica::handle_executed`], [`Replica::handle_fetched_block`]. Outputs:
 //! [`Replica::drain_actions`] (see [`Action`] for the durability rule).
 
@@ -396,6 +397,13 @@ impl<S: Signer> Replica<S> {
         self.future.values().map(VecDeque::len).sum()
     }
 
+    /// The earliest time (ms) at which [`Replica::handle_timeout`] has work, if any: the one
+    /// deadline an integrator waits for. Ask again after every input (it moves when the
+    /// replica arms, re-arms or drops a deadline); a deadline in the past means "now".
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.values().copied().min()
+    }
+
     /// The outputs produced so far, in the order they must be carried out.
     #[must_use = "actions carry messages to send and state to persist"]
     pub fn drain_actions(&mut self) -> alloc::vec::Drain<'_, Action> {
@@ -456,9 +464,9 @@ impl<S: Signer> Replica<S> {
         self.try_propose()
     }
 
-    /// Feeds the current time; fires the timers that are due.
-    pub fn handle_tick(&mut self, now: u64) -> Result<(), PbftError> {
-        self.now = self.now.max(now);
+    /// The clock reached `now_ms`: fires every deadline due (see [`Replica::poll_timeout`]).
+    pub fn handle_timeout(&mut self, now_ms: u64) -> Result<(), PbftError> {
+        self.now = self.now.max(now_ms);
         let due: Vec<Timer> = self
             .timers
             .iter()
@@ -573,16 +581,11 @@ impl<S: Signer> Replica<S> {
     }
 
     pub(crate) fn set_timer(&mut self, timer: Timer, deadline: u64) {
-        if self.timers.get(&timer) != Some(&deadline) {
-            self.timers.insert(timer, deadline);
-            self.actions.push(Action::SetTimer { timer, deadline });
-        }
+        self.timers.insert(timer, deadline);
     }
 
     pub(crate) fn cancel_timer(&mut self, timer: Timer) {
-        if self.timers.remove(&timer).is_some() {
-            self.actions.push(Action::CancelTimer(timer));
-        }
+        self.timers.remove(&timer);
     }
 
     /// Keeps the request timer armed while anything waits to commit, and, with idle blocks on

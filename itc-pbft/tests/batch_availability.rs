@@ -141,7 +141,7 @@ impl Net {
     fn tick(&mut self, nodes: &[usize]) {
         self.now += 70_000;
         for &i in nodes {
-            let _ = self.nodes[i].handle_tick(self.now);
+            let _ = self.nodes[i].handle_timeout(self.now);
             self.flush(i);
         }
     }

@@ -676,7 +676,7 @@ fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
     restored.handle_request(request.clone(), now).unwrap();
     let _ = restored.drain_actions().count();
     // The primary is silent: after the timeout the restored replica asks for view 1.
-    restored.handle_tick(now + 60_000).unwrap();
+    restored.handle_timeout(now + 60_000).unwrap();
     let sent_view_change = restored
         .drain_actions()
         .any(|a| matches!(a, Action::Broadcast(Message::ViewChange(ref vc)) if vc.new_view == 1));
@@ -685,7 +685,7 @@ fn a_replica_restored_at_its_tip_takes_part_in_view_changes() {
     let peer = &mut c.node_mut(other).unwrap().replica;
     peer.handle_request(request, now).unwrap();
     let _ = peer.drain_actions().count();
-    peer.handle_tick(now + 60_000).unwrap();
+    peer.handle_timeout(now + 60_000).unwrap();
     let vc = peer
         .drain_actions()
         .find_map(|a| match a {
@@ -778,7 +778,7 @@ fn a_restored_replica_still_carries_its_prepared_certificates_at_or_below_its_ti
         .handle_request(Request::new(ClientId(1), 2, b"second".to_vec()), now)
         .unwrap();
     let _ = restored.drain_actions().count();
-    restored.handle_tick(now + 60_000).unwrap();
+    restored.handle_timeout(now + 60_000).unwrap();
     let vc = restored
         .drain_actions()
         .find_map(|a| match a {

@@ -293,6 +293,8 @@ struct Node {
     validator: usize,
     /// Messages seen (for replaying attackers).
     seen: VecDeque<Message>,
+    /// When the next `Tick` for it is queued (its replica's `poll_timeout` when last asked).
+    tick_at: Option<u64>,
 }
 
 struct Sim {
@@ -408,6 +410,7 @@ impl Sim {
                 crash_mid_step: false,
                 validator: i,
                 seen: VecDeque::new(),
+                tick_at: None,
             });
         }
         // Twins: a second instance of every faulty validator, under the same key.
@@ -429,6 +432,7 @@ impl Sim {
                         crash_mid_step: false,
                         validator: i,
                         seen: VecDeque::new(),
+                        tick_at: None,
                     });
                 }
             }
@@ -787,11 +791,14 @@ impl Sim {
                 self.process(to)?;
             }
             Event::Tick { node } => {
+                if self.nodes[node].tick_at.is_some_and(|t| t <= self.now) {
+                    self.nodes[node].tick_at = None;
+                }
                 if self.nodes[node].crashed {
                     return Ok(());
                 }
                 if let Some(r) = self.nodes[node].replica.as_mut() {
-                    let _ = r.handle_tick(self.now);
+                    let _ = r.handle_timeout(self.now);
                     if self.trace {
                         eprintln!(
                             "{:>6} n{node} tick v{} active {} h{} pending {}",
@@ -946,6 +953,16 @@ impl Sim {
                 self.carry_out(i, a)?;
             }
         }
+        // The replica's next deadline: queue a tick for it unless one is queued by then (an
+        // early tick finds nothing due and is harmless).
+        let deadline = self.nodes[i].replica.as_ref().and_then(Replica::poll_timeout);
+        if let Some(d) = deadline {
+            let d = d.max(self.now);
+            if self.nodes[i].tick_at.is_none_or(|t| t > d) {
+                self.nodes[i].tick_at = Some(d);
+                self.push(d, Event::Tick { node: i });
+            }
+        }
         // Memory bounds hold at all times.
         if let Some(r) = self.nodes[i].replica.as_ref() {
             let c = &self.cfg.replica;
@@ -1052,10 +1069,6 @@ impl Sim {
                     }
                 }
             }
-            Action::SetTimer { deadline, .. } => {
-                self.push(deadline.max(self.now), Event::Tick { node: i })
-            }
-            Action::CancelTimer(_) => {}
         }
         Ok(())
     }
