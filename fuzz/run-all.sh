@@ -2,7 +2,7 @@
 # Fuzz every target for DURATION seconds each, JOBS at a time (default 2: this machine has 2
 # cores). Corpora grow in corpus/<target> (git-ignored), starting from seeds/<target>.
 # Crashes land in artifacts/<target>/ and make the script exit non-zero.
-#   fuzz/run-all.sh 10          # CI smoke (16 targets x 10 s / 2 jobs = 80 s + build)
+#   fuzz/run-all.sh 10          # CI smoke (17 targets x 10 s / 2 jobs = 85 s + build)
 #   fuzz/run-all.sh 3600        # an auditor's campaign (1 h per target)
 #   RUNS=10000000 TARGETS="decode_dag sm_device" JOBS=1 fuzz/run-all.sh 3600
 #                               # stop each at 10 M executions or 1 h, whichever comes first

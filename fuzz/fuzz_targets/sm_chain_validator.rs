@@ -203,10 +203,9 @@ impl Net {
         match e {
             Envelope::Peer { from, bytes } => self.peer_bytes(from, to, &bytes),
             Envelope::Fetch { from, lo, hi } => {
-                if let Ok(blocks) = Validator::<SecretKey>::serve_fetch(&self.hosts[to].store, lo, hi) {
-                    if !blocks.is_empty() {
-                        self.push(from, Envelope::Blocks(blocks));
-                    }
+                let Ok(blocks) = Validator::<SecretKey>::serve_fetch(&self.hosts[to].store, lo, hi);
+                if !blocks.is_empty() {
+                    self.push(from, Envelope::Blocks(blocks));
                 }
             }
             Envelope::Blocks(blocks) => {
