@@ -105,6 +105,8 @@ struct Sim {
     /// The rotation's proposer and call: its operator proposes again after a restart (a
     /// co-signer's pending proposals live in memory only).
     proposal: Option<(usize, SystemCall)>,
+    /// View-change messages each host sent.
+    view_changes_sent: Vec<usize>,
 }
 
 /// The simulation's PBFT settings.
@@ -183,6 +185,7 @@ impl Sim {
             committed: BTreeMap::new(),
             crash_pending: faults.crash,
             proposal: None,
+            view_changes_sent: vec![0; N + 1],
         }
     }
 
@@ -274,6 +277,12 @@ impl Sim {
             .filter(|j| *j != i)
             .collect();
         for out in messages {
+            if matches!(
+                out.message,
+                PeerMessage::Consensus(itc_pbft::Message::ViewChange(_))
+            ) {
+                self.view_changes_sent[i] += 1;
+            }
             let reliable = matches!(out.message, PeerMessage::Cosign(_));
             let bytes = out.message.encode_to_vec();
             let targets: Vec<usize> = match out.to {
@@ -501,7 +510,10 @@ fn run_schedule(seed: u64) {
                 v.height(),
                 v.view(),
                 v.node().ledger().account(&sink()).balance,
-                v.validators().hash() == new_set.hash()
+                v.validators().hash() == new_set.hash(),
+                v.replica().is_view_active(),
+                v.replica().pending_requests(),
+                v.poll_timeout().map(|t| t.saturating_sub(GENESIS_MS))
             ))
             .collect::<Vec<_>>()
     );
@@ -717,5 +729,27 @@ fn a_silent_primary_on_an_idle_chain_is_replaced() {
         "no empty blocks after the primary stopped: heights {:?}",
         sim.honest_up().map(Validator::height).collect::<Vec<_>>()
     );
-    assert!(sim.honest_up().all(|v| v.view() >= 1));
+    // The members moved on (the standby, outside the set, has no say and stays in view 0).
+    assert!(sim.hosts[..N]
+        .iter()
+        .filter_map(|h| h.validator.as_ref())
+        .all(|v| v.view() >= 1));
+}
+
+/// A node outside the set in force (here the standby, following by fetch: it gets no consensus
+/// traffic) has no say in who the primary is: with idle blocks on it must not suspect the
+/// primary it cannot hear. Before, every block it fetched re-armed its idle deadline and it
+/// broadcast a view change about once a second (the story measured 16.8 MB of them).
+#[test]
+fn a_node_outside_the_set_never_starts_a_view_change() {
+    let mut sim = Sim::idle(4, 200, genesis(Vec::new()));
+    let start = sim.now;
+    assert!(sim.run(|s| s.now > start + 20_000));
+    let standby = sim.hosts[N].validator.as_ref().unwrap();
+    let tip = sim.hosts[0].validator.as_ref().unwrap().height();
+    assert!(tip >= 50, "only {tip} idle blocks");
+    assert!(standby.height() + 20 >= tip, "the standby does not follow: {} of {tip}", standby.height());
+    assert_eq!(sim.view_changes_sent, vec![0; N + 1]);
+    assert!(sim.honest_up().all(|v| v.view() == 0));
+    assert_eq!(standby.view(), 0);
 }

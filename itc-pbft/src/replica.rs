@@ -563,6 +563,16 @@ impl<S: Signer> Replica<S> {
         self.epochs.get(height, self.known_until())
     }
 
+    /// Whether this replica may vote on its next height: false only once the set certifying
+    /// it is settled (the boundary block executed) and does not hold this replica's key (it
+    /// rotated out, or has not joined yet). Until then it may still be needed, e.g. in a view
+    /// change over the heights its set certifies. Asked again when the deadline fires.
+    pub(crate) fn votes_next(&self) -> bool {
+        let next = self.last_header.height.saturating_add(1);
+        self.epoch_for(next)
+            .is_none_or(|e| e.set.index_of(&self.key).is_some())
+    }
+
     pub(crate) fn my_index(&self, height: u64) -> Option<ReplicaIndex> {
         self.epoch_for(height)?
             .set
@@ -595,6 +605,12 @@ impl<S: Signer> Replica<S> {
     /// chain, and its last state change would never become provable).
     pub(crate) fn arm_request_timer(&mut self) {
         if !self.active {
+            return;
+        }
+        if !self.votes_next() {
+            // Outside the set that certifies the next height (not yet joined, or rotated
+            // out and only following by fetch): it has no say in who the primary is.
+            self.cancel_timer(Timer::ViewChange);
             return;
         }
         let idle = self.config.idle_block_interval_ms;

@@ -124,8 +124,11 @@ impl<S: Signer> Replica<S> {
 
     pub(crate) fn on_view_change_timeout(&mut self) -> Result<(), PbftError> {
         if self.active {
-            // Nothing waits and no block is due (idle blocks off): nothing to suspect.
-            if self.pending_requests() == 0 && self.config.idle_block_interval_ms == 0 {
+            // Nothing waits and no block is due (idle blocks off): nothing to suspect. Nor
+            // for a replica outside the set of its next height (it has no vote).
+            if (self.pending_requests() == 0 && self.config.idle_block_interval_ms == 0)
+                || !self.votes_next()
+            {
                 return Ok(());
             }
             return match self.view.checked_add(1) {

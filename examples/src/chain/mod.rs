@@ -546,7 +546,8 @@ impl Chain {
     }
 
     /// Checks that every pair of honest validators committed the same header and reached the
-    /// same ledger root at every height both have; returns the lowest honest height.
+    /// same ledger root at every height both have; returns the lowest height an honest
+    /// validator of the set in force reached.
     pub fn check_agreement(&self) -> Result<u64, StoryError> {
         let honest: Vec<&ValidatorNode> = self.honest().collect();
         let Some(first) = honest.first() else {
@@ -564,9 +565,15 @@ impl Chain {
                 }
             }
         }
-        Ok(honest
+        // The height every honest validator of the set in force reached (a node outside the
+        // set only follows, and may lag).
+        let members = self.members();
+        Ok(self
+            .nodes
             .iter()
-            .map(|n| n.validator.height())
+            .enumerate()
+            .filter(|(i, n)| !n.byzantine && members.contains(i))
+            .map(|(_, n)| n.validator.height())
             .min()
             .unwrap_or(0))
     }
