@@ -568,10 +568,17 @@ impl<S: Signer + Clone> Validator<S> {
     /// The clock reached `now_ms`: fires every deadline due. Returns the step's output.
     pub fn handle_timeout(&mut self, now_ms: u64) -> Ready {
         self.now_ms = self.now_ms.max(now_ms);
-        let due = self.replica.poll_timeout().is_some_and(|d| d <= self.now_ms);
+        let due = self
+            .replica
+            .poll_timeout()
+            .is_some_and(|d| d <= self.now_ms);
         if due {
             let now = self.now_ms;
-            if let Err(e) = self.replica.handle_timeout(now).map_err(ValidatorError::from) {
+            if let Err(e) = self
+                .replica
+                .handle_timeout(now)
+                .map_err(ValidatorError::from)
+            {
                 self.ready.refused.push(e);
             }
             self.pump_or_refuse();

@@ -28,7 +28,9 @@ use itc_chain::{
 use itc_crypto::quorum::ValidatorSet;
 use itc_crypto::{Address, Decode, Encode, Hash, SecretKey};
 use itc_ledger::builder::TxBuilder;
-use itc_ledger::{DeviceId, GenesisState, OwnershipRecord, StateKey, SystemCall, VendorId, VendorRecord};
+use itc_ledger::{
+    DeviceId, GenesisState, OwnershipRecord, StateKey, SystemCall, VendorId, VendorRecord,
+};
 use itc_pbft::{CertifiedBlock, Config as PbftConfig};
 use itc_spv::{Config as SpvConfig, Event as SpvEvent, LightClient, Request, TrustAnchor};
 use rand_chacha::ChaCha8Rng;
@@ -644,7 +646,14 @@ fn an_idle_chain_seals_an_ownership_change_within_one_interval() {
     // The vendor registers the lamp to Alice; Alice hands it to Bob.
     let builder = TxBuilder::new(CHAIN_ID);
     let register = builder
-        .register_device(&vendor, 0, VendorId(7), lamp_key, 1, Some(alice.public_key()))
+        .register_device(
+            &vendor,
+            0,
+            VendorId(7),
+            lamp_key,
+            1,
+            Some(alice.public_key()),
+        )
         .unwrap()
         .encode_to_vec();
     let hand_over = builder
@@ -717,7 +726,11 @@ fn a_silent_primary_on_an_idle_chain_is_replaced() {
     let primary = sim
         .hosts
         .iter()
-        .position(|h| h.validator.as_ref().is_some_and(|v| v.replica().is_primary()))
+        .position(|h| {
+            h.validator
+                .as_ref()
+                .is_some_and(|v| v.replica().is_primary())
+        })
         .unwrap();
     let before = sim.hosts[primary].validator.as_ref().unwrap().height();
     assert!(before >= 2);
@@ -748,7 +761,11 @@ fn a_node_outside_the_set_never_starts_a_view_change() {
     let standby = sim.hosts[N].validator.as_ref().unwrap();
     let tip = sim.hosts[0].validator.as_ref().unwrap().height();
     assert!(tip >= 50, "only {tip} idle blocks");
-    assert!(standby.height() + 20 >= tip, "the standby does not follow: {} of {tip}", standby.height());
+    assert!(
+        standby.height() + 20 >= tip,
+        "the standby does not follow: {} of {tip}",
+        standby.height()
+    );
     assert_eq!(sim.view_changes_sent, vec![0; N + 1]);
     assert!(sim.honest_up().all(|v| v.view() == 0));
     assert_eq!(standby.view(), 0);

@@ -398,7 +398,12 @@ impl Chain {
     /// the validators co-sign a `SetValidators` for the ledger's next epoch, `client` submits
     /// it, and the network runs until the full node holds the first block certified by the new
     /// set (PBFT's rule: named by the next epoch-boundary header, in force after it).
-    pub fn rotate(&mut self, client: u64, leave: usize, join: usize) -> Result<Rotation, StoryError> {
+    pub fn rotate(
+        &mut self,
+        client: u64,
+        leave: usize,
+        join: usize,
+    ) -> Result<Rotation, StoryError> {
         let (Some(leaving), Some(joining)) = (self.keys.get(leave), self.keys.get(join)) else {
             return Err(StoryError::Unexpected("no such validator node"));
         };
@@ -426,7 +431,9 @@ impl Chain {
         }
         let limit = self.now.saturating_add(120_000);
         if !self.run_until(limit, |c| c.server.tip().validator_set_hash == new_hash) {
-            return Err(StoryError::Unexpected("the new validator set never took force"));
+            return Err(StoryError::Unexpected(
+                "the new validator set never took force",
+            ));
         }
         let first = self.server.tip().height;
         let block = self

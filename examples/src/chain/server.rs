@@ -5,7 +5,9 @@
 
 use core::convert::Infallible;
 
-use itc_chain::{Accepted, BlockRejected, BlockStore, FullNode, FullNodeConfig, MemoryStore, Store};
+use itc_chain::{
+    Accepted, BlockRejected, BlockStore, FullNode, FullNodeConfig, MemoryStore, Store,
+};
 use itc_crypto::Hash;
 use itc_ledger::{GenesisState, Ledger};
 use itc_pbft::{BlockHeader, CertifiedBlock};
@@ -35,9 +37,12 @@ impl Server {
         genesis: &GenesisState,
         genesis_time_ms: u64,
     ) -> Result<Self, StoryError> {
-        let (node, writes) =
-            FullNode::new(FullNodeConfig::new(checkpoint_interval), genesis, genesis_time_ms)
-                .map_err(StoryError::FullNodeGenesis)?;
+        let (node, writes) = FullNode::new(
+            FullNodeConfig::new(checkpoint_interval),
+            genesis,
+            genesis_time_ms,
+        )
+        .map_err(StoryError::FullNodeGenesis)?;
         let mut store = MemoryStore::new();
         infallible(store.commit(writes));
         Ok(Server { node, store })

@@ -227,7 +227,8 @@ impl Story {
     /// this takes at most one idle interval (and sends nothing). Returns the tip's height.
     pub(crate) fn seal(&mut self) -> Result<u64, StoryError> {
         let executed = self.chain.full_node_ledger().height();
-        self.chain.wait_for_height(executed + 1, 10 * crate::chain::IDLE_BLOCK_MS)?;
+        self.chain
+            .wait_for_height(executed + 1, 10 * crate::chain::IDLE_BLOCK_MS)?;
         Ok(self.chain.tip_height())
     }
 

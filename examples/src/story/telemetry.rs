@@ -333,10 +333,7 @@ impl Story {
         let (_, o) = self.commit(client::GATEWAY, &tx)?;
         let now = self.chain.now();
         let anchored = t.tangle.handle_anchor(&snapshot, now);
-        let stored = self
-            .chain
-            .server_mut()
-            .add_dag_snapshot(&snapshot);
+        let stored = self.chain.server_mut().add_dag_snapshot(&snapshot);
         let finalized: Vec<u64> = snapshot
             .finalized
             .iter()

@@ -955,7 +955,10 @@ impl Sim {
         }
         // The replica's next deadline: queue a tick for it unless one is queued by then (an
         // early tick finds nothing due and is harmless).
-        let deadline = self.nodes[i].replica.as_ref().and_then(Replica::poll_timeout);
+        let deadline = self.nodes[i]
+            .replica
+            .as_ref()
+            .and_then(Replica::poll_timeout);
         if let Some(d) = deadline {
             let d = d.max(self.now);
             if self.nodes[i].tick_at.is_none_or(|t| t > d) {
