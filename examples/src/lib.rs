@@ -16,6 +16,7 @@
 //! | [`args`] | command-line options |
 //! | [`json`] | a minimal JSON writer |
 //! | [`error`] | [`error::StoryError`]: why a run stopped |
+//! | [`vectors`] | the conformance vectors of `docs/spec/vectors/`, built through the public API |
 
 pub mod args;
 pub mod chain;
@@ -27,3 +28,4 @@ pub mod net;
 pub mod report;
 pub mod spv;
 pub mod story;
+pub mod vectors;
