@@ -251,16 +251,14 @@ impl Dev<'_> {
     }
 }
 
-fn decode<T: Decode>(bytes: &[u8]) -> Result<T, ItcStatus> {
-    T::decode_bytes(bytes).map_err(|_| ItcStatus::Malformed)
-}
-
 /// Decodes all of `bytes` into `slot` (in the handle's scratch) in a frame of its own, so the
 /// decoded value's temporaries are gone before the checks that use it run.
 #[inline(never)]
 fn decode_into<T: Decode>(slot: &mut Option<T>, bytes: &[u8]) -> Result<(), ItcStatus> {
-    *slot = Some(decode(bytes)?);
-    Ok(())
+    // As `T::decode_bytes`, without its by-value copies of `T`.
+    let mut r = Reader::new(bytes);
+    decode_next(slot, &mut r)?;
+    r.finish().map_err(|_| ItcStatus::Malformed)
 }
 
 /// Decodes the next value of `r` into `slot`, in a frame of its own.
