@@ -683,8 +683,8 @@ fn install_ownership(
         proof: None,
     });
     let installed = match &mut state.scratch {
-        Scratch::Ownership(slots) => decode_into(&mut slots.proof, proof)
-            .and_then(|()| decode_into(&mut slots.record, record))
+        Scratch::Ownership(slots) => decode_into(&mut slots.record, record)
+            .and_then(|()| decode_into(&mut slots.proof, proof))
             .and_then(|()| match (slots.record.take(), &slots.proof) {
                 (Some(record), Some(proof)) => Ok(state
                     .device
