@@ -154,6 +154,9 @@ impl ItcCommandResult {
 /// Room in the handle where one call decodes its large inputs (a trust anchor, a header's
 /// certificate and validator sets, an ownership proof), so they never sit on the caller's
 /// stack under the signature checks. Nothing in it outlives the call that filled it.
+// A fixed region of the handle by design (no allocator to box into): its size is the largest
+// variant's, asserted with the whole state below.
+#[allow(clippy::large_enum_variant)]
 enum Scratch {
     Empty,
     /// A trust anchor being decoded part by part.
