@@ -2,7 +2,9 @@
 # Builds the C firmware (main.c + fixtures) with arm-none-eabi-gcc, links it with the
 # thumbv7em-none-eabihf staticlib of itc-device-ffi (profile release-size: opt-level z, LTO,
 # panic = "abort", no std), runs it under QEMU mps2-an386 like firmware/check.sh, checks its
-# verdicts (semihosting SYS_WRITE0 prints on QEMU's stderr) and prints flash / static RAM / peak stack (written to <target>/firmware-c/figures.txt).
+# verdicts (semihosting SYS_WRITE0 prints on QEMU's stderr), prints flash / static RAM / peak stack /
+# instruction counts (written to <target>/firmware-c/figures.txt) and fails if one exceeds its
+# limit in budget.txt (peak stack: the device's 16 KiB).
 # Needs: arm-none-eabi-gcc (gcc-arm-none-eabi, libnewlib-arm-none-eabi), qemu-system-arm.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,10 +37,34 @@ grep -q '^result=PASS$' <<<"$run" || { echo "C firmware verdicts wrong"; exit 1;
 
 read -r text data bss _ < <(arm-none-eabi-size "$out/firmware-c.elf" | tail -1)
 instr() { sed -n "s/^op=$1 .* instructions=\([0-9]*\) .*/\1/p" <<<"$run"; }
-{
-  echo "flash_bytes                $text"
-  echo "static_ram_bytes           $((data + bss))   (of which device handle $(grep -o 'ITC_DEVICE_SIZE=[0-9]*' <<<"$run" | cut -d= -f2))"
-  echo "peak_stack_bytes           $(sed -n 's/^peak_stack=//p' <<<"$run")"
-  echo "command_fresh_header_instr $(( $(instr header) + $(instr ownership_proof) + $(instr cmd_owner) ))"
-  echo "command_cached_instr       $(instr cmd_owner_cached)"
-} | tee "$out/figures.txt"
+handle=$(grep -o 'ITC_DEVICE_SIZE=[0-9]*' <<<"$run" | cut -d= -f2)
+declare -A got=(
+  [flash_bytes]=$text
+  [static_ram_bytes]=$((data + bss))
+  [peak_stack_bytes]=$(sed -n 's/^peak_stack=//p' <<<"$run")
+  [command_fresh_header_instr]=$(( $(instr header) + $(instr ownership_proof) + $(instr cmd_owner) ))
+  [command_cached_instr]=$(instr cmd_owner_cached)
+)
+declare -A limit=()
+while read -r name max _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  [[ -n "${got[$name]:-}" ]] || { echo "budget.txt: no measurement for $name"; exit 1; }
+  limit[$name]=$max
+done < budget.txt
+
+status=0
+: > "$out/figures.txt"
+for name in flash_bytes static_ram_bytes peak_stack_bytes command_fresh_header_instr \
+  command_cached_instr; do
+  v=${got[$name]:?"no measurement for $name"}
+  if [[ -n "${limit[$name]:-}" ]]; then
+    verdict=ok; (( v <= limit[$name] )) || { verdict=OVER; status=1; }
+    line=$(printf '%-28s %10s / %-10s %s' "$name" "$v" "${limit[$name]}" "$verdict")
+  else
+    line=$(printf '%-28s %10s' "$name" "$v")
+    [[ $name == static_ram_bytes ]] && line+="   (of which device handle $handle)"
+  fi
+  echo "$line" | tee -a "$out/figures.txt"
+done
+(( status == 0 )) || echo "C firmware over budget (budget.txt)"
+exit $status

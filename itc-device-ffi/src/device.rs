@@ -5,13 +5,14 @@ use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr::addr_of_mut;
 
-use itc_crypto::{Decode, Hash, Signer, ValidatorSet};
+use itc_crypto::{Decode, Hash, Reader, Signer, ValidatorSet};
 use itc_device_sdk::device::{StalenessPolicy, DEFAULT_MAX_COMMAND_LIFETIME_MS};
 use itc_device_sdk::flash::FlashCounterStore;
 use itc_device_sdk::light_client::{LightClientConfig, TrustAnchor, RECENT_HEADERS};
 use itc_device_sdk::{Access, CommandError, Device, DeviceConfig, DeviceIdentity, WearPolicy};
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
+use itc_spv::mmr::Mmr;
 use itc_spv::LightClient;
 
 use crate::callbacks::{CFlash, FfiSigner, ItcFlash, ItcSigner};
@@ -150,6 +151,45 @@ impl ItcCommandResult {
 }
 
 /// cbindgen:ignore
+/// Room in the handle where one call decodes its large inputs (a trust anchor, a header's
+/// certificate and validator sets, an ownership proof), so they never sit on the caller's
+/// stack under the signature checks. Nothing in it outlives the call that filled it.
+// A fixed region of the handle by design (no allocator to box into): its size is the largest
+// variant's, asserted with the whole state below.
+#[allow(clippy::large_enum_variant)]
+enum Scratch {
+    Empty,
+    /// A trust anchor being decoded part by part.
+    AnchorParts {
+        header: BlockHeader,
+        set: Option<Set>,
+        history: Option<Mmr>,
+    },
+    /// A decoded trust anchor, borrowed while the light client is built from it.
+    Anchor(TrustAnchor<ITC_MAX_VALIDATORS>),
+    /// The inputs of a header verification.
+    Header(HeaderSlots),
+    /// The inputs of an ownership update.
+    Ownership(OwnershipSlots),
+}
+
+/// cbindgen:ignore
+/// Decoded inputs of `itc_device_verify_header`.
+struct HeaderSlots {
+    header: Option<BlockHeader>,
+    certificate: Option<Certificate>,
+    validators: Option<Set>,
+    next_validators: Option<Set>,
+}
+
+/// cbindgen:ignore
+/// Decoded inputs of `itc_device_update_ownership`.
+struct OwnershipSlots {
+    record: Option<OwnershipRecord>,
+    proof: Option<StateProof>,
+}
+
+/// cbindgen:ignore
 /// What lives in the caller's device buffer.
 #[repr(C)]
 pub(crate) struct DeviceState {
@@ -158,6 +198,7 @@ pub(crate) struct DeviceState {
     device: Device<FfiSigner>,
     spv_config: LightClientConfig,
     client: Option<Client>,
+    scratch: Scratch,
 }
 
 // SAFETY: `#[repr(C)]` with the `u32` magic first; the size and alignment bounds are asserted
@@ -213,8 +254,21 @@ impl Dev<'_> {
     }
 }
 
-fn decode<T: Decode>(bytes: &[u8]) -> Result<T, ItcStatus> {
-    T::decode_bytes(bytes).map_err(|_| ItcStatus::Malformed)
+/// Decodes all of `bytes` into `slot` (in the handle's scratch) in a frame of its own, so the
+/// decoded value's temporaries are gone before the checks that use it run.
+#[inline(never)]
+fn decode_into<T: Decode>(slot: &mut Option<T>, bytes: &[u8]) -> Result<(), ItcStatus> {
+    // As `T::decode_bytes`, without its by-value copies of `T`.
+    let mut r = Reader::new(bytes);
+    decode_next(slot, &mut r)?;
+    r.finish().map_err(|_| ItcStatus::Malformed)
+}
+
+/// Decodes the next value of `r` into `slot`, in a frame of its own.
+#[inline(never)]
+fn decode_next<T: Decode>(slot: &mut Option<T>, r: &mut Reader<'_>) -> Result<(), ItcStatus> {
+    *slot = Some(T::decode(r).map_err(|_| ItcStatus::Malformed)?);
+    Ok(())
 }
 
 /// Fills `out` with the defaults (`epoch_length` stays 0: set it to the chain's).
@@ -251,6 +305,8 @@ unsafe fn init(
     unsafe { addr_of_mut!((*p).spv_config).write(spv_config) };
     // SAFETY: as above.
     unsafe { addr_of_mut!((*p).client).write(None) };
+    // SAFETY: as above.
+    unsafe { addr_of_mut!((*p).scratch).write(Scratch::Empty) };
     // SAFETY: every other field is initialised: the handle is now valid.
     unsafe { addr_of_mut!((*p).magic).write(DeviceState::MAGIC) };
     Ok(())
@@ -413,11 +469,61 @@ pub unsafe extern "C" fn itc_device_sign_digest(
     }))
 }
 
-/// Decodes a trust anchor and starts the light client from it in the handle (in place).
+/// Decodes a trust anchor into the handle's scratch space and starts the light client from
+/// it in the handle (in place): neither the anchor nor the client is ever on the stack.
 #[inline(never)]
 fn start_client(state: &mut DeviceState, bytes: &[u8], now_ms: u64) -> Result<(), ItcStatus> {
-    let anchor: TrustAnchor<ITC_MAX_VALIDATORS> = decode(bytes)?;
-    Client::init_in(&mut state.client, &anchor, state.spv_config, now_ms)?;
+    let started = decode_anchor(&mut state.scratch, bytes).and_then(|()| match &state.scratch {
+        Scratch::Anchor(anchor) => {
+            Client::init_in(&mut state.client, anchor, state.spv_config, now_ms)?;
+            Ok(())
+        }
+        _ => Err(ItcStatus::Malformed),
+    });
+    state.scratch = Scratch::Empty;
+    started
+}
+
+/// Decodes a trust anchor (`TrustAnchor::decode_bytes`) part by part into `scratch`: the
+/// validator set's key decompression (deep curve frames) runs while only the set's slot is
+/// being written, and the accumulator is decoded after it returns.
+#[inline(never)]
+fn decode_anchor(scratch: &mut Scratch, bytes: &[u8]) -> Result<(), ItcStatus> {
+    let mut r = Reader::new(bytes);
+    let header = BlockHeader::decode(&mut r).map_err(|_| ItcStatus::Malformed)?;
+    *scratch = Scratch::AnchorParts {
+        header,
+        set: None,
+        history: None,
+    };
+    let Scratch::AnchorParts { set, history, .. } = scratch else {
+        return Err(ItcStatus::Malformed);
+    };
+    decode_next(set, &mut r)?;
+    decode_next(history, &mut r)?;
+    r.finish().map_err(|_| ItcStatus::Malformed)?;
+    assemble_anchor(scratch)
+}
+
+/// Turns the decoded parts in `scratch` into the `TrustAnchor` the light client borrows.
+#[inline(never)]
+fn assemble_anchor(scratch: &mut Scratch) -> Result<(), ItcStatus> {
+    let Scratch::AnchorParts {
+        header,
+        set,
+        history,
+    } = core::mem::replace(scratch, Scratch::Empty)
+    else {
+        return Err(ItcStatus::Malformed);
+    };
+    let (Some(next_validators), Some(history)) = (set, history) else {
+        return Err(ItcStatus::Malformed);
+    };
+    *scratch = Scratch::Anchor(TrustAnchor {
+        header,
+        next_validators,
+        history,
+    });
     Ok(())
 }
 
@@ -451,20 +557,52 @@ struct HeaderInput<'a> {
     next_validators: Option<&'a [u8]>,
 }
 
-/// Decodes and verifies one header in a frame of its own (the decoded sets are not kept).
+/// Decodes the inputs of one header verification into the handle's scratch space, each in a
+/// frame of its own, then verifies the header with them borrowed from there.
 #[inline(never)]
-fn verify(client: &mut Client, input: &HeaderInput<'_>, now_ms: u64) -> Result<u64, ItcStatus> {
-    let header: BlockHeader = decode(input.header)?;
-    let certificate: Certificate = decode(input.certificate)?;
-    let next: Option<Set> = input.next_validators.map(decode).transpose()?;
-    let verified = match input.validators {
-        Some(bytes) => {
-            let set: Set = decode(bytes)?;
-            client.verify_skipping(&header, &certificate, &set, next.as_ref(), now_ms)?
+fn verify(state: &mut DeviceState, input: &HeaderInput<'_>, now_ms: u64) -> Result<u64, ItcStatus> {
+    let client = state.client.as_mut().ok_or(ItcStatus::NoTrustAnchor)?;
+    let slots = header_slots(&mut state.scratch)?;
+    let verified = decode_header_input(slots, input).and_then(|()| {
+        let (Some(header), Some(certificate)) = (&slots.header, &slots.certificate) else {
+            return Err(ItcStatus::Malformed);
+        };
+        let next = slots.next_validators.as_ref();
+        Ok(match &slots.validators {
+            Some(set) => client.verify_skipping(header, certificate, set, next, now_ms)?,
+            None => client.verify_header(header, certificate, next, now_ms)?,
         }
-        None => client.verify_header(&header, &certificate, next.as_ref(), now_ms)?,
-    };
-    Ok(verified.height())
+        .height())
+    });
+    state.scratch = Scratch::Empty;
+    verified
+}
+
+/// Empties `scratch` for a header's inputs.
+#[inline(never)]
+fn header_slots(scratch: &mut Scratch) -> Result<&mut HeaderSlots, ItcStatus> {
+    *scratch = Scratch::Header(HeaderSlots {
+        header: None,
+        certificate: None,
+        validators: None,
+        next_validators: None,
+    });
+    match scratch {
+        Scratch::Header(slots) => Ok(slots),
+        _ => Err(ItcStatus::Malformed),
+    }
+}
+
+fn decode_header_input(slots: &mut HeaderSlots, input: &HeaderInput<'_>) -> Result<(), ItcStatus> {
+    decode_into(&mut slots.header, input.header)?;
+    decode_into(&mut slots.certificate, input.certificate)?;
+    if let Some(bytes) = input.next_validators {
+        decode_into(&mut slots.next_validators, bytes)?;
+    }
+    if let Some(bytes) = input.validators {
+        decode_into(&mut slots.validators, bytes)?;
+    }
+    Ok(())
 }
 
 /// Verifies a block header and its commit certificate against the light client's trust and
@@ -505,8 +643,7 @@ pub unsafe extern "C" fn itc_device_verify_header(
                 next_validators: d.optional_input(next_validators, next_validators_len)?,
             }
         };
-        let client = d.state.client.as_mut().ok_or(ItcStatus::NoTrustAnchor)?;
-        let height = verify(client, &input, now_ms)?;
+        let height = verify(d.state, &input, now_ms)?;
         // SAFETY: NULL or a writable, aligned u64 (contract).
         unsafe { raw::write_optional(height_out, height) }
     }))
@@ -529,7 +666,8 @@ pub unsafe extern "C" fn itc_device_tip_height(
     }))
 }
 
-/// Decodes and installs an ownership record in a frame of its own.
+/// Decodes an ownership record and its proof into the handle's scratch space and installs
+/// the record.
 #[inline(never)]
 fn install_ownership(
     state: &mut DeviceState,
@@ -543,12 +681,23 @@ fn install_ownership(
     } else {
         height
     };
-    let record: OwnershipRecord = decode(record)?;
-    let proof: StateProof = decode(proof)?;
-    state
-        .device
-        .update_ownership_at(client, height, record, &proof)?;
-    Ok(())
+    state.scratch = Scratch::Ownership(OwnershipSlots {
+        record: None,
+        proof: None,
+    });
+    let installed = match &mut state.scratch {
+        Scratch::Ownership(slots) => decode_into(&mut slots.record, record)
+            .and_then(|()| decode_into(&mut slots.proof, proof))
+            .and_then(|()| match (slots.record.take(), &slots.proof) {
+                (Some(record), Some(proof)) => Ok(state
+                    .device
+                    .update_ownership_at(client, height, record, proof)?),
+                _ => Err(ItcStatus::Malformed),
+            }),
+        _ => Err(ItcStatus::Malformed),
+    };
+    state.scratch = Scratch::Empty;
+    installed
 }
 
 /// Installs the device's ownership record (its canonical bytes) with its state proof against

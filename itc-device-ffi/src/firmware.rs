@@ -62,8 +62,14 @@ const _: () = assert!(ITC_IMAGE_VERIFIER_ALIGN >= 4);
 const _: () =
     assert!(crate::ITC_SIGNED_MANIFEST_LEN == itc_device_sdk::firmware::SIGNED_MANIFEST_LEN);
 
+/// Checks the manifest and starts the verifier straight in `slot` (the caller's buffer), so
+/// no verifier is returned by value through the frames above the signature check.
 #[inline(never)]
-fn check(policy: &ItcUpdatePolicy, manifest: &[u8]) -> Result<ImageVerifier, ItcStatus> {
+fn check(
+    policy: &ItcUpdatePolicy,
+    manifest: &[u8],
+    slot: &mut Option<ImageVerifier>,
+) -> Result<(), ItcStatus> {
     if policy.reserved != 0 {
         return Err(ItcStatus::InvalidConfig);
     }
@@ -75,7 +81,8 @@ fn check(policy: &ItcUpdatePolicy, manifest: &[u8]) -> Result<ImageVerifier, Itc
         max_image_size: policy.max_image_size,
     };
     let signed = SignedManifest::decode_bytes(manifest).map_err(|_| ItcStatus::Malformed)?;
-    Ok(policy.check(&signed)?)
+    *slot = Some(policy.check(&signed)?);
+    Ok(())
 }
 
 /// Checks a signed manifest (`ITC_SIGNED_MANIFEST_LEN` bytes) against the device's policy —
@@ -115,9 +122,13 @@ pub unsafe extern "C" fn itc_fw_check_manifest(
         let bytes = unsafe { raw::input(manifest, manifest_len) }?;
         // SAFETY: non-NULL and readable (contract); plain bytes and integers.
         let policy = unsafe { policy.read_unaligned() };
-        let verifier = check(&policy, bytes)?;
         // SAFETY: field of the valid, aligned `*p`, written without reading the old bytes.
-        unsafe { addr_of_mut!((*p).verifier).write(Some(verifier)) };
+        unsafe { addr_of_mut!((*p).verifier).write(None) };
+        // SAFETY: the field was just initialised; the buffer is the caller's, used by nothing
+        // else (contract), and `bytes` lies outside it (checked above), so this is the only
+        // reference to it.
+        let slot = unsafe { &mut *addr_of_mut!((*p).verifier) };
+        check(&policy, bytes, slot)?;
         // SAFETY: the verifier is initialised: the handle is now valid.
         unsafe { addr_of_mut!((*p).magic).write(VerifierState::MAGIC) };
         Ok(())

@@ -375,3 +375,124 @@ fn firmware_accepted_tampered_and_downgrade_refused() {
         );
     }
 }
+
+/// The inputs decoded into the handle's scratch space (issue 22): a truncated or overlong
+/// anchor, header, certificate, validator set, record or proof is malformed and leaves the
+/// light client as it was; the real inputs still work afterwards.
+#[test]
+#[cfg_attr(miri, ignore = "crypto under Miri takes minutes")]
+fn malformed_inputs_leave_the_handle_as_it_was() {
+    let mut buf = DeviceBuf::zeroed();
+    let mut flash = RamFlash::new();
+    let f = flash.callbacks();
+    let long = |b: &[u8]| {
+        let mut v = b.to_vec();
+        v.push(0);
+        v
+    };
+    let (anchor_long, header_long, cert_long, set_long, record_long, proof_long) = (
+        long(ANCHOR),
+        long(HEADER),
+        long(CERT),
+        long(VALIDATORS),
+        long(RECORD),
+        long(PROOF),
+    );
+    let verify = |dev, header: &[u8], cert: &[u8], set: &[u8]| {
+        let mut height = 0u64;
+        // SAFETY: valid handle, inputs and output.
+        let rc = unsafe {
+            itc_device_verify_header(
+                dev,
+                header.as_ptr(),
+                header.len(),
+                cert.as_ptr(),
+                cert.len(),
+                set.as_ptr(),
+                set.len(),
+                null(),
+                0,
+                now(),
+                &mut height,
+            )
+        };
+        (rc, height)
+    };
+    let tip = |dev| {
+        let mut h = u64::MAX;
+        // SAFETY: valid handle and output.
+        let rc = unsafe { itc_device_tip_height(dev, &mut h) };
+        (rc, h)
+    };
+    let own = |dev, record: &[u8], proof: &[u8]| {
+        // SAFETY: valid handle and inputs.
+        unsafe {
+            itc_device_update_ownership(
+                dev,
+                ITC_HEIGHT_TIP,
+                record.as_ptr(),
+                record.len(),
+                proof.as_ptr(),
+                proof.len(),
+            )
+        }
+    };
+    let mut cfg = core::mem::MaybeUninit::<ItcDeviceConfig>::uninit();
+    // SAFETY: valid pointers throughout this block.
+    unsafe {
+        assert_eq!(itc_device_config_default(cfg.as_mut_ptr()), ItcStatus::Ok);
+        let mut cfg = cfg.assume_init();
+        cfg.epoch_length = EPOCH;
+        let dev = buf.ptr();
+        assert_eq!(
+            itc_device_init_with_key(dev, ITC_DEVICE_SIZE, &cfg, DEVICE_KEY.as_ptr(), &f),
+            ItcStatus::Ok
+        );
+        for bad in [
+            &ANCHOR[..ANCHOR.len() - 1],
+            &anchor_long[..],
+            &ANCHOR[..100],
+        ] {
+            assert_eq!(
+                itc_device_set_trust_anchor(dev, bad.as_ptr(), bad.len(), now()),
+                ItcStatus::Malformed
+            );
+            assert_eq!(tip(dev).0, ItcStatus::NoTrustAnchor);
+        }
+        assert_eq!(
+            itc_device_set_trust_anchor(dev, ANCHOR.as_ptr(), ANCHOR.len(), now()),
+            ItcStatus::Ok
+        );
+        assert_eq!(tip(dev), (ItcStatus::Ok, 0));
+        let bad_headers: [(&[u8], &[u8], &[u8]); 6] = [
+            (&HEADER[..HEADER.len() - 1], CERT, VALIDATORS),
+            (&header_long, CERT, VALIDATORS),
+            (HEADER, &CERT[..CERT.len() - 1], VALIDATORS),
+            (HEADER, &cert_long, VALIDATORS),
+            (HEADER, CERT, &VALIDATORS[..VALIDATORS.len() - 1]),
+            (HEADER, CERT, &set_long),
+        ];
+        for (header, cert, set) in bad_headers {
+            assert_eq!(verify(dev, header, cert, set).0, ItcStatus::Malformed);
+            assert_eq!(tip(dev), (ItcStatus::Ok, 0));
+        }
+        assert_eq!(verify(dev, HEADER, CERT, VALIDATORS), (ItcStatus::Ok, 3600));
+        // A refused anchor leaves the verified tip in place.
+        assert_eq!(
+            itc_device_set_trust_anchor(dev, anchor_long.as_ptr(), anchor_long.len(), now()),
+            ItcStatus::Malformed
+        );
+        assert_eq!(tip(dev), (ItcStatus::Ok, 3600));
+        for (record, proof) in [
+            (&record_long[..], PROOF),
+            (&RECORD[..RECORD.len() - 1], PROOF),
+            (RECORD, &proof_long[..]),
+        ] {
+            assert_eq!(own(dev, record, proof), ItcStatus::Malformed);
+        }
+        assert_eq!(command(dev, CMD_OWNER).0, ItcStatus::NoVerifiedState);
+        assert_eq!(own(dev, RECORD, PROOF), ItcStatus::Ok);
+        assert_eq!(command(dev, CMD_OWNER).0, ItcStatus::Ok);
+        assert_eq!(itc_device_deinit(dev), ItcStatus::Ok);
+    }
+}

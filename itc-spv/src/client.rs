@@ -234,6 +234,14 @@ pub(crate) fn compact<S: SignatureStore, const N: usize>(
     Ok(CommitCertificate::from_votes(c.view(), q))
 }
 
+/// Refuses a set that [`resize`] could not copy into capacity `N`, without copying it.
+fn check_capacity<const M: usize, const N: usize>(set: &ValidatorSet<M>) -> Result<(), SpvError> {
+    if set.len() > N {
+        return Err(SpvError::CapacityExceeded { capacity: N });
+    }
+    Ok(())
+}
+
 /// Copies a validator set into this build's fixed capacity.
 pub(crate) fn resize<const M: usize, const N: usize>(
     set: &ValidatorSet<M>,
@@ -517,11 +525,17 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         header
             .follows_with_interval(tip.header(), self.config.epoch_length)
             .map_err(|e| chain_error(e, header.height))?;
-        let next = self.next_set(header, next_validators)?;
+        // The set checks come first; the copies of the sets are made after the signature
+        // checks, in a frame of their own (see `accept_checked`).
+        self.check_next_set(header, next_validators)?;
         let tally = check_commit::<S, N, N>(header, certificate, &self.validators, None)?;
-        let cert = compact_verified::<S, N>(certificate, &tally)?;
-        let signing = self.validators.clone();
-        self.accept(header, cert, signing, next)
+        self.accept_checked(
+            header,
+            certificate,
+            &tally,
+            None::<&ValidatorSet<N>>,
+            next_validators,
+        )
     }
 
     /// Skipping verification (Tendermint's light client): accept a header far above the tip
@@ -596,15 +610,67 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
                 height: header.height,
             });
         }
-        let next = self.next_set(header, next_validators)?;
-        let own: ValidatorSet<N> = resize(header_validators)?;
+        // The set checks (presence, hash, capacity) come first, in the order they always had;
+        // the copies into this client's capacity are made after the signature checks.
+        self.check_next_set(header, next_validators)?;
+        check_capacity::<M, N>(header_validators)?;
         let tally = check_commit(
             header,
             certificate,
-            &own,
+            header_validators,
             Some((&self.validators, self.config.trust_threshold)),
         )?;
-        let cert = compact_verified::<S, N>(certificate, &tally)?;
+        self.accept_checked(
+            header,
+            certificate,
+            &tally,
+            Some(header_validators),
+            next_validators,
+        )
+    }
+
+    /// As [`LightClient::next_set`] without the copy: whether the set `header` hands over to
+    /// is supplied when needed, is the one the header names, and fits this client.
+    fn check_next_set<const M: usize>(
+        &self,
+        header: &BlockHeader,
+        supplied: Option<&ValidatorSet<M>>,
+    ) -> Result<(), SpvError> {
+        if header.next_validator_set_hash == header.validator_set_hash {
+            return Ok(());
+        }
+        let Some(set) = supplied else {
+            return Err(SpvError::MissingNextValidatorSet {
+                height: header.height,
+            });
+        };
+        if set.hash() != header.next_validator_set_hash {
+            return Err(SpvError::NextValidatorSetMismatch {
+                height: header.height,
+            });
+        }
+        check_capacity::<M, N>(set)
+    }
+
+    /// Accepts a header whose signatures `tally` checked: copies the signing set (`signing`,
+    /// or the trusted set when `None`), the next set and the verified signatures into this
+    /// client's capacity. In a frame of its own, never under the signature checks: on an MCU
+    /// the copies are kilobytes of a 16 KiB stack.
+    #[inline(never)]
+    fn accept_checked<S: SignatureStore, const M: usize, const M2: usize>(
+        &mut self,
+        header: &BlockHeader,
+        certificate: &CommitCertificate<S>,
+        tally: &Tally,
+        signing: Option<&ValidatorSet<M>>,
+        next_validators: Option<&ValidatorSet<M2>>,
+    ) -> Result<VerifiedHeader, SpvError> {
+        let next = self.next_set(header, next_validators)?;
+        let own: ValidatorSet<N> = match signing {
+            Some(set) => resize(set)?,
+            None => self.validators.clone(),
+        };
+        let cert = compact_verified::<S, N>(certificate, tally)?;
         self.accept(header, cert, own, next)
     }
 
