@@ -19,7 +19,7 @@
 //!   it lacks waits until it fetched it.
 //! * A replica that holds a header (a re-proposal, or a commit quorum) but not its batch
 //!   broadcasts a signed [`BatchRequest`] and retries on
-//!   [`Timer::BatchFetch`]; every replica serves the batches it holds,
+//!   its batch-fetch deadline; every replica serves the batches it holds,
 //!   committed or not ([`Message::BatchResponse`]), at most
 //!   [`Config::max_batch_serves_per_peer`] per peer per fetch interval. The requester accepts a
 //!   response only for a header it asked for and only if the batch matches the header's
@@ -189,7 +189,7 @@ impl<S: Signer> Replica<S> {
     }
 
     /// Asks every peer for the batch of `hash` at `h` (if not asked yet) and keeps asking on
-    /// [`Timer::BatchFetch`] until it arrives or the height is garbage-collected.
+    /// its batch-fetch deadline until it arrives or the height is garbage-collected.
     pub(crate) fn want_batch(&mut self, h: u64, hash: Hash) -> Result<(), PbftError> {
         if self.batches.get(h, &hash).is_some() || self.wanted.contains_key(&hash) {
             return Ok(());

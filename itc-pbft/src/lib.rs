@@ -15,10 +15,11 @@
 //!
 //! * [`request`] — client [`Request`]s and [`Batch`]es (the Merkle leaf of a request).
 //! * [`message`] — wire messages, the digests they sign, prepared and checkpoint certificates.
-//! * [`replica`] — the [`Replica`] state machine: feed it inputs, drain its [`Action`]s.
-//! * [`normal_case`] — pre-prepare, prepare, commit, delivery and batching.
-//! * [`view_change`], [`checkpoint`](mod@checkpoint), [`catchup`] — replacing a faulty primary,
-//!   garbage collection, and fetching certified blocks when behind.
+//! * [`replica`] — the [`Replica`] state machine: feed it inputs, drain its [`Action`]s. Its
+//!   protocol parts live in private modules (they only hold `impl Replica` blocks): the normal
+//!   case (pre-prepare, prepare, commit, delivery, batching, idle blocks), view change,
+//!   checkpoints and garbage collection, catch-up by fetching certified blocks. The rules are
+//!   written down in `docs/spec/pbft.md`.
 //! * [`availability`] — batches kept by header hash, persisted before the first vote and
 //!   served to peers, so a prepared header's batch is never lost (issue 16.2).
 //! * [`epoch`] — which validator set certifies which heights.
@@ -79,9 +80,9 @@ pub mod action;
 #[cfg(feature = "alloc")]
 pub mod availability;
 #[cfg(feature = "alloc")]
-pub mod catchup;
+mod catchup;
 #[cfg(feature = "alloc")]
-pub mod checkpoint;
+mod checkpoint;
 #[cfg(feature = "testkit")]
 pub mod cluster;
 #[cfg(feature = "alloc")]
@@ -97,7 +98,7 @@ mod log;
 #[cfg(feature = "alloc")]
 pub mod message;
 #[cfg(feature = "alloc")]
-pub mod normal_case;
+mod normal_case;
 #[cfg(feature = "alloc")]
 mod queue;
 #[cfg(feature = "alloc")]
@@ -109,7 +110,7 @@ pub mod safety;
 #[cfg(feature = "alloc")]
 pub mod sig;
 #[cfg(feature = "alloc")]
-pub mod view_change;
+mod view_change;
 
 pub use certificate::{CertificateError, CommitCertificate, CompactCommitCertificate};
 pub use header::{BlockHeader, ChainError};

@@ -41,7 +41,7 @@ use crate::replica::Replica;
 use crate::sig::SigChecker;
 
 /// The headers a new view must re-propose, ascending from the highest checkpoint among `vcs`.
-pub fn reproposals(vcs: &[ViewChange]) -> Vec<BlockHeader> {
+pub(crate) fn reproposals(vcs: &[ViewChange]) -> Vec<BlockHeader> {
     let min_s = vcs
         .iter()
         .map(ViewChange::checkpoint_height)
