@@ -1,7 +1,7 @@
 //! The "never sign two conflicting things" rule, in one place.
 //!
 //! Every signature the replica makes on a pre-prepare, prepare, commit or view-change first
-//! asks the [`SafetyGuard`]. The guard refuses:
+//! asks the safety guard (`SafetyGuard`, crate-private). The guard refuses:
 //!
 //! * a vote in a view below the highest view the replica has entered (once it asked for view
 //!   `v + 1` it never votes in `v` again), and
@@ -242,7 +242,7 @@ impl SafetyRecord {
 
 /// The signing gate. Owns the [`SafetyRecord`] of the replica it guards.
 #[derive(Debug, Clone, Default)]
-pub struct SafetyGuard {
+pub(crate) struct SafetyGuard {
     record: SafetyRecord,
 }
 
@@ -256,11 +256,6 @@ impl SafetyGuard {
     /// certificates are only in the integrator's accumulated record.
     pub fn record(&self) -> &SafetyRecord {
         &self.record
-    }
-
-    /// Highest view entered.
-    pub fn view(&self) -> u64 {
-        self.record.view
     }
 
     /// Asks to sign a `phase` vote for `header_hash` at `height` in `view`. `Ok(Some(fact))`:
