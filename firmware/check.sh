@@ -27,6 +27,7 @@ declare -A got=(
   [peak_stack_bytes]=$(sed -n 's/^peak_stack=//p' <<<"$out")
   [command_fresh_header_instr]=$fresh
   [command_cached_instr]=$(instr cmd_owner_cached)
+  [boot_instr]=$(( $(instr boot_light_client) + $(instr boot_identity) ))
 )
 
 status=0

@@ -22,13 +22,14 @@ mod out;
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use itc_crypto::{Decode, PublicKey, Reader, SecretKey, ValidatorSet};
+use itc_crypto::{Decode, PublicKey, Reader, ValidatorSet};
 use itc_device_sdk::firmware::{SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
 use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::{
-    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, StorageError,
+    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, ProvisionedKey,
+    StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
@@ -37,6 +38,8 @@ use itc_spv::mmr::Mmr;
 use measure::Meter;
 
 const DEVICE_KEY: &[u8; 32] = include_bytes!("../fixtures/device_key.bin");
+/// The device's public key, stored beside the secret at provisioning (boot derives nothing).
+const DEVICE_PUBLIC: &[u8; 32] = include_bytes!("../fixtures/device_public.bin");
 const VENDOR_KEY: &[u8; 32] = include_bytes!("../fixtures/vendor_key.bin");
 const ANCHOR: &[u8] = include_bytes!("../fixtures/anchor.bin");
 const VALIDATORS: &[u8] = include_bytes!("../fixtures/validators.bin");
@@ -110,7 +113,7 @@ fn main() -> ! {
     out::exit(ok)
 }
 
-type Dev = Device<SecretKey>;
+type Dev = Device<ProvisionedKey>;
 type Client = DeviceLightClient<VALIDATOR_CAPACITY>;
 
 /// Each step is its own non-inlined function and the long-lived state lives in statics, so
@@ -255,8 +258,10 @@ fn boot_identity(
     cell: &mut Option<Dev>,
 ) -> Result<(), Setup> {
     m.run_verdict("boot_identity", true, || {
-        let key = SecretKey::from_bytes(DEVICE_KEY).map_err(|_| "device key")?;
-        let identity = DeviceIdentity::new(key);
+        // The public key stored at provisioning: no scalar multiplication at boot (the
+        // signing key is built, and checked against it, only if the device ever signs).
+        let public = PublicKey::from_bytes(DEVICE_PUBLIC).map_err(|_| "device public key")?;
+        let identity = DeviceIdentity::new(ProvisionedKey::new(*DEVICE_KEY, public));
         *cell = Some(Device::new(identity, DeviceConfig::default(), flash).map_err(|e| e.name())?);
         Ok(())
     })

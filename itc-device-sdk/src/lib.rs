@@ -66,6 +66,6 @@ pub mod telemetry;
 pub use command::{Command, SignedCommand};
 pub use device::{AcceptedCommand, Device, DeviceConfig, StalenessPolicy, VerifiedState};
 pub use error::{CommandError, FirmwareError, StateError, StorageError};
-pub use identity::DeviceIdentity;
+pub use identity::{DeviceIdentity, ProvisionedKey};
 pub use itc_ledger::{Access, Actions, DeviceId};
 pub use replay::{CounterStore, ReplayTable, WearPolicy, REPLAY_SLOTS};

@@ -134,6 +134,8 @@ fn build() -> Fixtures {
 
     Fixtures(vec![
         ("device_key.bin", device.to_bytes().to_vec()),
+        // Stored at provisioning beside the secret: boot derives nothing (`ProvisionedKey`).
+        ("device_public.bin", device.public_key().as_bytes().to_vec()),
         ("vendor_key.bin", vendor.public_key().as_bytes().to_vec()),
         ("anchor.bin", anchor.encode_to_vec()),
         ("validators.bin", set.encode_to_vec()),

@@ -221,8 +221,8 @@ fn compact_verified<S: SignatureStore, const N: usize>(
     Ok(CommitCertificate::from_votes(c.view(), q))
 }
 
-/// Copies a certificate into this build's fixed capacity (the full node's answers).
-#[cfg(feature = "alloc")]
+/// Copies a certificate into this build's fixed capacity (the reference server's answers).
+#[cfg(feature = "testkit")]
 pub(crate) fn compact<S: SignatureStore, const N: usize>(
     c: &CommitCertificate<S>,
 ) -> Result<CompactCommitCertificate<N>, SpvError> {
