@@ -451,14 +451,34 @@ impl<S: Signer + Clone> Validator<S> {
         let in_force = node.handover().in_force().clone();
         let low = record.stable().map_or(0, |c| c.height).min(tip.height);
         // The sets that certified heights [low, tip], from the headers themselves (the one of
-        // `low` certified the stable checkpoint a view change carries).
-        let mut epochs: Vec<Epoch> = Vec::new();
-        for height in low.max(1)..=tip.height {
-            let header = store
+        // `low` certified the stable checkpoint a view change carries), the first with its
+        // true start: a peer's view change may carry an older checkpoint of the same epoch
+        // (even none, height 0), and a replica whose history began at `low` refused it as
+        // "another epoch", and with it every new view that counted it (found by itc-node's
+        // crash test: a restarted validator could not enter the new view).
+        let read = |height: u64| {
+            store
                 .header(height)
                 .map_err(|_| ValidatorError::Restore("the store failed to read"))?
-                .ok_or(ValidatorError::Restore("a block below the tip is missing"))?;
-            let hash = header.validator_set_hash;
+                .ok_or(ValidatorError::Restore("a block below the tip is missing"))
+        };
+        let first_start = if tip.height == 0 {
+            1
+        } else {
+            // Sets change only after an epoch boundary (a multiple of k): walk down window by
+            // window while the window before names the same set.
+            let k = config.pbft.checkpoint_interval.max(1);
+            let from = low.max(1);
+            let hash = read(from)?.validator_set_hash;
+            let mut start = (from - 1) / k * k + 1;
+            while start > k && read(start - k)?.validator_set_hash == hash {
+                start -= k;
+            }
+            start
+        };
+        let mut epochs: Vec<Epoch> = Vec::new();
+        for height in low.max(1)..=tip.height {
+            let hash = read(height)?.validator_set_hash;
             if epochs.last().is_some_and(|e| e.hash == hash) {
                 continue;
             }
@@ -467,7 +487,11 @@ impl<S: Signer + Clone> Validator<S> {
                 .map_err(|_| ValidatorError::Restore("the store failed to read"))?
                 .ok_or(ValidatorError::Restore("a validator set is missing"))?;
             epochs.push(Epoch {
-                start: height,
+                start: if epochs.is_empty() {
+                    first_start.min(height)
+                } else {
+                    height
+                },
                 set,
                 hash,
             });

@@ -770,3 +770,50 @@ fn a_node_outside_the_set_never_starts_a_view_change() {
     assert!(sim.honest_up().all(|v| v.view() == 0));
     assert_eq!(standby.view(), 0);
 }
+
+/// Issue 16.1, the class again (found by itc-node's crash test): a validator restored after a
+/// stable checkpoint knew the validator set only from that checkpoint on, so a peer's
+/// view-change carrying an older checkpoint of the same epoch — or none, height 0 — was
+/// refused as "checkpoint at 0 is in another epoch", and with it every new view counting it:
+/// the restored validator could not enter the new view. Its epoch history now starts where
+/// the epoch really started.
+#[test]
+fn a_restored_validator_accepts_a_view_change_with_an_older_checkpoint() {
+    use itc_crypto::Signer;
+    use itc_pbft::message::ViewChange;
+    let mut sim = Sim::idle(5, 100, genesis(Vec::new()));
+    let start = sim.now;
+    assert!(sim.run(|s| s.now > start + 2_000));
+    let host = &sim.hosts[1];
+    let before = host.validator.as_ref().unwrap();
+    assert!(before.height() >= 12, "height {}", before.height());
+    let v = Validator::restore(
+        sim.config,
+        host.key.clone(),
+        &sim.genesis,
+        &host.store,
+        sim.now,
+    )
+    .unwrap();
+    let mut restored = v;
+    let _ = restored.take_ready();
+    // Validator 2 asks for the next view carrying no checkpoint (as a peer that never saw one
+    // become stable would).
+    let peer = &sim.hosts[2].key;
+    let set = restored.validators().clone();
+    let mut vc = ViewChange {
+        new_view: restored.view() + 1,
+        checkpoint: None,
+        prepared: Vec::new(),
+        sender: set.index_of(&peer.public_key()).unwrap() as u16,
+        signature: itc_crypto::Signature([0; 64]),
+    };
+    vc.signature = peer.sign_digest(&vc.digest()).unwrap();
+    let result = restored.handle_peer_message(
+        peer.public_key(),
+        PeerMessage::Consensus(itc_pbft::Message::ViewChange(vc)),
+        &mut Approvals::new(),
+        sim.now,
+    );
+    assert!(result.is_ok(), "refused: {result:?}");
+}
