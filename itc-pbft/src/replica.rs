@@ -92,13 +92,13 @@ pub struct ChainTip {
     pub state_root: Hash,
     /// The set that certifies `header.height + 1`.
     pub validators: ValidatorSet,
-    /// The epochs that certified heights above the stable checkpoint up to `header.height`,
-    /// ascending (from the integrator's block store: each header names its set's hash). Needed
-    /// only when the set changed since the stable checkpoint; empty means `validators` also
-    /// certified every height since the checkpoint (when `header` names it), which is all a
-    /// replica without a rotation in its window needs. With them the restored replica resolves
-    /// the set of every height it may be asked about in a view change or new view, so it is a
-    /// full participant at once (issue 16.1).
+    /// The epochs that certified heights up to `header.height`, ascending, the first with its
+    /// true start (from the integrator's block store: each header names its set's hash; at
+    /// least from the start of the epoch of the stable checkpoint, whose older checkpoints a
+    /// peer's view-change may carry). Empty means `validators` certified every height up to
+    /// the tip (when `header` names it): all a chain without a rotation needs. With them the
+    /// restored replica resolves the set of every height it may be asked about in a view
+    /// change or new view, so it is a full participant at once (issue 16.1).
     pub epochs: Vec<Epoch>,
     /// A validator-set change the application decided at or before `header` that no
     /// epoch-boundary header has named yet (what [`Executed::next_validator_set`] reported,
@@ -234,7 +234,7 @@ impl<S: Signer> Replica<S> {
             key,
             stats: SigChecker::default(),
             guard: SafetyGuard::new(record),
-            epochs: restored_epochs(low, &tip.header, tip.validators, tip.epochs, tip.scheduled),
+            epochs: restored_epochs(&tip.header, tip.validators, tip.epochs, tip.scheduled),
             now: 0,
             view,
             active: view == 0,
@@ -686,7 +686,6 @@ impl<S: Signer> Replica<S> {
 /// refused its peers' (`OtherEpoch`, `UnknownValidatorSet`) until a checkpoint above its tip
 /// became stable — a liveness loss with one crash-stop and one restart among four.
 fn restored_epochs(
-    low: u64,
     tip: &BlockHeader,
     next: ValidatorSet,
     given: Vec<Epoch>,
@@ -706,11 +705,11 @@ fn restored_epochs(
         }
         // The set changes after the tip (the tip is a boundary naming another set).
         Some(_) => h.saturating_add(1),
-        // Nothing given: the tip's set certified the tip too (and, as documented, every height
-        // since the stable checkpoint), or it starts after it.
-        None if tip.validator_set_hash == next_hash => {
-            low.saturating_add(1).min(h.saturating_add(1))
-        }
+        // Nothing given: the tip's set certified the tip too and, as documented, every height
+        // before it — so also the older checkpoint a peer's view-change may carry (taking it
+        // from `low + 1` only refused those as "another epoch"; a wrong guess can only make a
+        // certificate fail to verify, never pass). Or it starts after the tip.
+        None if tip.validator_set_hash == next_hash => 1,
         None => h.saturating_add(1),
     };
     let mut epochs = Epochs::from_list(

@@ -51,20 +51,8 @@
 //!   re-proposals start above `h`, in the first they include `H` (or a later-view
 //!   certificate, which by induction is for `H` too).
 //!
-//! ```
-//! use itc_pbft::safety::{SafetyGuard, SafetyRecord, GuardError};
-//! use itc_pbft::message::Phase;
-//! use itc_crypto::Hash;
-//!
-//! let mut guard = SafetyGuard::new(SafetyRecord::default());
-//! let first = guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])).unwrap();
-//! assert!(first.is_some()); // new: must be persisted before sending
-//! assert_eq!(guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])), Ok(None)); // same again
-//! assert!(matches!(
-//!     guard.approve_vote(Phase::Prepare, 0, 1, Hash([2; 32])),
-//!     Err(GuardError::Conflict { .. })
-//! ));
-//! ```
+//! (The guard itself is crate-private; its refusals are tested below and reach an integrator
+//! as `PbftError::Guard`.)
 
 use alloc::collections::BTreeMap;
 
@@ -623,5 +611,22 @@ mod tests {
             let _ = SafetyRecord::decode_bytes(&data);
             let _ = Durable::decode_bytes(&data);
         }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_signs_once_per_slot_and_refuses_a_conflict() {
+        let mut guard = SafetyGuard::new(SafetyRecord::default());
+        let first = guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])).unwrap();
+        assert!(first.is_some()); // new: must be persisted before sending
+        assert_eq!(guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])), Ok(None));
+        assert!(matches!(
+            guard.approve_vote(Phase::Prepare, 0, 1, Hash([2; 32])),
+            Err(GuardError::Conflict { .. })
+        ));
     }
 }
