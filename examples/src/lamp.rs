@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use itc_crypto::{Decode, Encode, PublicKey, SecretKey};
+use itc_crypto::{Encode, PublicKey, SecretKey};
 use itc_dag::{Transaction, TxId};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
 use itc_device_sdk::light_client::DeviceLightClient;
@@ -175,28 +175,27 @@ impl Lamp {
         Ok((signed, slices))
     }
 
-    /// Syncs headers, proves its own ownership record under the newest one and installs it.
+    /// Syncs headers, proves its own ownership record under the newest one and installs it:
+    /// the light client verifies the proof once and the command gate takes the verified entry
+    /// (`Device::install_ownership`), nothing is decoded or verified twice.
     pub fn refresh_ownership(
         &mut self,
         chain: &Chain,
     ) -> Result<(OwnershipRecord, ProvenState), StoryError> {
         self.spv.sync(chain.server(), chain.now())?;
-        let proven =
-            self.spv
-                .prove_state(chain.server(), StateKey::Device(self.id), chain.now())?;
-        let bytes = proven
-            .value
-            .as_deref()
+        let device = &mut self.device;
+        let (proven, installed) = self.spv.prove_state_then(
+            chain.server(),
+            StateKey::Device(self.id),
+            chain.now(),
+            |entry| device.install_ownership(entry),
+        )?;
+        installed.map_err(StoryError::DeviceState)?;
+        let record = self
+            .device
+            .ownership()
+            .map(|(_, r)| r.clone())
             .ok_or(StoryError::Unexpected("the lamp is not registered"))?;
-        let record = OwnershipRecord::decode_bytes(bytes)?;
-        self.device
-            .update_ownership_at(
-                self.spv.client(),
-                proven.state.height,
-                record.clone(),
-                &proven.proof,
-            )
-            .map_err(StoryError::DeviceState)?;
         Ok((record, proven))
     }
 

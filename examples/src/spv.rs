@@ -141,12 +141,7 @@ impl<const K: usize> SpvNode<K> {
 
     /// The newest verified header as a device-sdk [`VerifiedState`].
     pub fn verified_state(&self) -> VerifiedState {
-        let h = self.client.tip().header();
-        VerifiedState {
-            height: h.height,
-            state_root: h.state_root,
-            timestamp_ms: h.timestamp_ms,
-        }
+        VerifiedState::from(self.client.tip())
     }
 
     fn exchange(&mut self, server: &Server, request: &Request) -> Response<MAX_SET> {
@@ -197,17 +192,30 @@ impl<const K: usize> SpvNode<K> {
         key: StateKey,
         now_ms: u64,
     ) -> Result<ProvenState, StoryError> {
+        self.prove_state_then(server, key, now_ms, |_| ())
+            .map(|(proven, ())| proven)
+    }
+
+    /// [`SpvNode::prove_state`], handing the verified entry to `use_entry` (a device installs
+    /// it with `Device::install_ownership`: proven once, here, never again).
+    pub fn prove_state_then<T>(
+        &mut self,
+        server: &Server,
+        key: StateKey,
+        now_ms: u64,
+        use_entry: impl FnOnce(&itc_spv::VerifiedEntry<'_>) -> T,
+    ) -> Result<(ProvenState, T), StoryError> {
         let height = self.tip_height();
         let request = Request::StateProof { height, key };
         let response = self.exchange(server, &request);
         let response_bytes = response.encoded_len();
         let started = Instant::now();
-        let value = match self
+        let (value, used) = match self
             .client
             .handle_response(&response, now_ms)
             .map_err(StoryError::Spv)?
         {
-            Event::State(entry) => entry.value().map(<[u8]>::to_vec),
+            Event::State(entry) => (entry.value().map(<[u8]>::to_vec), use_entry(&entry)),
             _ => {
                 return Err(StoryError::Unexpected(
                     "state proof answered with something else",
@@ -220,13 +228,16 @@ impl<const K: usize> SpvNode<K> {
                 "state proof answered with something else",
             ));
         };
-        Ok(ProvenState {
-            state: self.verified_state(),
-            value,
-            proof,
-            response_bytes,
-            verify_us,
-        })
+        Ok((
+            ProvenState {
+                state: self.verified_state(),
+                value,
+                proof,
+                response_bytes,
+                verify_us,
+            },
+            used,
+        ))
     }
 
     /// Proves that the request with batch leaf `leaf` is in block `height`.

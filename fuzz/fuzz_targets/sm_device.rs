@@ -64,11 +64,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let Ok(proof) = tree.prove_hashed(&k.key_hash()) else {
         return;
     };
-    let state = VerifiedState {
-        height: 10,
-        state_root: tree.root(),
-        timestamp_ms: T0,
-    };
+    let state = VerifiedState::unverified(10, tree.root(), T0);
     let mut store = MemoryCounterStore::default();
     let Ok(mut device) = Device::new(
         DeviceIdentity::new(device_key.clone()),
@@ -123,18 +119,15 @@ fuzz_target!(|ops: Vec<Op>| {
                 let Ok(p) = StateProof::decode_bytes(&p) else {
                     continue;
                 };
-                let st = VerifiedState {
-                    height: u64::from(height),
-                    state_root: if root_from_tree {
-                        tree.root()
-                    } else {
-                        itc_crypto::Hash([height; 32])
-                    },
-                    timestamp_ms: now,
+                let root = if root_from_tree {
+                    tree.root()
+                } else {
+                    itc_crypto::Hash([height; 32])
                 };
+                let st = VerifiedState::unverified(u64::from(height), root, now);
                 if device.update_ownership_bytes(&st, &r, &p).is_ok() {
-                    assert!(st.height > held_height, "ownership went back");
-                    held_height = st.height;
+                    assert!(st.height() > held_height, "ownership went back");
+                    held_height = st.height();
                 }
                 None
             }
@@ -160,7 +153,7 @@ fuzz_target!(|ops: Vec<Op>| {
             last_counter.insert(issuer, accepted.counter);
         }
         if let Some((s, _)) = device.ownership() {
-            assert_eq!(s.height, held_height);
+            assert_eq!(s.height(), held_height);
         }
     }
 });

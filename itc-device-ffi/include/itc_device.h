@@ -252,6 +252,10 @@ enum ItcStatus
    */
   ITC_STATUS_HEADER_NOT_VERIFIED = 153,
   /**
+   * A proven entry says the chain holds no ownership record for this device.
+   */
+  ITC_STATUS_STATE_NOT_REGISTERED = 154,
+  /**
    * The trusted header is older than the trusting period: a fresh trust anchor is needed.
    */
   ITC_STATUS_TRUST_EXPIRED = 200,

@@ -90,6 +90,8 @@ pub enum ItcStatus {
     StateNotNewer = 152,
     /// The light client holds no verified header at the height asked for.
     HeaderNotVerified = 153,
+    /// A proven entry says the chain holds no ownership record for this device.
+    StateNotRegistered = 154,
 
     // ---- light client (headers, certificates, trust anchor) ------------------------------
     /// The trusted header is older than the trusting period: a fresh trust anchor is needed.
@@ -163,7 +165,7 @@ pub enum ItcStatus {
 
 impl ItcStatus {
     /// Every code, for tests and `itc_status_name`.
-    pub(crate) const ALL: [ItcStatus; 58] = [
+    pub(crate) const ALL: [ItcStatus; 59] = [
         ItcStatus::Ok,
         ItcStatus::NullPointer,
         ItcStatus::BufferTooSmall,
@@ -193,6 +195,7 @@ impl ItcStatus {
         ItcStatus::ProofMismatch,
         ItcStatus::StateNotNewer,
         ItcStatus::HeaderNotVerified,
+        ItcStatus::StateNotRegistered,
         ItcStatus::TrustExpired,
         ItcStatus::InsufficientTrust,
         ItcStatus::InsufficientQuorum,
@@ -256,6 +259,7 @@ impl ItcStatus {
             ItcStatus::ProofMismatch => b"ITC_STATUS_PROOF_MISMATCH\0",
             ItcStatus::StateNotNewer => b"ITC_STATUS_STATE_NOT_NEWER\0",
             ItcStatus::HeaderNotVerified => b"ITC_STATUS_HEADER_NOT_VERIFIED\0",
+            ItcStatus::StateNotRegistered => b"ITC_STATUS_STATE_NOT_REGISTERED\0",
             ItcStatus::TrustExpired => b"ITC_STATUS_TRUST_EXPIRED\0",
             ItcStatus::InsufficientTrust => b"ITC_STATUS_INSUFFICIENT_TRUST\0",
             ItcStatus::InsufficientQuorum => b"ITC_STATUS_INSUFFICIENT_QUORUM\0",
@@ -343,6 +347,7 @@ impl From<StateError> for ItcStatus {
             StateError::ProofMismatch => ItcStatus::ProofMismatch,
             StateError::NotNewer { .. } => ItcStatus::StateNotNewer,
             StateError::HeaderNotVerified { .. } => ItcStatus::HeaderNotVerified,
+            StateError::NotRegistered => ItcStatus::StateNotRegistered,
         }
     }
 }

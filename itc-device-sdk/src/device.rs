@@ -14,7 +14,7 @@
 
 use itc_crypto::{Decode, Hash, PublicKey, Signer};
 use itc_ledger::{Access, AccessError, Actions, OwnershipRecord, StateKey, StateProof};
-use itc_spv::{LightClient, VerifiedHeader};
+use itc_spv::{LightClient, VerifiedEntry, VerifiedHeader};
 
 use crate::command::{SignedCommand, MAX_ARGUMENT_LEN};
 use crate::error::{CommandError, StateError, StorageError};
@@ -24,14 +24,43 @@ use crate::replay::{listed_in, CounterStore, IssuerFloor, ReplayTable, WearPolic
 /// What the command gate keeps of a header the embedded light client verified: the only
 /// source of state roots a device trusts. Build it with `VerifiedState::from(&VerifiedHeader)`
 /// (see [`crate::light_client`]); only `itc-spv` can produce a [`VerifiedHeader`].
+///
+/// Its fields are private: holding one *is* the proof that a light client verified the header
+/// (a hand-built state with an unverified root could otherwise install any owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedState {
+    pub(crate) height: u64,
+    pub(crate) state_root: Hash,
+    pub(crate) timestamp_ms: u64,
+}
+
+impl VerifiedState {
     /// Height of the verified header.
-    pub height: u64,
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
     /// Its state root.
-    pub state_root: Hash,
+    pub fn state_root(&self) -> Hash {
+        self.state_root
+    }
+
     /// Its timestamp (chain clock, ms): what staleness is measured from.
-    pub timestamp_ms: u64,
+    pub fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+
+    /// A state nobody verified: for tests, benches and fuzzing of the command gate (feature
+    /// `testkit`, or `--cfg fuzzing`). Never in a device build: there, only
+    /// `VerifiedState::from(&VerifiedHeader)` makes one.
+    #[cfg(any(fuzzing, feature = "testkit"))]
+    pub fn unverified(height: u64, state_root: Hash, timestamp_ms: u64) -> Self {
+        VerifiedState {
+            height,
+            state_root,
+            timestamp_ms,
+        }
+    }
 }
 
 /// How long a device may act on its last verified proof while it cannot reach the chain.
@@ -244,7 +273,7 @@ impl<S: Signer> Device<S> {
     /// let mut lamp = Device::new(DeviceIdentity::new(device_key), DeviceConfig::default(), &mut store).unwrap();
     /// let Response::<8>::StateProof { proof, .. } = chain.server().answer(&Request::StateProof { height: 2, key }) else { panic!() };
     /// lamp.update_ownership_at(&client, 2, record, &proof).unwrap();
-    /// assert_eq!(lamp.ownership().unwrap().0.height, 2);
+    /// assert_eq!(lamp.ownership().unwrap().0.height(), 2);
     /// ```
     pub fn update_ownership_at<const K: usize, const N: usize>(
         &mut self,
@@ -257,6 +286,66 @@ impl<S: Signer> Device<S> {
             .header(height)
             .ok_or(StateError::HeaderNotVerified { height })?;
         self.update_ownership(&VerifiedState::from(header), record, proof)
+    }
+
+    /// Installs an ownership record the light client already proved (`LightClient::
+    /// verify_state` or `handle_response` → `Event::State`): the entry carries its verified
+    /// header and the checked value, so nothing is verified a second time. Cheapest checks
+    /// first, state written only after every check passed: the entry must be this device's
+    /// record (`WrongDevice`), present (`NotRegistered`), decode (`Malformed`) and be newer
+    /// than the one held (`NotNewer`).
+    ///
+    /// ```
+    /// use itc_crypto::{Encode, SecretKey};
+    /// use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig};
+    /// use itc_device_sdk::replay::MemoryCounterStore;
+    /// use itc_device_sdk::{Device, DeviceConfig, DeviceIdentity};
+    /// use itc_ledger::{OwnershipRecord, StateKey, VendorId};
+    /// use itc_spv::server::StateSnapshot;
+    /// use itc_spv::testkit::TestChain;
+    /// use itc_spv::{Event, Request};
+    ///
+    /// let (device_key, owner) = (SecretKey::from_bytes(&[1; 32]).unwrap(), SecretKey::from_bytes(&[2; 32]).unwrap());
+    /// let record = OwnershipRecord::new(device_key.public_key(), VendorId(7), 42, owner.public_key());
+    /// let key = StateKey::Device(record.device_id());
+    /// let mut chain = TestChain::new(4, 10);
+    /// chain.push_block(vec![], Some(StateSnapshot::from_records([(key, record.encode_to_vec())]))).unwrap();
+    /// chain.extend(1);
+    /// let mut client: DeviceLightClient<8> = DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10), chain.now_ms()).unwrap();
+    /// client.sync_to(2);
+    /// while let Some(r) = client.poll_request() {
+    ///     chain.ensure_certificate(&r);
+    ///     client.handle_response(&chain.server().answer::<8>(&r), chain.now_ms()).unwrap();
+    /// }
+    /// let answer = chain.server().answer::<8>(&Request::StateProof { height: 2, key });
+    /// let Event::State(entry) = client.handle_response(&answer, chain.now_ms()).unwrap() else { panic!() };
+    ///
+    /// let mut store = MemoryCounterStore::default();
+    /// let mut lamp = Device::new(DeviceIdentity::new(device_key), DeviceConfig::default(), &mut store).unwrap();
+    /// lamp.install_ownership(&entry).unwrap(); // proven once, by the light client
+    /// assert_eq!(lamp.ownership().unwrap().1.owner, owner.public_key());
+    /// ```
+    pub fn install_ownership(&mut self, entry: &VerifiedEntry<'_>) -> Result<(), StateError> {
+        let id = self.identity.device_id();
+        if *entry.key() != StateKey::Device(id) {
+            return Err(StateError::WrongDevice);
+        }
+        let state = VerifiedState::from(entry.header());
+        if let Some((held, _)) = &self.proven {
+            if state.height <= held.height {
+                return Err(StateError::NotNewer {
+                    held: held.height,
+                    offered: state.height,
+                });
+            }
+        }
+        let bytes = entry.value().ok_or(StateError::NotRegistered)?;
+        let record = OwnershipRecord::decode_bytes(bytes).map_err(StateError::Malformed)?;
+        if record.device_id() != id {
+            return Err(StateError::WrongDevice);
+        }
+        self.proven = Some((state, record));
+        Ok(())
     }
 
     /// [`Device::update_ownership`] from the record's wire bytes.

@@ -149,6 +149,9 @@ pub enum StateError {
         /// Height asked for.
         height: u64,
     },
+    /// The proven entry says the chain holds no record for this device (proven absent).
+    #[error("the chain holds no ownership record for this device")]
+    NotRegistered,
 }
 
 /// Why a firmware update was refused. The running image is never touched.
@@ -261,6 +264,7 @@ variant_names!(StateError {
     ProofMismatch,
     NotNewer { .. },
     HeaderNotVerified { .. },
+    NotRegistered,
 });
 variant_names!(FirmwareError {
     UnknownVendor,

@@ -41,7 +41,7 @@ pub const RECENT_HEADERS: usize = 2;
 /// }
 /// // Two validator-set changes later, the device trusts the tip's state root.
 /// let state = VerifiedState::from(client.tip());
-/// assert_eq!(state.height, 25);
+/// assert_eq!(state.height(), 25);
 /// ```
 pub type DeviceLightClient<const N: usize> = LightClient<RECENT_HEADERS, N>;
 

@@ -621,9 +621,14 @@ mod guard_tests {
     #[test]
     fn the_guard_signs_once_per_slot_and_refuses_a_conflict() {
         let mut guard = SafetyGuard::new(SafetyRecord::default());
-        let first = guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])).unwrap();
+        let first = guard
+            .approve_vote(Phase::Prepare, 0, 1, Hash([1; 32]))
+            .unwrap();
         assert!(first.is_some()); // new: must be persisted before sending
-        assert_eq!(guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])), Ok(None));
+        assert_eq!(
+            guard.approve_vote(Phase::Prepare, 0, 1, Hash([1; 32])),
+            Ok(None)
+        );
         assert!(matches!(
             guard.approve_vote(Phase::Prepare, 0, 1, Hash([2; 32])),
             Err(GuardError::Conflict { .. })

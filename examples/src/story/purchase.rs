@@ -199,7 +199,9 @@ impl Story {
             record.owner == self.alice_pk() && record.vendor == VENDOR,
             format!(
                 "state proof {} B, checked in {} µs against header {}",
-                proven.response_bytes, proven.verify_us, proven.state.height
+                proven.response_bytes,
+                proven.verify_us,
+                proven.state.height()
             ),
         );
         // No keep-alive: the hand-over's state is sealed by the next header, which the
@@ -214,7 +216,7 @@ impl Story {
         };
         self.report.expect(
             "the hand-over is provable within one idle-block interval of its commit, with no keep-alive transaction",
-            proven.state.height > h && gap.is_some_and(|g| g <= IDLE_BLOCK_MS + IDLE_SLACK_MS),
+            proven.state.height() > h && gap.is_some_and(|g| g <= IDLE_BLOCK_MS + IDLE_SLACK_MS),
             format!(
                 "block {h} sealed by header {} {} ms later (interval {IDLE_BLOCK_MS} ms); the story sends no transaction to seal state",
                 h + 1,

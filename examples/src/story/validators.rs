@@ -41,12 +41,12 @@ impl Story {
         let verdict = self.lamp.receive(&bytes, self.chain.now());
         self.report.expect(
             "the lamp follows the hand-over to the new set and still obeys Alice",
-            proven.state.height >= r.first_block
+            proven.state.height() >= r.first_block
                 && record.owner == self.alice_pk()
                 && verdict.is_ok(),
             format!(
                 "ownership proven under header {} (epoch length {k}); \"on\": {}",
-                proven.state.height,
+                proven.state.height(),
                 match verdict {
                     Ok(_) => format!("lamp at {} %", self.lamp.level),
                     Err(e) => format!("refused: {}", reason(&e)),

@@ -65,11 +65,7 @@ impl World {
         tree.insert_hashed(k.key_hash(), value_hash(&record.encode_to_vec()));
         let proof = tree.prove_hashed(&k.key_hash()).unwrap();
         (
-            VerifiedState {
-                height,
-                state_root: tree.root(),
-                timestamp_ms,
-            },
+            VerifiedState::unverified(height, tree.root(), timestamp_ms),
             proof,
         )
     }
