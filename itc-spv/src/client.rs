@@ -629,8 +629,8 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         )
     }
 
-    /// As [`LightClient::next_set`] without the copy: whether the set `header` hands over to
-    /// is supplied when needed, is the one the header names, and fits this client.
+    /// Whether the set `header` hands over to is supplied when needed, is the one the header
+    /// names, and fits this client (no copy: see [`LightClient::copy_next_set`]).
     fn check_next_set<const M: usize>(
         &self,
         header: &BlockHeader,
@@ -665,7 +665,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         signing: Option<&ValidatorSet<M>>,
         next_validators: Option<&ValidatorSet<M2>>,
     ) -> Result<VerifiedHeader, SpvError> {
-        let next = self.next_set(header, next_validators)?;
+        let next = self.copy_next_set(header, next_validators)?;
         let own: ValidatorSet<N> = match signing {
             Some(set) => resize(set)?,
             None => self.validators.clone(),
@@ -674,8 +674,9 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         self.accept(header, cert, own, next)
     }
 
-    /// The set `header` hands over to, when it changes; checked against the header's hash.
-    fn next_set<const M: usize>(
+    /// The set `header` hands over to, when it changes, copied into this client's capacity
+    /// (after [`LightClient::check_next_set`] passed: presence, hash and capacity are checked).
+    fn copy_next_set<const M: usize>(
         &self,
         header: &BlockHeader,
         supplied: Option<&ValidatorSet<M>>,
@@ -683,17 +684,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
         if header.next_validator_set_hash == header.validator_set_hash {
             return Ok(None);
         }
-        let Some(set) = supplied else {
-            return Err(SpvError::MissingNextValidatorSet {
-                height: header.height,
-            });
-        };
-        if set.hash() != header.next_validator_set_hash {
-            return Err(SpvError::NextValidatorSetMismatch {
-                height: header.height,
-            });
-        }
-        resize(set).map(Some)
+        supplied.map(resize).transpose()
     }
 
     /// Commits an accepted header. Only the accumulator append can fail, and it runs first.
