@@ -1,0 +1,202 @@
+//! The libp2p side: one request-response protocol whose frames are [`wire`](crate::wire)
+//! messages (a 4-byte big-endian length, then the canonical encoding), over TCP + Noise +
+//! Yamux. Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered, and a frame
+//! that does not decode strictly is an `InvalidData` I/O error (the node scores the peer down).
+
+use std::io;
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use itc_crypto::{Decode, Encode};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::{identity, noise, tcp, yamux, StreamProtocol, Swarm};
+
+use crate::wire::{NodeRequest, NodeResponse, MAX_FRAME};
+
+/// The protocol name of node-to-node frames.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/itc/node/1");
+
+/// Most concurrent streams per connection (inbound + outbound requests).
+pub const MAX_CONCURRENT_STREAMS: usize = 256;
+
+/// How long a request waits for its response.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The swarm's behaviour: request-response with [`WireCodec`].
+pub type Behaviour = request_response::Behaviour<WireCodec>;
+
+/// Its events.
+pub type Event = request_response::Event<NodeRequest, NodeResponse>;
+
+/// Length-prefixed frames of [`NodeRequest`] / [`NodeResponse`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WireCodec;
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// Reads one frame: the length is checked against [`MAX_FRAME`] first, and the buffer grows
+/// only as bytes actually arrive (a peer announcing 4 MiB and sending 10 bytes costs 10 bytes).
+pub async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = usize::try_from(u32::from_be_bytes(len)).map_err(invalid)?;
+    if len > MAX_FRAME {
+        return Err(invalid(format!("frame of {len} bytes exceeds {MAX_FRAME}")));
+    }
+    let mut buf = Vec::new();
+    let limit = u64::try_from(len).map_err(invalid)?;
+    io.take(limit).read_to_end(&mut buf).await?;
+    if buf.len() != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated frame",
+        ));
+    }
+    Ok(buf)
+}
+
+/// Writes one frame (refusing one larger than [`MAX_FRAME`]).
+pub async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
+    if bytes.len() > MAX_FRAME {
+        return Err(invalid("outgoing frame exceeds MAX_FRAME"));
+    }
+    let len = u32::try_from(bytes.len()).map_err(invalid)?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+impl request_response::Codec for WireCodec {
+    type Protocol = StreamProtocol;
+    type Request = NodeRequest;
+    type Response = NodeResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NodeRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io).await?;
+        NodeRequest::decode_bytes(&bytes).map_err(invalid)
+    }
+
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<NodeResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let bytes = read_frame(io).await?;
+        NodeResponse::decode_bytes(&bytes).map_err(invalid)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: NodeRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &req.encode_to_vec()).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: NodeResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &res.encode_to_vec()).await
+    }
+}
+
+/// Why the swarm could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The node key is not an ed25519 secret.
+    #[error("node key: {0}")]
+    Key(#[from] identity::DecodingError),
+    /// The transport could not be set up.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// The swarm of a node with libp2p identity `keypair`.
+pub fn swarm(keypair: identity::Keypair) -> Result<Swarm<Behaviour>, NetError> {
+    let config = request_response::Config::default()
+        .with_request_timeout(REQUEST_TIMEOUT)
+        .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+    let behaviour = Behaviour::with_codec(
+        WireCodec,
+        [(PROTOCOL, ProtocolSupport::Full)],
+        config,
+    );
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build())
+}
+
+/// The libp2p keypair of a 32-byte ed25519 secret (the `node.key` file).
+pub fn keypair(mut secret: [u8; 32]) -> Result<identity::Keypair, NetError> {
+    Ok(identity::Keypair::ed25519_from_bytes(&mut secret)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn frames_are_bounded() {
+        futures::executor::block_on(async {
+            let mut out = Vec::new();
+            write_frame(&mut out, b"hello").await.unwrap();
+            let mut r = futures::io::Cursor::new(out.clone());
+            assert_eq!(read_frame(&mut r).await.unwrap(), b"hello");
+            // Truncated.
+            let mut r = futures::io::Cursor::new(out[..out.len() - 1].to_vec());
+            assert!(read_frame(&mut r).await.is_err());
+            // Oversized length: refused before reading the body.
+            let too_big = u32::try_from(MAX_FRAME + 1).unwrap().to_be_bytes();
+            let mut r = futures::io::Cursor::new(too_big.to_vec());
+            let e = read_frame(&mut r).await.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            // Garbage that is a frame but not a message.
+            let mut out = Vec::new();
+            write_frame(&mut out, &[0xff, 1, 2]).await.unwrap();
+            let mut r = futures::io::Cursor::new(out);
+            let e = WireCodec
+                .read_request_bytes(&mut r)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        });
+    }
+
+    impl WireCodec {
+        async fn read_request_bytes<T: AsyncRead + Unpin + Send>(
+            &mut self,
+            io: &mut T,
+        ) -> io::Result<NodeRequest> {
+            use request_response::Codec;
+            self.read_request(&PROTOCOL, io).await
+        }
+    }
+}
