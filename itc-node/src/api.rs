@@ -105,8 +105,7 @@ fn refused(code: StatusCode, error: &str) -> Response {
 
 async fn submit(State(s): State<ApiState>, body: Bytes) -> Response {
     let (tx, rx) = oneshot::channel();
-    if s
-        .commands
+    if s.commands
         .try_send(ApiCommand::Submit(body.to_vec(), tx))
         .is_err()
     {
@@ -130,8 +129,7 @@ async fn account(State(s): State<ApiState>, Path(address): Path<String>) -> Resp
         return refused(StatusCode::BAD_REQUEST, "address is not 40 hex digits");
     }
     let (tx, rx) = oneshot::channel();
-    if s
-        .commands
+    if s.commands
         .try_send(ApiCommand::Account(Address(a), tx))
         .is_err()
     {

@@ -80,7 +80,10 @@ pub fn request(
     Ok((code, body))
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(addr: SocketAddr, path: &str) -> Result<T, ClientError> {
+fn get_json<T: serde::de::DeserializeOwned>(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<T, ClientError> {
     let (code, body) = request(addr, "GET", path, &[])?;
     if code != 200 {
         return Err(ClientError::Http {

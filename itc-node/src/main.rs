@@ -1,6 +1,6 @@
 //! The `itc-node` binary.
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -62,7 +62,7 @@ enum Command {
     },
 }
 
-fn load(config: &PathBuf) -> Result<NodeConfig, ExitCode> {
+fn load(config: &Path) -> Result<NodeConfig, ExitCode> {
     NodeConfig::load(config).map_err(|e| {
         eprintln!("itc-node: {e}");
         ExitCode::FAILURE
@@ -139,7 +139,7 @@ fn status(config: PathBuf, json: bool) -> ExitCode {
 
 fn submit_transfers(
     configs: &[PathBuf],
-    faucet: &PathBuf,
+    faucet: &Path,
     count: u64,
     amount: u64,
     json: bool,

@@ -71,16 +71,48 @@ impl Metrics {
         };
         r.register("height", "Last executed height", m.height.clone());
         r.register("view", "The replica's view", m.view.clone());
-        r.register("view_changes", "View changes since start", m.view_changes.clone());
+        r.register(
+            "view_changes",
+            "View changes since start",
+            m.view_changes.clone(),
+        );
         r.register("peers", "Connected peers", m.peers.clone());
-        r.register("bound_peers", "Peers bound to a validator key", m.bound_peers.clone());
-        r.register("mempool", "Requests waiting to be ordered", m.mempool.clone());
-        r.register("committed_txs", "Transactions in committed blocks", m.committed_txs.clone());
-        r.register("consensus_bytes_in", "Consensus bytes received", m.bytes_in.clone());
-        r.register("consensus_bytes_out", "Consensus bytes sent", m.bytes_out.clone());
-        r.register("malformed_frames", "Malformed or oversized frames", m.malformed.clone());
+        r.register(
+            "bound_peers",
+            "Peers bound to a validator key",
+            m.bound_peers.clone(),
+        );
+        r.register(
+            "mempool",
+            "Requests waiting to be ordered",
+            m.mempool.clone(),
+        );
+        r.register(
+            "committed_txs",
+            "Transactions in committed blocks",
+            m.committed_txs.clone(),
+        );
+        r.register(
+            "consensus_bytes_in",
+            "Consensus bytes received",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "consensus_bytes_out",
+            "Consensus bytes sent",
+            m.bytes_out.clone(),
+        );
+        r.register(
+            "malformed_frames",
+            "Malformed or oversized frames",
+            m.malformed.clone(),
+        );
         r.register("refused", "Inputs the core refused", m.refused.clone());
-        r.register("fsync_seconds", "Seconds per fsynced store commit", m.fsync.clone());
+        r.register(
+            "fsync_seconds",
+            "Seconds per fsynced store commit",
+            m.fsync.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -91,15 +123,18 @@ impl Metrics {
     pub fn update(&self, s: &Status) {
         let view = i64::try_from(s.view).unwrap_or(i64::MAX);
         if view > self.view.get() && self.height.get() > 0 {
-            self.view_changes.inc_by(u64::try_from(view - self.view.get()).unwrap_or(0));
+            self.view_changes
+                .inc_by(u64::try_from(view - self.view.get()).unwrap_or(0));
         }
         self.view.set(view);
         self.height.set(i64::try_from(s.height).unwrap_or(i64::MAX));
         self.peers.set(i64::try_from(s.peers).unwrap_or(i64::MAX));
         self.bound_peers
             .set(i64::try_from(s.bound_peers).unwrap_or(i64::MAX));
-        self.mempool.set(i64::try_from(s.mempool).unwrap_or(i64::MAX));
-        self.refused.set(i64::try_from(s.refused).unwrap_or(i64::MAX));
+        self.mempool
+            .set(i64::try_from(s.mempool).unwrap_or(i64::MAX));
+        self.refused
+            .set(i64::try_from(s.refused).unwrap_or(i64::MAX));
     }
 
     /// The registry (for the metrics server).

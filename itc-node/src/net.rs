@@ -81,11 +81,7 @@ impl request_response::Codec for WireCodec {
         NodeRequest::decode_bytes(&bytes).map_err(invalid)
     }
 
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<NodeResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NodeResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -134,11 +130,7 @@ pub fn swarm(keypair: identity::Keypair) -> Result<Swarm<Behaviour>, NetError> {
     let config = request_response::Config::default()
         .with_request_timeout(REQUEST_TIMEOUT)
         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-    let behaviour = Behaviour::with_codec(
-        WireCodec,
-        [(PROTOCOL, ProtocolSupport::Full)],
-        config,
-    );
+    let behaviour = Behaviour::with_codec(WireCodec, [(PROTOCOL, ProtocolSupport::Full)], config);
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -182,10 +174,7 @@ mod tests {
             let mut out = Vec::new();
             write_frame(&mut out, &[0xff, 1, 2]).await.unwrap();
             let mut r = futures::io::Cursor::new(out);
-            let e = WireCodec
-                .read_request_bytes(&mut r)
-                .await
-                .unwrap_err();
+            let e = WireCodec.read_request_bytes(&mut r).await.unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         });
     }

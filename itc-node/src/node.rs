@@ -141,7 +141,9 @@ struct DialTarget {
 }
 
 fn without_p2p(a: &Multiaddr) -> Multiaddr {
-    a.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+    a.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
 }
 
 /// A running validator node.
@@ -169,7 +171,9 @@ pub struct Node {
 /// Runs the node of `config` until SIGINT/SIGTERM (Ok) or a fatal error.
 pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     if config.role != Role::Validator {
-        return Err(NodeError::Unsupported("role = \"full\" (only validators run so far)"));
+        return Err(NodeError::Unsupported(
+            "role = \"full\" (only validators run so far)",
+        ));
     }
     let genesis_file = GenesisFile::load(&config.genesis)?;
     let genesis: GenesisState = genesis_file.state()?;
@@ -192,7 +196,11 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     let now = now_ms();
     let (validator, first) = if store.genesis()?.is_some() {
         let v = Validator::restore(vconfig, key.clone(), &genesis, &store, now)?;
-        info!(height = v.height(), "restored the chain from {}", db_path.display());
+        info!(
+            height = v.height(),
+            "restored the chain from {}",
+            db_path.display()
+        );
         let mut v = v;
         let ready = v.take_ready();
         (v, ready)
@@ -230,18 +238,18 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
 
     let (commands_tx, commands) = mpsc::channel(api::API_QUEUE);
     let (status, status_rx) = watch::channel(Status::default());
-    let listener = api::bind(config.api_addr).await.map_err(|e| {
-        NodeError::Address(format!("api_addr {}: {e}", config.api_addr))
-    })?;
+    let listener = api::bind(config.api_addr)
+        .await
+        .map_err(|e| NodeError::Address(format!("api_addr {}: {e}", config.api_addr)))?;
     tokio::spawn(async move {
         if let Err(e) = api::serve(listener, api::router(commands_tx, status_rx)).await {
             error!("api server stopped: {e}");
         }
     });
     let metrics = Metrics::new();
-    let metrics_listener = api::bind(config.metrics_addr).await.map_err(|e| {
-        NodeError::Address(format!("metrics_addr {}: {e}", config.metrics_addr))
-    })?;
+    let metrics_listener = api::bind(config.metrics_addr)
+        .await
+        .map_err(|e| NodeError::Address(format!("metrics_addr {}: {e}", config.metrics_addr)))?;
     let registry = metrics.registry();
     tokio::spawn(async move {
         if let Err(e) = crate::metrics::serve(metrics_listener, registry).await {
@@ -283,7 +291,10 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
 }
 
 impl Node {
-    async fn event_loop(&mut self, mut commands: mpsc::Receiver<ApiCommand>) -> Result<(), NodeError> {
+    async fn event_loop(
+        &mut self,
+        mut commands: mpsc::Receiver<ApiCommand>,
+    ) -> Result<(), NodeError> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -354,7 +365,10 @@ impl Node {
             for out in messages {
                 let bytes = out.message.encode_to_vec();
                 if bytes.len() > MAX_CONSENSUS_BYTES {
-                    warn!(len = bytes.len(), "consensus message too large for a frame; dropped");
+                    warn!(
+                        len = bytes.len(),
+                        "consensus message too large for a frame; dropped"
+                    );
                     continue;
                 }
                 match out.to {
@@ -378,13 +392,18 @@ impl Node {
                 let Some(peer) = self.by_key.get(&f.peer).copied() else {
                     continue;
                 };
-                let count = f
-                    .to
-                    .saturating_sub(f.from)
-                    .saturating_add(1)
-                    .min(u64::from(MAX_BLOCKS_PER_FETCH));
+                let count =
+                    f.to.saturating_sub(f.from)
+                        .saturating_add(1)
+                        .min(u64::from(MAX_BLOCKS_PER_FETCH));
                 let count = u16::try_from(count).unwrap_or(MAX_BLOCKS_PER_FETCH);
-                self.send(peer, NodeRequest::GetBlocks { from: f.from, count });
+                self.send(
+                    peer,
+                    NodeRequest::GetBlocks {
+                        from: f.from,
+                        count,
+                    },
+                );
             }
             let now = now_ms();
             for c in &committed {
@@ -588,21 +607,19 @@ impl Node {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    debug!(%peer_id, "disconnected");
-                    if let Some(p) = self.peers.remove(&peer_id) {
-                        if let Some(k) = p.key {
-                            if self.by_key.get(&k) == Some(&peer_id) {
-                                self.by_key.remove(&k);
-                            }
+                debug!(%peer_id, "disconnected");
+                if let Some(p) = self.peers.remove(&peer_id) {
+                    if let Some(k) = p.key {
+                        if self.by_key.get(&k) == Some(&peer_id) {
+                            self.by_key.remove(&k);
                         }
                     }
-                    self.in_flight.retain(|_, p| *p != peer_id);
-                    self.publish();
                 }
+                self.in_flight.retain(|_, p| *p != peer_id);
+                self.publish();
             }
             SwarmEvent::Behaviour(event) => self.on_request_response(event)?,
             _ => {}

@@ -1,7 +1,12 @@
 //! Real processes on 127.0.0.1: a 4-validator localnet from `itc-node init`, four
 //! `itc-node run` processes, transfers over the HTTP API; every node ends with the same tip and
 //! state root; a validator killed with SIGKILL and restarted catches up to the same root.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -56,11 +61,22 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let base = free_base_port();
         let out = Command::new(env!("CARGO_BIN_EXE_itc-node"))
-            .args(["init", "--localnet", "4", "--base-port", &base.to_string(), "--dir"])
+            .args([
+                "init",
+                "--localnet",
+                "4",
+                "--base-port",
+                &base.to_string(),
+                "--dir",
+            ])
             .arg(dir.path().join("net"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let configs: Vec<PathBuf> = (0..N)
             .map(|i| dir.path().join(format!("net/node{i}/node.toml")))
             .collect();
@@ -180,7 +196,10 @@ impl Cluster {
             t.elapsed().as_secs_f64(),
             s.accepted
         );
-        assert!(s.accepted >= count, "every transfer reached at least one node");
+        assert!(
+            s.accepted >= count,
+            "every transfer reached at least one node"
+        );
         s
     }
 }
@@ -199,9 +218,11 @@ fn four_processes_commit_transfers_and_a_killed_validator_catches_up() {
     // 200 transfers, every node holds the same chain at the end.
     let t = Instant::now();
     c.submit(&all, 200);
-    c.wait("200 transfers committed on 4 nodes", Duration::from_secs(60), |c| {
-        c.converged(&all, 200)
-    });
+    c.wait(
+        "200 transfers committed on 4 nodes",
+        Duration::from_secs(60),
+        |c| c.converged(&all, 200),
+    );
     let s0 = c.status(0).unwrap();
     eprintln!(
         "200 transfers: height {}, {:.1} s from the first submission",
@@ -214,16 +235,20 @@ fn four_processes_commit_transfers_and_a_killed_validator_catches_up() {
     c.kill9(3);
     let live = [0, 1, 2];
     c.submit(&live, 100);
-    c.wait("100 more on the 3 live nodes", Duration::from_secs(60), |c| {
-        c.converged(&live, 300)
-    });
+    c.wait(
+        "100 more on the 3 live nodes",
+        Duration::from_secs(60),
+        |c| c.converged(&live, 300),
+    );
     assert!((c.dir.path().join("net/node3/db/chain.redb")).exists());
 
     // Restart it: it reopens its database and catches up to the same tip and root.
     c.start(3);
-    c.wait("node3 caught up after kill -9", Duration::from_secs(60), |c| {
-        c.converged(&all, 300)
-    });
+    c.wait(
+        "node3 caught up after kill -9",
+        Duration::from_secs(60),
+        |c| c.converged(&all, 300),
+    );
     for i in 0..N {
         let s = c.status(i).unwrap();
         assert_eq!(s.evidence, 0, "node{i}: no equivocation evidence");
