@@ -33,6 +33,8 @@ pub struct Status {
     pub height: u64,
     /// The replica's view.
     pub view: u64,
+    /// Whether this validator is the primary of its view.
+    pub primary: bool,
     /// Header hash of the tip (hex).
     pub tip_hash: String,
     /// State root after the tip (hex).

@@ -122,7 +122,11 @@ fn status(config: PathBuf, json: bool) -> ExitCode {
             println!("validator   {}", s.validator);
             println!("peer id     {}", s.peer_id);
             println!("height      {}", s.height);
-            println!("view        {}", s.view);
+            println!(
+                "view        {}{}",
+                s.view,
+                if s.primary { " (primary)" } else { "" }
+            );
             println!("tip         {}", s.tip_hash);
             println!("state root  {}", s.state_root);
             println!("peers       {} ({} bound)", s.peers, s.bound_peers);

@@ -462,6 +462,7 @@ impl Node {
             peer_id: self.swarm.local_peer_id().to_string(),
             height: self.validator.height(),
             view: self.validator.view(),
+            primary: self.validator.replica().is_primary(),
             tip_hash: hex::encode(self.tip_hash.0),
             state_root: hex::encode(self.state_root.0),
             peers: self.peers.len(),
