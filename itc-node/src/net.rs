@@ -1,7 +1,9 @@
 //! The libp2p side: one request-response protocol whose frames are [`wire`](crate::wire)
 //! messages (a 4-byte big-endian length, then the canonical encoding), over TCP + Noise +
-//! Yamux. Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered, and a frame
-//! that does not decode strictly is an `InvalidData` I/O error (the node scores the peer down).
+//! Yamux. Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered. A frame that
+//! is oversized or does not decode strictly is read as [`Framed::Malformed`] rather than an I/O
+//! error: libp2p's request-response does not report inbound read errors to the behaviour's
+//! user, and the node must see them to score the peer down.
 
 use std::io;
 use std::time::Duration;
@@ -26,7 +28,36 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub type Behaviour = request_response::Behaviour<WireCodec>;
 
 /// Its events.
-pub type Event = request_response::Event<NodeRequest, NodeResponse>;
+pub type Event = request_response::Event<Framed<NodeRequest>, Framed<NodeResponse>>;
+
+/// A frame read from a peer: a decoded message, or why it was not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed<T> {
+    /// A well-formed message.
+    Message(T),
+    /// Oversized, or not a canonical encoding (the reason).
+    Malformed(String),
+}
+
+/// Reads one frame as a `T`: oversized or undecodable frames are [`Framed::Malformed`]; only
+/// transport failures are errors.
+async fn read_framed<T: Decode, R: AsyncRead + Unpin + Send>(io: &mut R) -> io::Result<Framed<T>> {
+    match read_frame(io).await {
+        Ok(bytes) => Ok(match T::decode_bytes(&bytes) {
+            Ok(m) => Framed::Message(m),
+            Err(e) => Framed::Malformed(e.to_string()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Framed::Malformed(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_framed<T: Encode>(m: &Framed<T>) -> io::Result<Vec<u8>> {
+    match m {
+        Framed::Message(m) => Ok(m.encode_to_vec()),
+        Framed::Malformed(_) => Err(invalid("a malformed frame is never sent")),
+    }
+}
 
 /// Length-prefixed frames of [`NodeRequest`] / [`NodeResponse`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,47 +101,53 @@ pub async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8])
 
 impl request_response::Codec for WireCodec {
     type Protocol = StreamProtocol;
-    type Request = NodeRequest;
-    type Response = NodeResponse;
+    type Request = Framed<NodeRequest>;
+    type Response = Framed<NodeResponse>;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NodeRequest>
+    async fn read_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Framed<NodeRequest>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io).await?;
-        NodeRequest::decode_bytes(&bytes).map_err(invalid)
+        read_framed(io).await
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NodeResponse>
+    async fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Framed<NodeResponse>>
     where
         T: AsyncRead + Unpin + Send,
     {
-        let bytes = read_frame(io).await?;
-        NodeResponse::decode_bytes(&bytes).map_err(invalid)
+        read_framed(io).await
     }
 
     async fn write_request<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        req: NodeRequest,
+        req: Framed<NodeRequest>,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &req.encode_to_vec()).await
+        write_frame(io, &write_framed(&req)?).await
     }
 
     async fn write_response<T>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        res: NodeResponse,
+        res: Framed<NodeResponse>,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &res.encode_to_vec()).await
+        write_frame(io, &write_framed(&res)?).await
     }
 }
 
@@ -174,8 +211,12 @@ mod tests {
             let mut out = Vec::new();
             write_frame(&mut out, &[0xff, 1, 2]).await.unwrap();
             let mut r = futures::io::Cursor::new(out);
-            let e = WireCodec.read_request_bytes(&mut r).await.unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            let m = WireCodec.read_request_bytes(&mut r).await.unwrap();
+            assert!(matches!(m, Framed::Malformed(_)));
+            // An oversized frame read by the codec is malformed too (not an I/O error).
+            let mut r = futures::io::Cursor::new(too_big.to_vec());
+            let m = WireCodec.read_request_bytes(&mut r).await.unwrap();
+            assert!(matches!(m, Framed::Malformed(_)));
         });
     }
 
@@ -183,7 +224,7 @@ mod tests {
         async fn read_request_bytes<T: AsyncRead + Unpin + Send>(
             &mut self,
             io: &mut T,
-        ) -> io::Result<NodeRequest> {
+        ) -> io::Result<Framed<NodeRequest>> {
             use request_response::Codec;
             self.read_request(&PROTOCOL, io).await
         }

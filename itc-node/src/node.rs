@@ -33,7 +33,7 @@ use tracing::{debug, error, info, warn};
 use crate::api::{self, AccountInfo, ApiCommand, Status, SubmitAnswer};
 use crate::config::{read_secret, read_validator_key, ConfigError, GenesisFile, NodeConfig, Role};
 use crate::metrics::Metrics;
-use crate::net::{self, Behaviour, NetError};
+use crate::net::{self, Behaviour, Framed, NetError};
 use crate::store::{RedbStore, StoreError};
 use crate::wire::{
     NodeRequest, NodeResponse, PeerBinding, MAX_BLOCKS_PER_FETCH, MAX_CONSENSUS_BYTES, MAX_FRAME,
@@ -487,7 +487,10 @@ impl Node {
             return;
         }
         p.in_flight += 1;
-        let id = self.swarm.behaviour_mut().send_request(&peer, request);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .send_request(&peer, Framed::Message(request));
         self.in_flight.insert(id, peer);
     }
 
@@ -703,18 +706,30 @@ impl Node {
 
     fn respond(
         &mut self,
-        channel: request_response::ResponseChannel<NodeResponse>,
+        channel: request_response::ResponseChannel<Framed<NodeResponse>>,
         response: NodeResponse,
     ) {
-        let _ = self.swarm.behaviour_mut().send_response(channel, response);
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .send_response(channel, Framed::Message(response));
     }
 
     fn on_request(
         &mut self,
         peer: PeerId,
-        request: NodeRequest,
-        channel: request_response::ResponseChannel<NodeResponse>,
+        request: Framed<NodeRequest>,
+        channel: request_response::ResponseChannel<Framed<NodeResponse>>,
     ) -> Result<(), NodeError> {
+        let request = match request {
+            Framed::Message(r) => r,
+            Framed::Malformed(why) => {
+                self.metrics.malformed.inc();
+                self.strike(peer, &format!("malformed frame: {why}"));
+                self.respond(channel, NodeResponse::Refused);
+                return Ok(());
+            }
+        };
         let admitted = self.peers.get_mut(&peer).is_some_and(Peer::admit);
         if !admitted {
             self.respond(channel, NodeResponse::Refused);
@@ -782,7 +797,19 @@ impl Node {
         Ok(())
     }
 
-    fn on_response(&mut self, peer: PeerId, response: NodeResponse) -> Result<(), NodeError> {
+    fn on_response(
+        &mut self,
+        peer: PeerId,
+        response: Framed<NodeResponse>,
+    ) -> Result<(), NodeError> {
+        let response = match response {
+            Framed::Message(r) => r,
+            Framed::Malformed(why) => {
+                self.metrics.malformed.inc();
+                self.strike(peer, &format!("malformed response: {why}"));
+                return Ok(());
+            }
+        };
         match response {
             NodeResponse::Hello(binding) => self.bind(peer, binding),
             NodeResponse::Blocks(blocks) => {
