@@ -1,6 +1,6 @@
 //! The node's HTTP API (axum): `POST /v1/tx` (a canonical-encoded `SignedTransaction`, decoded
-//! strictly by the core), `GET /v1/status` (JSON), `GET /v1/account/{address}` (JSON balance and
-//! nonce). Handlers never touch the validator: they send an [`ApiCommand`] over a bounded
+//! strictly by the core), `POST /v1/txs` (several, each behind a 4-byte big-endian length, kept
+//! in order), `GET /v1/status` (JSON), `GET /v1/account/{address}` (JSON balance and nonce). Handlers never touch the validator: they send an [`ApiCommand`] over a bounded
 //! channel to the node's loop (a full channel is `503`, never an unbounded queue) and read the
 //! status the loop publishes after every step.
 
@@ -18,6 +18,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Largest transaction body accepted (bytes).
 pub const MAX_TX_BODY: usize = 64 * 1024;
+
+/// Most transactions in one `POST /v1/txs`.
+pub const MAX_BATCH_TXS: usize = crate::wire::MAX_TXS_PER_FRAME;
+
+/// Largest `POST /v1/txs` body (bytes).
+pub const MAX_BATCH_BODY: usize = 2 << 20;
 
 /// Depth of the API → loop channel.
 pub const API_QUEUE: usize = 1024;
@@ -73,11 +79,25 @@ pub struct SubmitAnswer {
     pub error: Option<String>,
 }
 
+/// The answer to a batch of transactions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// How many the node queued.
+    pub accepted: usize,
+    /// How many it refused (duplicates included).
+    pub refused: usize,
+    /// The first refusal's reason, if any.
+    #[serde(default)]
+    pub first_error: Option<String>,
+}
+
 /// A request from the API to the loop.
 #[derive(Debug)]
 pub enum ApiCommand {
     /// Submit transaction bytes (gossiped to the peers if accepted).
     Submit(Vec<u8>, oneshot::Sender<SubmitAnswer>),
+    /// Submit several, in order (the accepted ones are gossiped in one frame per peer).
+    SubmitBatch(Vec<Vec<u8>>, oneshot::Sender<BatchAnswer>),
     /// Read an account.
     Account(Address, oneshot::Sender<AccountInfo>),
 }
@@ -120,6 +140,54 @@ async fn submit(State(s): State<ApiState>, body: Bytes) -> Response {
     }
 }
 
+/// Splits a `POST /v1/txs` body: `[u32 BE length][bytes]`, repeated.
+pub fn split_batch(mut body: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    let mut txs = Vec::new();
+    while !body.is_empty() {
+        if txs.len() >= MAX_BATCH_TXS {
+            return Err("too many transactions in one batch");
+        }
+        let (len, rest) = body.split_at_checked(4).ok_or("truncated length")?;
+        let len = u32::from_be_bytes(len.try_into().map_err(|_| "truncated length")?);
+        let len = usize::try_from(len).map_err(|_| "length too large")?;
+        if len > crate::wire::MAX_TX_BYTES {
+            return Err("transaction too large");
+        }
+        let (tx, rest) = rest.split_at_checked(len).ok_or("truncated transaction")?;
+        txs.push(tx.to_vec());
+        body = rest;
+    }
+    Ok(txs)
+}
+
+/// Joins transactions into a `POST /v1/txs` body.
+pub fn join_batch(txs: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for tx in txs {
+        body.extend_from_slice(&u32::try_from(tx.len()).unwrap_or(u32::MAX).to_be_bytes());
+        body.extend_from_slice(tx);
+    }
+    body
+}
+
+async fn submit_batch(State(s): State<ApiState>, body: Bytes) -> Response {
+    let txs = match split_batch(&body) {
+        Ok(txs) => txs,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
+    };
+    let (tx, rx) = oneshot::channel();
+    if s.commands
+        .try_send(ApiCommand::SubmitBatch(txs, tx))
+        .is_err()
+    {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "node busy");
+    }
+    match rx.await {
+        Ok(answer) => json(StatusCode::OK, &answer),
+        Err(_) => refused(StatusCode::SERVICE_UNAVAILABLE, "node stopping"),
+    }
+}
+
 async fn status(State(s): State<ApiState>) -> Response {
     let status = s.status.borrow().clone();
     json(StatusCode::OK, &status)
@@ -146,10 +214,16 @@ async fn account(State(s): State<ApiState>, Path(address): Path<String>) -> Resp
 /// The router.
 pub fn router(commands: mpsc::Sender<ApiCommand>, status: watch::Receiver<Status>) -> Router {
     Router::new()
-        .route("/v1/tx", post(submit))
+        .route(
+            "/v1/tx",
+            post(submit).layer(DefaultBodyLimit::max(MAX_TX_BODY)),
+        )
+        .route(
+            "/v1/txs",
+            post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
         .route("/v1/status", get(self::status))
         .route("/v1/account/{address}", get(account))
-        .layer(DefaultBodyLimit::max(MAX_TX_BODY))
         .with_state(ApiState { commands, status })
 }
 
@@ -161,4 +235,22 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
     axum::serve(listener, router).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn batches_split_strictly() {
+        let txs = vec![vec![1, 2, 3], vec![], vec![4]];
+        assert_eq!(split_batch(&join_batch(&txs)).unwrap(), txs);
+        let body = join_batch(&txs);
+        assert!(split_batch(&body[..body.len() - 1]).is_err());
+        assert!(split_batch(&[0, 0]).is_err());
+        assert!(split_batch(&[0xff, 0xff, 0xff, 0xff]).is_err());
+        let many = vec![Vec::new(); MAX_BATCH_TXS + 1];
+        assert!(split_batch(&join_batch(&many)).is_err());
+    }
 }

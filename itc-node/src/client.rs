@@ -9,7 +9,7 @@ use std::time::Duration;
 use itc_crypto::{Address, Encode, SecretKey};
 use itc_ledger::builder::TxBuilder;
 
-use crate::api::{AccountInfo, Status, SubmitAnswer};
+use crate::api::{AccountInfo, BatchAnswer, Status, SubmitAnswer};
 
 /// Largest answer read (bytes).
 const MAX_ANSWER: u64 = 1 << 20;
@@ -119,6 +119,19 @@ pub fn submit(addr: SocketAddr, tx: &[u8]) -> Result<String, ClientError> {
     }
 }
 
+/// `POST /v1/txs`: how many the node queued and refused.
+pub fn submit_batch(addr: SocketAddr, txs: &[Vec<u8>]) -> Result<BatchAnswer, ClientError> {
+    let (code, body) = request(addr, "POST", "/v1/txs", &crate::api::join_batch(txs))?;
+    if code != 200 {
+        return Err(ClientError::Http {
+            addr,
+            code,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
+    serde_json::from_slice(&body).map_err(|_| ClientError::Malformed(addr))
+}
+
 /// The recipient of the `i`-th transfer of a run starting at `nonce` (distinct, deterministic).
 pub fn recipient(nonce: u64) -> Address {
     let mut a = [0x11u8; 20];
@@ -139,29 +152,38 @@ pub struct Submitted {
 }
 
 /// Signs `count` transfers of `amount` from `faucet` (nonces from the account's current one,
-/// read from the first node) and posts each, in nonce order, to every node in `apis` (a client
-/// gossiping to every validator, so each one holds the transactions in order).
+/// read from the first node) and posts them in batches of `batch`, in nonce order, to every
+/// node in `apis` (a client gossiping to every validator, so each one holds the transactions
+/// in order). A node that does not answer is skipped.
 pub fn submit_transfers(
     apis: &[SocketAddr],
     chain_id: u32,
     faucet: &SecretKey,
     count: u64,
     amount: u64,
+    batch: usize,
 ) -> Result<Submitted, ClientError> {
     let first = *apis.first().ok_or(ClientError::Sign)?;
     let from = Address::from_public_key(&faucet.public_key());
     let first_nonce = account(first, &from)?.nonce;
     let builder = TxBuilder::new(chain_id);
+    let batch = batch.clamp(1, crate::api::MAX_BATCH_TXS);
     let mut accepted = 0;
-    for nonce in first_nonce..first_nonce.saturating_add(count) {
+    let mut pending = Vec::with_capacity(batch);
+    let end = first_nonce.saturating_add(count);
+    for nonce in first_nonce..end {
         let tx = builder
             .transfer(faucet, nonce, recipient(nonce), amount)
             .map_err(|_| ClientError::Sign)?
             .encode_to_vec();
-        for api in apis {
-            if submit(*api, &tx).is_ok() {
-                accepted += 1;
+        pending.push(tx);
+        if pending.len() == batch || nonce + 1 == end {
+            for api in apis {
+                if let Ok(a) = submit_batch(*api, &pending) {
+                    accepted += a.accepted as u64;
+                }
             }
+            pending.clear();
         }
     }
     Ok(Submitted {

@@ -56,6 +56,9 @@ enum Command {
         /// Amount per transfer.
         #[arg(long, default_value_t = 1)]
         amount: u64,
+        /// Transfers per HTTP request (`POST /v1/txs`).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -147,6 +150,7 @@ fn submit_transfers(
     faucet: &Path,
     count: u64,
     amount: u64,
+    batch: usize,
     json: bool,
 ) -> ExitCode {
     let mut apis: Vec<SocketAddr> = Vec::new();
@@ -176,7 +180,7 @@ fn submit_transfers(
             return ExitCode::FAILURE;
         }
     };
-    match itc_node::client::submit_transfers(&apis, chain_id, &key, count, amount) {
+    match itc_node::client::submit_transfers(&apis, chain_id, &key, count, amount, batch) {
         Ok(s) => {
             if json {
                 println!(
@@ -227,7 +231,8 @@ fn main() -> ExitCode {
             faucet,
             count,
             amount,
+            batch,
             json,
-        } => submit_transfers(&config, &faucet, count, amount, json),
+        } => submit_transfers(&config, &faucet, count, amount, batch, json),
     }
 }

@@ -30,7 +30,7 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::api::{self, AccountInfo, ApiCommand, Status, SubmitAnswer};
+use crate::api::{self, AccountInfo, ApiCommand, BatchAnswer, Status, SubmitAnswer};
 use crate::config::{read_secret, read_validator_key, ConfigError, GenesisFile, NodeConfig, Role};
 use crate::metrics::Metrics;
 use crate::net::{self, Behaviour, Framed, NetError};
@@ -514,6 +514,19 @@ impl Node {
         }
     }
 
+    /// Forwards client transactions, in order, to every bound peer in one frame each.
+    fn gossip_batch(&mut self, txs: Vec<Vec<u8>>) {
+        let peers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.key.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in peers {
+            self.send(peer, NodeRequest::Transactions(txs.clone()));
+        }
+    }
+
     fn strike(&mut self, peer: PeerId, why: &str) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -565,6 +578,29 @@ impl Node {
                         error: Some(e.to_string()),
                     },
                 };
+                let _ = reply.send(answer);
+            }
+            ApiCommand::SubmitBatch(txs, reply) => {
+                let now = now_ms();
+                let mut answer = BatchAnswer::default();
+                let mut accepted = Vec::new();
+                for tx in txs {
+                    match self.validator.submit_transaction(&tx, now) {
+                        Ok(_) => {
+                            answer.accepted += 1;
+                            accepted.push(tx);
+                        }
+                        Err(e) => {
+                            answer.refused += 1;
+                            answer.first_error.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                let ready = self.validator.take_ready();
+                self.finish(ready, None)?;
+                if !accepted.is_empty() {
+                    self.gossip_batch(accepted);
+                }
                 let _ = reply.send(answer);
             }
             ApiCommand::Account(address, reply) => {
@@ -781,6 +817,20 @@ impl Node {
                     .validator
                     .handle_peer_bytes(key, &bytes, &mut self.policy, now);
                 self.finish(ready, Some(peer))?;
+            }
+            NodeRequest::Transactions(txs) => {
+                self.respond(channel, NodeResponse::Ack);
+                let mut malformed = false;
+                for tx in &txs {
+                    if let Err(e) = self.validator.submit_transaction(tx, now) {
+                        malformed |= e.blame() == Blame::Peer;
+                    }
+                }
+                let ready = self.validator.take_ready();
+                self.finish(ready, Some(peer))?;
+                if malformed {
+                    self.strike(peer, "malformed transaction");
+                }
             }
             NodeRequest::Transaction(bytes) => {
                 self.respond(channel, NodeResponse::Ack);

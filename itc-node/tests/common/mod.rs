@@ -193,7 +193,7 @@ impl Cluster {
     pub fn submit(&self, nodes: &[usize], count: u64) -> client::Submitted {
         let apis: Vec<SocketAddr> = nodes.iter().map(|&i| self.apis[i]).collect();
         let t = Instant::now();
-        let s = client::submit_transfers(&apis, self.chain_id, &self.faucet, count, 1).unwrap();
+        let s = client::submit_transfers(&apis, self.chain_id, &self.faucet, count, 1, 50).unwrap();
         eprintln!(
             "submitted {count} transfers to {} nodes in {:.1} s ({} accepted)",
             nodes.len(),
