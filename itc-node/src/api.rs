@@ -1,6 +1,8 @@
 //! The node's HTTP API (axum): `POST /v1/tx` (a canonical-encoded `SignedTransaction`, decoded
 //! strictly by the core), `POST /v1/txs` (several, each behind a 4-byte big-endian length, kept
-//! in order), `GET /v1/status` (JSON), `GET /v1/account/{address}` (JSON balance and nonce). Handlers never touch the validator: they send an [`ApiCommand`] over a bounded
+//! in order), `POST /v1/spv` (an encoded `itc_spv::Request`, answered with an encoded
+//! `itc_spv::Response` a light client verifies), `GET /v1/status` (JSON), `GET
+//! /v1/account/{address}` (JSON balance and nonce). Handlers never touch the validator: they send an [`ApiCommand`] over a bounded
 //! channel to the node's loop (a full channel is `503`, never an unbounded queue) and read the
 //! status the loop publishes after every step.
 
@@ -100,6 +102,8 @@ pub enum ApiCommand {
     SubmitBatch(Vec<Vec<u8>>, oneshot::Sender<BatchAnswer>),
     /// Read an account.
     Account(Address, oneshot::Sender<AccountInfo>),
+    /// Answer an encoded light-client request (`itc_spv::Request`) with an encoded response.
+    Spv(Vec<u8>, oneshot::Sender<Result<Vec<u8>, String>>),
 }
 
 #[derive(Clone)]
@@ -188,6 +192,26 @@ async fn submit_batch(State(s): State<ApiState>, body: Bytes) -> Response {
     }
 }
 
+async fn spv(State(s): State<ApiState>, body: Bytes) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.commands
+        .try_send(ApiCommand::Spv(body.to_vec(), tx))
+        .is_err()
+    {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "node busy");
+    }
+    match rx.await {
+        Ok(Ok(bytes)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        Ok(Err(e)) => refused(StatusCode::BAD_REQUEST, &e),
+        Err(_) => refused(StatusCode::SERVICE_UNAVAILABLE, "node stopping"),
+    }
+}
+
 async fn status(State(s): State<ApiState>) -> Response {
     let status = s.status.borrow().clone();
     json(StatusCode::OK, &status)
@@ -221,6 +245,10 @@ pub fn router(commands: mpsc::Sender<ApiCommand>, status: watch::Receiver<Status
         .route(
             "/v1/txs",
             post(submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route(
+            "/v1/spv",
+            post(spv).layer(DefaultBodyLimit::max(MAX_TX_BODY)),
         )
         .route("/v1/status", get(self::status))
         .route("/v1/account/{address}", get(account))

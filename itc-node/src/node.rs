@@ -1,4 +1,7 @@
-//! `itc-node run`: the event loop around one [`itc_chain::Validator`].
+//! `itc-node run`: the event loop around one [`itc_chain::Validator`] (`role = "validator"`)
+//! or one [`itc_chain::FullNode`] (`role = "full"`: it follows the chain by fetching certified
+//! blocks from its peers, verifies and executes each, stores it and serves blocks and light
+//! client answers).
 //!
 //! Every input (a peer's frame, a client's transaction, a fetched block, the clock) goes to the
 //! validator; each step's [`Ready`] is carried out in field order: its `writes` are committed to
@@ -19,9 +22,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use itc_chain::cosign::Approvals;
-use itc_chain::{BlockStore, Ready, Recipient, Store, Validator, ValidatorConfig, ValidatorError};
-use itc_crypto::{Blame, Encode, Hash, PublicKey, SecretKey};
-use itc_ledger::GenesisState;
+use itc_chain::{
+    BlockStore, FullNode, Ready, Recipient, Store, Validator, ValidatorConfig, ValidatorError,
+};
+use itc_crypto::{Blame, Decode, Encode, Hash, PublicKey, SecretKey};
+use itc_ledger::{GenesisState, SignedTransaction};
+use itc_pbft::CertifiedBlock;
 use itc_pbft::Config as PbftConfig;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundFailure, Message, OutboundRequestId};
@@ -51,6 +57,13 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 pub const MAX_REQUESTS_PER_SEC: u32 = 20_000;
 /// How often configured peers that are not connected are dialled again.
 const REDIAL: Duration = Duration::from_secs(2);
+/// How often a full node asks a peer for blocks past its tip (at once again after a full
+/// answer).
+const FOLLOW_POLL_MS: u64 = 200;
+/// How long a full node waits for a block fetch before asking another peer.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Validator capacity of light-client answers served on `POST /v1/spv`.
+pub const SPV_CAPACITY: usize = 64;
 
 /// Why the node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +77,9 @@ pub enum NodeError {
     /// The core refused to start (genesis, or a stored chain that does not restore).
     #[error("validator: {0}")]
     Validator(#[from] ValidatorError),
+    /// The full node could not start (genesis, or a stored chain that does not restore).
+    #[error("full node: {0}")]
+    FullNode(String),
     /// Networking.
     #[error("network: {0}")]
     Net(#[from] NetError),
@@ -146,14 +162,38 @@ fn without_p2p(a: &Multiaddr) -> Multiaddr {
         .collect()
 }
 
-/// A running validator node.
+/// What a node runs.
+enum Core {
+    /// A voting validator.
+    Validator(Box<Validator<SecretKey>>),
+    /// A full node following certified blocks.
+    Full(Box<Follower>),
+}
+
+/// A full node and its one outstanding block fetch.
+struct Follower {
+    node: FullNode,
+    fetching: Option<Instant>,
+    next_peer: usize,
+}
+
+impl Core {
+    fn node(&self) -> &FullNode {
+        match self {
+            Core::Validator(v) => v.node(),
+            Core::Full(f) => &f.node,
+        }
+    }
+}
+
+/// A running node.
 pub struct Node {
     swarm: Swarm<Behaviour>,
-    validator: Validator<SecretKey>,
+    core: Core,
     store: RedbStore,
     policy: Approvals,
     genesis_hash: Hash,
-    binding: PeerBinding,
+    binding: Option<PeerBinding>,
     peers: HashMap<PeerId, Peer>,
     by_key: HashMap<PublicKey, PeerId>,
     in_flight: HashMap<OutboundRequestId, PeerId>,
@@ -170,18 +210,8 @@ pub struct Node {
 
 /// Runs the node of `config` until SIGINT/SIGTERM (Ok) or a fatal error.
 pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
-    if config.role != Role::Validator {
-        return Err(NodeError::Unsupported(
-            "role = \"full\" (only validators run so far)",
-        ));
-    }
     let genesis_file = GenesisFile::load(&config.genesis)?;
     let genesis: GenesisState = genesis_file.state()?;
-    let key_path = config
-        .validator_key
-        .as_ref()
-        .ok_or(NodeError::Unsupported("a validator without validator_key"))?;
-    let key = read_validator_key(key_path)?;
     let keypair = net::keypair(read_secret(&config.node_key)?)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ConfigError::Io {
         path: config.data_dir.clone(),
@@ -194,28 +224,63 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     })?;
     let vconfig = validator_config(&config, genesis.chain_id);
     let now = now_ms();
-    let (validator, first) = if store.genesis()?.is_some() {
-        let v = Validator::restore(vconfig, key.clone(), &genesis, &store, now)?;
+    let restoring = store.genesis()?.is_some();
+    let (core, mut first, key) = match config.role {
+        Role::Validator => {
+            let key_path = config
+                .validator_key
+                .as_ref()
+                .ok_or(NodeError::Unsupported("a validator without validator_key"))?;
+            let key = read_validator_key(key_path)?;
+            let (v, first) = if restoring {
+                let mut v = Validator::restore(vconfig, key.clone(), &genesis, &store, now)?;
+                let ready = v.take_ready();
+                (v, ready)
+            } else {
+                Validator::new(vconfig, key.clone(), &genesis, genesis_file.genesis_time_ms)?
+            };
+            (Core::Validator(Box::new(v)), first, Some(key))
+        }
+        Role::Full => {
+            let node = if restoring {
+                FullNode::restore(vconfig.node, &genesis, &store)
+                    .map_err(|e| NodeError::FullNode(e.to_string()))?
+            } else {
+                let (node, writes) =
+                    FullNode::new(vconfig.node, &genesis, genesis_file.genesis_time_ms)
+                        .map_err(|e| NodeError::FullNode(e.to_string()))?;
+                store.commit(writes)?;
+                node
+            };
+            let follower = Follower {
+                node,
+                fetching: None,
+                next_peer: 0,
+            };
+            (Core::Full(Box::new(follower)), Ready::default(), None)
+        }
+    };
+    if restoring {
         info!(
-            height = v.height(),
+            height = core.node().tip().height,
             "restored the chain from {}",
             db_path.display()
         );
-        let mut v = v;
-        let ready = v.take_ready();
-        (v, ready)
     } else {
         info!("new chain from genesis in {}", db_path.display());
-        Validator::new(vconfig, key.clone(), &genesis, genesis_file.genesis_time_ms)?
-    };
+    }
     // The first step's writes (genesis, or what the restore produced) before anything else.
-    let mut first = first;
     store.commit(std::mem::take(&mut first.writes))?;
 
-    let genesis_hash = validator.node().genesis().hash();
+    let genesis_hash = core.node().genesis().hash();
     let local_peer = keypair.public().to_peer_id();
-    let binding = PeerBinding::sign(&key, &genesis_hash, &local_peer.to_bytes())
-        .map_err(|_| NodeError::Unsupported("the validator key cannot sign"))?;
+    let binding = match &key {
+        Some(key) => Some(
+            PeerBinding::sign(key, &genesis_hash, &local_peer.to_bytes())
+                .map_err(|_| NodeError::Unsupported("the validator key cannot sign"))?,
+        ),
+        None => None,
+    };
     let mut swarm = net::swarm(keypair)?;
     let listen: Multiaddr = config
         .listen
@@ -257,11 +322,11 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         }
     });
 
-    let tip_hash = validator.node().tip_hash();
-    let state_root = validator.node().ledger().root();
+    let tip_hash = core.node().tip_hash();
+    let state_root = core.node().ledger().root();
     let mut node = Node {
         swarm,
-        validator,
+        core,
         store,
         policy: Approvals::new(),
         genesis_hash,
@@ -281,8 +346,8 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
     };
     info!(
         peer_id = %local_peer,
-        validator = %hex::encode(key.public_key().as_bytes()),
-        height = node.validator.height(),
+        validator = %key.map_or_else(|| "none (full node)".to_owned(), |k| hex::encode(k.public_key().as_bytes())),
+        height = node.core.node().tip().height,
         "node started"
     );
     node.finish(first, None)?;
@@ -303,14 +368,22 @@ impl Node {
         loop {
             let now = now_ms();
             let mut wait = 1_000;
-            if let Some(deadline) = self.validator.poll_timeout() {
-                if deadline <= now {
-                    let ready = self.validator.handle_timeout(now);
-                    self.finish(ready, None)?;
-                    // Whatever is still due waits a millisecond: inputs are never starved.
-                    wait = 1;
-                } else {
-                    wait = (deadline - now).min(1_000);
+            match &mut self.core {
+                Core::Validator(v) => {
+                    if let Some(deadline) = v.poll_timeout() {
+                        if deadline <= now {
+                            let ready = v.handle_timeout(now);
+                            self.finish(ready, None)?;
+                            // Whatever is still due waits a millisecond: inputs never starve.
+                            wait = 1;
+                        } else {
+                            wait = (deadline - now).min(1_000);
+                        }
+                    }
+                }
+                Core::Full(_) => {
+                    self.follow();
+                    wait = FOLLOW_POLL_MS;
                 }
             }
             tokio::select! {
@@ -361,7 +434,10 @@ impl Node {
                 })?;
                 self.metrics.fsync.observe(t.elapsed().as_secs_f64());
             }
-            let me = self.validator.public_key();
+            let me = match &self.core {
+                Core::Validator(v) => Some(v.public_key()),
+                Core::Full(_) => None,
+            };
             for out in messages {
                 let bytes = out.message.encode_to_vec();
                 if bytes.len() > MAX_CONSENSUS_BYTES {
@@ -375,12 +451,14 @@ impl Node {
                     Recipient::One(key) => self.send_consensus(key, bytes),
                     Recipient::Validators => {
                         let keys: Vec<PublicKey> = self
-                            .validator
-                            .validators()
+                            .core
+                            .node()
+                            .handover()
+                            .in_force()
                             .validators()
                             .iter()
                             .map(|v| v.key)
-                            .filter(|k| *k != me)
+                            .filter(|k| Some(*k) != me)
                             .collect();
                         for key in keys {
                             self.send_consensus(key, bytes.clone());
@@ -423,7 +501,7 @@ impl Node {
             for tx in certified {
                 // A co-signed system transaction: order it here and gossip it like a client's.
                 let bytes = tx.encode_to_vec();
-                if let Err(e) = self.validator.submit_transaction(&bytes, now) {
+                if let Err(e) = self.submit_one(&bytes, now) {
                     debug!("certified system transaction not queued: {e}");
                 }
                 self.gossip(&bytes);
@@ -431,7 +509,7 @@ impl Node {
             // What submitting certified transactions produced (bounded: the rest stays in the
             // core and leaves with the next step).
             if rounds < 64 {
-                let more = self.validator.take_ready();
+                let more = self.take_ready();
                 if !more.is_empty() {
                     next = Some(more);
                 }
@@ -439,6 +517,23 @@ impl Node {
         }
         self.publish();
         Ok(())
+    }
+
+    /// The core's accumulated output (a full node has none).
+    fn take_ready(&mut self) -> Ready {
+        match &mut self.core {
+            Core::Validator(v) => v.take_ready(),
+            Core::Full(_) => Ready::default(),
+        }
+    }
+
+    /// A client transaction: a validator queues it for ordering; a full node checks that it
+    /// decodes (strictly) and only forwards it.
+    fn submit_one(&mut self, tx: &[u8], now: u64) -> Result<Hash, ValidatorError> {
+        match &mut self.core {
+            Core::Validator(v) => v.submit_transaction(tx, now),
+            Core::Full(_) => Ok(SignedTransaction::decode_bytes(tx)?.id()),
+        }
     }
 
     fn on_refused(&mut self, e: &ValidatorError, source: Option<PeerId>) {
@@ -457,17 +552,26 @@ impl Node {
 
     fn publish(&mut self) {
         let bound = self.peers.values().filter(|p| p.key.is_some()).count();
+        let (validator, view, primary, mempool) = match &self.core {
+            Core::Validator(v) => (
+                hex::encode(v.public_key().as_bytes()),
+                v.view(),
+                v.replica().is_primary(),
+                v.replica().pending_requests(),
+            ),
+            Core::Full(_) => (String::new(), 0, false, 0),
+        };
         let status = Status {
-            validator: hex::encode(self.validator.public_key().as_bytes()),
+            validator,
             peer_id: self.swarm.local_peer_id().to_string(),
-            height: self.validator.height(),
-            view: self.validator.view(),
-            primary: self.validator.replica().is_primary(),
+            height: self.core.node().tip().height,
+            view,
+            primary,
             tip_hash: hex::encode(self.tip_hash.0),
             state_root: hex::encode(self.state_root.0),
             peers: self.peers.len(),
             bound_peers: bound,
-            mempool: self.validator.replica().pending_requests(),
+            mempool,
             last_commit_ms: self.last_commit_ms,
             refused: self.refused,
             evidence: self.evidence,
@@ -562,8 +666,8 @@ impl Node {
     fn on_api(&mut self, command: ApiCommand) -> Result<(), NodeError> {
         match command {
             ApiCommand::Submit(bytes, reply) => {
-                let result = self.validator.submit_transaction(&bytes, now_ms());
-                let ready = self.validator.take_ready();
+                let result = self.submit_one(&bytes, now_ms());
+                let ready = self.take_ready();
                 self.finish(ready, None)?;
                 let answer = match result {
                     Ok(id) => {
@@ -585,7 +689,7 @@ impl Node {
                 let mut answer = BatchAnswer::default();
                 let mut accepted = Vec::new();
                 for tx in txs {
-                    match self.validator.submit_transaction(&tx, now) {
+                    match self.submit_one(&tx, now) {
                         Ok(_) => {
                             answer.accepted += 1;
                             accepted.push(tx);
@@ -596,15 +700,27 @@ impl Node {
                         }
                     }
                 }
-                let ready = self.validator.take_ready();
+                let ready = self.take_ready();
                 self.finish(ready, None)?;
                 if !accepted.is_empty() {
                     self.gossip_batch(accepted);
                 }
                 let _ = reply.send(answer);
             }
+            ApiCommand::Spv(bytes, reply) => {
+                let answer = match itc_spv::Request::decode_bytes(&bytes) {
+                    Ok(request) => self
+                        .core
+                        .node()
+                        .answer::<SPV_CAPACITY, _>(&self.store, &request)
+                        .map(|r| r.encode_to_vec())
+                        .map_err(|e| format!("store: {e}")),
+                    Err(e) => Err(format!("malformed request: {e}")),
+                };
+                let _ = reply.send(answer);
+            }
             ApiCommand::Account(address, reply) => {
-                let a = self.validator.node().ledger().account(&address);
+                let a = self.core.node().ledger().account(&address);
                 let _ = reply.send(AccountInfo {
                     balance: a.balance,
                     nonce: a.nonce,
@@ -641,7 +757,7 @@ impl Node {
                 self.peers.entry(peer_id).or_insert_with(Peer::new);
                 if num_established.get() == 1 {
                     debug!(%peer_id, "connected");
-                    self.send(peer_id, NodeRequest::Hello(Some(self.binding)));
+                    self.send(peer_id, NodeRequest::Hello(self.binding));
                 }
                 self.publish();
             }
@@ -775,11 +891,11 @@ impl Node {
         match request {
             NodeRequest::Hello(binding) => {
                 self.bind(peer, binding);
-                let mine = Some(self.binding);
+                let mine = self.binding;
                 self.respond(channel, NodeResponse::Hello(mine));
             }
             NodeRequest::Status => {
-                let tip = self.validator.height();
+                let tip = self.core.node().tip().height;
                 self.respond(channel, NodeResponse::Status { tip });
             }
             NodeRequest::GetBlocks { from, count } => {
@@ -813,20 +929,25 @@ impl Node {
                 };
                 self.respond(channel, NodeResponse::Ack);
                 self.metrics.bytes_in.inc_by(bytes.len() as u64);
-                let ready = self
-                    .validator
-                    .handle_peer_bytes(key, &bytes, &mut self.policy, now);
+                let Core::Validator(v) = &mut self.core else {
+                    return Ok(());
+                };
+                let ready = v.handle_peer_bytes(key, &bytes, &mut self.policy, now);
                 self.finish(ready, Some(peer))?;
             }
             NodeRequest::Transactions(txs) => {
                 self.respond(channel, NodeResponse::Ack);
+                let Core::Validator(v) = &mut self.core else {
+                    // A full node forwards clients' transactions; it does not relay peers'.
+                    return Ok(());
+                };
                 let mut malformed = false;
                 for tx in &txs {
-                    if let Err(e) = self.validator.submit_transaction(tx, now) {
+                    if let Err(e) = v.submit_transaction(tx, now) {
                         malformed |= e.blame() == Blame::Peer;
                     }
                 }
-                let ready = self.validator.take_ready();
+                let ready = self.take_ready();
                 self.finish(ready, Some(peer))?;
                 if malformed {
                     self.strike(peer, "malformed transaction");
@@ -834,8 +955,11 @@ impl Node {
             }
             NodeRequest::Transaction(bytes) => {
                 self.respond(channel, NodeResponse::Ack);
-                let result = self.validator.submit_transaction(&bytes, now);
-                let ready = self.validator.take_ready();
+                let Core::Validator(v) = &mut self.core else {
+                    return Ok(());
+                };
+                let result = v.submit_transaction(&bytes, now);
+                let ready = self.take_ready();
                 self.finish(ready, Some(peer))?;
                 if let Err(e) = result {
                     if e.blame() == Blame::Peer {
@@ -864,8 +988,11 @@ impl Node {
             NodeResponse::Hello(binding) => self.bind(peer, binding),
             NodeResponse::Blocks(blocks) => {
                 let now = now_ms();
+                let Core::Validator(v) = &mut self.core else {
+                    return self.apply_blocks(peer, blocks);
+                };
                 for b in blocks {
-                    if let Err(e) = self.validator.handle_fetched_block(b, now) {
+                    if let Err(e) = v.handle_fetched_block(b, now) {
                         if e.blame() == Blame::Peer {
                             self.strike(peer, "bad fetched block");
                         } else {
@@ -874,11 +1001,87 @@ impl Node {
                         break;
                     }
                 }
-                let ready = self.validator.take_ready();
+                let ready = self.take_ready();
                 self.finish(ready, Some(peer))?;
             }
             NodeResponse::Status { .. } | NodeResponse::Ack | NodeResponse::Refused => {}
         }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ full node
+
+    /// Asks one bound peer (in turn) for the blocks past the tip, unless a fetch is out.
+    fn follow(&mut self) {
+        let Core::Full(f) = &mut self.core else {
+            return;
+        };
+        if f.fetching.is_some_and(|at| at.elapsed() < FETCH_TIMEOUT) {
+            return;
+        }
+        let peers: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.key.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(peer) = peers.get(f.next_peer % peers.len().max(1)).copied() else {
+            return;
+        };
+        f.next_peer = f.next_peer.wrapping_add(1);
+        f.fetching = Some(Instant::now());
+        let from = f.node.tip().height.saturating_add(1);
+        self.send(
+            peer,
+            NodeRequest::GetBlocks {
+                from,
+                count: MAX_BLOCKS_PER_FETCH,
+            },
+        );
+    }
+
+    /// A full node's fetched blocks: each verified and executed by the core, then stored
+    /// (fsync) before anything of it is served.
+    fn apply_blocks(&mut self, peer: PeerId, blocks: Vec<CertifiedBlock>) -> Result<(), NodeError> {
+        let full = blocks.len() == usize::from(MAX_BLOCKS_PER_FETCH);
+        let mut applied = 0usize;
+        for b in blocks {
+            let Core::Full(f) = &mut self.core else {
+                return Ok(());
+            };
+            if b.header.height <= f.node.tip().height {
+                continue;
+            }
+            match f.node.handle_block(b) {
+                Ok(accepted) => {
+                    let t = Instant::now();
+                    self.store.commit(accepted.writes)?;
+                    self.metrics.fsync.observe(t.elapsed().as_secs_f64());
+                    self.tip_hash = accepted.header_hash;
+                    self.state_root = accepted.outcome.state_root;
+                    self.last_commit_ms = now_ms();
+                    self.metrics
+                        .committed_txs
+                        .inc_by(accepted.outcome.receipts.len() as u64);
+                    applied += 1;
+                }
+                Err(e) => {
+                    if e.blame() == Blame::Peer {
+                        self.strike(peer, "bad block");
+                    } else {
+                        debug!("block not applied: {e}");
+                    }
+                    break;
+                }
+            }
+        }
+        if let Core::Full(f) = &mut self.core {
+            f.fetching = None;
+        }
+        if full && applied > 0 {
+            self.follow();
+        }
+        self.publish();
         Ok(())
     }
 }
