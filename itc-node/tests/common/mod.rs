@@ -24,6 +24,7 @@ pub const N: usize = 4;
 /// Kills every node it started when dropped (also when a test fails).
 pub struct Cluster {
     pub dir: tempfile::TempDir,
+    pub base_port: u16,
     pub configs: Vec<PathBuf>,
     pub apis: Vec<SocketAddr>,
     pub children: Vec<Option<Child>>,
@@ -40,7 +41,7 @@ impl Drop for Cluster {
     }
 }
 
-/// A base port with `3 * N` free ports above it (bounded tries).
+/// A base port with `3 * (N + 1)` free ports above it (the validators and one full node).
 fn free_base_port() -> u16 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -48,7 +49,8 @@ fn free_base_port() -> u16 {
     let seed = u64::from(std::process::id()) ^ nanos;
     for attempt in 0..50u64 {
         let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 977) % 30_000) as u16;
-        let free = (0..3 * N as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let free =
+            (0..3 * (N as u16 + 1)).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
         }
@@ -90,12 +92,43 @@ impl Cluster {
         let faucet = read_validator_key(&dir.path().join("net/faucet.key")).unwrap();
         Cluster {
             dir,
+            base_port: base,
             configs,
             apis,
             children: (0..N).map(|_| None).collect(),
             chain_id,
             faucet,
         }
+    }
+
+    /// Writes the config of a full node (ports after the validators', dialling every
+    /// validator) and returns its index; start it with [`Cluster::start`].
+    pub fn add_full_node(&mut self) -> usize {
+        let i = self.configs.len();
+        let dir = self.dir.path().join("net/full");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&u64::from(self.base_port).to_be_bytes());
+        key[31] = 0x42;
+        itc_node::config::write_secret(&dir.join("node.key"), &key).unwrap();
+        let mut config = NodeConfig::load(&self.configs[0]).unwrap();
+        let port = self.base_port + 3 * N as u16;
+        config.role = itc_node::config::Role::Full;
+        config.validator_key = None;
+        config.data_dir = dir.join("db");
+        config.node_key = dir.join("node.key");
+        config.listen = format!("/ip4/127.0.0.1/tcp/{port}");
+        config.peers = (0..N)
+            .map(|j| NodeConfig::load(&self.configs[j]).unwrap().listen)
+            .collect();
+        config.api_addr = ([127, 0, 0, 1], port + 1).into();
+        config.metrics_addr = ([127, 0, 0, 1], port + 2).into();
+        let path = dir.join("node.toml");
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        self.configs.push(path);
+        self.apis.push(config.api_addr);
+        self.children.push(None);
+        i
     }
 
     pub fn log(&self, i: usize) -> PathBuf {
@@ -138,7 +171,7 @@ impl Cluster {
     }
 
     pub fn dump_logs(&self) {
-        for i in 0..N {
+        for i in 0..self.configs.len() {
             let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(30).collect();
             eprintln!("---- node{i} log (last lines, newest first)");
@@ -158,7 +191,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        for i in 0..N {
+        for i in 0..self.configs.len() {
             eprintln!(
                 "node{i}: faucet nonce {:?}, {:?}",
                 self.faucet_nonce(i),
