@@ -43,6 +43,10 @@ pub struct Status {
     pub view: u64,
     /// Whether this validator is the primary of its view.
     pub primary: bool,
+    /// Size of the validator set in force.
+    pub validators: usize,
+    /// Whether this node's key is in that set.
+    pub in_set: bool,
     /// Header hash of the tip (hex).
     pub tip_hash: String,
     /// State root after the tip (hex).
@@ -93,6 +97,20 @@ pub struct BatchAnswer {
     pub first_error: Option<String>,
 }
 
+/// `POST /v1/admin/set-validators` (JSON): this operator approves replacing the validator set
+/// (every operator must approve on their own node; one of them proposes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetValidatorsRequest {
+    /// The new epoch (default: the ledger's current one + 1).
+    #[serde(default)]
+    pub epoch: Option<u64>,
+    /// The new set.
+    pub validators: Vec<crate::config::GenesisValidator>,
+    /// Also propose it for co-signing.
+    #[serde(default)]
+    pub propose: bool,
+}
+
 /// A request from the API to the loop.
 #[derive(Debug)]
 pub enum ApiCommand {
@@ -102,6 +120,9 @@ pub enum ApiCommand {
     SubmitBatch(Vec<Vec<u8>>, oneshot::Sender<BatchAnswer>),
     /// Read an account.
     Account(Address, oneshot::Sender<AccountInfo>),
+    /// An operator's `SetValidators`: approve it here, and propose it to the other validators
+    /// if asked.
+    SetValidators(SetValidatorsRequest, oneshot::Sender<Result<(), String>>),
     /// Answer an encoded light-client request (`itc_spv::Request`) with an encoded response.
     Spv(Vec<u8>, oneshot::Sender<Result<Vec<u8>, String>>),
 }
@@ -212,6 +233,31 @@ async fn spv(State(s): State<ApiState>, body: Bytes) -> Response {
     }
 }
 
+async fn set_validators(State(s): State<ApiState>, body: Bytes) -> Response {
+    let request: SetValidatorsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let (tx, rx) = oneshot::channel();
+    if s.commands
+        .try_send(ApiCommand::SetValidators(request, tx))
+        .is_err()
+    {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "node busy");
+    }
+    match rx.await {
+        Ok(Ok(())) => json(
+            StatusCode::OK,
+            &SubmitAnswer {
+                id: None,
+                error: None,
+            },
+        ),
+        Ok(Err(e)) => refused(StatusCode::BAD_REQUEST, &e),
+        Err(_) => refused(StatusCode::SERVICE_UNAVAILABLE, "node stopping"),
+    }
+}
+
 async fn status(State(s): State<ApiState>) -> Response {
     let status = s.status.borrow().clone();
     json(StatusCode::OK, &status)
@@ -249,6 +295,10 @@ pub fn router(commands: mpsc::Sender<ApiCommand>, status: watch::Receiver<Status
         .route(
             "/v1/spv",
             post(spv).layer(DefaultBodyLimit::max(MAX_TX_BODY)),
+        )
+        .route(
+            "/v1/admin/set-validators",
+            post(set_validators).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
         .route("/v1/status", get(self::status))
         .route("/v1/account/{address}", get(account))

@@ -536,6 +536,37 @@ impl Node {
         }
     }
 
+    /// The operator approves (and maybe proposes) a `SetValidators`; the co-signer and the
+    /// ledger decide whether it is valid.
+    fn set_validators(&mut self, request: api::SetValidatorsRequest) -> Result<(), String> {
+        let genesis = crate::config::GenesisFile {
+            chain_id: 0,
+            genesis_time_ms: 0,
+            validators: request.validators,
+            balances: Vec::new(),
+        };
+        let validators = genesis.state().map_err(|e| e.to_string())?.validators;
+        let Core::Validator(v) = &mut self.core else {
+            return Err("a full node has no validator key".to_owned());
+        };
+        let chain_id = v.config().chain_id;
+        let epoch = request
+            .epoch
+            .unwrap_or_else(|| v.node().ledger().validator_epoch().saturating_add(1));
+        let call = itc_ledger::SystemCall::SetValidators {
+            epoch,
+            validators: Box::new(validators),
+        };
+        self.policy.approve(chain_id, &call);
+        if request.propose {
+            let proposal =
+                itc_chain::SystemProposal::new(chain_id, call).map_err(|e| e.to_string())?;
+            v.propose_system(proposal, &mut self.policy)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn on_refused(&mut self, e: &ValidatorError, source: Option<PeerId>) {
         self.refused += 1;
         match e.blame() {
@@ -552,14 +583,15 @@ impl Node {
 
     fn publish(&mut self) {
         let bound = self.peers.values().filter(|p| p.key.is_some()).count();
-        let (validator, view, primary, mempool) = match &self.core {
+        let (validator, view, primary, mempool, in_set) = match &self.core {
             Core::Validator(v) => (
                 hex::encode(v.public_key().as_bytes()),
                 v.view(),
                 v.replica().is_primary(),
                 v.replica().pending_requests(),
+                v.validators().index_of(&v.public_key()).is_some(),
             ),
-            Core::Full(_) => (String::new(), 0, false, 0),
+            Core::Full(_) => (String::new(), 0, false, 0, false),
         };
         let status = Status {
             validator,
@@ -567,6 +599,8 @@ impl Node {
             height: self.core.node().tip().height,
             view,
             primary,
+            validators: self.core.node().handover().in_force().validators().len(),
+            in_set,
             tip_hash: hex::encode(self.tip_hash.0),
             state_root: hex::encode(self.state_root.0),
             peers: self.peers.len(),
@@ -705,6 +739,12 @@ impl Node {
                 if !accepted.is_empty() {
                     self.gossip_batch(accepted);
                 }
+                let _ = reply.send(answer);
+            }
+            ApiCommand::SetValidators(request, reply) => {
+                let answer = self.set_validators(request);
+                let ready = self.take_ready();
+                self.finish(ready, None)?;
                 let _ = reply.send(answer);
             }
             ApiCommand::Spv(bytes, reply) => {

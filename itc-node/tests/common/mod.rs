@@ -104,17 +104,36 @@ impl Cluster {
     /// Writes the config of a full node (ports after the validators', dialling every
     /// validator) and returns its index; start it with [`Cluster::start`].
     pub fn add_full_node(&mut self) -> usize {
+        self.add_node("full", None)
+    }
+
+    /// Writes the config of one more validator (key `key`, not in the genesis set) dialling
+    /// every validator, and returns its index.
+    pub fn add_validator(&mut self, key: &SecretKey) -> usize {
+        self.add_node("extra", Some(key))
+    }
+
+    fn add_node(&mut self, name: &str, key: Option<&SecretKey>) -> usize {
         let i = self.configs.len();
-        let dir = self.dir.path().join("net/full");
+        let dir = self.dir.path().join(format!("net/{name}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&u64::from(self.base_port).to_be_bytes());
-        key[31] = 0x42;
-        itc_node::config::write_secret(&dir.join("node.key"), &key).unwrap();
+        let mut node_key = [0u8; 32];
+        node_key[..8].copy_from_slice(&u64::from(self.base_port).to_be_bytes());
+        node_key[31] = 0x42;
+        itc_node::config::write_secret(&dir.join("node.key"), &node_key).unwrap();
         let mut config = NodeConfig::load(&self.configs[0]).unwrap();
         let port = self.base_port + 3 * N as u16;
-        config.role = itc_node::config::Role::Full;
-        config.validator_key = None;
+        match key {
+            Some(k) => {
+                itc_node::config::write_secret(&dir.join("validator.key"), &k.to_bytes()[..])
+                    .unwrap();
+                config.validator_key = Some(dir.join("validator.key"));
+            }
+            None => {
+                config.role = itc_node::config::Role::Full;
+                config.validator_key = None;
+            }
+        }
         config.data_dir = dir.join("db");
         config.node_key = dir.join("node.key");
         config.listen = format!("/ip4/127.0.0.1/tcp/{port}");
@@ -129,6 +148,16 @@ impl Cluster {
         self.apis.push(config.api_addr);
         self.children.push(None);
         i
+    }
+
+    /// Rewrites every config with another PBFT checkpoint interval (before starting nodes).
+    pub fn set_checkpoint_interval(&mut self, k: u64) {
+        for path in &self.configs {
+            let text = std::fs::read_to_string(path).unwrap();
+            let mut config: NodeConfig = toml::from_str(&text).unwrap();
+            config.checkpoint_interval = k;
+            std::fs::write(path, toml::to_string(&config).unwrap()).unwrap();
+        }
     }
 
     pub fn log(&self, i: usize) -> PathBuf {
