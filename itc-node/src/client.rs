@@ -151,10 +151,9 @@ pub struct Submitted {
     pub accepted: u64,
 }
 
-/// Signs `count` transfers of `amount` from `faucet` (nonces from the account's current one,
-/// read from the first node) and posts them in batches of `batch`, in nonce order, to every
-/// node in `apis` (a client gossiping to every validator, so each one holds the transactions
-/// in order). A node that does not answer is skipped.
+/// Signs `count` transfers of `amount` from `faucet`, nonces from the account's current one
+/// (read from the first node: the caller must know that none of its earlier transfers is still
+/// pending, or use [`submit_transfers_from`]), and posts them (see [`submit_transfers_from`]).
 pub fn submit_transfers(
     apis: &[SocketAddr],
     chain_id: u32,
@@ -166,6 +165,22 @@ pub fn submit_transfers(
     let first = *apis.first().ok_or(ClientError::Sign)?;
     let from = Address::from_public_key(&faucet.public_key());
     let first_nonce = account(first, &from)?.nonce;
+    submit_transfers_from(apis, chain_id, faucet, first_nonce, count, amount, batch)
+}
+
+/// Signs `count` transfers of `amount` from `faucet` with nonces `first_nonce..` and posts
+/// them in batches of `batch`, in nonce order, to every node in `apis` (a client gossiping to
+/// every validator, so each one holds the transactions in order). A node that does not answer
+/// is skipped.
+pub fn submit_transfers_from(
+    apis: &[SocketAddr],
+    chain_id: u32,
+    faucet: &SecretKey,
+    first_nonce: u64,
+    count: u64,
+    amount: u64,
+    batch: usize,
+) -> Result<Submitted, ClientError> {
     let builder = TxBuilder::new(chain_id);
     let batch = batch.clamp(1, crate::api::MAX_BATCH_TXS);
     let mut accepted = 0;
@@ -191,50 +206,4 @@ pub fn submit_transfers(
         count,
         accepted,
     })
-}
-
-/// Re-signs and posts the faucet's transfers from its current nonce (read from the first node
-/// that answers) up to `target`, with amount `amount` (a different amount than before makes
-/// new transactions: a resubmitted identical one is a duplicate). For a client whose
-/// consecutive transfers executed out of order — after a view change, requests the dead
-/// primary had proposed can return to the queues behind later ones, and a transfer whose nonce
-/// is not the account's next fails without consuming it. Returns how many were re-signed.
-pub fn resubmit_from_current_nonce(
-    apis: &[SocketAddr],
-    chain_id: u32,
-    faucet: &SecretKey,
-    target: u64,
-    amount: u64,
-) -> Result<u64, ClientError> {
-    let from = Address::from_public_key(&faucet.public_key());
-    let mut current = None;
-    let mut last_error = None;
-    for api in apis {
-        match account(*api, &from) {
-            Ok(a) => {
-                current = Some(a.nonce);
-                break;
-            }
-            Err(e) => last_error = Some(e),
-        }
-    }
-    let Some(current) = current else {
-        return Err(last_error.unwrap_or(ClientError::Sign));
-    };
-    let builder = TxBuilder::new(chain_id);
-    let mut txs = Vec::new();
-    for nonce in current..target {
-        txs.push(
-            builder
-                .transfer(faucet, nonce, recipient(nonce), amount)
-                .map_err(|_| ClientError::Sign)?
-                .encode_to_vec(),
-        );
-    }
-    for chunk in txs.chunks(crate::api::MAX_BATCH_TXS) {
-        for api in apis {
-            let _ = submit_batch(*api, chunk);
-        }
-    }
-    Ok(target.saturating_sub(current))
 }

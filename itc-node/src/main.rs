@@ -56,6 +56,10 @@ enum Command {
         /// Amount per transfer.
         #[arg(long, default_value_t = 1)]
         amount: u64,
+        /// First nonce (default: the faucet account's next nonce on the first node; give it
+        /// when earlier transfers may still be pending).
+        #[arg(long)]
+        first_nonce: Option<u64>,
         /// Transfers per HTTP request (`POST /v1/txs`).
         #[arg(long, default_value_t = 100)]
         batch: usize,
@@ -150,6 +154,7 @@ fn submit_transfers(
     faucet: &Path,
     count: u64,
     amount: u64,
+    first_nonce: Option<u64>,
     batch: usize,
     json: bool,
 ) -> ExitCode {
@@ -180,7 +185,13 @@ fn submit_transfers(
             return ExitCode::FAILURE;
         }
     };
-    match itc_node::client::submit_transfers(&apis, chain_id, &key, count, amount, batch) {
+    let result = match first_nonce {
+        Some(n) => {
+            itc_node::client::submit_transfers_from(&apis, chain_id, &key, n, count, amount, batch)
+        }
+        None => itc_node::client::submit_transfers(&apis, chain_id, &key, count, amount, batch),
+    };
+    match result {
         Ok(s) => {
             if json {
                 println!(
@@ -231,8 +242,9 @@ fn main() -> ExitCode {
             faucet,
             count,
             amount,
+            first_nonce,
             batch,
             json,
-        } => submit_transfers(&config, &faucet, count, amount, batch, json),
+        } => submit_transfers(&config, &faucet, count, amount, first_nonce, batch, json),
     }
 }

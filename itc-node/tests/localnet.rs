@@ -62,18 +62,17 @@ fn four_processes_commit_transfers_and_a_killed_validator_catches_up() {
         |c| c.converged(&all, 300),
     );
 
-    // SIGKILL the primary: the backups' request timers force a view change and the other three
-    // commit what is submitted next. (The primary is killed while idle: under load, requests it
-    // had proposed return to the queues behind later ones, and one sender's consecutive nonces
-    // would then execute out of order — a client-side concern this test's sender, one faucet
-    // account with consecutive nonces and no resubmission, does not handle.)
+    // SIGKILL the primary between two submissions: the backups' request timers force a view
+    // change and the other three commit everything (nonces given: the first 20 may still be
+    // pending when the next 80 are signed).
     let view_before = c.status(0).unwrap().view;
     let primary = (0..N)
         .find(|&i| c.status(i).is_some_and(|s| s.primary))
         .expect("one node is the primary");
     let others: Vec<usize> = (0..N).filter(|&i| i != primary).collect();
+    c.submit_from(&all, Some(300), 20);
     c.kill9(primary);
-    c.submit(&others, 100);
+    c.submit_from(&others, Some(320), 80);
     c.wait(
         "view change and 100 more on the 3 others after the primary's kill -9",
         Duration::from_secs(60),

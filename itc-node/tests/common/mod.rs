@@ -252,61 +252,27 @@ impl Cluster {
         true
     }
 
-    /// Like [`Cluster::wait`] for [`Cluster::converged`], but a client that resubmits: when
-    /// the chain sits idle below `nonce` (a transfer executed out of order after a view change
-    /// failed, and every later one with it), it re-signs the rest with a new amount.
-    pub fn settle(&self, what: &str, nodes: &[usize], nonce: u64, limit: Duration) -> u64 {
-        let start = Instant::now();
-        let mut resubmitted = 0;
-        let mut idle_since: Option<(Instant, Option<u64>)> = None;
-        let mut amount = 2;
-        while start.elapsed() < limit {
-            if self.converged(nodes, nonce) {
-                eprintln!(
-                    "{what}: {:.1} s ({resubmitted} re-signed)",
-                    start.elapsed().as_secs_f64()
-                );
-                return resubmitted;
-            }
-            let current = nodes.iter().find_map(|&i| self.faucet_nonce(i));
-            let idle = nodes
-                .iter()
-                .all(|&i| self.status(i).is_some_and(|s| s.mempool == 0));
-            match idle_since {
-                Some((at, seen)) if idle && seen == current => {
-                    if at.elapsed() > Duration::from_millis(1500) {
-                        let apis: Vec<SocketAddr> = nodes.iter().map(|&i| self.apis[i]).collect();
-                        resubmitted += client::resubmit_from_current_nonce(
-                            &apis,
-                            self.chain_id,
-                            &self.faucet,
-                            nonce,
-                            amount,
-                        )
-                        .unwrap_or(0);
-                        amount += 1;
-                        idle_since = None;
-                    }
-                }
-                _ => idle_since = idle.then(|| (Instant::now(), current)),
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for i in 0..self.configs.len() {
-            eprintln!(
-                "node{i}: faucet nonce {:?}, {:?}",
-                self.faucet_nonce(i),
-                self.status(i)
-            );
-        }
-        self.dump_logs();
-        panic!("timed out after {limit:?}: {what}");
+    pub fn submit(&self, nodes: &[usize], count: u64) -> client::Submitted {
+        self.submit_from(nodes, None, count)
     }
 
-    pub fn submit(&self, nodes: &[usize], count: u64) -> client::Submitted {
+    /// Submits `count` transfers with nonces from `first_nonce` (default: the faucet's current
+    /// nonce, when nothing of it is pending).
+    pub fn submit_from(
+        &self,
+        nodes: &[usize],
+        first_nonce: Option<u64>,
+        count: u64,
+    ) -> client::Submitted {
         let apis: Vec<SocketAddr> = nodes.iter().map(|&i| self.apis[i]).collect();
         let t = Instant::now();
-        let s = client::submit_transfers(&apis, self.chain_id, &self.faucet, count, 1, 50).unwrap();
+        let s = match first_nonce {
+            Some(n) => {
+                client::submit_transfers_from(&apis, self.chain_id, &self.faucet, n, count, 1, 50)
+            }
+            None => client::submit_transfers(&apis, self.chain_id, &self.faucet, count, 1, 50),
+        }
+        .unwrap();
         eprintln!(
             "submitted {count} transfers to {} nodes in {:.1} s ({} accepted)",
             nodes.len(),
