@@ -26,6 +26,9 @@ enum Command {
         /// First port (node i uses base+3i, +1, +2).
         #[arg(long, default_value_t = 27_000)]
         base_port: u16,
+        /// Print JSON (the config paths).
+        #[arg(long)]
+        json: bool,
     },
     /// Run a validator (role = "validator" in the config) until SIGINT/SIGTERM.
     Run {
@@ -223,7 +226,18 @@ fn main() -> ExitCode {
             localnet,
             dir,
             base_port,
+            json,
         } => match itc_node::init::localnet(&dir, localnet, base_port) {
+            Ok(configs) if json => {
+                let paths: Vec<String> = configs.iter().map(|c| c.display().to_string()).collect();
+                match serde_json::to_string(&paths) {
+                    Ok(text) => {
+                        println!("{{\"configs\":{text}}}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(_) => ExitCode::FAILURE,
+                }
+            }
             Ok(configs) => {
                 for c in configs {
                     println!("itc-node run --config {}", c.display());
