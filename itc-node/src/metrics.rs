@@ -40,6 +40,9 @@ pub struct Metrics {
     pub malformed: Counter,
     /// Inputs the core refused.
     pub refused: Gauge,
+    /// Inputs from validators of the set that the core refused as their fault (logged, not
+    /// disconnected).
+    pub voter_refusals: Counter,
     /// Seconds per store commit (one fsynced redb transaction).
     pub fsync: Histogram,
 }
@@ -67,6 +70,7 @@ impl Metrics {
             bytes_out: Counter::default(),
             malformed: Counter::default(),
             refused: Gauge::default(),
+            voter_refusals: Counter::default(),
             fsync: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
         };
         r.register("height", "Last executed height", m.height.clone());
@@ -108,6 +112,11 @@ impl Metrics {
             m.malformed.clone(),
         );
         r.register("refused", "Inputs the core refused", m.refused.clone());
+        r.register(
+            "voter_refusals",
+            "Validators' inputs the core refused as their fault",
+            m.voter_refusals.clone(),
+        );
         r.register(
             "fsync_seconds",
             "Seconds per fsynced store commit",

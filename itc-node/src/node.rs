@@ -567,13 +567,36 @@ impl Node {
         Ok(())
     }
 
+    /// An input the core refused. One it blames on the peer is a strike, except from a
+    /// validator of the set in force: the core has already dropped the message, and cutting a
+    /// validator off costs the cluster a vote it may need for liveness (with 4 validators, all
+    /// of the 3 others) — so a voter is logged and counted, never disconnected for what it
+    /// says in consensus (malformed frames and forged bindings still disconnect anyone).
     fn on_refused(&mut self, e: &ValidatorError, source: Option<PeerId>) {
         self.refused += 1;
         match e.blame() {
             Blame::Peer => {
-                debug!("refused (peer's fault): {e}");
-                if let Some(p) = source {
-                    self.strike(p, "input refused by the core");
+                let Some(p) = source else {
+                    debug!("refused (peer's fault): {e}");
+                    return;
+                };
+                let voter = self
+                    .peers
+                    .get(&p)
+                    .and_then(|peer| peer.key)
+                    .is_some_and(|k| {
+                        self.core
+                            .node()
+                            .handover()
+                            .in_force()
+                            .index_of(&k)
+                            .is_some()
+                    });
+                if voter {
+                    self.metrics.voter_refusals.inc();
+                    warn!(peer = %p, "a validator's input refused by the core: {e}");
+                } else {
+                    self.strike(p, &format!("refused by the core: {e}"));
                 }
             }
             Blame::Ignorable => debug!("ignored: {e}"),

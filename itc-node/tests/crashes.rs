@@ -117,6 +117,19 @@ fn twenty_kills_at_random_instants_keep_one_chain() {
         }
     }
     assert!(kills >= 20, "{kills} kills");
+    // What the core refused from validators as their fault (logged, never disconnected).
+    let refusals = c.log_lines("refused by the core");
+    eprintln!(
+        "{} validator inputs refused as the peer's fault",
+        refusals.len()
+    );
+    for l in refusals.iter().take(10) {
+        eprintln!("{l}");
+    }
+    assert!(
+        c.log_lines("disconnecting").is_empty(),
+        "no honest validator is disconnected"
+    );
     for i in 0..N {
         let s = c.status(i).unwrap();
         assert_eq!(s.evidence, 0, "node{i}: no equivocation evidence");

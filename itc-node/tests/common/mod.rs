@@ -199,6 +199,20 @@ impl Cluster {
         client::account(self.apis[i], &a).ok().map(|a| a.nonce)
     }
 
+    /// Lines of every node's log containing `pattern`.
+    pub fn log_lines(&self, pattern: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..self.configs.len() {
+            let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
+            out.extend(
+                text.lines()
+                    .filter(|l| l.contains(pattern))
+                    .map(|l| format!("node{i}: {l}")),
+            );
+        }
+        out
+    }
+
     pub fn dump_logs(&self) {
         for i in 0..self.configs.len() {
             let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
