@@ -12,6 +12,10 @@ pub const MAX_FRAME: usize = 4 << 20;
 pub const MAX_BLOCKS_PER_FETCH: u16 = 32;
 /// Largest opaque consensus payload.
 pub const MAX_CONSENSUS_BYTES: usize = MAX_FRAME - 16;
+/// Most transactions in one [`NodeRequest::Transactions`].
+pub const MAX_TXS_PER_FRAME: usize = 1024;
+/// Largest transaction in a [`NodeRequest::Transactions`].
+pub const MAX_TX_BYTES: usize = 64 * 1024;
 
 /// Domain of the peer-binding signature.
 pub const PEER_BINDING: DomainTag = DomainTag::new(b"itc/node/peer-binding/v1");
@@ -75,6 +79,9 @@ pub enum NodeRequest {
     Consensus(Vec<u8>),
     /// A client transaction (encoded ledger transaction).
     Transaction(Vec<u8>),
+    /// Client transactions, in submission order (at most [`MAX_TXS_PER_FRAME`], each at most
+    /// [`MAX_TX_BYTES`]).
+    Transactions(Vec<Vec<u8>>),
 }
 
 /// An answer.
@@ -141,6 +148,13 @@ impl Encode for NodeRequest {
                 4u8.encode(w);
                 write_bytes(w, b);
             }
+            NodeRequest::Transactions(txs) => {
+                5u8.encode(w);
+                itc_crypto::encoding::write_varint(w, txs.len() as u64);
+                for tx in txs {
+                    write_bytes(w, tx);
+                }
+            }
         }
     }
 }
@@ -156,6 +170,15 @@ impl Decode for NodeRequest {
             },
             3 => NodeRequest::Consensus(r.read_byte_vec(MAX_CONSENSUS_BYTES)?),
             4 => NodeRequest::Transaction(r.read_byte_vec(MAX_CONSENSUS_BYTES)?),
+            5 => {
+                // Each entry is at least its one-byte length prefix.
+                let n = r.read_count(MAX_TXS_PER_FRAME, 1)?;
+                let mut txs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    txs.push(r.read_byte_vec(MAX_TX_BYTES)?);
+                }
+                NodeRequest::Transactions(txs)
+            }
             t => {
                 return Err(DecodeError::UnknownVariant {
                     type_name: "node message",
@@ -227,6 +250,7 @@ mod tests {
             NodeRequest::GetBlocks { from: 3, count: 9 },
             NodeRequest::Consensus(vec![1, 2]),
             NodeRequest::Transaction(vec![3]),
+            NodeRequest::Transactions(vec![vec![4, 5], vec![], vec![6]]),
         ] {
             let bytes = req.encode_to_vec();
             assert_eq!(NodeRequest::decode_bytes(&bytes), Ok(req));

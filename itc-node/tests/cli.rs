@@ -46,11 +46,28 @@ fn init_localnet_writes_private_keys_and_loadable_configs() {
         .output()
         .unwrap();
     assert!(!again.status.success());
-    // `run` is not there yet: it says so instead of pretending.
+    // A corrupt database is a clear error and a refusal to start, never a silent reset.
+    let db = dir.path().join("node0/db");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(db.join("chain.redb"), vec![0x5a; 8192]).unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_itc-node"))
         .args(["run", "--config"])
         .arg(dir.path().join("node0/node.toml"))
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(2));
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("database"), "{stderr}");
+    assert_eq!(
+        std::fs::read(db.join("chain.redb")).unwrap(),
+        vec![0x5a; 8192],
+        "the corrupt file is left as it was"
+    );
+    // `status` of a node that is not running fails (no answer), it does not invent one.
+    let status = Command::new(env!("CARGO_BIN_EXE_itc-node"))
+        .args(["status", "--config"])
+        .arg(dir.path().join("node1/node.toml"))
+        .output()
+        .unwrap();
+    assert!(!status.status.success());
 }
