@@ -1,9 +1,8 @@
-//! A tiny blocking client of the node's HTTP API (for `itc-node status`, `itc-node
-//! submit-transfers` and the process tests): HTTP/1.1, one connection per request, bounded
-//! answers and timeouts.
+//! A small blocking client of the node's HTTP API (for `itc-node status`, `itc-node
+//! submit-transfers`, the process tests and the bench), on `ureq`: bounded answers, timeouts,
+//! connections reused.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use itc_crypto::{Address, Encode, SecretKey};
@@ -19,13 +18,14 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// What went wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket.
+    /// The connection or the HTTP exchange failed (refused, timed out, an answer over
+    /// the size limit, not HTTP).
     #[error("{addr}: {error}")]
-    Io {
+    Transport {
         /// The node's API address.
         addr: SocketAddr,
         /// The error.
-        error: std::io::Error,
+        error: Box<ureq::Error>,
     },
     /// The answer is not HTTP or not the JSON expected.
     #[error("{0}: malformed answer")]
@@ -45,38 +45,46 @@ pub enum ClientError {
     Sign,
 }
 
-/// One request; returns the status code and body.
+/// The HTTP client (ureq: HTTP/1.1 with keep-alive, no TLS — the API listens on the node's
+/// own address), shared so connections are reused.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into()
+    })
+}
+
+/// One request; returns the status code and body (at most [`MAX_ANSWER`] bytes).
 pub fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: &[u8],
 ) -> Result<(u16, Vec<u8>), ClientError> {
-    let io = |error| ClientError::Io { addr, error };
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(io)?;
-    s.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
-    s.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).map_err(io)?;
-    s.write_all(body).map_err(io)?;
-    let mut answer = Vec::new();
-    s.take(MAX_ANSWER).read_to_end(&mut answer).map_err(io)?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(ClientError::Malformed(addr))?;
-    let head = std::str::from_utf8(answer.get(..split).ok_or(ClientError::Malformed(addr))?)
-        .map_err(|_| ClientError::Malformed(addr))?;
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or(ClientError::Malformed(addr))?;
-    let body = answer.get(split + 4..).unwrap_or_default().to_vec();
+    let transport = |error: ureq::Error| ClientError::Transport {
+        addr,
+        error: Box::new(error),
+    };
+    let url = format!("http://{addr}{path}");
+    let mut answer = match method {
+        "GET" => agent().get(&url).call(),
+        _ => agent()
+            .post(&url)
+            .header("Content-Type", "application/octet-stream")
+            .send(body),
+    }
+    .map_err(transport)?;
+    let code = answer.status().as_u16();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(transport)?;
     Ok((code, body))
 }
 
