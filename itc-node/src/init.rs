@@ -99,6 +99,7 @@ pub fn localnet(
             api_addr: ([127, 0, 0, 1], port(i, 1)?).into(),
             metrics_addr: ([127, 0, 0, 1], port(i, 2)?).into(),
             checkpoint_interval: 64,
+            idle_block_interval_ms: 1_000,
             snapshot_interval: 256,
         };
         let path = node_dir.join("node.toml");

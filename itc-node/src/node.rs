@@ -107,6 +107,7 @@ pub fn validator_config(config: &NodeConfig, chain_id: u32) -> ValidatorConfig {
     let pbft = PbftConfig {
         checkpoint_interval: k,
         window: k.saturating_mul(2),
+        idle_block_interval_ms: config.idle_block_interval_ms,
         ..PbftConfig::default()
     };
     let mut v = ValidatorConfig::new(chain_id).with_pbft(pbft);
