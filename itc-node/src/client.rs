@@ -58,7 +58,7 @@ fn agent() -> &'static ureq::Agent {
     })
 }
 
-/// One request; returns the status code and body (at most [`MAX_ANSWER`] bytes).
+/// One request; returns the status code and body (at most 1 MiB).
 pub fn request(
     addr: SocketAddr,
     method: &str,
