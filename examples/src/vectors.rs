@@ -33,6 +33,7 @@ pub fn all() -> Result<Vec<(&'static str, Value)>, String> {
         ("certificates.json", certificates()?),
         ("encoding.json", encoding()?),
         ("state_proofs.json", state_proofs()?),
+        ("device_commands.json", device_commands()?),
     ])
 }
 
@@ -377,5 +378,163 @@ fn state_proofs() -> Result<Value, String> {
         "genesis": "chain 0x17c; balances: address of key 01…01 = 100, address of key 02…02 = 5",
         "state_root": root.to_string(),
         "cases": cases,
+    }))
+}
+
+/// Signed device commands and the command gate's verdict on each, in order, against one
+/// device whose ownership record (owner, one CONTROL+READ grantee) was proven by its light
+/// client from a certified chain (`itc_spv` test kit) and installed with
+/// `Device::install_ownership`.
+fn device_commands() -> Result<Value, String> {
+    use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig};
+    use itc_device_sdk::replay::MemoryCounterStore;
+    use itc_device_sdk::{Command, Device, DeviceConfig, DeviceIdentity};
+    use itc_ledger::{Actions, Grant, OwnershipRecord, VendorId};
+    use itc_spv::server::StateSnapshot;
+    use itc_spv::testkit::TestChain;
+    use itc_spv::{Event, Request};
+
+    let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let (device_key, owner, grantee, stranger) = (key(11)?, key(12)?, key(13)?, key(14)?);
+    let mut record =
+        OwnershipRecord::new(device_key.public_key(), VendorId(7), 42, owner.public_key());
+    record
+        .upsert_grant(Grant {
+            grantee: grantee.public_key(),
+            actions: Actions::CONTROL.union(Actions::READ),
+            expires_at: 1_000,
+        })
+        .map_err(|e| err(&e))?;
+    let id = record.device_id();
+    let state_key = StateKey::Device(id);
+    let mut chain = TestChain::new(4, 10);
+    chain
+        .push_block(
+            vec![],
+            Some(StateSnapshot::from_records([(
+                state_key,
+                record.encode_to_vec(),
+            )])),
+        )
+        .map_err(|e| err(&e))?;
+    chain.extend(1);
+    let now = chain.now_ms();
+    let mut client: DeviceLightClient<8> =
+        DeviceLightClient::new(chain.anchor(), LightClientConfig::new(10), now)
+            .map_err(|e| err(&e))?;
+    client.sync_to(2);
+    for _ in 0..100 {
+        let Some(r) = client.poll_request() else {
+            break;
+        };
+        chain.ensure_certificate(&r);
+        client
+            .handle_response(&chain.server().answer::<8>(&r), now)
+            .map_err(|e| err(&e))?;
+    }
+    let answer = chain.server().answer::<8>(&Request::StateProof {
+        height: 2,
+        key: state_key,
+    });
+    let mut store = MemoryCounterStore::default();
+    let mut device = Device::new(
+        DeviceIdentity::new(device_key.clone()),
+        DeviceConfig::default(),
+        &mut store,
+    )
+    .map_err(|e| err(&e))?;
+    match client.handle_response(&answer, now).map_err(|e| err(&e))? {
+        Event::State(entry) => device.install_ownership(&entry).map_err(|e| err(&e))?,
+        other => return Err(format!("no state proof: {other:?}")),
+    }
+
+    let expires = now + 60_000;
+    let signed = |signer: &SecretKey,
+                  device: itc_ledger::DeviceId,
+                  action,
+                  arg: &[u8],
+                  counter,
+                  expires_at| {
+        Command::new(
+            device,
+            signer.public_key(),
+            action,
+            arg,
+            counter,
+            expires_at,
+        )
+        .and_then(|c| c.sign(signer))
+        .map(|c| c.encode_to_vec())
+        .map_err(|e| err(&e))
+    };
+    let other_device = itc_ledger::DeviceId::from_key(&key(15)?.public_key());
+    let on = signed(&owner, id, Actions::CONTROL, b"on", 1, expires)?;
+    let mut tampered = signed(&owner, id, Actions::CONTROL, b"dim 40", 2, expires)?;
+    if let Some(pos) = tampered.windows(6).position(|w| w == b"dim 40") {
+        if let Some(b) = tampered.get_mut(pos + 4) {
+            *b = b'9';
+        }
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("the owner's \"on\", counter 1", on.clone()),
+        ("the same bytes again (a replay)", on.clone()),
+        (
+            "a stranger's \"on\"",
+            signed(&stranger, id, Actions::CONTROL, b"on", 1, expires)?,
+        ),
+        (
+            "the owner's \"dim 40\" with its argument changed in transit to \"dim 90\"",
+            tampered,
+        ),
+        (
+            "the owner's command for another device",
+            signed(&owner, other_device, Actions::CONTROL, b"on", 3, expires)?,
+        ),
+        (
+            "the owner's command that expired before now",
+            signed(&owner, id, Actions::CONTROL, b"on", 4, now - 1)?,
+        ),
+        (
+            "the grantee's \"dim 10\" (CONTROL is granted)",
+            signed(&grantee, id, Actions::CONTROL, b"dim 10", 1, expires)?,
+        ),
+        (
+            "the grantee's firmware update (not granted)",
+            signed(&grantee, id, Actions::UPDATE_FIRMWARE, b"v2", 2, expires)?,
+        ),
+        (
+            "the owner's \"off\", counter 5",
+            signed(&owner, id, Actions::CONTROL, b"off", 5, expires)?,
+        ),
+        (
+            "a command cut short",
+            on.get(..on.len() / 2)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (what, bytes) in cases {
+        let verdict = match device.handle_command_bytes(&bytes, now, &mut store) {
+            Ok(a) => json!({
+                "accepted": true,
+                "access": variant(&a.access),
+                "argument_utf8": String::from_utf8_lossy(&a.argument),
+                "counter": a.counter,
+            }),
+            Err(e) => json!({ "accepted": false, "refusal": refusal(&e) }),
+        };
+        out.push(json!({ "what": what, "command": hex(&bytes), "verdict": verdict }));
+    }
+    Ok(json!({
+        "about": "signed device commands and the command gate's verdicts, in order, on one device (docs/spec/device.md); the device's state is installed from a light-client-verified state proof",
+        "device_secret_key": hex(&[11; 32]),
+        "device_public_key": hex(&device_key.public_key().encode_to_vec()),
+        "owner_public_key": hex(&owner.public_key().encode_to_vec()),
+        "grantee_public_key": hex(&grantee.public_key().encode_to_vec()),
+        "ownership_record": hex(&record.encode_to_vec()),
+        "proven_under_header": 2,
+        "now_ms": now,
+        "cases": out,
     }))
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 fn the_checked_in_vectors_are_what_the_code_does() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/spec/vectors");
     let files = itc_examples::vectors::all().unwrap();
-    assert!(files.len() >= 6);
+    assert!(files.len() >= 7);
     for (name, derived) in files {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -66,4 +66,33 @@ fn the_vectors_hold_their_own_claims() {
         assert_eq!(c["verifies"], true);
         assert!(c["same_proof_for_value_1000000_itc"]["error"].is_string());
     }
+    let dev = get("device_commands.json");
+    let verdicts: Vec<String> = dev["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let v = &c["verdict"];
+            v["access"]
+                .as_str()
+                .or(v["refusal"]["error"].as_str())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "Owner",
+            "Replayed",
+            "NotAuthorized",
+            "InvalidSignature",
+            "WrongDevice",
+            "Expired",
+            "Delegate",
+            "ActionNotGranted",
+            "Owner",
+            "Malformed"
+        ]
+    );
 }
