@@ -10,7 +10,7 @@ use itc_crypto::quorum::{Validator, ValidatorSet};
 use itc_crypto::{Address, Encode, Hash, MerkleTree, SecretKey, Signer};
 use itc_pbft::cluster::{test_key, Cluster};
 use itc_pbft::request::ClientId;
-use itc_pbft::{Action, Config, Genesis, Message, Replica, Request};
+use itc_pbft::{Action, Config, ChainGenesis, Message, Replica, Request};
 
 struct Out {
     dir: PathBuf,
@@ -54,7 +54,7 @@ fn pbft_messages() -> Vec<Message> {
         power: 1,
     }))
     .unwrap();
-    let genesis = Genesis {
+    let genesis = ChainGenesis {
         validators: set.clone(),
         state_root: Hash::ZERO,
         timestamp_ms: 0,

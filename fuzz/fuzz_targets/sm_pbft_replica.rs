@@ -18,7 +18,7 @@ use itc_crypto::{Encode, Hash, PublicKey, SecretKey};
 use itc_pbft::cluster::{test_key, Application, HashChainApp};
 use itc_pbft::request::ClientId;
 use itc_pbft::{
-    Action, CertifiedBlock, ChainTip, Config, Genesis, Message, Replica, Request, SafetyRecord,
+    Action, CertifiedBlock, ChainTip, Config, ChainGenesis, Message, Replica, Request, SafetyRecord,
     VoteCheck,
 };
 use libfuzzer_sys::fuzz_target;
@@ -68,7 +68,7 @@ struct Node {
 }
 
 struct Net {
-    genesis: Genesis,
+    genesis: ChainGenesis,
     nodes: Vec<Node>,
     keys: Vec<PublicKey>,
     queue: VecDeque<(usize, Message)>,
@@ -89,7 +89,7 @@ impl Net {
             power: 1,
         }))
         .ok()?;
-        let genesis = Genesis {
+        let genesis = ChainGenesis {
             validators: set.clone(),
             state_root: Hash::ZERO,
             timestamp_ms: 0,

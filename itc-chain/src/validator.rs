@@ -90,8 +90,8 @@ use itc_crypto::{Blame, Hash, PublicKey, Signer};
 use itc_ledger::{GenesisState, Receipt, SignedTransaction};
 use itc_pbft::epoch::Epoch;
 use itc_pbft::{
-    Action, CertifiedBlock, ChainTip, ClientId, Config as PbftConfig, Durable, Evidence, Executed,
-    Genesis, Message, PbftError, Replica, Request, SafetyRecord,
+    Action, CertifiedBlock, ChainGenesis, ChainTip, ClientId, Config as PbftConfig, Durable,
+    Evidence, Executed, Message, PbftError, Replica, Request, SafetyRecord,
 };
 
 use crate::cosign::{
@@ -393,7 +393,7 @@ impl<S: Signer + Clone> Validator<S> {
         genesis_time_ms: u64,
     ) -> Result<(Self, Ready), ValidatorError> {
         let (node, writes) = FullNode::new(config.node, genesis, genesis_time_ms)?;
-        let pbft_genesis = Genesis {
+        let pbft_genesis = ChainGenesis {
             validators: genesis.validators.clone(),
             state_root: node.ledger().root(),
             timestamp_ms: genesis_time_ms,

@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn a_response_is_taken_only_if_asked_for_and_matching_the_header() {
         use crate::cluster::test_key;
-        use crate::replica::Genesis;
+        use crate::replica::ChainGenesis;
         use crate::{Config, Message, PbftError};
         use itc_crypto::quorum::{Validator, ValidatorSet};
         let keys: Vec<_> = (0..4).map(|i| test_key(i).unwrap()).collect();
@@ -379,7 +379,7 @@ mod tests {
             power: 1,
         }))
         .unwrap();
-        let genesis = Genesis {
+        let genesis = ChainGenesis {
             validators: set,
             state_root: Hash::ZERO,
             timestamp_ms: 0,

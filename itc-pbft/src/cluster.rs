@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::error::PbftError;
 use crate::evidence::Evidence;
 use crate::message::{CertifiedBlock, Message};
-use crate::replica::{Executed, Genesis, Replica};
+use crate::replica::{ChainGenesis, Executed, Replica};
 use crate::request::Request;
 use crate::safety::SafetyRecord;
 
@@ -188,7 +188,7 @@ impl<A: Application> Cluster<A> {
             })
             .collect();
         let set = ValidatorSet::new(validators).map_err(PbftError::Validators)?;
-        let genesis = Genesis {
+        let genesis = ChainGenesis {
             validators: set.clone(),
             state_root: Hash::ZERO,
             timestamp_ms: 0,

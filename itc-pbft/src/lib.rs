@@ -126,7 +126,7 @@ pub use evidence::Evidence;
 #[cfg(feature = "alloc")]
 pub use message::{CertifiedBlock, Message};
 #[cfg(feature = "alloc")]
-pub use replica::{ChainTip, Executed, Genesis, Replica};
+pub use replica::{ChainGenesis, ChainTip, Executed, Replica};
 #[cfg(feature = "alloc")]
 pub use request::{Batch, ClientId, Request};
 #[cfg(feature = "alloc")]

@@ -43,7 +43,7 @@ use crate::sig::{SigChecker, SigStats};
 
 /// The chain's starting point, identical at every validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Genesis {
+pub struct ChainGenesis {
     /// The first validator set.
     pub validators: ValidatorSet,
     /// The application's state root before any block.
@@ -52,7 +52,7 @@ pub struct Genesis {
     pub timestamp_ms: u64,
 }
 
-impl Genesis {
+impl ChainGenesis {
     /// The genesis header (height 0).
     pub fn header(&self) -> BlockHeader {
         BlockHeader::genesis(self.state_root, self.validators.hash(), self.timestamp_ms)
@@ -121,11 +121,11 @@ pub(crate) struct FetchState {
 /// ```
 /// use itc_crypto::quorum::{Validator, ValidatorSet};
 /// use itc_crypto::{Hash, SecretKey};
-/// use itc_pbft::{Action, ClientId, Config, Genesis, Replica, Request};
+/// use itc_pbft::{Action, ClientId, Config, ChainGenesis, Replica, Request};
 ///
 /// let keys: Vec<SecretKey> = (1..=4u8).map(|i| SecretKey::from_bytes(&[i; 32]).unwrap()).collect();
 /// let set = ValidatorSet::new(keys.iter().map(|k| Validator { key: k.public_key(), power: 1 })).unwrap();
-/// let genesis = Genesis { validators: set, state_root: Hash::ZERO, timestamp_ms: 0 };
+/// let genesis = ChainGenesis { validators: set, state_root: Hash::ZERO, timestamp_ms: 0 };
 /// let config = Config { batch_delay_ms: 0, ..Config::default() };
 /// let primary = keys.iter().find(|k| genesis.validators.index_of(&k.public_key()) == Some(0)).unwrap();
 /// let mut replica = Replica::new(config, primary.clone(), &genesis).unwrap();
@@ -188,7 +188,7 @@ pub struct Replica<S: Signer> {
 
 impl<S: Signer> Replica<S> {
     /// A fresh replica at genesis.
-    pub fn new(config: Config, signer: S, genesis: &Genesis) -> Result<Self, PbftError> {
+    pub fn new(config: Config, signer: S, genesis: &ChainGenesis) -> Result<Self, PbftError> {
         let g = genesis.header();
         let tip = ChainTip {
             header: g,

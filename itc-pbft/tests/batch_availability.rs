@@ -18,7 +18,7 @@ use itc_crypto::{Hash, SecretKey, Signature, Signer};
 use itc_pbft::cluster::{test_key, Application, HashChainApp};
 use itc_pbft::message::ViewChange;
 use itc_pbft::{
-    Action, CertifiedBlock, ChainTip, ClientId, Config, Genesis, Message, Replica, Request,
+    Action, CertifiedBlock, ChainGenesis, ChainTip, ClientId, Config, Message, Replica, Request,
     SafetyRecord,
 };
 
@@ -27,7 +27,7 @@ const BYZANTINE: usize = 3;
 struct Net {
     keys: Vec<SecretKey>,
     set: ValidatorSet,
-    genesis: Genesis,
+    genesis: ChainGenesis,
     nodes: Vec<Replica<SecretKey>>,
     records: Vec<SafetyRecord>,
     apps: Vec<HashChainApp>,
@@ -53,7 +53,7 @@ impl Net {
         }))
         .unwrap();
         keys.sort_by_key(|k| set.index_of(&k.public_key()));
-        let genesis = Genesis {
+        let genesis = ChainGenesis {
             validators: set.clone(),
             state_root: Hash::ZERO,
             timestamp_ms: 0,

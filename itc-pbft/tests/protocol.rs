@@ -211,7 +211,7 @@ fn a_restored_replica_never_signs_a_conflicting_vote() {
     let mut b = Replica::new(
         config(),
         keys[backup].clone(),
-        &itc_pbft::Genesis {
+        &itc_pbft::ChainGenesis {
             validators: set.clone(),
             state_root: Hash::ZERO,
             timestamp_ms: 0,

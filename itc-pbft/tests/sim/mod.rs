@@ -23,8 +23,8 @@ use itc_pbft::message::{
     vote_digest, CheckpointVote, NewView, Phase, PrePrepare, ViewChange, Vote,
 };
 use itc_pbft::{
-    Action, Batch, CertifiedBlock, ChainTip, ClientId, Config, Genesis, Message, Replica, Request,
-    SafetyRecord, VoteCheck,
+    Action, Batch, CertifiedBlock, ChainGenesis, ChainTip, ClientId, Config, Message, Replica,
+    Request, SafetyRecord, VoteCheck,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -307,7 +307,7 @@ struct Sim {
     rng: ChaCha8Rng,
     nodes: Vec<Node>,
     set: ValidatorSet,
-    genesis: Genesis,
+    genesis: ChainGenesis,
     queue: BinaryHeap<Queued>,
     seq: u64,
     now: u64,
@@ -382,7 +382,7 @@ impl Sim {
         } else {
             pick_faulty(&mut rng, &powers, cfg.behaviour)
         };
-        let genesis = Genesis {
+        let genesis = ChainGenesis {
             validators: set.clone(),
             state_root: Hash::ZERO,
             timestamp_ms: 0,
