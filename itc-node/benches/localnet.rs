@@ -64,13 +64,8 @@ fn main() {
     let (count, rate_secs) = if smoke { (500u64, 1u64) } else { (20_000, 5) };
 
     let mut c = Cluster::init();
-    for i in 0..N {
-        c.start(i);
-    }
+    c.start_all();
     let all: Vec<usize> = (0..N).collect();
-    c.wait("all nodes up and bound", Duration::from_secs(60), |c| {
-        (0..N).all(|i| c.status(i).is_some_and(|s| s.bound_peers == N - 1))
-    });
     let apis: Vec<SocketAddr> = c.apis.clone();
 
     // Throughput.

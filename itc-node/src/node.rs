@@ -663,28 +663,25 @@ impl Node {
         }
     }
 
-    /// Forwards a client transaction to every bound peer (one hop: peers do not forward it).
-    fn gossip(&mut self, bytes: &[u8]) {
-        let peers: Vec<PeerId> = self
-            .peers
+    /// The peers that proved a validator key.
+    fn bound_peers(&self) -> Vec<PeerId> {
+        self.peers
             .iter()
             .filter(|(_, p)| p.key.is_some())
             .map(|(id, _)| *id)
-            .collect();
-        for peer in peers {
+            .collect()
+    }
+
+    /// Forwards a client transaction to every bound peer (one hop: peers do not forward it).
+    fn gossip(&mut self, bytes: &[u8]) {
+        for peer in self.bound_peers() {
             self.send(peer, NodeRequest::Transaction(bytes.to_vec()));
         }
     }
 
     /// Forwards client transactions, in order, to every bound peer in one frame each.
     fn gossip_batch(&mut self, txs: Vec<Vec<u8>>) {
-        let peers: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.key.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        for peer in peers {
+        for peer in self.bound_peers() {
             self.send(peer, NodeRequest::Transactions(txs.clone()));
         }
     }

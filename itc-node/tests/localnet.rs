@@ -19,13 +19,8 @@ use common::{Cluster, N};
 #[test]
 fn four_processes_commit_transfers_and_a_killed_validator_catches_up() {
     let mut c = Cluster::init();
-    for i in 0..N {
-        c.start(i);
-    }
+    c.start_all();
     let all: Vec<usize> = (0..N).collect();
-    c.wait("all nodes up and bound", Duration::from_secs(30), |c| {
-        (0..N).all(|i| c.status(i).is_some_and(|s| s.bound_peers == N - 1))
-    });
 
     // 200 transfers, every node holds the same chain at the end.
     let t = Instant::now();
@@ -120,13 +115,8 @@ fn four_processes_commit_transfers_and_a_killed_validator_catches_up() {
 #[test]
 fn four_processes_commit_ten_thousand_transfers_with_identical_chains() {
     let mut c = Cluster::init();
-    for i in 0..N {
-        c.start(i);
-    }
+    c.start_all();
     let all: Vec<usize> = (0..N).collect();
-    c.wait("all nodes up and bound", Duration::from_secs(30), |c| {
-        (0..N).all(|i| c.status(i).is_some_and(|s| s.bound_peers == N - 1))
-    });
     let t = Instant::now();
     let apis: Vec<_> = all.iter().map(|&i| c.apis[i]).collect();
     let s =

@@ -190,6 +190,16 @@ impl Cluster {
         }
     }
 
+    /// Starts the `N` validators and waits (30 s at most) until each is bound to the others.
+    pub fn start_all(&mut self) {
+        for i in 0..N {
+            self.start(i);
+        }
+        self.wait("all nodes up and bound", Duration::from_secs(30), |c| {
+            (0..N).all(|i| c.status(i).is_some_and(|s| s.bound_peers == N - 1))
+        });
+    }
+
     pub fn status(&self, i: usize) -> Option<Status> {
         client::status(self.apis[i]).ok()
     }
