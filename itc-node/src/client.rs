@@ -88,11 +88,11 @@ pub fn request(
     Ok((code, body))
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(
+/// A `200` answer's JSON body, or the node's error.
+fn json_answer<T: serde::de::DeserializeOwned>(
     addr: SocketAddr,
-    path: &str,
+    (code, body): (u16, Vec<u8>),
 ) -> Result<T, ClientError> {
-    let (code, body) = request(addr, "GET", path, &[])?;
     if code != 200 {
         return Err(ClientError::Http {
             addr,
@@ -101,6 +101,13 @@ fn get_json<T: serde::de::DeserializeOwned>(
         });
     }
     serde_json::from_slice(&body).map_err(|_| ClientError::Malformed(addr))
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<T, ClientError> {
+    json_answer(addr, request(addr, "GET", path, &[])?)
 }
 
 /// `GET /v1/status`.
@@ -129,15 +136,10 @@ pub fn submit(addr: SocketAddr, tx: &[u8]) -> Result<String, ClientError> {
 
 /// `POST /v1/txs`: how many the node queued and refused.
 pub fn submit_batch(addr: SocketAddr, txs: &[Vec<u8>]) -> Result<BatchAnswer, ClientError> {
-    let (code, body) = request(addr, "POST", "/v1/txs", &crate::api::join_batch(txs))?;
-    if code != 200 {
-        return Err(ClientError::Http {
-            addr,
-            code,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-    }
-    serde_json::from_slice(&body).map_err(|_| ClientError::Malformed(addr))
+    json_answer(
+        addr,
+        request(addr, "POST", "/v1/txs", &crate::api::join_batch(txs))?,
+    )
 }
 
 /// The recipient of the `i`-th transfer of a run starting at `nonce` (distinct, deterministic).
