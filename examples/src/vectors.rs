@@ -24,6 +24,8 @@ use itc_pbft::message::{vote_digest, Phase, Vote};
 use itc_pbft::{BlockHeader, CommitCertificate, Message};
 use serde_json::{json, Value};
 
+use crate::story::reason;
+
 /// Every vectors file: (file name, contents), or why a fixed case could not be built.
 pub fn all() -> Result<Vec<(&'static str, Value)>, String> {
     Ok(vec![
@@ -38,18 +40,11 @@ pub fn all() -> Result<Vec<(&'static str, Value)>, String> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The variant name of an error's `Debug` (`TrailingBytes { .. }` → `TrailingBytes`).
-fn variant<E: Debug>(e: &E) -> String {
-    let s = format!("{e:?}");
-    let end = s.find(['(', ' ', '{']).unwrap_or(s.len());
-    s.get(..end).unwrap_or(&s).to_string()
+    hex::encode(bytes)
 }
 
 fn refusal<E: Debug + std::fmt::Display>(e: &E) -> Value {
-    json!({ "error": variant(e), "message": e.to_string() })
+    json!({ "error": reason(e), "message": e.to_string() })
 }
 
 fn key(i: u8) -> Result<SecretKey, String> {
@@ -300,16 +295,26 @@ fn encoding() -> Result<Value, String> {
     }
     .encode_to_vec();
     let mut cases = Vec::new();
-    for (what, valid) in [
-        ("itc_pbft::Message (prepare)", &prepare),
-        ("itc_ledger::SignedTransaction (transfer)", &tx),
-        ("itc_spv::Request (state proof)", &request),
-    ] {
-        let decode = |b: &[u8]| match what {
-            w if w.starts_with("itc_pbft") => decode_case::<Message>(what, b),
-            w if w.starts_with("itc_ledger") => decode_case::<SignedTransaction>(what, b),
-            _ => decode_case::<itc_spv::Request>(what, b),
-        };
+    type DecodeCase = fn(&str, &[u8]) -> Value;
+    let types: [(&str, &Vec<u8>, DecodeCase); 3] = [
+        (
+            "itc_pbft::Message (prepare)",
+            &prepare,
+            decode_case::<Message>,
+        ),
+        (
+            "itc_ledger::SignedTransaction (transfer)",
+            &tx,
+            decode_case::<SignedTransaction>,
+        ),
+        (
+            "itc_spv::Request (state proof)",
+            &request,
+            decode_case::<itc_spv::Request>,
+        ),
+    ];
+    for (what, valid, decode_as) in types {
+        let decode = |b: &[u8]| decode_as(what, b);
         cases.push(decode(valid));
         let mut trailing = valid.clone();
         trailing.push(0);
@@ -518,7 +523,7 @@ fn device_commands() -> Result<Value, String> {
         let verdict = match device.handle_command_bytes(&bytes, now, &mut store) {
             Ok(a) => json!({
                 "accepted": true,
-                "access": variant(&a.access),
+                "access": reason(&a.access),
                 "argument_utf8": String::from_utf8_lossy(&a.argument),
                 "counter": a.counter,
             }),
