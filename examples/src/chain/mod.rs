@@ -207,9 +207,8 @@ pub struct ChainStats {
     /// Commits a client accepted at a height where the full node does not have the
     /// transaction (must stay 0).
     pub lies_believed: u64,
-    /// Batches the ledger refused as a whole (must stay 0).
-    pub batch_errors: u64,
-    /// Blocks the full node's store refused or re-executed to another root (must stay 0).
+    /// Blocks the full node refused (certificate, linkage, execution) or executed to another
+    /// root than the validator, and store failures (must stay 0).
     pub store_errors: u64,
 }
 
@@ -768,7 +767,6 @@ mod tests {
         );
         chain.check_agreement().unwrap();
         assert_eq!(chain.stats().store_errors, 0);
-        assert_eq!(chain.stats().batch_errors, 0);
         chain
     }
 
