@@ -388,11 +388,6 @@ impl Chain {
             .collect()
     }
 
-    /// Every set the chain has had, genesis first.
-    pub fn validator_sets(&self) -> &[ValidatorSet] {
-        &self.sets
-    }
-
     /// Replaces validator node `leave` by node `join` (the standby, `ChainConfig::validators`):
     /// the validators co-sign a `SetValidators` for the ledger's next epoch, `client` submits
     /// it, and the network runs until the full node holds the first block certified by the new
