@@ -572,7 +572,9 @@ impl Node {
     /// validator of the set in force: the core has already dropped the message, and cutting a
     /// validator off costs the cluster a vote it may need for liveness (with 4 validators, all
     /// of the 3 others) — so a voter is logged and counted, never disconnected for what it
-    /// says in consensus (malformed frames and forged bindings still disconnect anyone).
+    /// says in consensus (malformed frames and forged bindings still disconnect anyone, and
+    /// the per-peer rate limits bound a voter too). Honest races are `Ignorable` in the core
+    /// itself (e.g. a view-change from another epoch), so a count here means a real fault.
     fn on_refused(&mut self, e: &ValidatorError, source: Option<PeerId>) {
         self.refused += 1;
         match e.blame() {

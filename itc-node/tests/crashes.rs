@@ -92,9 +92,18 @@ fn kills_at_random_instants(checkpoint_interval: u64) {
         // Every other round, the primary, killed while transfers are being submitted: a view
         // change, and the other three commit all of them.
         if round % 2 == 1 {
-            let Some(primary) = (0..N).find(|&i| c.status(i).is_some_and(|s| s.primary)) else {
-                continue;
-            };
+            // Between views nobody is primary for a moment: wait for one (bounded) rather
+            // than skip the kill.
+            let mut found = None;
+            c.wait(
+                &format!("round {round}: a primary is known"),
+                Duration::from_secs(30),
+                |c| {
+                    found = (0..N).find(|&i| c.status(i).is_some_and(|s| s.primary));
+                    found.is_some()
+                },
+            );
+            let primary = found.unwrap();
             let others: Vec<usize> = (0..N).filter(|&i| i != primary).collect();
             let apis: Vec<_> = others
                 .iter()

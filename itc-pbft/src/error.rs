@@ -286,7 +286,7 @@ impl PbftError {
     /// validator sends (malformed, forged, equivocating, an invalid proposal or certificate, a
     /// fetched block that does not chain) — score or disconnect the sender; an **ignorable**
     /// input is a duplicate, a stale or early message, or an honest race (a view change in
-    /// progress, a full queue) — drop it; a **local** fault is the integrator driving the
+    /// progress, a full queue, a view-change from another epoch) — drop it; a **local** fault is the integrator driving the
     /// replica against its contract (execution out of order, a bad restore tip, a signer that
     /// fails, an invalid configuration or set) — a bug on this side, log it loudly.
     ///
@@ -295,11 +295,22 @@ impl PbftError {
     /// use itc_pbft::PbftError;
     /// assert_eq!(PbftError::InvalidSignature(2).blame(), Blame::Peer);
     /// assert_eq!(PbftError::Duplicate.blame(), Blame::Ignorable);
+    /// // A view-change from another epoch: the sender (or we) lag a rotation, nobody lies.
+    /// use itc_pbft::error::ViewChangeError;
+    /// assert_eq!(PbftError::InvalidViewChange(ViewChangeError::OtherEpoch(0)).blame(), Blame::Ignorable);
+    /// assert_eq!(PbftError::InvalidViewChange(ViewChangeError::BadSignature(1)).blame(), Blame::Peer);
     /// assert_eq!(PbftError::ExecutedOutOfOrder { expected: 3, got: 5 }.blame(), Blame::Local);
     /// ```
     pub fn blame(&self) -> Blame {
         use PbftError::*;
         match self {
+            // A view-change in another epoch than ours (the sender lags behind a rotation, or
+            // we do) is not a fault: like `UnknownValidatorSet`, an honest peer sends it.
+            InvalidViewChange(ViewChangeError::OtherEpoch(_))
+            | InvalidNewView(NewViewError::InvalidViewChange {
+                reason: ViewChangeError::OtherEpoch(_),
+                ..
+            }) => Blame::Ignorable,
             Malformed(_)
             | UnknownSender(_)
             | InvalidSignature(_)
