@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub const MAX_TX_BODY: usize = 64 * 1024;
 
 /// Most transactions in one `POST /v1/txs`.
-pub const MAX_BATCH_TXS: usize = crate::wire::MAX_TXS_PER_FRAME;
+pub const MAX_BATCH_TXS: usize = crate::wire::MAX_TXS_PER_BATCH;
 
 /// Largest `POST /v1/txs` body (bytes).
 pub const MAX_BATCH_BODY: usize = 2 << 20;
@@ -116,7 +116,7 @@ pub struct SetValidatorsRequest {
 pub enum ApiCommand {
     /// Submit transaction bytes (gossiped to the peers if accepted).
     Submit(Vec<u8>, oneshot::Sender<SubmitAnswer>),
-    /// Submit several, in order (the accepted ones are gossiped in one frame per peer).
+    /// Submit several, in order (the accepted ones are gossiped in as few batches as fit).
     SubmitBatch(Vec<Vec<u8>>, oneshot::Sender<BatchAnswer>),
     /// Read an account.
     Account(Address, oneshot::Sender<AccountInfo>),

@@ -156,8 +156,8 @@ pub struct Submitted {
     pub first_nonce: u64,
     /// Transfers signed.
     pub count: u64,
-    /// Submissions a node accepted (`count` × nodes at best; duplicates of a gossiped
-    /// transaction are refused by the core and not counted).
+    /// Submissions a node accepted (`count` × nodes at best; a copy of a transaction the
+    /// node already had by gossip is refused by the core and not counted).
     pub accepted: u64,
 }
 
@@ -179,9 +179,10 @@ pub fn submit_transfers(
 }
 
 /// Signs `count` transfers of `amount` from `faucet` with nonces `first_nonce..` and posts
-/// them in batches of `batch`, in nonce order, to every node in `apis` (a client gossiping to
-/// every validator, so each one holds the transactions in order). A node that does not answer
-/// is skipped.
+/// them in batches of `batch`, in nonce order, to every node in `apis`. One node is enough
+/// (it gossips what it accepts to every node); more is for a client that does not rely on
+/// one (a node that got a batch by gossip first refuses the copy as a duplicate). A node that
+/// does not answer is skipped.
 pub fn submit_transfers_from(
     apis: &[SocketAddr],
     chain_id: u32,

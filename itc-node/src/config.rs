@@ -102,6 +102,10 @@ pub struct NodeConfig {
     /// producing them is replaced by a view change).
     #[serde(default = "default_idle")]
     pub idle_block_interval_ms: u64,
+    /// How long a primary waits to fill a batch before proposing a partial one (ms; 0:
+    /// propose as soon as it may). Latency against block count: see benches/README.md.
+    #[serde(default = "default_batch_delay")]
+    pub batch_delay_ms: u64,
 }
 
 fn default_interval() -> u64 {
@@ -109,6 +113,9 @@ fn default_interval() -> u64 {
 }
 fn default_idle() -> u64 {
     1_000
+}
+fn default_batch_delay() -> u64 {
+    itc_pbft::Config::default().batch_delay_ms
 }
 fn default_snapshot() -> u64 {
     256

@@ -101,6 +101,7 @@ pub fn localnet(
             checkpoint_interval: 64,
             idle_block_interval_ms: 1_000,
             snapshot_interval: 256,
+            batch_delay_ms: itc_pbft::Config::default().batch_delay_ms,
         };
         let path = node_dir.join("node.toml");
         let text = toml::to_string(&config).map_err(|_| ConfigError::Genesis("config encoding"))?;

@@ -1,19 +1,30 @@
-//! The libp2p side: one request-response protocol whose frames are [`wire`](crate::wire)
-//! messages (a 4-byte big-endian length, then the canonical encoding), over TCP + Noise +
-//! Yamux. Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered. A frame that
-//! is oversized or does not decode strictly is read as [`Framed::Malformed`] rather than an I/O
-//! error: libp2p's request-response does not report inbound read errors to the behaviour's
-//! user, and the node must see them to score the peer down.
+//! The libp2p side, over TCP + Noise + Yamux, two protocols:
+//! - request-response between two nodes (consensus messages, block fetch): frames are
+//!   [`wire`](crate::wire) messages (a 4-byte big-endian length, then the canonical encoding).
+//!   Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered. A frame that is
+//!   oversized or does not decode strictly is read as [`Framed::Malformed`] rather than an I/O
+//!   error: libp2p's request-response does not report inbound read errors to the behaviour's
+//!   user, and the node must see them to score the peer down.
+//! - gossipsub on one topic per chain ([`tx_topic`]): client transactions as
+//!   [`TxBatch`](crate::wire::TxBatch)es, so a transaction given to any node reaches every
+//!   validator, relayed by nodes that checked it first (`validate_messages`: the node reports
+//!   each message Accept / Reject / Ignore, and only accepted ones are forwarded). Messages
+//!   are anonymous (no author, no gossipsub signature: each transaction is signed by its
+//!   sender, and the ledger checks that) and named by the hash of their bytes, so the same
+//!   batch from two peers is one message.
 
 use std::io;
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use itc_crypto::{Decode, Encode};
+use itc_crypto::{DomainTag, Hash};
+use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identity, noise, tcp, yamux, StreamProtocol, Swarm};
 
-use crate::wire::{NodeRequest, NodeResponse, MAX_FRAME};
+use crate::wire::{NodeRequest, NodeResponse, MAX_BATCH_BYTES, MAX_FRAME};
 
 /// The protocol name of node-to-node frames.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/itc/node/1");
@@ -24,11 +35,54 @@ pub const MAX_CONCURRENT_STREAMS: usize = 256;
 /// How long a request waits for its response.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The swarm's behaviour: request-response with [`WireCodec`].
-pub type Behaviour = request_response::Behaviour<WireCodec>;
+/// Gossipsub heartbeat (mesh upkeep, gossip of message ids).
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// How long a message id is remembered (a batch seen again within it is dropped unseen).
+pub const DUPLICATE_CACHE: Duration = Duration::from_secs(120);
+
+/// Domain of gossip message ids.
+const GOSSIP_ID: DomainTag = DomainTag::new(b"itc/node/gossip-id/v1");
+
+/// The request-response events.
+pub type RequestEvent = request_response::Event<Framed<NodeRequest>, Framed<NodeResponse>>;
+
+/// The swarm's behaviour: request-response with [`WireCodec`] and gossipsub.
+#[derive(NetworkBehaviour)]
+#[behaviour(to_swarm = "Event")]
+pub struct Behaviour {
+    /// Consensus messages and block fetch, node to node.
+    pub rr: request_response::Behaviour<WireCodec>,
+    /// Client transactions, to every node.
+    pub gossip: gossipsub::Behaviour,
+}
 
 /// Its events.
-pub type Event = request_response::Event<Framed<NodeRequest>, Framed<NodeResponse>>;
+#[derive(Debug)]
+pub enum Event {
+    /// From request-response.
+    Rr(RequestEvent),
+    /// From gossipsub.
+    Gossip(gossipsub::Event),
+}
+
+impl From<RequestEvent> for Event {
+    fn from(e: RequestEvent) -> Self {
+        Event::Rr(e)
+    }
+}
+
+impl From<gossipsub::Event> for Event {
+    fn from(e: gossipsub::Event) -> Self {
+        Event::Gossip(e)
+    }
+}
+
+/// The transaction topic of the chain whose genesis hashes to `genesis` (nodes of another
+/// chain never share a mesh with this one).
+pub fn tx_topic(genesis: &Hash) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!("/itc/{}/tx/1", hex::encode(genesis.0)))
+}
 
 /// A frame read from a peer: a decoded message, or why it was not one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,12 +216,37 @@ pub enum NetError {
     Transport(String),
 }
 
+/// The gossipsub behaviour: validated, anonymous, content-addressed messages of at most
+/// [`MAX_BATCH_BYTES`] (plus framing).
+fn gossip() -> Result<gossipsub::Behaviour, NetError> {
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(HEARTBEAT)
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(itc_crypto::tagged_hash(GOSSIP_ID, &m.data).0.to_vec())
+        })
+        .max_transmit_size(MAX_BATCH_BYTES + 1024)
+        .duplicate_cache_time(DUPLICATE_CACHE)
+        .build()
+        .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))?;
+    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|e| NetError::Transport(format!("gossipsub: {e}")))
+}
+
 /// The swarm of a node with libp2p identity `keypair`.
 pub fn swarm(keypair: identity::Keypair) -> Result<Swarm<Behaviour>, NetError> {
     let config = request_response::Config::default()
         .with_request_timeout(REQUEST_TIMEOUT)
         .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS);
-    let behaviour = Behaviour::with_codec(WireCodec, [(PROTOCOL, ProtocolSupport::Full)], config);
+    let behaviour = Behaviour {
+        rr: request_response::Behaviour::with_codec(
+            WireCodec,
+            [(PROTOCOL, ProtocolSupport::Full)],
+            config,
+        ),
+        gossip: gossip()?,
+    };
     Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(

@@ -10,7 +10,10 @@
 //! refusals. Nothing here decides anything about consensus or the ledger.
 //!
 //! Peers prove their validator key with a [`PeerBinding`] in the first frame (`Hello`) of a
-//! connection; consensus frames go only to, and are accepted only from, bound peers. A peer
+//! connection; consensus frames go only to, and are accepted only from, bound peers. Client
+//! transactions travel by gossipsub ([`net::tx_topic`]): a node publishes what its API accepted,
+//! and relays a peer's batch only after checking it (a validator: the core admitted every
+//! transaction or refused none as the peer's fault; a full node: each decodes strictly). A peer
 //! whose frames are malformed, oversized, or refused by the core as its fault collects strikes
 //! and is disconnected (and refused for a while) at [`STRIKE_LIMIT`]. Queues are bounded: the
 //! API channel, the requests in flight per peer ([`MAX_IN_FLIGHT`]), requests accepted per
@@ -29,6 +32,7 @@ use itc_crypto::{Blame, Decode, Encode, Hash, PublicKey, SecretKey};
 use itc_ledger::{GenesisState, SignedTransaction};
 use itc_pbft::CertifiedBlock;
 use itc_pbft::Config as PbftConfig;
+use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundFailure, Message, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
@@ -42,7 +46,8 @@ use crate::metrics::Metrics;
 use crate::net::{self, Behaviour, Framed, NetError};
 use crate::store::{RedbStore, StoreError};
 use crate::wire::{
-    NodeRequest, NodeResponse, PeerBinding, MAX_BLOCKS_PER_FETCH, MAX_CONSENSUS_BYTES, MAX_FRAME,
+    NodeRequest, NodeResponse, PeerBinding, TxBatch, MAX_BLOCKS_PER_FETCH, MAX_CONSENSUS_BYTES,
+    MAX_FRAME,
 };
 
 /// Strikes (malformed frames, refused inputs the core blames on the peer) before a peer is
@@ -108,6 +113,7 @@ pub fn validator_config(config: &NodeConfig, chain_id: u32) -> ValidatorConfig {
         checkpoint_interval: k,
         window: k.saturating_mul(2),
         idle_block_interval_ms: config.idle_block_interval_ms,
+        batch_delay_ms: config.batch_delay_ms,
         ..PbftConfig::default()
     };
     let mut v = ValidatorConfig::new(chain_id).with_pbft(pbft);
@@ -194,6 +200,7 @@ pub struct Node {
     store: RedbStore,
     policy: Approvals,
     genesis_hash: Hash,
+    topic: gossipsub::IdentTopic,
     binding: Option<PeerBinding>,
     peers: HashMap<PeerId, Peer>,
     by_key: HashMap<PublicKey, PeerId>,
@@ -283,6 +290,12 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         None => None,
     };
     let mut swarm = net::swarm(keypair)?;
+    let topic = net::tx_topic(&genesis_hash);
+    swarm
+        .behaviour_mut()
+        .gossip
+        .subscribe(&topic)
+        .map_err(|e| NetError::Transport(format!("gossipsub subscribe: {e}")))?;
     let listen: Multiaddr = config
         .listen
         .parse()
@@ -331,6 +344,7 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         store,
         policy: Approvals::new(),
         genesis_hash,
+        topic,
         binding,
         peers: HashMap::new(),
         by_key: HashMap::new(),
@@ -505,7 +519,9 @@ impl Node {
                 if let Err(e) = self.submit_one(&bytes, now) {
                     debug!("certified system transaction not queued: {e}");
                 }
-                self.gossip(&bytes);
+                if let Err(e) = self.gossip(vec![bytes]) {
+                    debug!("certified system transaction not gossiped: {e}");
+                }
             }
             // What submitting certified transactions produced (bounded: the rest stays in the
             // core and leaves with the next step).
@@ -654,6 +670,7 @@ impl Node {
         let id = self
             .swarm
             .behaviour_mut()
+            .rr
             .send_request(&peer, Framed::Message(request));
         self.in_flight.insert(id, peer);
     }
@@ -665,27 +682,33 @@ impl Node {
         }
     }
 
-    /// The peers that proved a validator key.
-    fn bound_peers(&self) -> Vec<PeerId> {
-        self.peers
-            .iter()
-            .filter(|(_, p)| p.key.is_some())
-            .map(|(id, _)| *id)
-            .collect()
+    /// Publishes client transactions, in order, on the transaction topic (as few batches as
+    /// the bounds allow). Fails when no peer is subscribed (nothing left this node); a batch
+    /// published before (a client retrying) is not an error.
+    fn gossip(&mut self, txs: Vec<Vec<u8>>) -> Result<(), gossipsub::PublishError> {
+        for batch in TxBatch::split(txs) {
+            let bytes = batch.encode_to_vec();
+            let len = bytes.len() as u64;
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossip
+                .publish(self.topic.clone(), bytes)
+            {
+                Ok(_) => {
+                    self.metrics.bytes_out.inc_by(len);
+                }
+                Err(gossipsub::PublishError::Duplicate) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
-    /// Forwards a client transaction to every bound peer (one hop: peers do not forward it).
-    fn gossip(&mut self, bytes: &[u8]) {
-        for peer in self.bound_peers() {
-            self.send(peer, NodeRequest::Transaction(bytes.to_vec()));
-        }
-    }
-
-    /// Forwards client transactions, in order, to every bound peer in one frame each.
-    fn gossip_batch(&mut self, txs: Vec<Vec<u8>>) {
-        for peer in self.bound_peers() {
-            self.send(peer, NodeRequest::Transactions(txs.clone()));
-        }
+    /// A full node only relays: a transaction its API accepted but could not publish reached
+    /// no validator, and the client must hear so. A validator has it in its own queue.
+    fn gossip_failed(&self) -> bool {
+        matches!(self.core, Core::Full(_))
     }
 
     fn strike(&mut self, peer: PeerId, why: &str) {
@@ -727,13 +750,16 @@ impl Node {
                 let ready = self.take_ready();
                 self.finish(ready, None)?;
                 let answer = match result {
-                    Ok(id) => {
-                        self.gossip(&bytes);
-                        SubmitAnswer {
+                    Ok(id) => match self.gossip(vec![bytes]) {
+                        Err(e) if self.gossip_failed() => SubmitAnswer {
+                            id: None,
+                            error: Some(format!("not forwarded to any validator: {e}")),
+                        },
+                        _ => SubmitAnswer {
                             id: Some(hex::encode(id.0)),
                             error: None,
-                        }
-                    }
+                        },
+                    },
                     Err(e) => SubmitAnswer {
                         id: None,
                         error: Some(e.to_string()),
@@ -760,7 +786,14 @@ impl Node {
                 let ready = self.take_ready();
                 self.finish(ready, None)?;
                 if !accepted.is_empty() {
-                    self.gossip_batch(accepted);
+                    if let Err(e) = self.gossip(accepted) {
+                        if self.gossip_failed() {
+                            answer.refused += answer.accepted;
+                            answer.accepted = 0;
+                            answer.first_error =
+                                Some(format!("not forwarded to any validator: {e}"));
+                        }
+                    }
                 }
                 let _ = reply.send(answer);
             }
@@ -840,7 +873,8 @@ impl Node {
                 self.in_flight.retain(|_, p| *p != peer_id);
                 self.publish();
             }
-            SwarmEvent::Behaviour(event) => self.on_request_response(event)?,
+            SwarmEvent::Behaviour(net::Event::Rr(event)) => self.on_request_response(event)?,
+            SwarmEvent::Behaviour(net::Event::Gossip(event)) => self.on_gossip(event)?,
             _ => {}
         }
         Ok(())
@@ -867,7 +901,70 @@ impl Node {
         }
     }
 
-    fn on_request_response(&mut self, event: net::Event) -> Result<(), NodeError> {
+    /// A gossiped batch: checked, then reported to gossipsub (only accepted batches are relayed).
+    fn on_gossip(&mut self, event: gossipsub::Event) -> Result<(), NodeError> {
+        let gossipsub::Event::Message {
+            propagation_source: peer,
+            message_id,
+            message,
+        } = event
+        else {
+            return Ok(());
+        };
+        let verdict = self.check_gossip(peer, &message.data)?;
+        self.swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(&message_id, &peer, verdict);
+        Ok(())
+    }
+
+    fn check_gossip(&mut self, peer: PeerId, data: &[u8]) -> Result<MessageAcceptance, NodeError> {
+        let admitted = self.peers.get_mut(&peer).is_some_and(Peer::admit);
+        if !admitted {
+            return Ok(MessageAcceptance::Ignore);
+        }
+        self.metrics.bytes_in.inc_by(data.len() as u64);
+        let batch = match TxBatch::decode_bytes(data) {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics.malformed.inc();
+                self.strike(peer, &format!("malformed transaction batch: {e}"));
+                return Ok(MessageAcceptance::Reject);
+            }
+        };
+        let now = now_ms();
+        let mut faulty = None;
+        match &mut self.core {
+            Core::Validator(v) => {
+                for tx in &batch.0 {
+                    if let Err(e) = v.submit_transaction(tx, now) {
+                        if e.blame() == Blame::Peer {
+                            faulty.get_or_insert(e.to_string());
+                        }
+                    }
+                }
+                let ready = self.take_ready();
+                self.finish(ready, Some(peer))?;
+            }
+            Core::Full(_) => {
+                for tx in &batch.0 {
+                    if let Err(e) = SignedTransaction::decode_bytes(tx) {
+                        faulty.get_or_insert(e.to_string());
+                    }
+                }
+            }
+        }
+        Ok(match faulty {
+            Some(why) => {
+                self.strike(peer, &format!("relayed a bad transaction: {why}"));
+                MessageAcceptance::Reject
+            }
+            None => MessageAcceptance::Accept,
+        })
+    }
+
+    fn on_request_response(&mut self, event: net::RequestEvent) -> Result<(), NodeError> {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 Message::Request {
@@ -927,6 +1024,7 @@ impl Node {
         let _ = self
             .swarm
             .behaviour_mut()
+            .rr
             .send_response(channel, Framed::Message(response));
     }
 
@@ -997,38 +1095,6 @@ impl Node {
                 };
                 let ready = v.handle_peer_bytes(key, &bytes, &mut self.policy, now);
                 self.finish(ready, Some(peer))?;
-            }
-            NodeRequest::Transactions(txs) => {
-                self.respond(channel, NodeResponse::Ack);
-                let Core::Validator(v) = &mut self.core else {
-                    // A full node forwards clients' transactions; it does not relay peers'.
-                    return Ok(());
-                };
-                let mut malformed = false;
-                for tx in &txs {
-                    if let Err(e) = v.submit_transaction(tx, now) {
-                        malformed |= e.blame() == Blame::Peer;
-                    }
-                }
-                let ready = self.take_ready();
-                self.finish(ready, Some(peer))?;
-                if malformed {
-                    self.strike(peer, "malformed transaction");
-                }
-            }
-            NodeRequest::Transaction(bytes) => {
-                self.respond(channel, NodeResponse::Ack);
-                let Core::Validator(v) = &mut self.core else {
-                    return Ok(());
-                };
-                let result = v.submit_transaction(&bytes, now);
-                let ready = self.take_ready();
-                self.finish(ready, Some(peer))?;
-                if let Err(e) = result {
-                    if e.blame() == Blame::Peer {
-                        self.strike(peer, "malformed transaction");
-                    }
-                }
             }
         }
         Ok(())

@@ -1,6 +1,8 @@
-//! The node's own wire messages (request-response between nodes), in the canonical encoding of
-//! `itc_crypto`, decoded strictly with every length bounded before allocation. Payloads that
-//! belong to the core (consensus messages) stay opaque bytes here.
+//! The node's own wire messages, in the canonical encoding of `itc_crypto`, decoded strictly
+//! with every length bounded before allocation: [`NodeRequest`]/[`NodeResponse`] between two
+//! nodes (request-response: consensus, block fetch), and [`TxBatch`], the client transactions
+//! gossiped to every node (gossipsub). Payloads that belong to the core (consensus messages,
+//! transactions) stay opaque bytes here.
 
 use itc_crypto::encoding::{write_bytes, Decode, DecodeError, Encode, Reader, Writer};
 use itc_crypto::{DomainTag, Hash, PublicKey, Signature, Signer};
@@ -12,10 +14,12 @@ pub const MAX_FRAME: usize = 4 << 20;
 pub const MAX_BLOCKS_PER_FETCH: u16 = 32;
 /// Largest opaque consensus payload.
 pub const MAX_CONSENSUS_BYTES: usize = MAX_FRAME - 16;
-/// Most transactions in one [`NodeRequest::Transactions`].
-pub const MAX_TXS_PER_FRAME: usize = 1024;
-/// Largest transaction in a [`NodeRequest::Transactions`].
+/// Most transactions in one [`TxBatch`].
+pub const MAX_TXS_PER_BATCH: usize = 1024;
+/// Largest transaction in a [`TxBatch`].
 pub const MAX_TX_BYTES: usize = 64 * 1024;
+/// Largest encoded [`TxBatch`] (the gossipsub transmit limit; [`TxBatch::split`] keeps under it).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Domain of the peer-binding signature.
 pub const PEER_BINDING: DomainTag = DomainTag::new(b"itc/node/peer-binding/v1");
@@ -77,11 +81,57 @@ pub enum NodeRequest {
     },
     /// A consensus message for the core (only accepted from a bound validator).
     Consensus(Vec<u8>),
-    /// A client transaction (encoded ledger transaction).
-    Transaction(Vec<u8>),
-    /// Client transactions, in submission order (at most [`MAX_TXS_PER_FRAME`], each at most
-    /// [`MAX_TX_BYTES`]).
-    Transactions(Vec<Vec<u8>>),
+}
+
+/// Client transactions (encoded ledger transactions), in submission order, as one gossipsub
+/// message: at most [`MAX_TXS_PER_BATCH`], each at most [`MAX_TX_BYTES`], encoded at most
+/// [`MAX_BATCH_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxBatch(pub Vec<Vec<u8>>);
+
+impl TxBatch {
+    /// `txs` in order, cut into batches that each respect the bounds. A transaction larger
+    /// than [`MAX_TX_BYTES`] is left out (no peer would decode it); the caller has already
+    /// refused it or never sees it (the API bounds request bodies).
+    pub fn split(txs: Vec<Vec<u8>>) -> Vec<TxBatch> {
+        let mut out = Vec::new();
+        let mut batch = Vec::new();
+        let mut size = 8;
+        for tx in txs.into_iter().filter(|t| t.len() <= MAX_TX_BYTES) {
+            let len = tx.len() + 4;
+            if batch.len() == MAX_TXS_PER_BATCH || size + len > MAX_BATCH_BYTES {
+                out.push(TxBatch(std::mem::take(&mut batch)));
+                size = 8;
+            }
+            size += len;
+            batch.push(tx);
+        }
+        if !batch.is_empty() {
+            out.push(TxBatch(batch));
+        }
+        out
+    }
+}
+
+impl Encode for TxBatch {
+    fn encode<W: Writer + ?Sized>(&self, w: &mut W) {
+        itc_crypto::encoding::write_varint(w, self.0.len() as u64);
+        for tx in &self.0 {
+            write_bytes(w, tx);
+        }
+    }
+}
+
+impl Decode for TxBatch {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        // Each entry is at least its one-byte length prefix.
+        let n = r.read_count(MAX_TXS_PER_BATCH, 1)?;
+        let mut txs = Vec::with_capacity(n);
+        for _ in 0..n {
+            txs.push(r.read_byte_vec(MAX_TX_BYTES)?);
+        }
+        Ok(TxBatch(txs))
+    }
 }
 
 /// An answer.
@@ -144,17 +194,6 @@ impl Encode for NodeRequest {
                 3u8.encode(w);
                 write_bytes(w, b);
             }
-            NodeRequest::Transaction(b) => {
-                4u8.encode(w);
-                write_bytes(w, b);
-            }
-            NodeRequest::Transactions(txs) => {
-                5u8.encode(w);
-                itc_crypto::encoding::write_varint(w, txs.len() as u64);
-                for tx in txs {
-                    write_bytes(w, tx);
-                }
-            }
         }
     }
 }
@@ -169,16 +208,6 @@ impl Decode for NodeRequest {
                 count: u16::decode(r)?,
             },
             3 => NodeRequest::Consensus(r.read_byte_vec(MAX_CONSENSUS_BYTES)?),
-            4 => NodeRequest::Transaction(r.read_byte_vec(MAX_CONSENSUS_BYTES)?),
-            5 => {
-                // Each entry is at least its one-byte length prefix.
-                let n = r.read_count(MAX_TXS_PER_FRAME, 1)?;
-                let mut txs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    txs.push(r.read_byte_vec(MAX_TX_BYTES)?);
-                }
-                NodeRequest::Transactions(txs)
-            }
             t => {
                 return Err(DecodeError::UnknownVariant {
                     type_name: "node message",
@@ -249,8 +278,6 @@ mod tests {
             NodeRequest::Status,
             NodeRequest::GetBlocks { from: 3, count: 9 },
             NodeRequest::Consensus(vec![1, 2]),
-            NodeRequest::Transaction(vec![3]),
-            NodeRequest::Transactions(vec![vec![4, 5], vec![], vec![6]]),
         ] {
             let bytes = req.encode_to_vec();
             assert_eq!(NodeRequest::decode_bytes(&bytes), Ok(req));
@@ -262,5 +289,42 @@ mod tests {
             NodeResponse::decode_bytes(&NodeResponse::Status { tip: 5 }.encode_to_vec()),
             Ok(NodeResponse::Status { tip: 5 })
         );
+        // The retired transaction requests (tags 4 and 5) are unknown now: one path, gossip.
+        assert!(NodeRequest::decode_bytes(&[4, 1, 3]).is_err());
+    }
+
+    #[test]
+    fn tx_batches_are_bounded_both_ways() {
+        let batch = TxBatch(vec![vec![4, 5], vec![], vec![6]]);
+        let bytes = batch.encode_to_vec();
+        assert_eq!(TxBatch::decode_bytes(&bytes), Ok(batch));
+        assert!(TxBatch::decode_bytes(&bytes[..bytes.len() - 1]).is_err());
+        // A count over the bound is refused before anything is allocated.
+        let mut w = Vec::new();
+        itc_crypto::encoding::write_varint(&mut w, MAX_TXS_PER_BATCH as u64 + 1);
+        assert!(TxBatch::decode_bytes(&w).is_err());
+        // A transaction over the bound.
+        let big = TxBatch(vec![vec![0; MAX_TX_BYTES + 1]]).encode_to_vec();
+        assert!(TxBatch::decode_bytes(&big).is_err());
+        // split: order kept, every batch within its bounds, oversized transactions left out.
+        let txs: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![u8::try_from(i % 251).unwrap(); 200 + (i as usize % 7) * 100])
+            .chain([vec![1; MAX_TX_BYTES + 1]])
+            .collect();
+        let batches = TxBatch::split(txs.clone());
+        assert!(batches.len() >= 3);
+        let mut flat = Vec::new();
+        for b in &batches {
+            let encoded = b.encode_to_vec();
+            assert!(encoded.len() <= MAX_BATCH_BYTES);
+            assert!(b.0.len() <= MAX_TXS_PER_BATCH);
+            assert_eq!(TxBatch::decode_bytes(&encoded).as_ref(), Ok(b));
+            flat.extend(b.0.iter().cloned());
+        }
+        assert_eq!(flat, txs[..3000]);
+        let large: Vec<Vec<u8>> = (0..40).map(|_| vec![7; MAX_TX_BYTES]).collect();
+        for b in TxBatch::split(large) {
+            assert!(b.encode_to_vec().len() <= MAX_BATCH_BYTES);
+        }
     }
 }

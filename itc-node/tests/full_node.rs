@@ -1,6 +1,7 @@
 //! A full node (`role = "full"`) joins a running 4-validator localnet late, syncs from genesis
-//! by fetching certified blocks, follows new ones, resumes from its database after SIGKILL,
-//! and serves a state proof that the light client verifies.
+//! by fetching certified blocks, follows new ones, relays its own clients' transactions to the
+//! validators (gossipsub), resumes from its database after SIGKILL, and serves a state proof
+//! that the light client verifies.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -57,6 +58,14 @@ fn a_late_full_node_syncs_follows_restarts_and_serves_a_verified_state_proof() {
         c.converged(&everyone, 400)
     });
 
+    // A client of the full node only: it relays by gossip, the validators commit.
+    c.submit(&[full], 50);
+    c.wait(
+        "transfers posted to the full node only committed",
+        Duration::from_secs(60),
+        |c| c.converged(&everyone, 450),
+    );
+
     // SIGKILL and restart: resumes from its database.
     let before = c.status(full).unwrap().height;
     c.kill9(full);
@@ -65,7 +74,7 @@ fn a_late_full_node_syncs_follows_restarts_and_serves_a_verified_state_proof() {
     c.wait(
         "the full node resumed and caught up",
         Duration::from_secs(60),
-        |c| c.converged(&everyone, 450),
+        |c| c.converged(&everyone, 500),
     );
     assert!(c.status(full).unwrap().height >= before);
 

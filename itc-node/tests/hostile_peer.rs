@@ -1,6 +1,6 @@
 //! A libp2p peer that speaks the node protocol badly — oversized frames, frames that do not
-//! decode, a forged peer binding — is disconnected and refused for a while; the 4-process
-//! cluster it attacked keeps committing.
+//! decode, a forged peer binding, gossiped transaction batches that do not decode — is
+//! disconnected and refused for a while; the 4-process cluster it attacked keeps committing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +18,7 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use itc_crypto::{Encode, Hash, SecretKey};
 use itc_node::config::NodeConfig;
 use itc_node::wire::{NodeRequest, PeerBinding, MAX_FRAME};
+use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol};
@@ -122,6 +123,60 @@ async fn attack(addr: Multiaddr, requests: Vec<Vec<u8>>, limit: Duration) -> boo
     }
 }
 
+/// Connects to `addr` with gossipsub only, waits for the node's transaction topic, publishes
+/// `count` distinct undecodable batches on it; returns whether the node closed the connection
+/// within `limit`.
+async fn gossip_attack(addr: Multiaddr, count: u8, limit: Duration) -> bool {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .heartbeat_interval(Duration::from_millis(200))
+        // Anonymous messages have no author or sequence number: name them by their bytes,
+        // or every publish after the first is a "duplicate".
+        .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(m.data.clone()))
+        .build()
+        .unwrap();
+    let behaviour: gossipsub::Behaviour =
+        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm.dial(addr).unwrap();
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut connected = false;
+    loop {
+        let Ok(event) = tokio::time::timeout_at(deadline, swarm.select_next_some()).await else {
+            return false;
+        };
+        match event {
+            SwarmEvent::ConnectionEstablished { .. } => connected = true,
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic, .. }) => {
+                // The node's topic (an ident topic: its hash is its name).
+                let ident = gossipsub::IdentTopic::new(topic.as_str());
+                swarm.behaviour_mut().subscribe(&ident).unwrap();
+                for i in 0..count {
+                    // A count of 200 transactions and then nothing: never a batch.
+                    let junk = vec![0xc8, 0x01, i, 0xff, 0xff];
+                    let _ = swarm.behaviour_mut().publish(topic.clone(), junk);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                num_established: 0, ..
+            } if connected => return true,
+            SwarmEvent::OutgoingConnectionError { .. } => return false,
+            _ => {}
+        }
+    }
+}
+
 fn metric(c: &Cluster, i: usize, name: &str) -> u64 {
     let addr = NodeConfig::load(&c.configs[i]).unwrap().metrics_addr;
     let (_, body) = itc_node::client::request(addr, "GET", "/metrics", &[]).unwrap();
@@ -167,9 +222,18 @@ fn garbage_oversized_and_forged_peers_are_disconnected_and_the_cluster_is_unaffe
     let binding = PeerBinding::sign(&liar, &Hash([0; 32]), b"not my peer id").unwrap();
     let hello = frame(&NodeRequest::Hello(Some(binding)).encode_to_vec());
     assert!(
-        runtime.block_on(attack(target, vec![hello], Duration::from_secs(20))),
+        runtime.block_on(attack(target.clone(), vec![hello], Duration::from_secs(20))),
         "a peer with a forged binding is disconnected"
     );
+
+    // Gossiped transaction batches that do not decode: struck per batch, then disconnected.
+    let before = metric(&c, 0, "itc_malformed_frames_total");
+    let closed = runtime.block_on(gossip_attack(target, 8, Duration::from_secs(20)));
+    if !closed {
+        c.dump_logs();
+    }
+    assert!(closed, "a peer gossiping garbage is disconnected");
+    assert!(metric(&c, 0, "itc_malformed_frames_total") >= before + 5);
 
     // Node 0 and the cluster carry on.
     c.submit(&all, 30);

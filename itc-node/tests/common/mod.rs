@@ -101,6 +101,16 @@ impl Cluster {
         }
     }
 
+    /// Rewrites every node's config through `edit` (before the nodes start).
+    pub fn edit_configs(&self, edit: impl Fn(&mut NodeConfig)) {
+        for path in &self.configs {
+            let mut config: NodeConfig =
+                toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            edit(&mut config);
+            std::fs::write(path, toml::to_string(&config).unwrap()).unwrap();
+        }
+    }
+
     /// Writes the config of a full node (ports after the validators', dialling every
     /// validator) and returns its index; start it with [`Cluster::start`].
     pub fn add_full_node(&mut self) -> usize {
