@@ -192,6 +192,80 @@ impl TxError {
         }
     }
 
+    /// A stable snake_case name for the variant (what an API or a CLI shows beside
+    /// [`TxError::code`]).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            TxError::Malformed(_) => "malformed",
+            TxError::TooLarge { .. } => "too_large",
+            TxError::InvalidSignature => "invalid_signature",
+            TxError::BadNonce { .. } => "bad_nonce",
+            TxError::NonceExhausted => "nonce_exhausted",
+            TxError::QuorumRejected(_) => "quorum_rejected",
+            TxError::UnknownDevice(_) => "unknown_device",
+            TxError::DeviceAlreadyRegistered(_) => "device_already_registered",
+            TxError::UnknownVendor(_) => "unknown_vendor",
+            TxError::VendorAlreadyRegistered(_) => "vendor_already_registered",
+            TxError::NotVendorKey(_) => "not_vendor_key",
+            TxError::NotOwner(_) => "not_owner",
+            TxError::GrantExpired { .. } => "grant_expired",
+            TxError::NoActions => "no_actions",
+            TxError::TooManyGrants => "too_many_grants",
+            TxError::NoSuchGrant => "no_such_grant",
+            TxError::RevocationsExhausted => "revocations_exhausted",
+            TxError::ZeroAmount => "zero_amount",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::BalanceOverflow => "balance_overflow",
+            TxError::AnchorNotIncreasing { .. } => "anchor_not_increasing",
+            TxError::ValidatorEpochMismatch { .. } => "validator_epoch_mismatch",
+            TxError::UnknownPlan(_) => "unknown_plan",
+            TxError::PlanSettled(_) => "plan_settled",
+            TxError::PlanVendorMismatch { .. } => "plan_vendor_mismatch",
+            TxError::PayoutMismatch { .. } => "payout_mismatch",
+            TxError::DuplicatePayee(_) => "duplicate_payee",
+            TxError::ZeroPayout(_) => "zero_payout",
+            TxError::TooManyPayouts => "too_many_payouts",
+        }
+    }
+
+    /// The [`TxError::name`] of a receipt's [`TxError::code`] (`"applied"` for 0), or `None`
+    /// for a number no variant has.
+    pub const fn code_name(code: u16) -> Option<&'static str> {
+        Some(match code {
+            0 => "applied",
+            1 => "malformed",
+            2 => "too_large",
+            3 => "invalid_signature",
+            4 => "bad_nonce",
+            5 => "nonce_exhausted",
+            6 => "quorum_rejected",
+            10 => "unknown_device",
+            11 => "device_already_registered",
+            12 => "unknown_vendor",
+            13 => "vendor_already_registered",
+            14 => "not_vendor_key",
+            15 => "not_owner",
+            16 => "grant_expired",
+            17 => "no_actions",
+            18 => "too_many_grants",
+            19 => "no_such_grant",
+            20 => "revocations_exhausted",
+            30 => "zero_amount",
+            31 => "insufficient_balance",
+            32 => "balance_overflow",
+            40 => "anchor_not_increasing",
+            41 => "validator_epoch_mismatch",
+            50 => "unknown_plan",
+            51 => "plan_settled",
+            52 => "plan_vendor_mismatch",
+            53 => "payout_mismatch",
+            54 => "duplicate_payee",
+            55 => "zero_payout",
+            56 => "too_many_payouts",
+            _ => return None,
+        })
+    }
+
     /// Who must act on the rejection (for a node scoring the peer that relayed the
     /// transaction before it was ordered, or an API's status code).
     ///
@@ -289,6 +363,61 @@ impl GenesisError {
             GenesisError::DuplicateAccount(_)
             | GenesisError::DuplicateVendor(_)
             | GenesisError::SupplyOverflow => Blame::Local,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_one_name_and_the_variants_agree() {
+        let mut seen: alloc::vec::Vec<&str> = alloc::vec::Vec::new();
+        for code in 0..=u16::MAX {
+            if let Some(name) = TxError::code_name(code) {
+                assert!(!seen.contains(&name), "{name} named twice");
+                seen.push(name);
+            }
+        }
+        assert_eq!(seen.len(), 30);
+        let h = Hash([1; 32]);
+        let a = Address([2; 20]);
+        for e in [
+            TxError::TooLarge { len: 1, max: 0 },
+            TxError::InvalidSignature,
+            TxError::BadNonce {
+                expected: 1,
+                found: 2,
+            },
+            TxError::NonceExhausted,
+            TxError::GrantExpired {
+                expires_at: 1,
+                height: 2,
+            },
+            TxError::NoActions,
+            TxError::TooManyGrants,
+            TxError::NoSuchGrant,
+            TxError::RevocationsExhausted,
+            TxError::ZeroAmount,
+            TxError::InsufficientBalance {
+                balance: 1,
+                amount: 2,
+            },
+            TxError::BalanceOverflow,
+            TxError::AnchorNotIncreasing { last: 2, found: 1 },
+            TxError::ValidatorEpochMismatch {
+                expected: 1,
+                found: 2,
+            },
+            TxError::UnknownPlan(h),
+            TxError::PlanSettled(h),
+            TxError::PayoutMismatch { held: 1, paid: 2 },
+            TxError::DuplicatePayee(a),
+            TxError::ZeroPayout(a),
+            TxError::TooManyPayouts,
+        ] {
+            assert_eq!(TxError::code_name(e.code()), Some(e.name()), "{e:?}");
         }
     }
 }

@@ -232,7 +232,7 @@ pub struct GenesisFile {
 }
 
 /// A validator in the genesis file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GenesisValidator {
     /// x-only public key, hex.
     pub key: String,

@@ -19,14 +19,15 @@
 //! API channel, the requests in flight per peer ([`MAX_IN_FLIGHT`]), requests accepted per
 //! peer per second ([`MAX_REQUESTS_PER_SEC`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use itc_chain::cosign::Approvals;
 use itc_chain::{
-    BlockStore, FullNode, Ready, Recipient, Store, Validator, ValidatorConfig, ValidatorError,
+    BlockStore, FullNode, Ready, ReceiptStore, Recipient, Store, Validator, ValidatorConfig,
+    ValidatorError,
 };
 use itc_crypto::{Blame, Decode, Encode, Hash, PublicKey, SecretKey};
 use itc_ledger::{GenesisState, SignedTransaction};
@@ -40,7 +41,10 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::api::{self, AccountInfo, ApiCommand, BatchAnswer, Status, SubmitAnswer};
+use crate::api::{
+    self, codes, AccountInfo, ApiCommand, ApiError, BatchAnswer, BlockInfo, StateAnswer, Status,
+    SubmitAnswer, TxState, TxStatus,
+};
 use crate::config::{read_secret, read_validator_key, ConfigError, GenesisFile, NodeConfig, Role};
 use crate::metrics::Metrics;
 use crate::net::{self, Behaviour, Framed, NetError};
@@ -69,6 +73,39 @@ const FOLLOW_POLL_MS: u64 = 200;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Validator capacity of light-client answers served on `POST /v1/spv`.
 pub const SPV_CAPACITY: usize = 64;
+/// Most transaction ids remembered as pending (accepted by this API, not committed yet); the
+/// oldest is forgotten first (it then reads as unknown until its receipt is stored).
+pub const MAX_PENDING_IDS: usize = 100_000;
+
+/// The ids this node's API accepted that no committed block carried yet (bounded).
+#[derive(Debug, Default)]
+struct PendingIds {
+    set: HashSet<Hash>,
+    order: VecDeque<Hash>,
+}
+
+impl PendingIds {
+    fn insert(&mut self, id: Hash) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            while self.order.len() > MAX_PENDING_IDS {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Forgets committed ids (the order queue drops them lazily, as they reach its front).
+    fn committed(&mut self, ids: impl IntoIterator<Item = Hash>) {
+        for id in ids {
+            self.set.remove(&id);
+        }
+        while self.order.front().is_some_and(|id| !self.set.contains(id)) {
+            self.order.pop_front();
+        }
+    }
+}
 
 /// Why the node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +251,7 @@ pub struct Node {
     last_commit_ms: u64,
     refused: u64,
     evidence: u64,
+    pending: PendingIds,
 }
 
 /// Runs the node of `config` until SIGINT/SIGTERM (Ok) or a fatal error.
@@ -358,6 +396,7 @@ pub async fn run(config: NodeConfig) -> Result<(), NodeError> {
         last_commit_ms: 0,
         refused: 0,
         evidence: 0,
+        pending: PendingIds::default(),
     };
     info!(
         peer_id = %local_peer,
@@ -500,6 +539,7 @@ impl Node {
             }
             let now = now_ms();
             for c in &committed {
+                self.pending.committed(c.receipts.iter().map(|r| r.tx_id));
                 self.tip_hash = c.header_hash;
                 self.state_root = c.state_root;
                 self.last_commit_ms = now;
@@ -753,12 +793,15 @@ impl Node {
                     Ok(id) => match self.gossip(vec![bytes]) {
                         Err(e) if self.gossip_failed() => SubmitAnswer {
                             id: None,
-                            error: Some(format!("not forwarded to any validator: {e}")),
+                            error: Some(format!("{}: {e}", api::NOT_FORWARDED_PREFIX)),
                         },
-                        _ => SubmitAnswer {
-                            id: Some(hex::encode(id.0)),
-                            error: None,
-                        },
+                        _ => {
+                            self.pending.insert(id);
+                            SubmitAnswer {
+                                id: Some(hex::encode(id.0)),
+                                error: None,
+                            }
+                        }
                     },
                     Err(e) => SubmitAnswer {
                         id: None,
@@ -771,11 +814,13 @@ impl Node {
                 let now = now_ms();
                 let mut answer = BatchAnswer::default();
                 let mut accepted = Vec::new();
+                let mut ids = Vec::new();
                 for tx in txs {
                     match self.submit_one(&tx, now) {
-                        Ok(_) => {
+                        Ok(id) => {
                             answer.accepted += 1;
                             accepted.push(tx);
+                            ids.push(id);
                         }
                         Err(e) => {
                             answer.refused += 1;
@@ -786,12 +831,17 @@ impl Node {
                 let ready = self.take_ready();
                 self.finish(ready, None)?;
                 if !accepted.is_empty() {
-                    if let Err(e) = self.gossip(accepted) {
-                        if self.gossip_failed() {
+                    match self.gossip(accepted) {
+                        Err(e) if self.gossip_failed() => {
                             answer.refused += answer.accepted;
                             answer.accepted = 0;
                             answer.first_error =
-                                Some(format!("not forwarded to any validator: {e}"));
+                                Some(format!("{}: {e}", api::NOT_FORWARDED_PREFIX));
+                        }
+                        _ => {
+                            for id in ids {
+                                self.pending.insert(id);
+                            }
                         }
                     }
                 }
@@ -815,6 +865,15 @@ impl Node {
                 };
                 let _ = reply.send(answer);
             }
+            ApiCommand::TxStatus(id, reply) => {
+                let _ = reply.send(self.tx_status(id));
+            }
+            ApiCommand::Block(height, reply) => {
+                let _ = reply.send(self.block_info(height));
+            }
+            ApiCommand::State(key, reply) => {
+                let _ = reply.send(self.state_answer(key));
+            }
             ApiCommand::Account(address, reply) => {
                 let a = self.core.node().ledger().account(&address);
                 let _ = reply.send(AccountInfo {
@@ -824,6 +883,80 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    fn tx_status(&self, id: Hash) -> Result<TxStatus, ApiError> {
+        let receipt = self
+            .store
+            .receipt(&id)
+            .map_err(|e| ApiError::new(codes::STORE, e.to_string()))?;
+        let mut status = TxStatus {
+            id: hex::encode(id.0),
+            state: TxState::Unknown,
+            height: None,
+            position: None,
+            code: None,
+            result: None,
+        };
+        if let Some(r) = receipt {
+            status.state = TxState::Committed;
+            status.height = Some(r.height);
+            status.position = Some(r.position);
+            status.code = Some(r.code);
+            status.result = Some(
+                itc_ledger::TxError::code_name(r.code)
+                    .map_or_else(|| format!("code {}", r.code), str::to_owned),
+            );
+        } else if self.pending.set.contains(&id) {
+            status.state = TxState::Pending;
+        }
+        Ok(status)
+    }
+
+    fn block_info(&self, height: u64) -> Result<Option<BlockInfo>, ApiError> {
+        let block = self
+            .store
+            .block(height)
+            .map_err(|e| ApiError::new(codes::STORE, e.to_string()))?;
+        Ok(block.map(|b| {
+            let h = &b.header;
+            BlockInfo {
+                height: h.height,
+                hash: hex::encode(h.hash().0),
+                view: h.view,
+                previous: hex::encode(h.previous.0),
+                batch_root: hex::encode(h.batch_root.0),
+                state_root: hex::encode(h.state_root.0),
+                validator_set_hash: hex::encode(h.validator_set_hash.0),
+                next_validator_set_hash: hex::encode(h.next_validator_set_hash.0),
+                timestamp_ms: h.timestamp_ms,
+                transactions: b.batch.len(),
+                header_hex: hex::encode(h.encode_to_vec()),
+                certificate_hex: hex::encode(b.certificate.encode_to_vec()),
+            }
+        }))
+    }
+
+    /// A record as of the tip's certified header, with the light-client answer proving it.
+    fn state_answer(&self, key: itc_ledger::StateKey) -> Result<StateAnswer, ApiError> {
+        let height = self.core.node().tip().height;
+        let request = itc_spv::Request::StateProof { height, key };
+        let response = self
+            .core
+            .node()
+            .answer::<SPV_CAPACITY, _>(&self.store, &request)
+            .map_err(|e| ApiError::new(codes::STORE, e.to_string()))?;
+        let itc_spv::Response::StateProof { height, value, .. } = &response else {
+            return Err(ApiError::new(
+                codes::NOT_FOUND,
+                format!("no state proof at height {height}"),
+            ));
+        };
+        Ok(StateAnswer {
+            height: *height,
+            value_hex: value.as_ref().map(hex::encode),
+            proof_hex: hex::encode(response.encode_to_vec()),
+        })
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<net::Event>) -> Result<(), NodeError> {
@@ -1186,6 +1319,8 @@ impl Node {
                     let t = Instant::now();
                     self.store.commit(accepted.writes)?;
                     self.metrics.fsync.observe(t.elapsed().as_secs_f64());
+                    self.pending
+                        .committed(accepted.outcome.receipts.iter().map(|r| r.tx_id));
                     self.tip_hash = accepted.header_hash;
                     self.state_root = accepted.outcome.state_root;
                     self.last_commit_ms = now_ms();
