@@ -1,4 +1,5 @@
-//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`): boots `itc-spv`'s light client from an
+//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`) and an RV32IMC core (QEMU `virt`,
+//! ESP32-C3 class) — one copy of the operations, `arch` holds what differs: boots `itc-spv`'s light client from an
 //! embedded trust anchor (genesis), skips 3,600 blocks to a fresh header certified by a rotated
 //! 4-validator set (following the set change), the device's ownership proof and real owner commands,
 //! rejects a stranger and a replay, checks a signed firmware update — and measures each step.
@@ -9,19 +10,20 @@
 //! result (semihosting `SYS_EXIT`).
 //!
 //! Instruction counts: QEMU runs with `-icount shift=0` (one instruction = 1 ns of virtual
-//! time) and SysTick counts the 25 MHz system clock, so one tick = 40 instructions. The
-//! calibration loop (a `subs`/`bne` pair run a million times) checks that assumption at boot.
+//! time); on the Cortex-M4 SysTick counts the 25 MHz system clock, so one tick = 40
+//! instructions, on RISC-V `minstret` counts retired instructions. The calibration loop (a
+//! decrement/branch pair run a million times) checks the counter at boot.
 //! Stack: the region below the stack pointer is painted before each operation and the deepest
 //! overwritten word gives its high-water mark.
 #![no_std]
 #![no_main]
 
+mod arch;
 mod measure;
 mod out;
 
 use core::hint::black_box;
 
-use cortex_m_rt::entry;
 use itc_crypto::{Decode, PublicKey, Reader, ValidatorSet};
 use itc_device_sdk::firmware::{SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
@@ -104,7 +106,7 @@ fn decode_into<T: Decode>(slot: &mut Option<T>, bytes: &[u8]) -> Result<(), &'st
     Ok(())
 }
 
-#[entry]
+#[arch::entry]
 fn main() -> ! {
     let mut meter = Meter::start();
     let ok = meter.calibrate() && scenario(&mut meter).is_ok() && meter.all_as_expected();
@@ -166,7 +168,7 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
 /// temporary never sits under a later step's stack.
 #[inline(never)]
 fn flash_cell() -> Option<&'static mut SimulatedFlash> {
-    cortex_m::singleton!(: SimulatedFlash = SimulatedFlash {
+    arch::singleton!(: SimulatedFlash = SimulatedFlash {
         store: FlashCounterStore::new(RamFlash::new()),
         writes: 0,
     })
@@ -181,10 +183,10 @@ fn boot(
     flash: &mut SimulatedFlash,
     now: u64,
 ) -> Result<(&'static mut Client, &'static mut Dev), Setup> {
-    let cell = cortex_m::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
+    let cell = arch::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
     boot_light_client(m, cell, now)?;
     let client = cell.as_mut().ok_or(Setup::Fixture)?;
-    let device_cell = cortex_m::singleton!(: Option<Dev> = None).ok_or(Setup::Fixture)?;
+    let device_cell = arch::singleton!(: Option<Dev> = None).ok_or(Setup::Fixture)?;
     boot_identity(m, flash, device_cell)?;
     let device = device_cell.as_mut().ok_or(Setup::Fixture)?;
     Ok((client, device))
@@ -192,7 +194,7 @@ fn boot(
 
 #[inline(never)]
 fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Result<(), Setup> {
-    let anchor_cell = cortex_m::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
+    let anchor_cell = arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
         .ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
         decode_anchor(anchor_cell)?;
@@ -213,7 +215,7 @@ fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Resu
 #[inline(never)]
 fn decode_anchor(slot: &mut Option<TrustAnchor<VALIDATOR_CAPACITY>>) -> Result<(), &'static str> {
     let set_cell =
-        cortex_m::singleton!(: Option<ValidatorSet<VALIDATOR_CAPACITY>> = None).ok_or("fixture")?;
+        arch::singleton!(: Option<ValidatorSet<VALIDATOR_CAPACITY>> = None).ok_or("fixture")?;
     let mut r = Reader::new(ANCHOR);
     let header = BlockHeader::decode(&mut r).map_err(|_| "fixture")?;
     decode_set(set_cell, &mut r)?;
@@ -272,7 +274,7 @@ fn boot_identity(
 /// a quorum of it and more than 1/3 of the genesis set): skipping verification.
 #[inline(never)]
 fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setup> {
-    let inputs = cortex_m::singleton!(: (
+    let inputs = arch::singleton!(: (
         Option<BlockHeader>,
         Option<CompactCommitCertificate<VALIDATOR_CAPACITY>>,
         Option<ValidatorSet<VALIDATOR_CAPACITY>>,
