@@ -216,15 +216,25 @@ impl UpdatePolicy {
                 max: self.max_image_size,
             });
         }
-        self.vendor
-            .verify_digest(&hash_encoded(MANIFEST_TAG, m), &signed.signature)
-            .map_err(|_| FirmwareError::InvalidManifestSignature)?;
+        self.verify_signature(signed)?;
         Ok(ImageVerifier {
             manifest: *m,
             hasher: TaggedHasher::new(IMAGE_TAG),
             received: 0,
             failed: None,
         })
+    }
+}
+
+impl UpdatePolicy {
+    /// The vendor's signature over the manifest. Never inlined: the deepest stack a device
+    /// sees is a signature check, and this frame holds only the digest, not the verifier
+    /// [`UpdatePolicy::check`] builds afterwards.
+    #[inline(never)]
+    fn verify_signature(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
+        self.vendor
+            .verify_digest(&hash_encoded(MANIFEST_TAG, &signed.manifest), &signed.signature)
+            .map_err(|_| FirmwareError::InvalidManifestSignature)
     }
 }
 
