@@ -217,12 +217,7 @@ impl UpdatePolicy {
             });
         }
         self.verify_signature(signed)?;
-        Ok(ImageVerifier {
-            manifest: *m,
-            hasher: TaggedHasher::new(IMAGE_TAG),
-            received: 0,
-            failed: None,
-        })
+        Ok(ImageVerifier::new(m))
     }
 }
 
@@ -258,6 +253,19 @@ impl core::fmt::Debug for ImageVerifier {
 }
 
 impl ImageVerifier {
+    /// A verifier for a checked manifest's image. Never inlined, like
+    /// `UpdatePolicy::verify_signature`: the hasher is built after the signature check, in a
+    /// frame that is not live during it.
+    #[inline(never)]
+    fn new(manifest: &FirmwareManifest) -> Self {
+        ImageVerifier {
+            manifest: *manifest,
+            hasher: TaggedHasher::new(IMAGE_TAG),
+            received: 0,
+            failed: None,
+        }
+    }
+
     /// The manifest being verified against.
     pub fn manifest(&self) -> &FirmwareManifest {
         &self.manifest
