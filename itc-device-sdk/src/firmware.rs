@@ -228,7 +228,10 @@ impl UpdatePolicy {
     #[inline(never)]
     fn verify_signature(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
         self.vendor
-            .verify_digest(&hash_encoded(MANIFEST_TAG, &signed.manifest), &signed.signature)
+            .verify_digest(
+                &hash_encoded(MANIFEST_TAG, &signed.manifest),
+                &signed.signature,
+            )
             .map_err(|_| FirmwareError::InvalidManifestSignature)
     }
 }

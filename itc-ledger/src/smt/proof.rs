@@ -327,7 +327,11 @@ impl Decode for StateProof {
         }
         // Bits past `depth` in the last byte must be zero: one encoding per proof.
         if depth % 8 != 0 {
-            let last = proof.bitmap.get(used.saturating_sub(1)).copied().unwrap_or(0);
+            let last = proof
+                .bitmap
+                .get(used.saturating_sub(1))
+                .copied()
+                .unwrap_or(0);
             if last & (0xffu8 >> (depth % 8)) != 0 {
                 return Err(DecodeError::NonCanonical { type_name: NAME });
             }
