@@ -1,8 +1,20 @@
 //! RV32IMC (riscv32imc-unknown-none-elf, ESP32-C3 class) under QEMU `virt`, machine mode.
 
-pub use riscv::singleton;
 pub use riscv_rt::entry;
 pub use riscv_semihosting::{debug, hprintln};
+
+/// `cortex_m::singleton!`'s contract — a `&'static mut` to a value placed in a static at most
+/// once, `None` the second time — over `static_cell`, whose cell is zero-initialised and lives
+/// in `.bss`. (`riscv::singleton!` keeps an `Option<T>` static instead, whose `None` is not all
+/// zeros for most `T`: the firmware's cells, 15.7 KB, would sit in `.data`, their image in
+/// flash.)
+macro_rules! singleton {
+    (: $ty:ty = $expr:expr) => {{
+        static CELL: static_cell::StaticCell<$ty> = static_cell::StaticCell::new();
+        CELL.try_init($expr)
+    }};
+}
+pub(crate) use singleton;
 
 /// Shown in the figures (`arch=` line).
 pub const NAME: &str = "rv32imc";
