@@ -186,13 +186,9 @@ pub trait Decode: Sized {
     /// Decodes exactly one value occupying all of `bytes` (trailing bytes are an error).
     fn decode_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        // The decoded result is returned as it is, never unwrapped and rewrapped: for a large
-        // value (a 2 KiB state proof) each of those would be a copy on a device's stack.
-        let v = Self::decode(&mut r);
-        if v.is_ok() {
-            r.finish()?;
-        }
-        v
+        let v = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(v)
     }
 }
 
