@@ -188,6 +188,46 @@ impl UpdatePolicy {
     /// Checks are ordered cheapest first: the signature is verified only for a manifest that
     /// would otherwise be acceptable.
     pub fn check(&self, signed: &SignedManifest) -> Result<ImageVerifier, FirmwareError> {
+        self.admit(signed)?;
+        Ok(ImageVerifier::new(&signed.manifest))
+    }
+
+    /// [`UpdatePolicy::check`] for a small stack: the verifier is built straight into `slot`
+    /// (left `None` after a refusal), so no verifier-sized result (~550 bytes) waits in the
+    /// caller's frame through the signature check, the deepest stack a device sees. What
+    /// `LightClient::init_in` is to `LightClient::new`.
+    ///
+    /// ```
+    /// use itc_crypto::SecretKey;
+    /// use itc_device_sdk::firmware::{FirmwareError, FirmwareManifest, UpdatePolicy};
+    ///
+    /// let vendor = SecretKey::from_bytes(&[7; 32]).unwrap();
+    /// let signed = FirmwareManifest::for_image(vendor.public_key(), 42, 5, 3, &[1; 100])
+    ///     .sign(&vendor)
+    ///     .unwrap();
+    /// let policy = UpdatePolicy { vendor: vendor.public_key(), product: 42, installed_version: 4, max_image_size: 1024 };
+    /// let mut slot = None;
+    /// policy.check_in(&signed, &mut slot).unwrap();
+    /// assert_eq!(slot.unwrap().manifest().version, 5);
+    ///
+    /// let newer = UpdatePolicy { installed_version: 5, ..policy };
+    /// let mut slot = None;
+    /// assert!(matches!(newer.check_in(&signed, &mut slot), Err(FirmwareError::Downgrade { .. })));
+    /// assert!(slot.is_none());
+    /// ```
+    pub fn check_in(
+        &self,
+        signed: &SignedManifest,
+        slot: &mut Option<ImageVerifier>,
+    ) -> Result<(), FirmwareError> {
+        *slot = None;
+        self.admit(signed)?;
+        *slot = Some(ImageVerifier::new(&signed.manifest));
+        Ok(())
+    }
+
+    /// Everything [`UpdatePolicy::check`] checks, cheapest first.
+    fn admit(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
         let m = &signed.manifest;
         if m.vendor != self.vendor {
             return Err(FirmwareError::UnknownVendor);
@@ -216,15 +256,12 @@ impl UpdatePolicy {
                 max: self.max_image_size,
             });
         }
-        self.verify_signature(signed)?;
-        Ok(ImageVerifier::new(m))
+        self.verify_signature(signed)
     }
-}
 
-impl UpdatePolicy {
     /// The vendor's signature over the manifest. Never inlined: the deepest stack a device
     /// sees is a signature check, and this frame holds only the digest, not the verifier
-    /// [`UpdatePolicy::check`] builds afterwards.
+    /// built afterwards.
     #[inline(never)]
     fn verify_signature(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
         self.vendor
