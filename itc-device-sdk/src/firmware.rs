@@ -199,7 +199,8 @@ impl UpdatePolicy {
     ///
     /// ```
     /// use itc_crypto::SecretKey;
-    /// use itc_device_sdk::firmware::{FirmwareError, FirmwareManifest, UpdatePolicy};
+    /// use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy};
+    /// use itc_device_sdk::FirmwareError;
     ///
     /// let vendor = SecretKey::from_bytes(&[7; 32]).unwrap();
     /// let signed = FirmwareManifest::for_image(vendor.public_key(), 42, 5, 3, &[1; 100])
@@ -427,6 +428,57 @@ mod tests {
             v.finish(),
             Verdict::Reject(FirmwareError::ImageTooLong { expected: 100 })
         );
+    }
+
+    /// `check_in` gives `check`'s verdict for every refusal and the acceptance, and a
+    /// refusal leaves the slot empty even when it held an earlier verifier.
+    #[test]
+    fn check_in_agrees_with_check_and_empties_the_slot_on_refusal() {
+        let image = [3u8; 100];
+        let stranger = SecretKey::from_bytes(&[9; 32]).unwrap();
+        let good = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &image);
+        let mut forged = good.sign(&vendor()).unwrap();
+        forged.signature.0[40] ^= 1;
+        let cases = [
+            good.sign(&vendor()).unwrap(),
+            FirmwareManifest::for_image(stranger.public_key(), 1, 11, 0, &image)
+                .sign(&stranger)
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 2, 11, 0, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 10, 0, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 11, 11, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &[0; 5000])
+                .sign(&vendor())
+                .unwrap(),
+            forged,
+        ];
+        let earlier = policy().check(&cases[0]).unwrap();
+        let refusals = cases.iter().filter(|c| policy().check(c).is_err()).count();
+        assert_eq!(
+            refusals,
+            cases.len() - 1,
+            "one acceptance, six kinds of refusal"
+        );
+        for signed in &cases {
+            let mut slot = Some(earlier.clone());
+            let got = policy().check_in(signed, &mut slot);
+            match policy().check(signed) {
+                Ok(v) => {
+                    assert_eq!(got, Ok(()));
+                    assert_eq!(slot.as_ref().map(|s| *s.manifest()), Some(*v.manifest()));
+                }
+                Err(e) => {
+                    assert_eq!(got, Err(e));
+                    assert!(slot.is_none());
+                }
+            }
+        }
     }
 
     #[test]
