@@ -31,7 +31,7 @@ use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::{
     CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, ProvisionedKey,
-    StorageError,
+    SignedCommand, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
@@ -337,9 +337,14 @@ fn command(
     bytes: &[u8],
     want: Option<CommandError>,
 ) {
+    // `handle_command_bytes` split in two: decoding in a frame of its own (`decode_into`),
+    // so its temporaries are not under the signature check.
+    let mut signed: Option<SignedCommand> = None;
     let r = m.run_verdict(name, want.is_none(), || {
+        decode_into(&mut signed, black_box(bytes))?;
+        let signed = signed.as_ref().ok_or("fixture")?;
         device
-            .handle_command_bytes(black_box(bytes), now, flash)
+            .handle_command(signed, now, flash)
             .map(|_| ())
             .map_err(|e| e.name())
     });
