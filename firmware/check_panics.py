@@ -11,12 +11,21 @@ that LLVM cannot prove dead. So this script does the next best thing, exactly:
 2. map each call site to its innermost source location with addr2line (inlining included);
 3. attribute it to the first frame outside core, fail if that is an itc-* source file not in
    panic-allowlist.txt, and list the third-party sites that remain.
+
+Both cores: $TOOLS is the binutils prefix (arm-none-eabi, the default, or riscv64-unknown-elf,
+which reads riscv32 ELFs too) and picks how a call or jump is spelled in the disassembly.
 """
-import collections, re, subprocess, sys
+import collections, os, re, subprocess, sys
 
 elf = sys.argv[1]
-dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", "-C", elf],
+tools = os.environ.get("TOOLS", "arm-none-eabi")
+dis = subprocess.run([f"{tools}-objdump", "-d", "--no-show-raw-insn", "-C", elf],
                      capture_output=True, text=True, check=True).stdout
+if tools.startswith("riscv"):
+    # jal/j/call/tail, auipc+jalr/jr ("jalr 12(ra) # 8000abcd <callee>") and branches.
+    CALL = re.compile(r"^\s*([0-9a-f]+):\s+(?:jalr?|jr?|call|tail|b[a-z]{1,4})\s+[^<]*<([^>+]*)")
+else:
+    CALL = re.compile(r"^\s*([0-9a-f]+):\s+b(?:l|\.w|)(?:\.w)?\s+[0-9a-f]+ <([^>+]*)")
 
 ROOT = re.compile(r"core::panicking::|panic_bounds_check|_fail\b|_failed\b|expect_failed|unwrap_failed|panic_fmt")
 calls = collections.defaultdict(list)  # function -> [(site address, callee)]
@@ -26,7 +35,7 @@ for line in dis.splitlines():
     if m:
         fn = m.group(2)
         continue
-    m = re.match(r"^\s*([0-9a-f]+):\s+b(?:l|\.w|)(?:\.w)?\s+[0-9a-f]+ <([^>+]*)", line)
+    m = CALL.match(line)
     if m and fn is not None:
         calls[fn].append((m.group(1), m.group(2)))
 
@@ -44,7 +53,7 @@ ALLOWED = {l.split("#")[0].strip() for l in open("panic-allowlist.txt")} - {""}
 origin = collections.Counter()
 new = []
 for addr, f, callee in sites:
-    frames = subprocess.run(["arm-none-eabi-addr2line", "-e", elf, "-i", addr],
+    frames = subprocess.run([f"{tools}-addr2line", "-e", elf, "-i", addr],
                             capture_output=True, text=True).stdout.splitlines() or ["?"]
     # Attribute the site to the first frame outside core (core's checks are inlined into the
     # caller that used them: a `copy_from_slice` that can panic is its caller's panic).

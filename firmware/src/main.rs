@@ -1,5 +1,6 @@
-//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`): boots `itc-spv`'s light client from an
-//! embedded trust anchor (genesis), skips 3,600 blocks to a fresh header certified by a rotated
+//! itc-device-sdk on a Cortex-M4F (QEMU `mps2-an386`) and an RV32IMC core (QEMU `virt`,
+//! ESP32-C3 class) — one copy of the operations, `arch` holds what differs: boots `itc-spv`'s
+//! light client from an embedded trust anchor (genesis), skips 3,600 blocks to a fresh header certified by a rotated
 //! 4-validator set (following the set change), the device's ownership proof and real owner commands,
 //! rejects a stranger and a replay, checks a signed firmware update — and measures each step.
 //!
@@ -9,27 +10,28 @@
 //! result (semihosting `SYS_EXIT`).
 //!
 //! Instruction counts: QEMU runs with `-icount shift=0` (one instruction = 1 ns of virtual
-//! time) and SysTick counts the 25 MHz system clock, so one tick = 40 instructions. The
-//! calibration loop (a `subs`/`bne` pair run a million times) checks that assumption at boot.
+//! time); on the Cortex-M4 SysTick counts the 25 MHz system clock, so one tick = 40
+//! instructions, on RISC-V `minstret` counts retired instructions. The calibration loop (a
+//! decrement/branch pair run a million times) checks the counter at boot.
 //! Stack: the region below the stack pointer is painted before each operation and the deepest
 //! overwritten word gives its high-water mark.
 #![no_std]
 #![no_main]
 
+mod arch;
 mod measure;
 mod out;
 
 use core::hint::black_box;
 
-use cortex_m_rt::entry;
 use itc_crypto::{Decode, PublicKey, Reader, ValidatorSet};
-use itc_device_sdk::firmware::{SignedManifest, UpdatePolicy, Verdict};
+use itc_device_sdk::firmware::{ImageVerifier, SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
 use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::{
     CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, ProvisionedKey,
-    StorageError,
+    SignedCommand, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
@@ -92,19 +94,17 @@ enum Setup {
     Fixture,
 }
 
-fn decode<T: Decode>(bytes: &[u8]) -> Result<T, Setup> {
-    T::decode_bytes(bytes).map_err(|_| Setup::Fixture)
-}
-
-/// Decodes into a `static` slot in a frame of its own, so a large value (a validator set, a
-/// trust anchor) is not kept on the stack while the signature checks that follow run.
+/// Decodes into a slot (a `static` cell or the caller's local) in a frame of its own, so a
+/// large value (a validator set, a trust anchor, a state proof) and its decode temporaries are
+/// not kept on the stack while the signature checks that follow run.
 #[inline(never)]
 fn decode_into<T: Decode>(slot: &mut Option<T>, bytes: &[u8]) -> Result<(), &'static str> {
-    *slot = Some(T::decode_bytes(bytes).map_err(|_| "fixture")?);
-    Ok(())
+    // Straight into the slot (`ok()`), not unwrapped and rewrapped: no copies of a large value.
+    *slot = T::decode_bytes(bytes).ok();
+    slot.as_ref().map(|_| ()).ok_or("fixture")
 }
 
-#[entry]
+#[arch::entry]
 fn main() -> ! {
     let mut meter = Meter::start();
     let ok = meter.calibrate() && scenario(&mut meter).is_ok() && meter.all_as_expected();
@@ -166,7 +166,7 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
 /// temporary never sits under a later step's stack.
 #[inline(never)]
 fn flash_cell() -> Option<&'static mut SimulatedFlash> {
-    cortex_m::singleton!(: SimulatedFlash = SimulatedFlash {
+    arch::singleton!(: SimulatedFlash = SimulatedFlash {
         store: FlashCounterStore::new(RamFlash::new()),
         writes: 0,
     })
@@ -181,10 +181,10 @@ fn boot(
     flash: &mut SimulatedFlash,
     now: u64,
 ) -> Result<(&'static mut Client, &'static mut Dev), Setup> {
-    let cell = cortex_m::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
+    let cell = arch::singleton!(: Option<Client> = None).ok_or(Setup::Fixture)?;
     boot_light_client(m, cell, now)?;
     let client = cell.as_mut().ok_or(Setup::Fixture)?;
-    let device_cell = cortex_m::singleton!(: Option<Dev> = None).ok_or(Setup::Fixture)?;
+    let device_cell = arch::singleton!(: Option<Dev> = None).ok_or(Setup::Fixture)?;
     boot_identity(m, flash, device_cell)?;
     let device = device_cell.as_mut().ok_or(Setup::Fixture)?;
     Ok((client, device))
@@ -192,7 +192,7 @@ fn boot(
 
 #[inline(never)]
 fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Result<(), Setup> {
-    let anchor_cell = cortex_m::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
+    let anchor_cell = arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
         .ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
         decode_anchor(anchor_cell)?;
@@ -213,7 +213,7 @@ fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Resu
 #[inline(never)]
 fn decode_anchor(slot: &mut Option<TrustAnchor<VALIDATOR_CAPACITY>>) -> Result<(), &'static str> {
     let set_cell =
-        cortex_m::singleton!(: Option<ValidatorSet<VALIDATOR_CAPACITY>> = None).ok_or("fixture")?;
+        arch::singleton!(: Option<ValidatorSet<VALIDATOR_CAPACITY>> = None).ok_or("fixture")?;
     let mut r = Reader::new(ANCHOR);
     let header = BlockHeader::decode(&mut r).map_err(|_| "fixture")?;
     decode_set(set_cell, &mut r)?;
@@ -272,7 +272,7 @@ fn boot_identity(
 /// a quorum of it and more than 1/3 of the genesis set): skipping verification.
 #[inline(never)]
 fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setup> {
-    let inputs = cortex_m::singleton!(: (
+    let inputs = arch::singleton!(: (
         Option<BlockHeader>,
         Option<CompactCommitCertificate<VALIDATOR_CAPACITY>>,
         Option<ValidatorSet<VALIDATOR_CAPACITY>>,
@@ -305,15 +305,23 @@ fn fresh_header(m: &mut Meter, client: &mut Client, now: u64) -> Result<(), Setu
     Ok(())
 }
 
-/// The device's ownership record, proven under the fresh header's state root.
+/// The device's ownership record, proven under the fresh header's state root. Proof (2 KiB)
+/// and record (1.3 KiB) are decoded, measured, by [`decode_into`] straight into this frame's
+/// slots: one copy of each is on the stack while the proof is checked, and no decode
+/// temporaries.
 #[inline(never)]
 fn ownership(m: &mut Meter, device: &mut Dev, client: &Client) {
+    let mut proof: Option<StateProof> = None;
+    let mut record: Option<OwnershipRecord> = None;
     let _ = m.run_verdict("ownership_proof", true, || {
-        let proof: StateProof = decode(PROOF).map_err(|_| "fixture")?;
-        let record: OwnershipRecord = decode(black_box(RECORD)).map_err(|_| "fixture")?;
+        decode_into(&mut proof, PROOF)?;
+        decode_into(&mut record, black_box(RECORD))?;
+        let (Some(proof), Some(record)) = (proof.as_ref(), record.take()) else {
+            return Err("fixture");
+        };
         let height = client.tip().height();
         device
-            .update_ownership_at(client, height, record, &proof)
+            .update_ownership_at(client, height, record, proof)
             .map_err(|e| e.name())
     });
 }
@@ -329,9 +337,14 @@ fn command(
     bytes: &[u8],
     want: Option<CommandError>,
 ) {
+    // `handle_command_bytes` split in two: decoding in a frame of its own (`decode_into`),
+    // so its temporaries are not under the signature check.
+    let mut signed: Option<SignedCommand> = None;
     let r = m.run_verdict(name, want.is_none(), || {
+        decode_into(&mut signed, black_box(bytes))?;
+        let signed = signed.as_ref().ok_or("fixture")?;
         device
-            .handle_command_bytes(black_box(bytes), now, flash)
+            .handle_command(signed, now, flash)
             .map(|_| ())
             .map_err(|e| e.name())
     });
@@ -341,7 +354,9 @@ fn command(
 }
 
 /// Firmware update: manifest, the 32 KiB image streamed in 256-byte chunks, a tampered copy,
-/// and a validly signed but older image.
+/// and a validly signed but older image. Each manifest is decoded (unmeasured) and checked in
+/// a step of its own: no manifest and no image verifier sits in this frame while a signature
+/// is verified.
 #[inline(never)]
 fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
     let vendor = PublicKey::from_bytes(VENDOR_KEY).map_err(|_| Setup::Fixture)?;
@@ -351,25 +366,8 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
         installed_version: 2,
         max_image_size: 64 * 1024,
     };
-    let manifest: SignedManifest = decode(MANIFEST)?;
-    let verifier = m.run_verdict("fw_manifest", true, || {
-        policy.check(black_box(&manifest)).map_err(|e| e.name())
-    });
-    if let Ok(verifier) = verifier {
-        let tampered = verifier.clone();
-        let _ = m.run_verdict("fw_image_32k", true, || stream(verifier, None));
-        let r = m.run_verdict("fw_image_tampered", false, || {
-            stream(tampered, Some(12_345))
-        });
-        m.check(r == Err(FirmwareError::ImageHashMismatch.name()));
-    }
-    let downgrade: SignedManifest = decode(MANIFEST_DOWNGRADE)?;
-    let r = m.run_verdict("fw_downgrade", false, || {
-        policy
-            .check(black_box(&downgrade))
-            .map(|_| ())
-            .map_err(|e| e.name())
-    });
+    let _ = manifest_step(m, &policy, "fw_manifest", MANIFEST, true)?;
+    let r = manifest_step(m, &policy, "fw_downgrade", MANIFEST_DOWNGRADE, false)?;
     let want = FirmwareError::Downgrade {
         installed: 2,
         offered: 1,
@@ -378,9 +376,46 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
     Ok(())
 }
 
+/// One signed manifest from the wire against the policy; an accepted one's image is then
+/// streamed whole and with one byte flipped. Returns the manifest's verdict.
+#[inline(never)]
+fn manifest_step(
+    m: &mut Meter,
+    policy: &UpdatePolicy,
+    name: &str,
+    bytes: &[u8],
+    expect_ok: bool,
+) -> Result<Result<(), &'static str>, Setup> {
+    let mut manifest: Option<SignedManifest> = None;
+    decode_into(&mut manifest, bytes).map_err(|_| Setup::Fixture)?;
+    let manifest = manifest.as_ref().ok_or(Setup::Fixture)?;
+    let mut verifier = None;
+    let r = m.run_verdict(name, expect_ok, || {
+        policy
+            .check_in(black_box(manifest), &mut verifier)
+            .map_err(|e| e.name())
+    });
+    image_steps(m, &mut verifier);
+    Ok(r)
+}
+
+/// The accepted image (if any), streamed whole and with one byte flipped.
+#[inline(never)]
+fn image_steps(m: &mut Meter, verifier: &mut Option<ImageVerifier>) {
+    let Some(verifier) = verifier.take() else {
+        return;
+    };
+    let tampered = verifier.clone();
+    let _ = m.run_verdict("fw_image_32k", true, || stream(verifier, None));
+    let r = m.run_verdict("fw_image_tampered", false, || {
+        stream(tampered, Some(12_345))
+    });
+    m.check(r == Err(FirmwareError::ImageHashMismatch.name()));
+}
+
 /// Streams the generated image (optionally with one byte flipped) and returns the verdict.
 fn stream(
-    mut v: itc_device_sdk::firmware::ImageVerifier,
+    mut v: ImageVerifier,
     flip: Option<u32>,
 ) -> Result<(), &'static str> {
     let mut chunk = [0u8; 256];

@@ -1,20 +1,17 @@
-//! Instruction counts (SysTick under `-icount shift=0`) and stack high-water marks (painting).
+//! Instruction counts (the core's counter under `-icount shift=0`, see [`crate::arch`]) and
+//! stack high-water marks (painting).
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
 
-use cortex_m::peripheral::{syst::SystClkSource, SYST};
-
+use crate::arch::{self, Counter};
 use crate::out;
 
-/// SysTick counts the 25 MHz system clock; at icount shift 0 an instruction takes 1 ns.
-pub const INSTRUCTIONS_PER_TICK: u64 = 40;
-const RELOAD: u32 = 0x00FF_FFFF;
 /// How far below the top of RAM the stack is painted (more than any budget).
 const PAINT_BYTES: usize = 48 * 1024;
 const PATTERN: u32 = 0xC0FF_EE11;
 
 extern "C" {
-    /// Top of the stack, provided by cortex-m-rt's `link.x`.
+    /// Top of the stack, provided by the runtime's `link.x` (cortex-m-rt and riscv-rt alike).
     static _stack_start: u32;
 }
 
@@ -25,64 +22,44 @@ fn stack_top() -> usize {
 
 /// Measures operations and remembers whether every verdict was the expected one.
 pub struct Meter {
-    syst: SYST,
+    counter: Counter,
     failures: u32,
     peak_stack: usize,
 }
 
 impl Meter {
-    /// Takes SysTick: core clock, full 24-bit reload, no interrupt.
+    /// Takes the instruction counter.
     pub fn start() -> Self {
-        let cp = cortex_m::Peripherals::take();
-        let mut syst = match cp {
-            Some(cp) => cp.SYST,
-            None => out::exit(false),
+        let Some(counter) = Counter::take() else {
+            out::exit(false)
         };
-        syst.set_clock_source(SystClkSource::Core);
-        syst.set_reload(RELOAD);
-        syst.clear_current();
-        syst.enable_counter();
         Meter {
-            syst,
+            counter,
             failures: 0,
             peak_stack: 0,
         }
     }
 
     fn restart(&mut self) {
-        self.syst.clear_current();
-        // Reading COUNTFLAG clears it.
-        let _ = self.syst.has_wrapped();
+        self.counter.restart();
     }
 
-    /// Instructions since `restart`; `None` if the 24-bit counter wrapped (> 671 M).
     fn elapsed(&mut self) -> Option<u64> {
-        let now = SYST::get_current();
-        if self.syst.has_wrapped() {
-            return None;
-        }
-        Some(u64::from(RELOAD - now).saturating_add(1) * INSTRUCTIONS_PER_TICK)
+        self.counter.elapsed()
     }
 
-    /// Checks the ticks-per-instruction assumption on a loop of known length:
-    /// 1,000,000 × (`subs` + `bne`) = 2,000,000 instructions.
+    /// Checks the counter against a loop of known length: 1,000,000 × (decrement + branch) =
+    /// 2,000,000 instructions.
     pub fn calibrate(&mut self) -> bool {
         self.restart();
-        // SAFETY: a register-only countdown loop; touches no memory.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "subs {0}, #1",
-                "bne 2b",
-                inout(reg) 1_000_000u32 => _,
-                options(nomem, nostack)
-            );
-        }
+        arch::count_down(1_000_000);
         let got = self.elapsed().unwrap_or(0);
         let ok = (1_999_900..=2_000_200).contains(&got);
         out::line(format_args!(
-            "calibration loop_instructions=2000000 measured={} ok={}",
-            got, ok
+            "calibration arch={} loop_instructions=2000000 measured={} ok={}",
+            arch::NAME,
+            got,
+            ok
         ));
         ok
     }
@@ -143,7 +120,7 @@ impl Meter {
 /// Fills the unused stack below the current stack pointer with [`PATTERN`].
 #[inline(never)]
 fn paint() {
-    let sp = cortex_m::register::msp::read() as usize;
+    let sp = arch::stack_pointer();
     let bottom = stack_top() - PAINT_BYTES;
     let mut addr = bottom;
     // Leave a margin below this function's own frame.

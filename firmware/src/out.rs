@@ -1,6 +1,6 @@
 //! Output and exit through semihosting (QEMU `-semihosting-config target=native`).
 
-use cortex_m_semihosting::{debug, hprintln};
+use crate::arch::{debug, hprintln};
 
 /// Prints one line on the host's stdout.
 pub fn line(args: core::fmt::Arguments<'_>) {

@@ -164,6 +164,10 @@ impl Writer for TaggedHasher {
 }
 
 /// Domain-separated Keccak-256 of `data` under `tag`.
+///
+/// Never inlined: the hasher's state (~350 bytes) then lives in a frame of its own, gone
+/// before the caller goes on to verify a signature over the digest (a device's deepest stack).
+#[inline(never)]
 pub fn tagged_hash(tag: DomainTag, data: &[u8]) -> Hash {
     let mut h = TaggedHasher::new(tag);
     h.update(data);
@@ -171,6 +175,10 @@ pub fn tagged_hash(tag: DomainTag, data: &[u8]) -> Hash {
 }
 
 /// Domain-separated hash of a value's canonical encoding (no allocation).
+///
+/// Never inlined: the hasher's state (~350 bytes) then lives in a frame of its own, gone
+/// before the caller goes on to verify a signature over the digest (a device's deepest stack).
+#[inline(never)]
 pub fn hash_encoded<T: Encode + ?Sized>(tag: DomainTag, value: &T) -> Hash {
     let mut h = TaggedHasher::new(tag);
     h.update_encoded(value);

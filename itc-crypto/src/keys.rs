@@ -144,6 +144,10 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// Parses 32 bytes of x coordinate; rejects values that are not on the curve (or ≥ p).
+    ///
+    /// Never inlined: the square root's temporaries (~1 KiB) then live in a frame of their
+    /// own, not in a caller's frame that stays live through a later signature check.
+    #[inline(never)]
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
         let key =
             schnorr::VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;

@@ -188,6 +188,47 @@ impl UpdatePolicy {
     /// Checks are ordered cheapest first: the signature is verified only for a manifest that
     /// would otherwise be acceptable.
     pub fn check(&self, signed: &SignedManifest) -> Result<ImageVerifier, FirmwareError> {
+        self.admit(signed)?;
+        Ok(ImageVerifier::new(&signed.manifest))
+    }
+
+    /// [`UpdatePolicy::check`] for a small stack: the verifier is built straight into `slot`
+    /// (left `None` after a refusal), so no verifier-sized result (~550 bytes) waits in the
+    /// caller's frame through the signature check, the deepest stack a device sees. What
+    /// `LightClient::init_in` is to `LightClient::new`.
+    ///
+    /// ```
+    /// use itc_crypto::SecretKey;
+    /// use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy};
+    /// use itc_device_sdk::FirmwareError;
+    ///
+    /// let vendor = SecretKey::from_bytes(&[7; 32]).unwrap();
+    /// let signed = FirmwareManifest::for_image(vendor.public_key(), 42, 5, 3, &[1; 100])
+    ///     .sign(&vendor)
+    ///     .unwrap();
+    /// let policy = UpdatePolicy { vendor: vendor.public_key(), product: 42, installed_version: 4, max_image_size: 1024 };
+    /// let mut slot = None;
+    /// policy.check_in(&signed, &mut slot).unwrap();
+    /// assert_eq!(slot.unwrap().manifest().version, 5);
+    ///
+    /// let newer = UpdatePolicy { installed_version: 5, ..policy };
+    /// let mut slot = None;
+    /// assert!(matches!(newer.check_in(&signed, &mut slot), Err(FirmwareError::Downgrade { .. })));
+    /// assert!(slot.is_none());
+    /// ```
+    pub fn check_in(
+        &self,
+        signed: &SignedManifest,
+        slot: &mut Option<ImageVerifier>,
+    ) -> Result<(), FirmwareError> {
+        *slot = None;
+        self.admit(signed)?;
+        *slot = Some(ImageVerifier::new(&signed.manifest));
+        Ok(())
+    }
+
+    /// Everything [`UpdatePolicy::check`] checks, cheapest first.
+    fn admit(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
         let m = &signed.manifest;
         if m.vendor != self.vendor {
             return Err(FirmwareError::UnknownVendor);
@@ -216,15 +257,20 @@ impl UpdatePolicy {
                 max: self.max_image_size,
             });
         }
+        self.verify_signature(signed)
+    }
+
+    /// The vendor's signature over the manifest. Never inlined: the deepest stack a device
+    /// sees is a signature check, and this frame holds only the digest, not the verifier
+    /// built afterwards.
+    #[inline(never)]
+    fn verify_signature(&self, signed: &SignedManifest) -> Result<(), FirmwareError> {
         self.vendor
-            .verify_digest(&hash_encoded(MANIFEST_TAG, m), &signed.signature)
-            .map_err(|_| FirmwareError::InvalidManifestSignature)?;
-        Ok(ImageVerifier {
-            manifest: *m,
-            hasher: TaggedHasher::new(IMAGE_TAG),
-            received: 0,
-            failed: None,
-        })
+            .verify_digest(
+                &hash_encoded(MANIFEST_TAG, &signed.manifest),
+                &signed.signature,
+            )
+            .map_err(|_| FirmwareError::InvalidManifestSignature)
     }
 }
 
@@ -248,6 +294,19 @@ impl core::fmt::Debug for ImageVerifier {
 }
 
 impl ImageVerifier {
+    /// A verifier for a checked manifest's image. Never inlined, like
+    /// `UpdatePolicy::verify_signature`: the hasher is built after the signature check, in a
+    /// frame that is not live during it.
+    #[inline(never)]
+    fn new(manifest: &FirmwareManifest) -> Self {
+        ImageVerifier {
+            manifest: *manifest,
+            hasher: TaggedHasher::new(IMAGE_TAG),
+            received: 0,
+            failed: None,
+        }
+    }
+
     /// The manifest being verified against.
     pub fn manifest(&self) -> &FirmwareManifest {
         &self.manifest
@@ -369,6 +428,57 @@ mod tests {
             v.finish(),
             Verdict::Reject(FirmwareError::ImageTooLong { expected: 100 })
         );
+    }
+
+    /// `check_in` gives `check`'s verdict for every refusal and the acceptance, and a
+    /// refusal leaves the slot empty even when it held an earlier verifier.
+    #[test]
+    fn check_in_agrees_with_check_and_empties_the_slot_on_refusal() {
+        let image = [3u8; 100];
+        let stranger = SecretKey::from_bytes(&[9; 32]).unwrap();
+        let good = FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &image);
+        let mut forged = good.sign(&vendor()).unwrap();
+        forged.signature.0[40] ^= 1;
+        let cases = [
+            good.sign(&vendor()).unwrap(),
+            FirmwareManifest::for_image(stranger.public_key(), 1, 11, 0, &image)
+                .sign(&stranger)
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 2, 11, 0, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 10, 0, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 11, 11, &image)
+                .sign(&vendor())
+                .unwrap(),
+            FirmwareManifest::for_image(vendor().public_key(), 1, 11, 0, &[0; 5000])
+                .sign(&vendor())
+                .unwrap(),
+            forged,
+        ];
+        let earlier = policy().check(&cases[0]).unwrap();
+        let refusals = cases.iter().filter(|c| policy().check(c).is_err()).count();
+        assert_eq!(
+            refusals,
+            cases.len() - 1,
+            "one acceptance, six kinds of refusal"
+        );
+        for signed in &cases {
+            let mut slot = Some(earlier.clone());
+            let got = policy().check_in(signed, &mut slot);
+            match policy().check(signed) {
+                Ok(v) => {
+                    assert_eq!(got, Ok(()));
+                    assert_eq!(slot.as_ref().map(|s| *s.manifest()), Some(*v.manifest()));
+                }
+                Err(e) => {
+                    assert_eq!(got, Err(e));
+                    assert!(slot.is_none());
+                }
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub const COMMIT_TAG: DomainTag = DomainTag::new(b"itc/pbft/commit/v1");
 
 /// The digest a commit vote for `header_hash` at `height` in `view` signs:
 /// `tagged_hash(COMMIT_TAG, view ‖ height ‖ header_hash)` (integers big-endian).
+///
+/// Never inlined: the hasher's state (~350 bytes) then lives in a frame of its own, gone
+/// before the caller goes on to verify a signature over the digest (a device's deepest stack).
+#[inline(never)]
 pub fn commit_digest(view: u64, height: u64, header_hash: &Hash) -> Hash {
     let mut h = TaggedHasher::new(COMMIT_TAG);
     h.update(&view.to_be_bytes())

@@ -232,6 +232,9 @@ fn check<S: SignatureStore, const N: usize, const M: usize>(
 /// Greedy pick: the signer contributing most to the tests still unmet. Contributions are
 /// compared as fractions of each set's total, cross-multiplied to stay in integers. Returns
 /// the picks and the power they hold in the own and the trusted set.
+///
+/// Never inlined: its 256-entry `taken` table is gone before the signatures are verified.
+#[inline(never)]
 fn pick<const N: usize>(
     signers: &[Signer],
     own_all: u64,

@@ -313,39 +313,47 @@ impl Encode for StateProof {
 }
 
 impl Decode for StateProof {
+    /// Decodes into the value it returns: the 2 KiB of siblings are pushed straight into the
+    /// proof, never built beside it and moved (a device decodes this on a small stack).
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         const NAME: &str = "StateProof";
         let depth = r.read_len(MAX_DEPTH)?;
+        let mut proof = StateProof::empty_tree();
+        proof.depth =
+            u16::try_from(depth).map_err(|_| DecodeError::NonCanonical { type_name: NAME })?;
         let used = depth.div_ceil(8);
-        let mut bitmap = [0u8; BITMAP_BYTES];
-        for (dst, src) in bitmap.iter_mut().zip(r.read_bytes(used)?) {
+        for (dst, src) in proof.bitmap.iter_mut().zip(r.read_bytes(used)?) {
             *dst = *src;
         }
         // Bits past `depth` in the last byte must be zero: one encoding per proof.
         if depth % 8 != 0 {
-            let last = bitmap.get(used.saturating_sub(1)).copied().unwrap_or(0);
+            let last = proof
+                .bitmap
+                .get(used.saturating_sub(1))
+                .copied()
+                .unwrap_or(0);
             if last & (0xffu8 >> (depth % 8)) != 0 {
                 return Err(DecodeError::NonCanonical { type_name: NAME });
             }
         }
-        let count: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+        let count: usize = proof.bitmap.iter().map(|b| b.count_ones() as usize).sum();
         if count > MAX_PROOF_SIBLINGS {
             return Err(DecodeError::LengthOverLimit {
                 len: count as u64,
                 max: MAX_PROOF_SIBLINGS as u64,
             });
         }
-        let mut siblings = heapless::Vec::new();
         for _ in 0..count {
             let s = Hash::decode(r)?;
             if s == EMPTY_SUBTREE {
                 return Err(DecodeError::NonCanonical { type_name: NAME });
             }
-            siblings
+            proof
+                .siblings
                 .push(s)
                 .map_err(|_| DecodeError::NonCanonical { type_name: NAME })?;
         }
-        let end = match r.read_u8()? {
+        proof.end = match r.read_u8()? {
             0 => PathEnd::Empty,
             1 => PathEnd::Queried,
             2 => PathEnd::Other {
@@ -359,13 +367,7 @@ impl Decode for StateProof {
                 })
             }
         };
-        Ok(StateProof {
-            depth: u16::try_from(depth)
-                .map_err(|_| DecodeError::NonCanonical { type_name: NAME })?,
-            bitmap,
-            siblings,
-            end,
-        })
+        Ok(proof)
     }
 }
 
