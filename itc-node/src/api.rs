@@ -70,6 +70,11 @@ pub mod codes {
     pub const STORE: &str = "store";
 }
 
+/// Raw bytes: a canonical encoding (the schema of binary request and response bodies).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
+
 /// Every error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
@@ -336,7 +341,7 @@ fn hex_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N], ApiError
 
 /// Submit one transaction.
 #[utoipa::path(post, path = "/v1/tx", tag = "transactions",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = Binary, content_type = "application/octet-stream",
         description = "A canonical-encoded SignedTransaction"),
     responses(
         (status = 200, description = "Accepted for ordering", body = SubmitAnswer),
@@ -399,7 +404,7 @@ pub fn join_batch(txs: &[Vec<u8>]) -> Vec<u8> {
 
 /// Submit several transactions, in order.
 #[utoipa::path(post, path = "/v1/txs", tag = "transactions",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = Binary, content_type = "application/octet-stream",
         description = "Transactions, each behind a 4-byte big-endian length"),
     responses(
         (status = 200, description = "How many were queued and refused", body = BatchAnswer),
@@ -408,9 +413,12 @@ pub fn join_batch(txs: &[Vec<u8>]) -> Vec<u8> {
         (status = 503, description = "Busy or stopping", body = ApiError),
     ))]
 async fn submit_batch(State(s): State<ApiState>, bytes: Result<Bytes, BytesRejection>) -> Response {
-    let txs = match body(bytes)
-        .and_then(|b| split_batch(&b).map_err(|e| ApiError::new(codes::MALFORMED, e)))
-    {
+    let txs = match body(bytes).and_then(|b| {
+        if b.is_empty() {
+            return Err(ApiError::new(codes::MALFORMED, "an empty batch"));
+        }
+        split_batch(&b).map_err(|e| ApiError::new(codes::MALFORMED, e))
+    }) {
         Ok(txs) => txs,
         Err(e) => return e.into_response(),
     };
@@ -422,7 +430,8 @@ async fn submit_batch(State(s): State<ApiState>, bytes: Result<Bytes, BytesRejec
 
 /// Where a transaction is.
 #[utoipa::path(get, path = "/v1/tx/{id}", tag = "transactions",
-    params(("id" = String, Path, description = "Transaction id, 64 hex digits")),
+    params(("id" = String, Path, description = "Transaction id, 64 hex digits",
+        pattern = "^[0-9a-fA-F]{64}$")),
     responses(
         (status = 200, description = "Pending, committed (with its receipt) or unknown", body = TxStatus),
         (status = 400, description = "Not a transaction id", body = ApiError),
@@ -474,11 +483,12 @@ pub fn state_key(kind: &str, id: &str) -> Result<StateKey, ApiError> {
     Ok(match kind {
         "account" => StateKey::Account(Address(hex_array(id, "an address")?)),
         "device" => StateKey::Device(DeviceId::from_hash(Hash(hex_array(id, "a device id")?))),
-        "vendor" => {
-            StateKey::Vendor(VendorId(id.parse().map_err(|_| {
-                ApiError::new(codes::MALFORMED, "a vendor id is a decimal number")
-            })?))
-        }
+        "vendor" => StateKey::Vendor(VendorId(id.parse().map_err(|_| {
+            ApiError::new(
+                codes::MALFORMED,
+                "a vendor id is a decimal number below 2^32",
+            )
+        })?)),
         "plan" => StateKey::Plan(Hash(hex_array(id, "a plan id")?)),
         _ => {
             return Err(ApiError::new(
@@ -489,25 +499,12 @@ pub fn state_key(kind: &str, id: &str) -> Result<StateKey, ApiError> {
     })
 }
 
-/// A state record with its proof.
-#[utoipa::path(get, path = "/v1/state/{kind}/{id}", tag = "chain",
-    params(
-        ("kind" = String, Path, description = "account, device, vendor or plan"),
-        ("id" = String, Path, description = "address (40 hex digits), device id (64), vendor id (decimal) or plan id (64)"),
-    ),
-    responses(
-        (status = 200, description = "The record (or its absence) and the proof", body = StateAnswer),
-        (status = 400, description = "Not an id", body = ApiError),
-        (status = 404, description = "No such kind", body = ApiError),
-        (status = 500, description = "The database failed", body = ApiError),
-        (status = 503, description = "Busy or stopping", body = ApiError),
-    ))]
-async fn state(State(s): State<ApiState>, Path((kind, id)): Path<(String, String)>) -> Response {
-    let key = match state_key(&kind, &id) {
+async fn state(s: &ApiState, kind: &str, id: &str) -> Response {
+    let key = match state_key(kind, id) {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    match ask(&s, |tx| ApiCommand::State(key, tx))
+    match ask(s, |tx| ApiCommand::State(key, tx))
         .await
         .and_then(|r| r)
     {
@@ -516,13 +513,68 @@ async fn state(State(s): State<ApiState>, Path((kind, id)): Path<(String, String
     }
 }
 
+/// An account, proven.
+#[utoipa::path(get, path = "/v1/state/account/{address}", tag = "state",
+    params(("address" = String, Path, description = "Address, 40 hex digits",
+        pattern = "^[0-9a-fA-F]{40}$")),
+    responses(
+        (status = 200, description = "The account record (or its absence) and the proof", body = StateAnswer),
+        (status = 400, description = "Not an address", body = ApiError),
+        (status = 500, description = "The database failed", body = ApiError),
+        (status = 503, description = "Busy or stopping", body = ApiError),
+    ))]
+async fn state_account(State(s): State<ApiState>, Path(address): Path<String>) -> Response {
+    state(&s, "account", &address).await
+}
+
+/// A device's ownership record, proven.
+#[utoipa::path(get, path = "/v1/state/device/{id}", tag = "state",
+    params(("id" = String, Path, description = "Device id, 64 hex digits",
+        pattern = "^[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The ownership record (or its absence) and the proof", body = StateAnswer),
+        (status = 400, description = "Not a device id", body = ApiError),
+        (status = 500, description = "The database failed", body = ApiError),
+        (status = 503, description = "Busy or stopping", body = ApiError),
+    ))]
+async fn state_device(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    state(&s, "device", &id).await
+}
+
+/// A vendor's record, proven.
+#[utoipa::path(get, path = "/v1/state/vendor/{id}", tag = "state",
+    params(("id" = u64, Path, description = "Vendor id (below 2^32)", maximum = 4294967295.0)),
+    responses(
+        (status = 200, description = "The vendor record (or its absence) and the proof", body = StateAnswer),
+        (status = 400, description = "Not a vendor id", body = ApiError),
+        (status = 500, description = "The database failed", body = ApiError),
+        (status = 503, description = "Busy or stopping", body = ApiError),
+    ))]
+async fn state_vendor(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    state(&s, "vendor", &id).await
+}
+
+/// A chaincode plan's escrow, proven.
+#[utoipa::path(get, path = "/v1/state/plan/{id}", tag = "state",
+    params(("id" = String, Path, description = "Plan id, 64 hex digits",
+        pattern = "^[0-9a-fA-F]{64}$")),
+    responses(
+        (status = 200, description = "The escrow record (or its absence) and the proof", body = StateAnswer),
+        (status = 400, description = "Not a plan id", body = ApiError),
+        (status = 500, description = "The database failed", body = ApiError),
+        (status = 503, description = "Busy or stopping", body = ApiError),
+    ))]
+async fn state_plan(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    state(&s, "plan", &id).await
+}
+
 /// The light-client protocol.
 #[utoipa::path(post, path = "/v1/spv", tag = "chain",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = Binary, content_type = "application/octet-stream",
         description = "An encoded itc_spv::Request"),
     responses(
         (status = 200, description = "An encoded itc_spv::Response",
-            content_type = "application/octet-stream", body = Vec<u8>),
+            content_type = "application/octet-stream", body = Binary),
         (status = 400, description = "Malformed request, or nothing to answer it with", body = ApiError),
         (status = 413, description = "Over the body limit", body = ApiError),
         (status = 503, description = "Busy or stopping", body = ApiError),
@@ -586,7 +638,8 @@ async fn status(State(s): State<ApiState>) -> Response {
 
 /// An account's balance and nonce (unproven; `/v1/state/account/{address}` proves it).
 #[utoipa::path(get, path = "/v1/account/{address}", tag = "chain",
-    params(("address" = String, Path, description = "Address, 40 hex digits")),
+    params(("address" = String, Path, description = "Address, 40 hex digits",
+        pattern = "^[0-9a-fA-F]{40}$")),
     responses(
         (status = 200, description = "Balance and next nonce", body = AccountInfo),
         (status = 400, description = "Not an address", body = ApiError),
@@ -615,7 +668,10 @@ async fn account(State(s): State<ApiState>, Path(address): Path<String>) -> Resp
         submit_batch,
         tx_status,
         block,
-        state,
+        state_account,
+        state_device,
+        state_vendor,
+        state_plan,
         spv,
         set_validators,
         status,
@@ -641,6 +697,14 @@ async fn openapi() -> Response {
         .into_response()
 }
 
+async fn state_other(Path((kind, _)): Path<(String, String)>) -> Response {
+    ApiError::new(
+        codes::NOT_FOUND,
+        format!("no state kind {kind:?}: one of account, device, vendor, plan"),
+    )
+    .into_response()
+}
+
 async fn fallback() -> Response {
     ApiError::new(codes::NOT_FOUND, "no such route").into_response()
 }
@@ -658,7 +722,11 @@ pub fn router(commands: mpsc::Sender<ApiCommand>, status: watch::Receiver<Status
         )
         .route("/v1/tx/{id}", get(tx_status))
         .route("/v1/block/{height}", get(block))
-        .route("/v1/state/{kind}/{id}", get(state))
+        .route("/v1/state/account/{address}", get(state_account))
+        .route("/v1/state/device/{id}", get(state_device))
+        .route("/v1/state/vendor/{id}", get(state_vendor))
+        .route("/v1/state/plan/{id}", get(state_plan))
+        .route("/v1/state/{kind}/{id}", get(state_other))
         .route(
             "/v1/spv",
             post(spv).layer(DefaultBodyLimit::max(MAX_TX_BODY)),
