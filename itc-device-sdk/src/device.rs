@@ -234,9 +234,9 @@ impl<S: Signer> Device<S> {
 }
 
 impl<S: Signer, const N: usize> Device<S, N> {
-    /// [`Device::new`] with room for `N` sessions (`N` ≥ 1; fewer than [`SESSION_SLOTS`]
+    /// [`Device::new`] with room for `N` sessions (fewer than [`SESSION_SLOTS`]
     /// saves RAM, and guests' sessions may then take each other's slots, see
-    /// [`crate::session`]).
+    /// [`crate::session`]; with 0, every open is refused with `SessionTableFull`).
     pub fn with_session_slots<C: CounterStore + ?Sized>(
         identity: DeviceIdentity<S>,
         config: DeviceConfig,

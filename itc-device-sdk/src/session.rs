@@ -742,6 +742,19 @@ impl PhoneSession {
         argument: &[u8],
         expires_at_ms: u64,
     ) -> Result<SessionCommand, CommandError> {
+        self.command_at(self.next_counter, action, argument, expires_at_ms)
+    }
+
+    /// A command with a counter of the caller's choice (the device only needs them strictly
+    /// increasing within the session; skipped counters are never usable later). The next
+    /// [`PhoneSession::command`] continues above it.
+    pub fn command_at(
+        &mut self,
+        counter: u64,
+        action: Actions,
+        argument: &[u8],
+        expires_at_ms: u64,
+    ) -> Result<SessionCommand, CommandError> {
         if action.is_empty() {
             return Err(CommandError::NoAction);
         }
@@ -751,14 +764,14 @@ impl PhoneSession {
             })?;
         let mut cmd = SessionCommand {
             id: self.id,
-            counter: self.next_counter,
+            counter,
             expires_at_ms,
             action,
             argument,
             tag: [0; SESSION_TAG_LEN],
         };
         cmd.tag = self.key.tag(&cmd)?;
-        self.next_counter = self.next_counter.saturating_add(1);
+        self.next_counter = self.next_counter.max(counter.saturating_add(1));
         Ok(cmd)
     }
 }
