@@ -96,7 +96,10 @@ mod tests {
         let a = SecretKey::from_bytes(&[3; 32]).unwrap();
         let b = SecretKey::from_bytes(&[4; 32]).unwrap().public_key();
         let c = SecretKey::from_bytes(&[5; 32]).unwrap().public_key();
-        assert_ne!(a.agree(&b).unwrap().as_bytes(), a.agree(&c).unwrap().as_bytes());
+        assert_ne!(
+            a.agree(&b).unwrap().as_bytes(),
+            a.agree(&c).unwrap().as_bytes()
+        );
     }
 
     #[test]

@@ -25,8 +25,8 @@ use crate::error::{CommandError, StateError, StorageError};
 use crate::identity::DeviceIdentity;
 use crate::replay::{listed_in, CounterStore, IssuerFloor, ReplayTable, WearPolicy};
 use crate::session::{
-    verify_digest, OpenedSession, Session, SessionCommand, SessionKey, SessionOpen,
-    SessionTable, SESSION_SLOTS,
+    verify_digest, OpenedSession, Session, SessionCommand, SessionKey, SessionOpen, SessionTable,
+    SESSION_SLOTS,
 };
 
 /// What the command gate keeps of a header the embedded light client verified: the only

@@ -62,9 +62,9 @@ pub mod flash;
 pub mod identity;
 pub mod light_client;
 pub mod replay;
-pub mod session;
 #[cfg(feature = "serde")]
 mod serde_impl;
+pub mod session;
 #[cfg(feature = "dag")]
 pub mod telemetry;
 
@@ -74,4 +74,6 @@ pub use error::{CommandError, FirmwareError, StateError, StorageError};
 pub use identity::{DeviceIdentity, ProvisionedKey};
 pub use itc_ledger::{Access, Actions, DeviceId};
 pub use replay::{CounterStore, ReplayTable, WearPolicy, REPLAY_SLOTS};
-pub use session::{OpenedSession, PhoneSession, SessionCommand, SessionId, SessionOpen, SESSION_SLOTS};
+pub use session::{
+    OpenedSession, PhoneSession, SessionCommand, SessionId, SessionOpen, SESSION_SLOTS,
+};

@@ -318,7 +318,11 @@ impl SessionOpen {
 
     /// Checks the signature (who opens, not whether they may).
     pub fn verify_signature(&self) -> Result<(), CommandError> {
-        verify_digest(&self.request, &self.request.signing_digest(), &self.signature)
+        verify_digest(
+            &self.request,
+            &self.request.signing_digest(),
+            &self.signature,
+        )
     }
 }
 
@@ -815,8 +819,7 @@ mod tests {
         assert_eq!(open.session_id(), phone.id());
         open.verify_signature().unwrap();
         // The device's side: its raw provisioned scalar with the phone's ephemeral key.
-        let shared =
-            itc_crypto::ecdh::diffie_hellman(&[1; 32], &open.request.ephemeral).unwrap();
+        let shared = itc_crypto::ecdh::diffie_hellman(&[1; 32], &open.request.ephemeral).unwrap();
         let device_key = SessionKey::derive(&shared, &open.request.signing_digest()).unwrap();
         let cmd = phone.command(Actions::CONTROL, b"on", 10).unwrap();
         device_key.verify(&cmd).unwrap();
@@ -862,7 +865,10 @@ mod tests {
             SessionOpen::decode_bytes(&o),
             Err(DecodeError::NonCanonical { .. })
         ));
-        let cmd = phone.command(Actions::CONTROL, b"x", 10).unwrap().encode_to_vec();
+        let cmd = phone
+            .command(Actions::CONTROL, b"x", 10)
+            .unwrap()
+            .encode_to_vec();
         let mut t = cmd.clone();
         t.push(0);
         assert_eq!(

@@ -138,7 +138,14 @@ fn bad_opens_are_refused_with_their_error_and_change_nothing() {
         ),
         (
             "grantee asks for actions outside its grant",
-            open(&w, &w.grantee, Actions::CONTROL.union(Actions::CONFIGURE), 2, 62).0,
+            open(
+                &w,
+                &w.grantee,
+                Actions::CONTROL.union(Actions::CONFIGURE),
+                2,
+                62,
+            )
+            .0,
             T0 + 2,
             CommandError::ActionNotGranted,
         ),
@@ -241,7 +248,11 @@ fn bad_opens_are_refused_with_their_error_and_change_nothing() {
             Err(want),
             "{name} (bytes)"
         );
-        assert_eq!(snapshot(&d, &store), before, "{name}: state changed (bytes)");
+        assert_eq!(
+            snapshot(&d, &store),
+            before,
+            "{name}: state changed (bytes)"
+        );
     }
 
     // Bytes that are no open at all, and a device with no verified state.
@@ -290,7 +301,11 @@ fn bad_opens_are_refused_with_their_error_and_change_nothing() {
     let (mut d, mut store, _, _) = warmed_up(&w);
     let opened = d.open_session(&good, T0 + 2, &mut store).unwrap();
     assert_eq!(opened.id, good.session_id());
-    assert_eq!(d.sessions().len(), 2, "the owner's new session replaced its old one");
+    assert_eq!(
+        d.sessions().len(),
+        2,
+        "the owner's new session replaced its old one"
+    );
 }
 
 #[test]
@@ -323,7 +338,12 @@ fn bad_session_commands_are_refused_with_their_error_and_change_nothing() {
     e.command(Actions::CONTROL, b"skip", T0).unwrap();
     let expired = e.command(Actions::CONTROL, b"on", T0).unwrap();
     let table: Vec<(&str, SessionCommand, u64, CommandError)> = vec![
-        ("no such session", unknown, T0 + 2, CommandError::UnknownSession),
+        (
+            "no such session",
+            unknown,
+            T0 + 2,
+            CommandError::UnknownSession,
+        ),
         (
             "tampered argument",
             tampered,
@@ -397,7 +417,11 @@ fn bad_session_commands_are_refused_with_their_error_and_change_nothing() {
             Err(want),
             "{name} (bytes)"
         );
-        assert_eq!(snapshot(&d, &store), before, "{name}: state changed (bytes)");
+        assert_eq!(
+            snapshot(&d, &store),
+            before,
+            "{name}: state changed (bytes)"
+        );
     }
     let (mut d, store, _, _) = warmed_up(&w);
     let before = snapshot(&d, &store);
@@ -413,7 +437,10 @@ fn bad_session_commands_are_refused_with_their_error_and_change_nothing() {
     let (mut d, store, _, _) = warmed_up(&w);
     let writes = store.writes();
     let ok = d.handle_session_command(&good, T0 + 2).unwrap();
-    assert_eq!((ok.access, ok.counter, ok.argument.as_slice()), (Access::Owner, 2, &b"dim"[..]));
+    assert_eq!(
+        (ok.access, ok.counter, ok.argument.as_slice()),
+        (Access::Owner, 2, &b"dim"[..])
+    );
     assert_eq!(store.writes(), writes);
     assert!(matches!(
         d.handle_session_command(&good, T0 + 2),
@@ -475,7 +502,10 @@ fn revocation_and_transfer_end_sessions_at_once_and_a_regrant_does_not_revive_th
     let (o, mut s) = open(&w, &new_owner, Actions::CONTROL, 1, 71);
     d.open_session(&o, T0 + 2, &mut store).unwrap();
     let c = s.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
-    assert_eq!(d.handle_session_command(&c, T0 + 2).unwrap().access, Access::Owner);
+    assert_eq!(
+        d.handle_session_command(&c, T0 + 2).unwrap().access,
+        Access::Owner
+    );
 }
 
 #[test]
@@ -512,7 +542,10 @@ fn a_revoked_guests_counters_lock_no_one_out() {
         Err(CommandError::Replayed { .. })
     ));
     // A counter changed in flight is a forgery, not a lock-out.
-    let mut bumped = owner.clone().command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
+    let mut bumped = owner
+        .clone()
+        .command(Actions::CONTROL, b"on", T0 + 60_000)
+        .unwrap();
     bumped.counter = u64::MAX;
     assert_eq!(
         d.handle_session_command(&bumped, T0 + 2),
@@ -549,8 +582,12 @@ fn a_revoked_guests_counters_lock_no_one_out() {
     install(&w, &mut d, &record, 11);
     let c = owner.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
     d.handle_session_command(&c, T0 + 3).unwrap();
-    d.handle_command(&w.command(&w.owner, Actions::CONTROL, 6), T0 + 3, &mut store)
-        .unwrap();
+    d.handle_command(
+        &w.command(&w.owner, Actions::CONTROL, 6),
+        T0 + 3,
+        &mut store,
+    )
+    .unwrap();
     let (o, mut n) = open(&w, &newcomer, Actions::CONTROL, 1, 72);
     d.open_session(&o, T0 + 3, &mut store).unwrap();
     let c = n.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
@@ -563,8 +600,12 @@ fn a_revoked_guests_counters_lock_no_one_out() {
     // above anything the guest sent.
     let next = d.replay_floor(&w.owner.public_key()).last_accepted + 1;
     assert_eq!(next, 6 + 64);
-    d.handle_command(&w.command(&w.owner, Actions::CONTROL, next), T0 + 4, &mut store)
-        .unwrap();
+    d.handle_command(
+        &w.command(&w.owner, Actions::CONTROL, next),
+        T0 + 4,
+        &mut store,
+    )
+    .unwrap();
     let (o, mut s) = open(&w, &w.owner, Actions::CONTROL, next + 1, 73);
     d.open_session(&o, T0 + 4, &mut store).unwrap();
     let c = s.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
@@ -601,7 +642,9 @@ fn a_smaller_table_never_gives_the_owners_slot_to_a_guest() {
     d.open_session(&g2, T0 + 1, &mut store).unwrap();
     let c = owner.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
     d.handle_session_command(&c, T0 + 2).unwrap();
-    let c = guest2.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
+    let c = guest2
+        .command(Actions::CONTROL, b"on", T0 + 60_000)
+        .unwrap();
     d.handle_session_command(&c, T0 + 2).unwrap();
     let c = guest.command(Actions::CONTROL, b"on", T0 + 60_000).unwrap();
     assert_eq!(
@@ -609,8 +652,12 @@ fn a_smaller_table_never_gives_the_owners_slot_to_a_guest() {
         Err(CommandError::UnknownSession)
     );
     // The displaced guest's signed commands still work.
-    d.handle_command(&w.command(&w.grantee, Actions::CONTROL, 2), T0 + 2, &mut store)
-        .unwrap();
+    d.handle_command(
+        &w.command(&w.grantee, Actions::CONTROL, 2),
+        T0 + 2,
+        &mut store,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -619,9 +666,15 @@ fn a_provisioned_key_device_agrees_with_the_phone() {
     let mut store = MemoryCounterStore::default();
     let secret = [1u8; 32];
     let key = ProvisionedKey::new(secret, w.device_key.public_key());
-    let mut d = Device::new(DeviceIdentity::new(key), DeviceConfig::default(), &mut store).unwrap();
+    let mut d = Device::new(
+        DeviceIdentity::new(key),
+        DeviceConfig::default(),
+        &mut store,
+    )
+    .unwrap();
     let (state, proof) = w.prove(&w.record, 10, T0);
-    d.update_ownership(&state, w.record.clone(), &proof).unwrap();
+    d.update_ownership(&state, w.record.clone(), &proof)
+        .unwrap();
     let (o, mut s) = open(&w, &w.owner, Actions::CONTROL, 1, 90);
     let opened = d.open_session(&o, T0 + 1, &mut store).unwrap();
     s.confirm(&opened.confirmation).unwrap();
@@ -632,7 +685,7 @@ fn a_provisioned_key_device_agrees_with_the_phone() {
 /// A recorded message, by kind, for replay.
 #[derive(Clone)]
 enum Sent {
-    Open(SessionOpen),
+    Open(Box<SessionOpen>),
     Cmd(SessionCommand),
 }
 
@@ -685,7 +738,7 @@ proptest! {
                         prop_assert!(who == 0 || (who == 1 && guest_listed), "unauthorized open accepted");
                         phones[who] = Some(s);
                     }
-                    sent.push(Sent::Open(o));
+                    sent.push(Sent::Open(Box::new(o)));
                 }
                 // A session command.
                 2 | 3 => {

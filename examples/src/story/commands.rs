@@ -3,8 +3,8 @@
 //! commands (signed and in the session) and a guest whose grant was revoked are refused — each
 //! with the reason the lamp gives. The revocation ends the guest's session at once.
 
-use itc_crypto::{Decode, Encode};
 use itc_crypto::SecretKey;
+use itc_crypto::{Decode, Encode};
 use itc_device_sdk::{
     AcceptedCommand, Access, CommandError, SessionCommand, SignedCommand, StateError,
 };
@@ -116,9 +116,7 @@ impl Story {
             }
         }
         self.report.expect(
-            format!(
-                "Alice's slider (\"dim 40\" … \"dim 90\", \"off\") in the session is obeyed"
-            ),
+            "Alice's slider (\"dim 40\" … \"dim 90\", \"off\") in the session is obeyed",
             obeyed == slider.len() && self.lamp.level == 0,
             format!(
                 "{obeyed}/{} session commands of {size} B, lamp at {} %",
