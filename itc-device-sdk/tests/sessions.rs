@@ -690,7 +690,7 @@ enum Sent {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Whatever principals open sessions and send (fresh or replayed), wherever power is lost
     /// and whenever the guest is revoked or re-granted: no open and no session command is ever
@@ -698,7 +698,7 @@ proptest! {
     /// sessions never accept again, and the owner's next command is always accepted.
     #[test]
     fn replay_and_revocation_across_power_loss(
-        steps in proptest::collection::vec((0u8..8, 0u8..3, any::<u16>(), 1u64..4), 1..60),
+        steps in proptest::collection::vec((0u8..8, 0u8..3, any::<u16>(), 1u64..4), 1..120),
     ) {
         let w = World::new();
         let mut store = MemoryCounterStore::default();
