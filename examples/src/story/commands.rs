@@ -9,6 +9,8 @@ use itc_device_sdk::{
     AcceptedCommand, Access, CommandError, SessionCommand, SignedCommand, StateError,
 };
 use itc_ledger::{Actions, Grant};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 use super::{client, reason, Story};
 use crate::error::StoryError;
@@ -52,8 +54,10 @@ impl Story {
     /// A phone opens a command session with the lamp; true if the lamp accepted it and its
     /// key confirmation matched.
     fn open_session(&mut self, who: &str, phone: &mut Phone) -> Result<bool, StoryError> {
-        self.chain.advance(GAP_MS);
-        let ephemeral = SecretKey::generate(&mut self.rng);
+        // The phone's own RNG (deterministic per seed), not the story's stream: sessions change
+        // no other figure of the story.
+        let mut phone_rng = ChaCha20Rng::seed_from_u64(self.opts.seed ^ self.chain.now());
+        let ephemeral = SecretKey::generate(&mut phone_rng);
         let bytes = phone.open_session(self.lamp.public_key(), ephemeral, self.chain.now())?;
         let now = self.chain.now();
         let verdict = self.lamp.receive_session_open(&bytes, now);
@@ -94,7 +98,10 @@ impl Story {
             },
         );
 
-        // Then a session: one signed open, then a dimmer slider of MAC'd commands.
+        // Then a session: one signed open, then a dimmer slider of MAC'd commands. (The phase
+        // advances the chain's clock as much as it did before sessions, so the rest of the
+        // story — blocks, beacons, noise — is unchanged.)
+        self.chain.advance(GAP_MS);
         let mut alice = self.alice_phone.clone();
         self.open_session("Alice", &mut alice)?;
         let mut captured = Vec::new();
@@ -105,7 +112,7 @@ impl Story {
             .collect();
         let (mut obeyed, mut size) = (0, 0);
         for arg in &slider {
-            self.chain.advance(GAP_MS / 10);
+            self.chain.advance(GAP_MS / 12);
             let bytes = alice.session_command(arg, self.chain.now())?;
             if arg == "dim 40" {
                 captured = bytes.clone();
@@ -207,7 +214,6 @@ impl Story {
         );
         // Bob opens a session too.
         self.open_session("Bob", &mut bob)?;
-        self.chain.advance(GAP_MS);
         let bobs_next = bob.session_command("dim 30", self.chain.now())?;
 
         // Alice revokes; the lamp learns it; Bob is refused.
