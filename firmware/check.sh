@@ -49,6 +49,8 @@ declare -A got=(
   [command_fresh_header_instr]=$fresh
   [command_cached_instr]=$(instr cmd_owner_cached)
   [boot_instr]=$(( $(instr boot_light_client) + $(instr boot_identity) ))
+  [session_open_instr]=$(instr session_open)
+  [session_command_instr]=$(( $(instr session_cmd) > $(instr session_cmd_bad_tag) ? $(instr session_cmd) : $(instr session_cmd_bad_tag) ))
 )
 
 status=0

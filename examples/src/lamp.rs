@@ -3,7 +3,8 @@
 //! ([`Device`]), the per-issuer replay table on two alternating flash pages
 //! (`flash::FlashCounterStore`) and telemetry as signed DAG transactions
 //! (`telemetry::TelemetryTx`, PoW in bounded slices).
-//! Also the phone app that signs commands for it.
+//! Also the phone app that signs commands for it, one by one or through a command session
+//! (`session`: one signature to open, then MAC'd commands).
 //!
 //! The lamp trusts exactly one thing from the factory: the genesis header and validator set.
 //! Everything else — who owns it, who may dim it, which firmware key is the vendor's — it
@@ -19,7 +20,7 @@ use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::telemetry::TelemetryTx;
 use itc_device_sdk::{
     AcceptedCommand, Actions, Command, CommandError, CounterStore, Device, DeviceConfig, DeviceId,
-    DeviceIdentity, StateError, StorageError,
+    DeviceIdentity, OpenedSession, PhoneSession, StateError, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateKey};
 
@@ -71,8 +72,14 @@ pub struct Lamp {
     pub level: u8,
     /// What it did.
     pub usage: Vec<UsageEvent>,
-    /// Wall-clock µs of every command decision.
+    /// Wall-clock µs of every signed-command decision.
     pub command_us: Vec<u64>,
+    /// Wall-clock ns of every accepted signed command.
+    pub signed_ok_ns: Vec<u64>,
+    /// Wall-clock ns of every session open.
+    pub open_ns: Vec<u64>,
+    /// Wall-clock ns of every accepted session command.
+    pub session_ok_ns: Vec<u64>,
 }
 
 /// What a command's argument asks for: `on`, `off` or `dim <0-100>`.
@@ -110,6 +117,9 @@ impl Lamp {
             level: 0,
             usage: Vec::new(),
             command_us: Vec::new(),
+            signed_ok_ns: Vec::new(),
+            open_ns: Vec::new(),
+            session_ok_ns: Vec::new(),
         })
     }
 
@@ -212,9 +222,54 @@ impl Lamp {
         let verdict = self
             .device
             .handle_command_bytes(bytes, now_ms, &mut self.flash);
+        let elapsed = started.elapsed();
         self.command_us
-            .push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+            .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
         let accepted = verdict?;
+        self.signed_ok_ns
+            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        self.apply(&accepted, now_ms);
+        Ok(accepted)
+    }
+
+    /// A session open arrives over the radio: checked like a signed command, then the lamp
+    /// derives the session key (one ECDH).
+    pub fn receive_session_open(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<OpenedSession, CommandError> {
+        let started = Instant::now();
+        let verdict = self
+            .device
+            .open_session_bytes(bytes, now_ms, &mut self.flash);
+        self.open_ns
+            .push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        verdict
+    }
+
+    /// A session command arrives: a MAC and a counter, no signature.
+    pub fn receive_session(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<AcceptedCommand, CommandError> {
+        // Nanosecond clock: a session command takes a few µs on a host.
+        let started = Instant::now();
+        let verdict = self.device.handle_session_command_bytes(bytes, now_ms);
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let accepted = verdict?;
+        self.session_ok_ns.push(ns);
+        self.apply(&accepted, now_ms);
+        Ok(accepted)
+    }
+
+    /// Live command sessions on the lamp.
+    pub fn sessions(&self) -> usize {
+        self.device.sessions().len()
+    }
+
+    fn apply(&mut self, accepted: &AcceptedCommand, now_ms: u64) {
         if let Some(level) = parse_level(&accepted.argument) {
             self.level = level;
             self.usage.push(UsageEvent {
@@ -222,7 +277,6 @@ impl Lamp {
                 level,
             });
         }
-        Ok(accepted)
     }
 }
 
@@ -232,7 +286,11 @@ impl Lamp {
 pub struct Phone {
     key: SecretKey,
     last_counter: u64,
+    session: Option<PhoneSession>,
 }
+
+/// How long a phone's command session lasts (ms).
+pub const SESSION_MS: u64 = 10 * 60 * 1000;
 
 impl Phone {
     /// A phone with `key`.
@@ -240,12 +298,66 @@ impl Phone {
         Phone {
             key,
             last_counter: 0,
+            session: None,
         }
     }
 
     /// The user's public key.
     pub fn public_key(&self) -> PublicKey {
         self.key.public_key()
+    }
+
+    fn next_counter(&mut self, now_ms: u64) -> u64 {
+        let counter = now_ms.max(self.last_counter.saturating_add(1));
+        self.last_counter = counter;
+        counter
+    }
+
+    /// A signed session open for the lamp with public key `lamp` (`CONTROL`, for
+    /// [`SESSION_MS`]), as wire bytes; `ephemeral` is a key drawn for this session only. The
+    /// phone keeps the session for [`Phone::session_command`].
+    pub fn open_session(
+        &mut self,
+        lamp: PublicKey,
+        ephemeral: SecretKey,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, StoryError> {
+        let counter = self.next_counter(now_ms);
+        let (open, session) = PhoneSession::open(
+            &self.key,
+            lamp,
+            Actions::CONTROL,
+            counter,
+            now_ms.saturating_add(SESSION_MS),
+            ephemeral,
+        )
+        .map_err(StoryError::Command)?;
+        self.session = Some(session);
+        Ok(open.encode_to_vec())
+    }
+
+    /// Does the lamp's key confirmation match this phone's session key (the lamp holds its
+    /// device key)?
+    pub fn session_confirmed(&self, opened: &OpenedSession) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.id() == opened.id && s.confirm(&opened.confirmation).is_ok())
+    }
+
+    /// The next `CONTROL` command in the open session, valid for a minute, as wire bytes.
+    pub fn session_command(&mut self, argument: &str, now_ms: u64) -> Result<Vec<u8>, StoryError> {
+        let session = self
+            .session
+            .as_mut()
+            .ok_or(StoryError::Unexpected("no session open"))?;
+        let cmd = session
+            .command(
+                Actions::CONTROL,
+                argument.as_bytes(),
+                now_ms.saturating_add(60_000),
+            )
+            .map_err(StoryError::Command)?;
+        Ok(cmd.encode_to_vec())
     }
 
     /// A signed `CONTROL` command for `lamp`, valid for a minute, as wire bytes.
@@ -255,8 +367,7 @@ impl Phone {
         argument: &str,
         now_ms: u64,
     ) -> Result<Vec<u8>, StoryError> {
-        let counter = now_ms.max(self.last_counter.saturating_add(1));
-        self.last_counter = counter;
+        let counter = self.next_counter(now_ms);
         let cmd = Command::new(
             lamp,
             self.key.public_key(),

@@ -79,6 +79,7 @@ const TAGS: &[DomainTag] = &[
     itc_dag::STATE_DIGEST_TAG,
     itc_dag::GENESIS_TAG,
     itc_device_sdk::command::COMMAND_TAG,
+    itc_device_sdk::session::SESSION_OPEN_TAG,
     itc_device_sdk::flash::REPLAY_RECORD_TAG,
     itc_device_sdk::flash::COUNTER_RECORD_TAG,
     itc_device_sdk::firmware::MANIFEST_TAG,
@@ -531,8 +532,65 @@ fn device_commands() -> Result<Value, String> {
         };
         out.push(json!({ "what": what, "command": hex(&bytes), "verdict": verdict }));
     }
+
+    // Command sessions (device.md §7), on the same device: the owner opens one (its counter 6,
+    // ephemeral key 16), then commands in it.
+    let ephemeral = key(16)?;
+    let (open, mut phone) = itc_device_sdk::PhoneSession::open(
+        &owner,
+        device_key.public_key(),
+        Actions::CONTROL,
+        6,
+        now + 600_000,
+        ephemeral,
+    )
+    .map_err(|e| err(&e))?;
+    let opened = match device.open_session(&open, now, &mut store) {
+        Ok(o) => json!({
+            "accepted": true,
+            "session_id": hex(&o.id.0),
+            "confirmation": hex(&o.confirmation),
+        }),
+        Err(e) => json!({ "accepted": false, "refusal": refusal(&e) }),
+    };
+    let mut session_cmd = |arg: &[u8]| {
+        phone
+            .command(Actions::CONTROL, arg, expires)
+            .map_err(|e| err(&e))
+    };
+    let dim50 = session_cmd(b"dim 50")?;
+    let dim60 = session_cmd(b"dim 60")?;
+    let mut rewritten = dim60.clone();
+    rewritten.argument =
+        heapless::Vec::from_slice(b"dim 90").map_err(|()| "argument".to_string())?;
+    let mut unknown = dim60.clone();
+    unknown.id = itc_device_sdk::SessionId([0; 16]);
+    let session_cases: Vec<(&str, itc_device_sdk::SessionCommand)> = vec![
+        ("the owner's session \"dim 50\", counter 1", dim50.clone()),
+        ("the same bytes again (a replay)", dim50),
+        (
+            "the owner's session \"dim 60\" with its argument changed in transit to \"dim 90\"",
+            rewritten,
+        ),
+        ("the owner's session \"dim 60\", counter 2", dim60),
+        ("a command for a session the device does not hold", unknown),
+    ];
+    let mut sessions = Vec::new();
+    for (what, cmd) in session_cases {
+        let bytes = cmd.encode_to_vec();
+        let verdict = match device.handle_session_command_bytes(&bytes, now) {
+            Ok(a) => json!({
+                "accepted": true,
+                "access": reason(&a.access),
+                "argument_utf8": String::from_utf8_lossy(&a.argument),
+                "counter": a.counter,
+            }),
+            Err(e) => json!({ "accepted": false, "refusal": refusal(&e) }),
+        };
+        sessions.push(json!({ "what": what, "command": hex(&bytes), "verdict": verdict }));
+    }
     Ok(json!({
-        "about": "signed device commands and the command gate's verdicts, in order, on one device (docs/spec/device.md); the device's state is installed from a light-client-verified state proof",
+        "about": "signed device commands and the command gate's verdicts, in order, on one device (docs/spec/device.md); the device's state is installed from a light-client-verified state proof; then a command session (§7): the owner's open and session commands with their verdicts",
         "device_secret_key": hex(&[11; 32]),
         "device_public_key": hex(&device_key.public_key().encode_to_vec()),
         "owner_public_key": hex(&owner.public_key().encode_to_vec()),
@@ -541,5 +599,11 @@ fn device_commands() -> Result<Value, String> {
         "proven_under_header": 2,
         "now_ms": now,
         "cases": out,
+        "session_open": {
+            "ephemeral_secret_key": hex(&[16; 32]),
+            "open": hex(&open.encode_to_vec()),
+            "verdict": opened,
+        },
+        "session_cases": sessions,
     }))
 }

@@ -58,6 +58,9 @@ const CMD_OWNER3: &[u8] = include_bytes!("../fixtures/cmd_owner3.bin");
 const MANIFEST: &[u8] = include_bytes!("../fixtures/manifest.bin");
 const MANIFEST_DOWNGRADE: &[u8] = include_bytes!("../fixtures/manifest_downgrade.bin");
 const NOW: &[u8; 8] = include_bytes!("../fixtures/now.bin");
+const SESSION_OPEN: &[u8] = include_bytes!("../fixtures/session_open.bin");
+const SESSION_CMD: &[u8] = include_bytes!("../fixtures/session_cmd.bin");
+const SESSION_CMD_BAD_TAG: &[u8] = include_bytes!("../fixtures/session_cmd_bad_tag.bin");
 
 /// The image is generated, not stored, so it costs no flash: byte `i` (same formula as the
 /// fixture generator in `itc-device-sdk/tests/firmware_fixtures.rs`).
@@ -113,7 +116,11 @@ fn main() -> ! {
     out::exit(ok)
 }
 
-type Dev = Device<ProvisionedKey>;
+/// Command-session slots the device keeps in RAM (issue 21): the owner's and one guest's
+/// (the SDK's default, one per principal a record can name, would not fit 16 KiB of RAM).
+const SESSION_SLOTS: usize = 2;
+
+type Dev = Device<ProvisionedKey, SESSION_SLOTS>;
 type Client = DeviceLightClient<VALIDATOR_CAPACITY>;
 
 /// Each step is its own non-inlined function and the long-lived state lives in statics, so
@@ -159,6 +166,7 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     // Replay state per issuer: one "flash" write opened the owner's slot (its window covers
     // its three counters), one the grantee's, one reserved the grantee's u64::MAX.
     m.check(flash.writes == 3);
+    sessions(m, device, flash, now);
     firmware_update(m)
 }
 
@@ -262,7 +270,10 @@ fn boot_identity(
         // signing key is built, and checked against it, only if the device ever signs).
         let public = PublicKey::from_bytes(DEVICE_PUBLIC).map_err(|_| "device public key")?;
         let identity = DeviceIdentity::new(ProvisionedKey::new(*DEVICE_KEY, public));
-        *cell = Some(Device::new(identity, DeviceConfig::default(), flash).map_err(|e| e.name())?);
+        *cell = Some(
+            Device::with_session_slots(identity, DeviceConfig::default(), flash)
+                .map_err(|e| e.name())?,
+        );
         Ok(())
     })
     .map_err(|_| Setup::Fixture)
@@ -345,6 +356,50 @@ fn command(
         let signed = signed.as_ref().ok_or("fixture")?;
         device
             .handle_command(signed, now, flash)
+            .map(|_| ())
+            .map_err(|e| e.name())
+    });
+    if let (Some(w), Err(got)) = (want, r) {
+        m.check(w.name() == got);
+    }
+}
+
+/// Issue 21: the owner opens a command session (one signature check and one ECDH), sends a
+/// command in it (a MAC, no curve arithmetic), then one whose tag was altered. The open's
+/// counter is within the owner's reserved window: no flash write.
+#[inline(never)]
+fn sessions(m: &mut Meter, device: &mut Dev, flash: &mut SimulatedFlash, now: u64) {
+    let _ = m.run_verdict("session_open", true, || {
+        device
+            .open_session_bytes(black_box(SESSION_OPEN), now, flash)
+            .map(|_| ())
+            .map_err(|e| e.name())
+    });
+    session_command(m, device, now, "session_cmd", SESSION_CMD, None);
+    session_command(
+        m,
+        device,
+        now,
+        "session_cmd_bad_tag",
+        SESSION_CMD_BAD_TAG,
+        Some(CommandError::InvalidSessionTag),
+    );
+    m.check(flash.writes == 3);
+}
+
+/// One session command from the wire; `want` as for [`command`].
+#[inline(never)]
+fn session_command(
+    m: &mut Meter,
+    device: &mut Dev,
+    now: u64,
+    name: &str,
+    bytes: &[u8],
+    want: Option<CommandError>,
+) {
+    let r = m.run_verdict(name, want.is_none(), || {
+        device
+            .handle_session_command_bytes(black_box(bytes), now)
             .map(|_| ())
             .map_err(|e| e.name())
     });

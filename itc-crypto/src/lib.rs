@@ -9,6 +9,8 @@
 //! * [`keys`] — secp256k1 keys: BIP340 Schnorr is the protocol signature ([`PublicKey`] is x-only,
 //!   [`Signature`] is 64 bytes) and ECDSA with public-key recovery ([`ecdsa`]) exists for interop.
 //!   Signing goes through the [`Signer`] trait so a secure element or HSM can hold the key.
+//! * [`ecdh`] — x-only Diffie–Hellman ([`ecdh::KeyAgreement`], `k256`'s scalar multiplication):
+//!   the shared secret a session key is derived from (`itc-device-sdk`'s command sessions).
 //! * [`batch`] — batch verification of BIP340 signatures ([`verify_all`]): one multi-scalar
 //!   multiplication for a whole certificate or backlog, bisection to name the bad ones, a
 //!   [`VerifiedCache`] so the same bytes are never checked twice, and an optional
@@ -53,6 +55,7 @@ extern crate std;
 pub mod address;
 pub mod batch;
 pub mod blame;
+pub mod ecdh;
 pub mod ecdsa;
 pub mod encoding;
 pub mod error;

@@ -195,7 +195,9 @@ struct OwnershipSlots {
 pub(crate) struct DeviceState {
     magic: u32,
     store: FlashCounterStore<CFlash>,
-    device: Device<FfiSigner>,
+    // No session slots: command sessions are not in the C API yet (they would cost the
+    // handle ~1 KiB for the default nine).
+    device: Device<FfiSigner, 0>,
     spv_config: LightClientConfig,
     client: Option<Client>,
     scratch: Scratch,
@@ -298,7 +300,7 @@ unsafe fn init(
     unsafe { addr_of_mut!((*p).store).write(FlashCounterStore::new(flash)) };
     // SAFETY: `store` was just initialised, and nothing else refers to it.
     let store = unsafe { &mut *addr_of_mut!((*p).store) };
-    let device = Device::new(DeviceIdentity::new(signer), config, store)?;
+    let device = Device::with_session_slots(DeviceIdentity::new(signer), config, store)?;
     // SAFETY: fields of the valid, aligned `*p`, written without reading the old bytes.
     unsafe { addr_of_mut!((*p).device).write(device) };
     // SAFETY: as above.

@@ -335,6 +335,15 @@ impl From<CommandError> for ItcStatus {
             CommandError::NoAction
             | CommandError::IssuerKeyMismatch
             | CommandError::SigningFailed => ItcStatus::CommandRefused,
+            // Command sessions are not in the C API yet (only signed commands): unreachable
+            // from it today; a session API would add their own status codes.
+            CommandError::UnknownSession
+            | CommandError::SessionExpired { .. }
+            | CommandError::ActionNotInSession
+            | CommandError::InvalidSessionTag
+            | CommandError::KeyAgreementFailed
+            | CommandError::SessionTableFull
+            | CommandError::SessionIdInUse => ItcStatus::CommandRefused,
         }
     }
 }

@@ -9,9 +9,13 @@
 //!   moment the device sees it, and an old proof can never bring a revoked grantee back.
 //! * [`Device::handle_command`] — a [`SignedCommand`]; returns an [`AcceptedCommand`] for the
 //!   firmware to execute, or a [`CommandError`] and no change at all.
+//! * [`Device::open_session`] / [`Device::handle_session_command`] — the same gate for many
+//!   commands at the price of one signature (see [`crate::session`]): both paths share the
+//!   checks below; a new ownership proof ends the sessions it no longer authorizes.
 //!
 //! No allocator is needed: the record holds at most [`itc_ledger::MAX_GRANTS`] grants inline.
 
+use itc_crypto::ecdh::KeyAgreement;
 use itc_crypto::{Decode, Hash, PublicKey, Signer};
 use itc_ledger::{Access, AccessError, Actions, OwnershipRecord, StateKey, StateProof};
 use itc_spv::{LightClient, VerifiedEntry, VerifiedHeader};
@@ -20,6 +24,10 @@ use crate::command::{SignedCommand, MAX_ARGUMENT_LEN};
 use crate::error::{CommandError, StateError, StorageError};
 use crate::identity::DeviceIdentity;
 use crate::replay::{listed_in, CounterStore, IssuerFloor, ReplayTable, WearPolicy};
+use crate::session::{
+    verify_digest, OpenedSession, Session, SessionCommand, SessionKey, SessionOpen, SessionTable,
+    SESSION_SLOTS,
+};
 
 /// What the command gate keeps of a header the embedded light client verified: the only
 /// source of state roots a device trusts. Build it with `VerifiedState::from(&VerifiedHeader)`
@@ -161,19 +169,75 @@ pub struct AcceptedCommand {
     pub counter: u64,
 }
 
-/// The command gate of one device.
+/// The command gate of one device, with room for `N` command sessions (RAM only, see
+/// [`crate::session`]; [`SESSION_SLOTS`] by default).
 #[derive(Debug, Clone)]
-pub struct Device<S: Signer> {
+pub struct Device<S: Signer, const N: usize = SESSION_SLOTS> {
     identity: DeviceIdentity<S>,
     config: DeviceConfig,
     proven: Option<(VerifiedState, OwnershipRecord)>,
     replay: ReplayTable,
+    sessions: SessionTable<N>,
+}
+
+/// What a command (signed, or a session open) cleared before its signature is checked.
+struct Admitted {
+    access: Access,
+    latest_ms: u64,
+}
+
+/// May `issuer` do `action` under `record` at `height`: the one authorization both command
+/// paths use.
+fn authorize(
+    record: &OwnershipRecord,
+    issuer: &PublicKey,
+    action: Actions,
+    height: u64,
+) -> Result<Access, CommandError> {
+    record
+        .authorize(issuer, action, height)
+        .map_err(|e| match e {
+            AccessError::NoGrant => CommandError::NotAuthorized,
+            AccessError::GrantExpired { expires_at } => CommandError::GrantExpired { expires_at },
+            AccessError::ActionNotGranted { .. } => CommandError::ActionNotGranted,
+        })
+}
+
+/// The key `record` names with these x-only bytes (owner or grantee).
+fn principal<'r>(record: &'r OwnershipRecord, issuer: &[u8; 32]) -> Option<&'r PublicKey> {
+    if record.owner.as_bytes() == issuer {
+        return Some(&record.owner);
+    }
+    record
+        .grants()
+        .iter()
+        .map(|g| &g.grantee)
+        .find(|k| k.as_bytes() == issuer)
+}
+
+/// Does `record` still authorize the session's issuer for all of its actions at `height`?
+fn session_authorized(record: &OwnershipRecord, s: &Session, height: u64) -> bool {
+    principal(record, &s.issuer).is_some_and(|k| authorize(record, k, s.actions, height).is_ok())
 }
 
 impl<S: Signer> Device<S> {
     /// Boots a device: restores the replay table from `store`. It obeys nobody until a first
-    /// ownership proof arrives.
+    /// ownership proof arrives. Room for [`SESSION_SLOTS`] sessions, none open (sessions do
+    /// not survive a restart).
     pub fn new<C: CounterStore + ?Sized>(
+        identity: DeviceIdentity<S>,
+        config: DeviceConfig,
+        store: &mut C,
+    ) -> Result<Self, StorageError> {
+        Device::with_session_slots(identity, config, store)
+    }
+}
+
+impl<S: Signer, const N: usize> Device<S, N> {
+    /// [`Device::new`] with room for `N` sessions (fewer than [`SESSION_SLOTS`]
+    /// saves RAM, and guests' sessions may then take each other's slots, see
+    /// [`crate::session`]; with 0, every open is refused with `SessionTableFull`).
+    pub fn with_session_slots<C: CounterStore + ?Sized>(
         identity: DeviceIdentity<S>,
         config: DeviceConfig,
         store: &mut C,
@@ -183,7 +247,27 @@ impl<S: Signer> Device<S> {
             identity,
             config,
             proven: None,
+            sessions: SessionTable::default(),
         })
+    }
+
+    /// The live command sessions (RAM only).
+    pub fn sessions(&self) -> &SessionTable<N> {
+        &self.sessions
+    }
+
+    /// Ends every session (the next session command is `UnknownSession`).
+    pub fn end_sessions(&mut self) {
+        self.sessions.clear();
+    }
+
+    /// Installs `(state, record)` and ends every session the new record no longer authorizes
+    /// (a transfer, a revocation, a narrowed grant): at once, so a later re-grant does not
+    /// revive them.
+    fn install(&mut self, state: VerifiedState, record: OwnershipRecord) {
+        self.sessions
+            .retain(|s| session_authorized(&record, s, state.height));
+        self.proven = Some((state, record));
     }
 
     /// The device's identity.
@@ -235,7 +319,7 @@ impl<S: Signer> Device<S> {
         proof
             .verify_record(&state.state_root, &key, Some(&record))
             .map_err(|_| StateError::ProofMismatch)?;
-        self.proven = Some((*state, record));
+        self.install(*state, record);
         Ok(())
     }
 
@@ -275,9 +359,9 @@ impl<S: Signer> Device<S> {
     /// lamp.update_ownership_at(&client, 2, record, &proof).unwrap();
     /// assert_eq!(lamp.ownership().unwrap().0.height(), 2);
     /// ```
-    pub fn update_ownership_at<const K: usize, const N: usize>(
+    pub fn update_ownership_at<const K: usize, const H: usize>(
         &mut self,
-        client: &LightClient<K, N>,
+        client: &LightClient<K, H>,
         height: u64,
         record: OwnershipRecord,
         proof: &StateProof,
@@ -344,7 +428,7 @@ impl<S: Signer> Device<S> {
         if record.device_id() != id {
             return Err(StateError::WrongDevice);
         }
-        self.proven = Some((state, record));
+        self.install(state, record);
         Ok(())
     }
 
@@ -359,6 +443,59 @@ impl<S: Signer> Device<S> {
         self.update_ownership(state, record, proof)
     }
 
+    /// The checks a signed command and a session open share, cheapest first, changing
+    /// nothing: device id, verified and fresh state, expiry, authorization, replay.
+    fn admit(
+        &self,
+        device: &itc_ledger::DeviceId,
+        issuer: &PublicKey,
+        action: Actions,
+        counter: u64,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Result<Admitted, CommandError> {
+        if *device != self.identity.device_id() {
+            return Err(CommandError::WrongDevice);
+        }
+        let (state, record) = self.proven.as_ref().ok_or(CommandError::NoVerifiedState)?;
+        let age_ms = self.config.staleness.check(state, now_ms)?;
+        if now_ms > expires_at_ms {
+            return Err(CommandError::Expired {
+                expires_at_ms,
+                now_ms,
+            });
+        }
+        let latest_ms = now_ms.saturating_add(self.config.staleness.max_command_lifetime_ms);
+        if expires_at_ms > latest_ms {
+            return Err(CommandError::ExpiresTooLate {
+                expires_at_ms,
+                latest_ms,
+            });
+        }
+        // Authorization before replay: a former owner or revoked guest learns it has no
+        // right (`NotAuthorized`), not the device's replay floor.
+        let height = self.config.staleness.assumed_height(state, age_ms);
+        let access = authorize(record, issuer, action, height)?;
+        let listed = |k: &[u8; 32]| listed_in(record, k);
+        self.replay.check(issuer, counter, expires_at_ms, listed)?;
+        Ok(Admitted { access, latest_ms })
+    }
+
+    /// Consumes `counter` of `issuer` in the persisted replay table (after every check).
+    fn consume<C: CounterStore + ?Sized>(
+        &mut self,
+        issuer: &PublicKey,
+        counter: u64,
+        expires_at_ms: u64,
+        latest_ms: u64,
+        store: &mut C,
+    ) -> Result<(), CommandError> {
+        let (_, record) = self.proven.as_ref().ok_or(CommandError::NoVerifiedState)?;
+        let listed = |k: &[u8; 32]| listed_in(record, k);
+        self.replay
+            .commit(issuer, counter, expires_at_ms, latest_ms, listed, store)
+    }
+
     /// Decides on a command at device time `now_ms`. Checks run cheapest first and the
     /// signature last; the replay counter is persisted (if its window is used up) only after
     /// everything else passed, so a refused command leaves the device exactly as it was.
@@ -369,55 +506,97 @@ impl<S: Signer> Device<S> {
         store: &mut C,
     ) -> Result<AcceptedCommand, CommandError> {
         let cmd = &signed.command;
-        if cmd.device != self.identity.device_id() {
-            return Err(CommandError::WrongDevice);
-        }
+        let admitted = self.admit(
+            &cmd.device,
+            &cmd.issuer,
+            cmd.action,
+            cmd.counter,
+            cmd.expires_at_ms,
+            now_ms,
+        )?;
+        signed.verify_signature()?;
+        self.consume(
+            &cmd.issuer,
+            cmd.counter,
+            cmd.expires_at_ms,
+            admitted.latest_ms,
+            store,
+        )?;
+        Ok(AcceptedCommand {
+            issuer: cmd.issuer,
+            access: admitted.access,
+            action: cmd.action,
+            argument: cmd.argument.clone(),
+            counter: cmd.counter,
+        })
+    }
+
+    /// Decides on a session command at device time `now_ms` (see [`crate::session`]): no
+    /// elliptic-curve operation, no flash write. Checks run cheapest first and the tag last;
+    /// only the session's counter changes, and only on acceptance.
+    pub fn handle_session_command(
+        &mut self,
+        cmd: &SessionCommand,
+        now_ms: u64,
+    ) -> Result<AcceptedCommand, CommandError> {
+        let i = self
+            .sessions
+            .find(&cmd.id)
+            .ok_or(CommandError::UnknownSession)?;
+        let session = self
+            .sessions
+            .session(i)
+            .ok_or(CommandError::UnknownSession)?;
         let (state, record) = self.proven.as_ref().ok_or(CommandError::NoVerifiedState)?;
         let age_ms = self.config.staleness.check(state, now_ms)?;
+        if now_ms > session.expires_at_ms {
+            return Err(CommandError::SessionExpired {
+                expires_at_ms: session.expires_at_ms,
+                now_ms,
+            });
+        }
         if now_ms > cmd.expires_at_ms {
             return Err(CommandError::Expired {
                 expires_at_ms: cmd.expires_at_ms,
                 now_ms,
             });
         }
-        let latest_ms = now_ms.saturating_add(self.config.staleness.max_command_lifetime_ms);
-        if cmd.expires_at_ms > latest_ms {
-            return Err(CommandError::ExpiresTooLate {
-                expires_at_ms: cmd.expires_at_ms,
-                latest_ms,
+        if !session.actions.contains(cmd.action) {
+            return Err(CommandError::ActionNotInSession);
+        }
+        // Under the record in force now: a transfer or revocation ends the session here.
+        let issuer = principal(record, &session.issuer).ok_or(CommandError::NotAuthorized)?;
+        let height = self.config.staleness.assumed_height(state, age_ms);
+        let access = authorize(record, issuer, cmd.action, height)?;
+        if cmd.counter <= session.last_counter {
+            return Err(CommandError::Replayed {
+                counter: cmd.counter,
+                last_accepted: session.last_counter,
             });
         }
-        // Authorization before replay: a former owner or revoked guest learns it has no
-        // right (`NotAuthorized`), not the device's replay floor.
-        let height = self.config.staleness.assumed_height(state, age_ms);
-        let access = record
-            .authorize(&cmd.issuer, cmd.action, height)
-            .map_err(|e| match e {
-                AccessError::NoGrant => CommandError::NotAuthorized,
-                AccessError::GrantExpired { expires_at } => {
-                    CommandError::GrantExpired { expires_at }
-                }
-                AccessError::ActionNotGranted { .. } => CommandError::ActionNotGranted,
-            })?;
-        let listed = |k: &[u8; 32]| listed_in(record, k);
-        self.replay
-            .check(&cmd.issuer, cmd.counter, cmd.expires_at_ms, listed)?;
-        signed.verify_signature()?;
-        self.replay.commit(
-            &cmd.issuer,
-            cmd.counter,
-            cmd.expires_at_ms,
-            latest_ms,
-            listed,
-            store,
-        )?;
+        session.key.verify(cmd)?;
+        let issuer = *issuer;
+        if let Some(s) = self.sessions.session_mut(i) {
+            s.last_counter = cmd.counter;
+        }
         Ok(AcceptedCommand {
-            issuer: cmd.issuer,
+            issuer,
             access,
             action: cmd.action,
             argument: cmd.argument.clone(),
             counter: cmd.counter,
         })
+    }
+
+    /// [`Device::handle_session_command`] from wire bytes (at most
+    /// [`crate::session::MAX_SESSION_COMMAND_LEN`]).
+    pub fn handle_session_command_bytes(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<AcceptedCommand, CommandError> {
+        let cmd = SessionCommand::decode_bytes(bytes).map_err(CommandError::Malformed)?;
+        self.handle_session_command(&cmd, now_ms)
     }
 
     /// [`Device::handle_command`] from wire bytes (at most
@@ -431,4 +610,96 @@ impl<S: Signer> Device<S> {
         let signed = SignedCommand::decode_bytes(bytes).map_err(CommandError::Malformed)?;
         self.handle_command(&signed, now_ms, store)
     }
+}
+
+impl<S: Signer + KeyAgreement, const N: usize> Device<S, N> {
+    /// Opens a command session at device time `now_ms` (see [`crate::session`]): the signed
+    /// command's checks (shared code) for the open's issuer, counter, expiry and **all** its
+    /// actions, a session slot, the signature, then the ECDH with the device key. The
+    /// issuer's counter is persisted like a signed command's, and only then is the session
+    /// stored: a refused open changes nothing.
+    pub fn open_session<C: CounterStore + ?Sized>(
+        &mut self,
+        open: &SessionOpen,
+        now_ms: u64,
+        store: &mut C,
+    ) -> Result<OpenedSession, CommandError> {
+        let req = &open.request;
+        let admitted = self.admit(
+            &req.device,
+            &req.issuer,
+            req.actions,
+            req.counter,
+            req.expires_at_ms,
+            now_ms,
+        )?;
+        let digest = req.signing_digest();
+        let id = crate::session::id_of(&digest);
+        let slot = {
+            let (state, record) = self.proven.as_ref().ok_or(CommandError::NoVerifiedState)?;
+            let height = state.height;
+            self.sessions.place(
+                req.issuer.as_bytes(),
+                &id,
+                record.owner.as_bytes(),
+                now_ms,
+                |s| session_authorized(record, s, height),
+            )?
+        };
+        verify_digest(req, &digest, &open.signature)?;
+        let key = derive_key(self.identity.signer(), req, &digest)?;
+        let confirmation = key.confirmation(&id)?;
+        self.consume(
+            &req.issuer,
+            req.counter,
+            req.expires_at_ms,
+            admitted.latest_ms,
+            store,
+        )?;
+        self.sessions.insert(
+            slot,
+            Session {
+                id,
+                key,
+                issuer: *req.issuer.as_bytes(),
+                actions: req.actions,
+                expires_at_ms: req.expires_at_ms,
+                last_counter: 0,
+            },
+        );
+        Ok(OpenedSession {
+            id,
+            issuer: req.issuer,
+            access: admitted.access,
+            actions: req.actions,
+            expires_at_ms: req.expires_at_ms,
+            confirmation,
+        })
+    }
+
+    /// [`Device::open_session`] from wire bytes (at most
+    /// [`crate::session::MAX_SESSION_OPEN_LEN`]).
+    pub fn open_session_bytes<C: CounterStore + ?Sized>(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        store: &mut C,
+    ) -> Result<OpenedSession, CommandError> {
+        let open = SessionOpen::decode_bytes(bytes).map_err(CommandError::Malformed)?;
+        self.open_session(&open, now_ms, store)
+    }
+}
+
+/// The ECDH and the KDF, in a frame of their own (the scalar multiplication's temporaries are
+/// gone before the session is stored).
+#[inline(never)]
+fn derive_key<S: KeyAgreement>(
+    signer: &S,
+    req: &crate::session::SessionRequest,
+    digest: &Hash,
+) -> Result<SessionKey, CommandError> {
+    let shared = signer
+        .agree(&req.ephemeral)
+        .map_err(|_| CommandError::KeyAgreementFailed)?;
+    SessionKey::derive(&shared, digest)
 }

@@ -119,6 +119,34 @@ pub enum CommandError {
     /// Persisting the replay counter failed, so the command is refused.
     #[error("storage: {0}")]
     Storage(StorageError),
+    /// No session with this id: never opened, ended (revocation, transfer, replaced by a newer
+    /// open of its issuer, its slot reused after its end) or lost at the device's restart.
+    /// Open a new one.
+    #[error("no such session")]
+    UnknownSession,
+    /// The session ended at `expires_at_ms`.
+    #[error("session expired at {expires_at_ms} ms, now {now_ms} ms")]
+    SessionExpired {
+        /// The session's end.
+        expires_at_ms: u64,
+        /// The device's time.
+        now_ms: u64,
+    },
+    /// The command asks for an action the session was not opened for.
+    #[error("action is outside the session's actions")]
+    ActionNotInSession,
+    /// The session command's tag does not verify under the session key (forged or altered).
+    #[error("session command tag does not verify")]
+    InvalidSessionTag,
+    /// The device key could not agree on a session secret (a secure element refused).
+    #[error("key agreement failed")]
+    KeyAgreementFailed,
+    /// Every session slot holds the owner's session (a table of one slot).
+    #[error("session table full")]
+    SessionTableFull,
+    /// Another issuer's session has this id (a 2^-128 coincidence): open another.
+    #[error("session id in use")]
+    SessionIdInUse,
 }
 
 /// Why new ownership state was refused. A refused update keeps the previous state.
@@ -257,6 +285,13 @@ variant_names!(CommandError {
     StaleState { .. },
     ClockBehind { .. },
     Storage(_),
+    UnknownSession,
+    SessionExpired { .. },
+    ActionNotInSession,
+    InvalidSessionTag,
+    KeyAgreementFailed,
+    SessionTableFull,
+    SessionIdInUse,
 });
 variant_names!(StateError {
     Malformed(_),

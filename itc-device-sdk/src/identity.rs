@@ -8,6 +8,7 @@
 
 use core::cell::OnceCell;
 
+use itc_crypto::ecdh::{KeyAgreement, SharedSecret};
 use itc_crypto::{CryptoError, Hash, PublicKey, SecretKey, Signature, Signer};
 use itc_ledger::DeviceId;
 
@@ -116,6 +117,15 @@ impl Signer for ProvisionedKey {
 
     fn sign_digest(&self, digest: &Hash) -> Result<Signature, CryptoError> {
         self.signing_key()?.sign_digest(digest)
+    }
+}
+
+/// Session keys (see [`crate::session`]): ECDH with the stored scalar as it is — no public
+/// key derived, one scalar multiplication. A scalar that does not belong to the stored public
+/// key agrees on a secret no phone computes, so its sessions never verify a command.
+impl KeyAgreement for ProvisionedKey {
+    fn agree(&self, peer: &PublicKey) -> Result<SharedSecret, CryptoError> {
+        itc_crypto::ecdh::diffie_hellman(&self.secret, peer)
     }
 }
 

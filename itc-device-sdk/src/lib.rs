@@ -15,6 +15,10 @@
 //!   ([`light_client::DeviceLightClient`]): from a trust anchor shipped in firmware it verifies
 //!   headers and commit certificates, follows validator-set changes, and yields the
 //!   [`VerifiedState`] the command gate needs.
+//! * [`session`] — command sessions: one signed [`session::SessionOpen`] (checked like a
+//!   signed command), an ECDH + HKDF-SHA256 session key, then [`session::SessionCommand`]s
+//!   with an HMAC-SHA256 tag and a per-session counter: no curve arithmetic per command.
+//!   [`session::PhoneSession`] is the phone's side.
 //! * [`replay`] — [`ReplayTable`]: replay protection per issuer (owner and grantees, so no
 //!   principal can lock out another), persisted through the integrator's [`CounterStore`] with
 //!   a wear-aware window (power loss may skip counters, never reuse one).
@@ -60,6 +64,7 @@ pub mod light_client;
 pub mod replay;
 #[cfg(feature = "serde")]
 mod serde_impl;
+pub mod session;
 #[cfg(feature = "dag")]
 pub mod telemetry;
 
@@ -69,3 +74,6 @@ pub use error::{CommandError, FirmwareError, StateError, StorageError};
 pub use identity::{DeviceIdentity, ProvisionedKey};
 pub use itc_ledger::{Access, Actions, DeviceId};
 pub use replay::{CounterStore, ReplayTable, WearPolicy, REPLAY_SLOTS};
+pub use session::{
+    OpenedSession, PhoneSession, SessionCommand, SessionId, SessionOpen, SESSION_SLOTS,
+};

@@ -21,7 +21,9 @@ use itc_crypto::{Encode, Hash, SecretKey, Signer};
 use itc_device_sdk::firmware::{FirmwareManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
 use itc_device_sdk::replay::MemoryCounterStore;
-use itc_device_sdk::{Actions, Command, CommandError, Device, DeviceConfig, DeviceIdentity};
+use itc_device_sdk::{
+    Actions, Command, CommandError, Device, DeviceConfig, DeviceIdentity, PhoneSession,
+};
 use itc_ledger::smt::{value_hash, SparseMerkleTree};
 use itc_ledger::{Grant, OwnershipRecord, StateKey, VendorId};
 use itc_pbft::certificate::commit_digest;
@@ -124,6 +126,25 @@ fn build() -> Fixtures {
         .encode_to_vec()
     };
 
+    // Issue 21: a command session of the owner (its counter 4, after cmd_owner3), one
+    // command in it, and the next command with its tag altered.
+    let (open, mut phone) = PhoneSession::open(
+        &owner,
+        device.public_key(),
+        Actions::CONTROL,
+        4,
+        NOW + 300_000,
+        key(0x60),
+    )
+    .unwrap();
+    let session_cmd = phone
+        .command(Actions::CONTROL, b"level=60", NOW + 300_000)
+        .unwrap();
+    let mut bad_tag = phone
+        .command(Actions::CONTROL, b"level=70", NOW + 300_000)
+        .unwrap();
+    bad_tag.tag[0] ^= 0x01;
+
     let image: Vec<u8> = (0..IMAGE_SIZE).map(image_byte).collect();
     let manifest = FirmwareManifest::for_image(vendor.public_key(), 42, 3, 2, &image)
         .sign(&vendor)
@@ -150,6 +171,9 @@ fn build() -> Fixtures {
         // Issue 16.5 on the device: the grantee burns its counters, the owner carries on.
         ("cmd_grantee_max.bin", cmd(&grantee, u64::MAX, b"off")),
         ("cmd_owner3.bin", cmd(&owner, 3, b"on")),
+        ("session_open.bin", open.encode_to_vec()),
+        ("session_cmd.bin", session_cmd.encode_to_vec()),
+        ("session_cmd_bad_tag.bin", bad_tag.encode_to_vec()),
         ("manifest.bin", manifest.encode_to_vec()),
         ("manifest_downgrade.bin", downgrade.encode_to_vec()),
         ("now.bin", NOW.to_be_bytes().to_vec()),
@@ -243,6 +267,19 @@ fn the_firmware_scenario_holds_on_the_host() {
     assert!(device
         .handle_command_bytes(f.get("cmd_owner3.bin"), NOW, &mut store)
         .is_ok());
+    assert_eq!(store.writes(), 3);
+    // The owner's session: open (counter 4, within its reserved window: no write), one
+    // command, one with a bad tag.
+    device
+        .open_session_bytes(f.get("session_open.bin"), NOW, &mut store)
+        .unwrap();
+    assert!(device
+        .handle_session_command_bytes(f.get("session_cmd.bin"), NOW)
+        .is_ok());
+    assert_eq!(
+        device.handle_session_command_bytes(f.get("session_cmd_bad_tag.bin"), NOW),
+        Err(CommandError::InvalidSessionTag)
+    );
     assert_eq!(store.writes(), 3);
 
     let vendor =

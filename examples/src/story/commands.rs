@@ -1,9 +1,16 @@
-//! Phase 3: commands. The owner is obeyed; a stranger, a replay, a tampered command and a
-//! guest whose grant was revoked are refused — each with the reason the lamp gives.
+//! Phase 3: commands. The owner is obeyed — a one-off signed command, then a command session
+//! (one signed open, then MAC'd commands: a dimmer slider); a stranger, a replay, tampered
+//! commands (signed and in the session) and a guest whose grant was revoked are refused — each
+//! with the reason the lamp gives. The revocation ends the guest's session at once.
 
+use itc_crypto::SecretKey;
 use itc_crypto::{Decode, Encode};
-use itc_device_sdk::{AcceptedCommand, Access, CommandError, SignedCommand, StateError};
+use itc_device_sdk::{
+    AcceptedCommand, Access, CommandError, SessionCommand, SignedCommand, StateError,
+};
 use itc_ledger::{Actions, Grant};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 use super::{client, reason, Story};
 use crate::error::StoryError;
@@ -39,30 +46,92 @@ impl Story {
         }
     }
 
+    fn session_radio(&mut self, bytes: &[u8]) -> Result<AcceptedCommand, CommandError> {
+        let now = self.chain.now();
+        self.lamp.receive_session(bytes, now)
+    }
+
+    /// A phone opens a command session with the lamp; true if the lamp accepted it and its
+    /// key confirmation matched.
+    fn open_session(&mut self, who: &str, phone: &mut Phone) -> Result<bool, StoryError> {
+        // The phone's own RNG (deterministic per seed), not the story's stream: sessions change
+        // no other figure of the story.
+        let mut phone_rng = ChaCha20Rng::seed_from_u64(self.opts.seed ^ self.chain.now());
+        let ephemeral = SecretKey::generate(&mut phone_rng);
+        let bytes = phone.open_session(self.lamp.public_key(), ephemeral, self.chain.now())?;
+        let now = self.chain.now();
+        let verdict = self.lamp.receive_session_open(&bytes, now);
+        let ok = matches!(&verdict, Ok(o) if phone.session_confirmed(o));
+        self.report.expect(
+            format!("{who} opens a command session (one signature; the lamp's key confirmed)"),
+            ok,
+            match verdict {
+                Ok(o) => format!(
+                    "session {}, {} B signed open, for {} min",
+                    super::short(&o.id.0),
+                    bytes.len(),
+                    crate::lamp::SESSION_MS / 60_000
+                ),
+                Err(e) => format!("refused: {}", reason(&e)),
+            },
+        );
+        Ok(ok)
+    }
+
     /// Phase 3.
     pub(crate) fn phase_commands(&mut self) -> Result<(), StoryError> {
         self.report
             .phase("Commands: only the owner (and live guests) are obeyed");
         let lamp_id = self.lamp.id();
+
+        // A one-off: a signed command.
+        self.chain.advance(GAP_MS);
+        let bytes = self.alice_phone.command(lamp_id, "on", self.chain.now())?;
+        let verdict = self.radio(&bytes);
+        let level = self.lamp.level;
+        self.report.expect(
+            "Alice's one-off \"on\" (signed command) is obeyed",
+            matches!(&verdict, Ok(c) if c.access == Access::Owner),
+            match verdict {
+                Ok(_) => format!("lamp at {level} %, {} B signed command", bytes.len()),
+                Err(e) => format!("refused: {}", reason(&e)),
+            },
+        );
+
+        // Then a session: one signed open, then a dimmer slider of MAC'd commands. (The phase
+        // advances the chain's clock as much as it did before sessions, so the rest of the
+        // story — blocks, beacons, noise — is unchanged.)
+        self.chain.advance(GAP_MS);
+        let mut alice = self.alice_phone.clone();
+        self.open_session("Alice", &mut alice)?;
         let mut captured = Vec::new();
-        for arg in ["on", "dim 40", "off"] {
-            self.chain.advance(GAP_MS);
-            let bytes = self.alice_phone.command(lamp_id, arg, self.chain.now())?;
+        let slider: Vec<String> = (40..=90)
+            .step_by(5)
+            .map(|l| format!("dim {l}"))
+            .chain(["off".to_string()])
+            .collect();
+        let (mut obeyed, mut size) = (0, 0);
+        for arg in &slider {
+            self.chain.advance(GAP_MS / 12);
+            let bytes = alice.session_command(arg, self.chain.now())?;
             if arg == "dim 40" {
                 captured = bytes.clone();
             }
-            let verdict = self.radio(&bytes);
-            let level = self.lamp.level;
-            let ok = matches!(&verdict, Ok(c) if c.access == Access::Owner);
-            self.report.expect(
-                format!("Alice's \"{arg}\" is obeyed"),
-                ok,
-                match verdict {
-                    Ok(_) => format!("lamp at {level} %, {} B signed command", bytes.len()),
-                    Err(e) => format!("refused: {}", reason(&e)),
-                },
-            );
+            size = bytes.len();
+            if matches!(self.session_radio(&bytes), Ok(c) if c.access == Access::Owner) {
+                obeyed += 1;
+            }
         }
+        self.report.expect(
+            "Alice's slider (\"dim 40\" … \"dim 90\", \"off\") in the session is obeyed",
+            obeyed == slider.len() && self.lamp.level == 0,
+            format!(
+                "{obeyed}/{} session commands of {size} B, lamp at {} %",
+                slider.len(),
+                self.lamp.level
+            ),
+        );
+        self.alice_phone = alice;
 
         // A stranger.
         self.chain.advance(GAP_MS);
@@ -74,10 +143,23 @@ impl Story {
         });
 
         // A replay of Alice's captured "dim 40".
-        let v = self.radio(&captured);
-        self.expect_refused("a replayed copy of Alice's \"dim 40\" is refused", v, |e| {
-            matches!(e, CommandError::Replayed { .. })
-        });
+        let v = self.session_radio(&captured);
+        self.expect_refused(
+            "a replayed copy of Alice's session \"dim 40\" is refused",
+            v,
+            |e| matches!(e, CommandError::Replayed { .. }),
+        );
+        // The same, with its argument rewritten in transit.
+        let mut cmd = SessionCommand::decode_bytes(&captured)?;
+        cmd.argument = heapless::Vec::from_slice(b"dim 99")
+            .map_err(|_| StoryError::Unexpected("argument too long"))?;
+        cmd.counter = cmd.counter.saturating_add(1_000);
+        let v = self.session_radio(&cmd.encode_to_vec());
+        self.expect_refused(
+            "Alice's session command with its argument and counter rewritten is refused",
+            v,
+            |e| *e == CommandError::InvalidSessionTag,
+        );
 
         // A radio attacker rewrites the argument of a fresh command from Alice.
         self.chain.advance(GAP_MS);
@@ -130,6 +212,9 @@ impl Story {
                 Err(e) => format!("refused: {}", reason(&e)),
             },
         );
+        // Bob opens a session too.
+        self.open_session("Bob", &mut bob)?;
+        let bobs_next = bob.session_command("dim 30", self.chain.now())?;
 
         // Alice revokes; the lamp learns it; Bob is refused.
         let tx = self
@@ -156,6 +241,18 @@ impl Story {
         self.expect_refused("Bob's \"off\" after the revocation is refused", v, |e| {
             *e == CommandError::NotAuthorized
         });
+        let sessions = self.lamp.sessions();
+        let v = self.session_radio(&bobs_next);
+        self.expect_refused(
+            "Bob's session ended with the revocation: his session \"dim 30\" is refused",
+            v,
+            |e| *e == CommandError::UnknownSession,
+        );
+        self.report.expect(
+            "the revocation ended Bob's session at once, Alice's lives on",
+            sessions == 1,
+            format!("{sessions} session(s) left on the lamp"),
+        );
 
         // Bob hands the lamp the older proof that still lists his grant.
         let refused = self.lamp.offer_ownership(&stale_proof);
@@ -174,6 +271,39 @@ impl Story {
             "command decision (median, host)",
             percentile(&us, 50) as f64,
             "µs",
+            0,
+        );
+        // Per accepted command: signed vs session (host wall clock; on the Cortex-M4 the
+        // firmware measures instructions, README "Device figures").
+        let signed = percentile(&self.lamp.signed_ok_ns, 50) as f64;
+        let session = percentile(&self.lamp.session_ok_ns, 50) as f64;
+        let open = percentile(&self.lamp.open_ns, 50) as f64;
+        self.report.figure(
+            "signed_command_us",
+            "accepted signed command (median, host)",
+            signed / 1e3,
+            "µs",
+            1,
+        );
+        self.report.figure(
+            "session_open_us",
+            "session open: signature + ECDH (median, host)",
+            open / 1e3,
+            "µs",
+            1,
+        );
+        self.report.figure(
+            "session_command_us",
+            "accepted session command (median, host)",
+            session / 1e3,
+            "µs",
+            2,
+        );
+        self.report.figure(
+            "session_speedup",
+            "session command vs signed command (host time ratio)",
+            signed / session.max(1.0),
+            "×",
             0,
         );
         self.report.figure(

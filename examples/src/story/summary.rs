@@ -128,7 +128,7 @@ impl Story {
         );
         self.report.figure(
             "lamp_gate_bytes",
-            "lamp RAM: command gate (record, replay table)",
+            "lamp RAM: command gate (record, replay table, session slots)",
             gate as f64,
             "B",
             0,
