@@ -45,9 +45,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sign `count` ledger transfers from the genesis faucet and post each to every node given.
+    /// Sign `count` ledger transfers from the genesis faucet and post them, in nonce order, to
+    /// every node given (one is enough: it gossips them).
     SubmitTransfers {
-        /// Node configs (repeat: every node gets every transfer, in nonce order).
+        /// Node configs (repeat to post to several: each gets every transfer, in nonce order).
         #[arg(long, required = true)]
         config: Vec<PathBuf>,
         /// The faucet key (`faucet.key` from `init`).

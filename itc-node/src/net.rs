@@ -1,4 +1,5 @@
-//! The libp2p side, over TCP + Noise + Yamux, two protocols:
+//! The libp2p side, over TCP + Noise + Yamux (or QUIC for `/udp/…/quic-v1` addresses), two
+//! protocols:
 //! - request-response between two nodes (consensus messages, block fetch): frames are
 //!   [`wire`](crate::wire) messages (a 4-byte big-endian length, then the canonical encoding).
 //!   Every frame is bounded by [`MAX_FRAME`] before a byte of it is buffered. A frame that is
@@ -255,6 +256,9 @@ pub fn swarm(keypair: identity::Keypair) -> Result<Swarm<Behaviour>, NetError> {
             yamux::Config::default,
         )
         .map_err(|e| NetError::Transport(e.to_string()))?
+        // QUIC (TLS 1.3 with the same identity) as the option: a node listening on and
+        // dialling `/udp/<port>/quic-v1` addresses uses it; `/tcp/` ones use TCP + Noise + Yamux.
+        .with_quic()
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))

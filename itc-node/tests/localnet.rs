@@ -2,7 +2,7 @@
 //! `itc-node run` processes, transfers over the HTTP API; every node ends with the same tip and
 //! state root; a validator killed with SIGKILL and restarted catches up to the same root; the
 //! primary killed mid-load: a view change, commits resume; the whole cluster killed and
-//! restarted from its databases.
+//! restarted from its databases; the same localnet over QUIC.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -144,4 +144,32 @@ fn four_processes_commit_ten_thousand_transfers_with_identical_chains() {
         );
         assert_eq!(s.evidence, 0);
     }
+}
+
+/// The `/tcp/` address of `init`'s config as QUIC on the same port number.
+fn quic(addr: &str) -> String {
+    addr.replace("/tcp/", "/udp/") + "/quic-v1"
+}
+
+#[test]
+fn a_quic_localnet_commits_transfers_and_a_restarted_validator_catches_up() {
+    let mut c = Cluster::init();
+    c.edit_configs(|config| {
+        config.listen = quic(&config.listen);
+        config.peers = config.peers.iter().map(|p| quic(p)).collect();
+    });
+    c.start_all();
+    let all: Vec<usize> = (0..N).collect();
+    c.submit(&[0], 100);
+    c.wait("100 transfers over QUIC", Duration::from_secs(60), |c| {
+        c.converged(&all, 100)
+    });
+    c.kill9(2);
+    c.submit_from(&[0], Some(100), 50);
+    c.start(2);
+    c.wait(
+        "the restarted validator caught up over QUIC",
+        Duration::from_secs(60),
+        |c| c.converged(&all, 150),
+    );
 }
