@@ -327,14 +327,26 @@ fn ownership(m: &mut Meter, device: &mut Dev, client: &Client) {
     let _ = m.run_verdict("ownership_proof", true, || {
         decode_into(&mut proof, PROOF)?;
         decode_into(&mut record, black_box(RECORD))?;
-        let (Some(proof), Some(record)) = (proof.as_ref(), record.take()) else {
-            return Err("fixture");
-        };
-        let height = client.tip().height();
-        device
-            .update_ownership_at(client, height, record, proof)
-            .map_err(|e| e.name())
+        install_ownership(device, client, &mut record, &proof)
     });
+}
+
+/// The proof check and the install, in a frame of their own: their temporaries are not under
+/// the decodes (whose key parsing is the op's deepest call), and the decodes' are not under them.
+#[inline(never)]
+fn install_ownership(
+    device: &mut Dev,
+    client: &Client,
+    record: &mut Option<OwnershipRecord>,
+    proof: &Option<StateProof>,
+) -> Result<(), &'static str> {
+    let (Some(proof), Some(record)) = (proof.as_ref(), record.take()) else {
+        return Err("fixture");
+    };
+    let height = client.tip().height();
+    device
+        .update_ownership_at(client, height, record, proof)
+        .map_err(|e| e.name())
 }
 
 /// One command from the wire; `want` is the exact rejection expected, `None` for acceptance.
