@@ -438,8 +438,11 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
         installed_version: 2,
         max_image_size: 64 * 1024,
     };
-    let _ = manifest_step(m, &policy, "fw_manifest", MANIFEST, true)?;
-    let r = manifest_step(m, &policy, "fw_downgrade", MANIFEST_DOWNGRADE, false)?;
+    // The decoded manifest in a static cell, not in `manifest_step`'s frame under the
+    // signature check (the verifier slot, which must be there, is the larger part).
+    let slot = arch::singleton!(: Option<SignedManifest> = None).ok_or(Setup::Fixture)?;
+    let _ = manifest_step(m, &policy, slot, "fw_manifest", MANIFEST, true)?;
+    let r = manifest_step(m, &policy, slot, "fw_downgrade", MANIFEST_DOWNGRADE, false)?;
     let want = FirmwareError::Downgrade {
         installed: 2,
         offered: 1,
@@ -454,12 +457,12 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
 fn manifest_step(
     m: &mut Meter,
     policy: &UpdatePolicy,
+    manifest: &mut Option<SignedManifest>,
     name: &str,
     bytes: &[u8],
     expect_ok: bool,
 ) -> Result<Result<(), &'static str>, Setup> {
-    let mut manifest: Option<SignedManifest> = None;
-    decode_into(&mut manifest, bytes).map_err(|_| Setup::Fixture)?;
+    decode_into(manifest, bytes).map_err(|_| Setup::Fixture)?;
     let manifest = manifest.as_ref().ok_or(Setup::Fixture)?;
     let mut verifier = None;
     let r = m.run_verdict(name, expect_ok, || {

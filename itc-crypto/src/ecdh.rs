@@ -8,15 +8,8 @@
 //! `diffie_hellman` gives it). It is not a key: derive keys from it with a KDF (HKDF), bound to
 //! the transcript.
 //!
-//! The scalar multiplication is `k256`'s, constant time in the secret; nothing here is
-//! hand-written curve arithmetic. It is computed as the two-term linear combination
-//! `d·P + 0·G` (`LinearCombination::lincomb`, the code Schnorr verification runs) rather than
-//! `k256::ecdh::diffie_hellman`'s one-term `d·P`: the result is the same point, but a firmware
-//! that verifies signatures and agrees on keys then links one copy of k256's `lincomb`, which
-//! LLVM inlines into both callers; with two instantiations it stops inlining it into the
-//! verifier and every signature check gets ~800 B deeper on the stack (measured on the
-//! Cortex-M4 and RV32IMC builds, README "Device figures"). The price is the zero term's table
-//! and additions, ~1.1 M instructions on the Cortex-M4.
+//! The scalar multiplication is `k256`'s (`k256::ecdh::diffie_hellman`, constant time in the
+//! secret); nothing here is hand-written curve arithmetic.
 //!
 //! ```
 //! use itc_crypto::ecdh::KeyAgreement;
@@ -29,9 +22,6 @@
 
 use core::fmt;
 
-use k256::elliptic_curve::ops::LinearCombination;
-use k256::elliptic_curve::point::AffineCoordinates;
-use k256::{ProjectivePoint, Scalar};
 use zeroize::Zeroizing;
 
 use crate::error::CryptoError;
@@ -71,17 +61,9 @@ pub fn diffie_hellman(secret: &[u8; 32], peer: &PublicKey) -> Result<SharedSecre
 }
 
 fn shared(scalar: &k256::NonZeroScalar, peer: &PublicKey) -> SharedSecret {
-    // `d·P + 0·G`, see the module documentation. `P` has prime order and `0 < d < n`, so the
-    // sum is never the identity.
-    let point = ProjectivePoint::lincomb(
-        &ProjectivePoint::from(*peer.as_affine()),
-        scalar.as_ref(),
-        &ProjectivePoint::GENERATOR,
-        &Scalar::ZERO,
-    )
-    .to_affine();
+    let s = k256::ecdh::diffie_hellman(scalar, peer.as_affine());
     let mut x = Zeroizing::new([0u8; 32]);
-    x.copy_from_slice(&point.x());
+    x.copy_from_slice(s.raw_secret_bytes());
     SharedSecret(x)
 }
 
@@ -107,18 +89,6 @@ mod tests {
         // The negated scalar n - 4·… gives the same x: use the normalised key's bytes too.
         let nb = diffie_hellman(&b.to_bytes(), &a.public_key()).unwrap();
         assert_eq!(nb.as_bytes(), ab.as_bytes());
-    }
-
-    #[test]
-    fn the_linear_combination_gives_k256s_diffie_hellman() {
-        for (d, p) in [([3; 32], [4; 32]), ([0x7f; 32], [9; 32]), ([1; 32], [1; 32])] {
-            let peer = SecretKey::from_bytes(&p).unwrap().public_key();
-            let scalar: Option<k256::NonZeroScalar> =
-                k256::NonZeroScalar::from_repr(d.into()).into();
-            let expected = k256::ecdh::diffie_hellman(scalar.unwrap(), peer.as_affine());
-            let got = diffie_hellman(&d, &peer).unwrap();
-            assert_eq!(&got.as_bytes()[..], &expected.raw_secret_bytes()[..]);
-        }
     }
 
     #[test]
