@@ -27,11 +27,11 @@ use core::hint::black_box;
 use itc_crypto::{Decode, PublicKey, Reader, ValidatorSet};
 use itc_device_sdk::firmware::{ImageVerifier, SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
-use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
+use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::{
-    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, ProvisionedKey,
-    SessionOpen, SignedCommand, StorageError,
+    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError,
+    ProvisionedKey, SessionOpen, SignedCommand, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
@@ -161,8 +161,24 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     );
     // Issue 16.5: the grantee sends counter u64::MAX (its own counters only are used up),
     // the owner's next counter still works.
-    command(m, device, flash, now, "cmd_grantee_max", CMD_GRANTEE_MAX, None);
-    command(m, device, flash, now, "cmd_owner_after_max", CMD_OWNER3, None);
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_grantee_max",
+        CMD_GRANTEE_MAX,
+        None,
+    );
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_owner_after_max",
+        CMD_OWNER3,
+        None,
+    );
     // Replay state per issuer: one "flash" write opened the owner's slot (its window covers
     // its three counters), one the grantee's, one reserved the grantee's u64::MAX.
     m.check(flash.writes == 3);
@@ -200,8 +216,8 @@ fn boot(
 
 #[inline(never)]
 fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Result<(), Setup> {
-    let anchor_cell = arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
-        .ok_or(Setup::Fixture)?;
+    let anchor_cell =
+        arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None).ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
         decode_anchor(anchor_cell)?;
         let anchor = anchor_cell.as_ref().ok_or("fixture")?;
@@ -489,10 +505,7 @@ fn image_steps(m: &mut Meter, verifier: &mut Option<ImageVerifier>) {
 }
 
 /// Streams the generated image (optionally with one byte flipped) and returns the verdict.
-fn stream(
-    mut v: ImageVerifier,
-    flip: Option<u32>,
-) -> Result<(), &'static str> {
+fn stream(mut v: ImageVerifier, flip: Option<u32>) -> Result<(), &'static str> {
     let mut chunk = [0u8; 256];
     let mut i = 0u32;
     while i < IMAGE_SIZE {
