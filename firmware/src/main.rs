@@ -27,11 +27,11 @@ use core::hint::black_box;
 use itc_crypto::{Decode, PublicKey, Reader, ValidatorSet};
 use itc_device_sdk::firmware::{ImageVerifier, SignedManifest, UpdatePolicy, Verdict};
 use itc_device_sdk::flash::{FlashCounterStore, RamFlash};
-use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::light_client::{DeviceLightClient, LightClientConfig, TrustAnchor};
+use itc_device_sdk::replay::ReplayMarks;
 use itc_device_sdk::{
-    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError, ProvisionedKey,
-    SignedCommand, StorageError,
+    CommandError, CounterStore, Device, DeviceConfig, DeviceIdentity, FirmwareError,
+    ProvisionedKey, SessionOpen, SignedCommand, StorageError,
 };
 use itc_ledger::{OwnershipRecord, StateProof};
 use itc_pbft::{BlockHeader, CompactCommitCertificate};
@@ -161,8 +161,24 @@ fn scenario(m: &mut Meter) -> Result<(), Setup> {
     );
     // Issue 16.5: the grantee sends counter u64::MAX (its own counters only are used up),
     // the owner's next counter still works.
-    command(m, device, flash, now, "cmd_grantee_max", CMD_GRANTEE_MAX, None);
-    command(m, device, flash, now, "cmd_owner_after_max", CMD_OWNER3, None);
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_grantee_max",
+        CMD_GRANTEE_MAX,
+        None,
+    );
+    command(
+        m,
+        device,
+        flash,
+        now,
+        "cmd_owner_after_max",
+        CMD_OWNER3,
+        None,
+    );
     // Replay state per issuer: one "flash" write opened the owner's slot (its window covers
     // its three counters), one the grantee's, one reserved the grantee's u64::MAX.
     m.check(flash.writes == 3);
@@ -200,8 +216,8 @@ fn boot(
 
 #[inline(never)]
 fn boot_light_client(m: &mut Meter, cell: &mut Option<Client>, now: u64) -> Result<(), Setup> {
-    let anchor_cell = arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None)
-        .ok_or(Setup::Fixture)?;
+    let anchor_cell =
+        arch::singleton!(: Option<TrustAnchor<VALIDATOR_CAPACITY>> = None).ok_or(Setup::Fixture)?;
     m.run_verdict("boot_light_client", true, || {
         decode_anchor(anchor_cell)?;
         let anchor = anchor_cell.as_ref().ok_or("fixture")?;
@@ -327,14 +343,26 @@ fn ownership(m: &mut Meter, device: &mut Dev, client: &Client) {
     let _ = m.run_verdict("ownership_proof", true, || {
         decode_into(&mut proof, PROOF)?;
         decode_into(&mut record, black_box(RECORD))?;
-        let (Some(proof), Some(record)) = (proof.as_ref(), record.take()) else {
-            return Err("fixture");
-        };
-        let height = client.tip().height();
-        device
-            .update_ownership_at(client, height, record, proof)
-            .map_err(|e| e.name())
+        install_ownership(device, client, &mut record, &proof)
     });
+}
+
+/// The proof check and the install, in a frame of their own: their temporaries are not under
+/// the decodes (whose key parsing is the op's deepest call), and the decodes' are not under them.
+#[inline(never)]
+fn install_ownership(
+    device: &mut Dev,
+    client: &Client,
+    record: &mut Option<OwnershipRecord>,
+    proof: &Option<StateProof>,
+) -> Result<(), &'static str> {
+    let (Some(proof), Some(record)) = (proof.as_ref(), record.take()) else {
+        return Err("fixture");
+    };
+    let height = client.tip().height();
+    device
+        .update_ownership_at(client, height, record, proof)
+        .map_err(|e| e.name())
 }
 
 /// One command from the wire; `want` is the exact rejection expected, `None` for acceptance.
@@ -369,9 +397,14 @@ fn command(
 /// counter is within the owner's reserved window: no flash write.
 #[inline(never)]
 fn sessions(m: &mut Meter, device: &mut Dev, flash: &mut SimulatedFlash, now: u64) {
+    // `open_session_bytes` split in two, as for [`command`]: the decode's temporaries are not
+    // under the signature check and the ECDH.
+    let mut open: Option<SessionOpen> = None;
     let _ = m.run_verdict("session_open", true, || {
+        decode_into(&mut open, black_box(SESSION_OPEN))?;
+        let open = open.as_ref().ok_or("fixture")?;
         device
-            .open_session_bytes(black_box(SESSION_OPEN), now, flash)
+            .open_session(open, now, flash)
             .map(|_| ())
             .map_err(|e| e.name())
     });
@@ -421,8 +454,11 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
         installed_version: 2,
         max_image_size: 64 * 1024,
     };
-    let _ = manifest_step(m, &policy, "fw_manifest", MANIFEST, true)?;
-    let r = manifest_step(m, &policy, "fw_downgrade", MANIFEST_DOWNGRADE, false)?;
+    // The decoded manifest in a static cell, not in `manifest_step`'s frame under the
+    // signature check (the verifier slot, which must be there, is the larger part).
+    let slot = arch::singleton!(: Option<SignedManifest> = None).ok_or(Setup::Fixture)?;
+    let _ = manifest_step(m, &policy, slot, "fw_manifest", MANIFEST, true)?;
+    let r = manifest_step(m, &policy, slot, "fw_downgrade", MANIFEST_DOWNGRADE, false)?;
     let want = FirmwareError::Downgrade {
         installed: 2,
         offered: 1,
@@ -437,12 +473,12 @@ fn firmware_update(m: &mut Meter) -> Result<(), Setup> {
 fn manifest_step(
     m: &mut Meter,
     policy: &UpdatePolicy,
+    manifest: &mut Option<SignedManifest>,
     name: &str,
     bytes: &[u8],
     expect_ok: bool,
 ) -> Result<Result<(), &'static str>, Setup> {
-    let mut manifest: Option<SignedManifest> = None;
-    decode_into(&mut manifest, bytes).map_err(|_| Setup::Fixture)?;
+    decode_into(manifest, bytes).map_err(|_| Setup::Fixture)?;
     let manifest = manifest.as_ref().ok_or(Setup::Fixture)?;
     let mut verifier = None;
     let r = m.run_verdict(name, expect_ok, || {
@@ -469,10 +505,7 @@ fn image_steps(m: &mut Meter, verifier: &mut Option<ImageVerifier>) {
 }
 
 /// Streams the generated image (optionally with one byte flipped) and returns the verdict.
-fn stream(
-    mut v: ImageVerifier,
-    flip: Option<u32>,
-) -> Result<(), &'static str> {
+fn stream(mut v: ImageVerifier, flip: Option<u32>) -> Result<(), &'static str> {
     let mut chunk = [0u8; 256];
     let mut i = 0u32;
     while i < IMAGE_SIZE {

@@ -15,7 +15,7 @@
 //!
 //! No allocator is needed: the record holds at most [`itc_ledger::MAX_GRANTS`] grants inline.
 
-use itc_crypto::ecdh::KeyAgreement;
+use itc_crypto::ecdh::{KeyAgreement, SharedSecret};
 use itc_crypto::{Decode, Hash, PublicKey, Signer};
 use itc_ledger::{Access, AccessError, Actions, OwnershipRecord, StateKey, StateProof};
 use itc_spv::{LightClient, VerifiedEntry, VerifiedHeader};
@@ -690,16 +690,27 @@ impl<S: Signer + KeyAgreement, const N: usize> Device<S, N> {
     }
 }
 
-/// The ECDH and the KDF, in a frame of their own (the scalar multiplication's temporaries are
-/// gone before the session is stored).
+/// The ECDH and the KDF, each in a frame of its own: the scalar multiplication's temporaries
+/// are gone before the session is stored, and the KDF's (two SHA-256 states, ~0.8 KiB) are
+/// not on the stack under the scalar multiplication, the deepest call of a session open.
 #[inline(never)]
 fn derive_key<S: KeyAgreement>(
     signer: &S,
     req: &crate::session::SessionRequest,
     digest: &Hash,
 ) -> Result<SessionKey, CommandError> {
-    let shared = signer
-        .agree(&req.ephemeral)
-        .map_err(|_| CommandError::KeyAgreementFailed)?;
-    SessionKey::derive(&shared, digest)
+    let shared = agree(signer, &req.ephemeral)?;
+    kdf(&shared, digest)
+}
+
+#[inline(never)]
+fn agree<S: KeyAgreement>(signer: &S, peer: &PublicKey) -> Result<SharedSecret, CommandError> {
+    signer
+        .agree(peer)
+        .map_err(|_| CommandError::KeyAgreementFailed)
+}
+
+#[inline(never)]
+fn kdf(shared: &SharedSecret, digest: &Hash) -> Result<SessionKey, CommandError> {
+    SessionKey::derive(shared, digest)
 }

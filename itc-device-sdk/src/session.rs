@@ -472,6 +472,9 @@ impl SessionKey {
             .map_err(|_| CommandError::InvalidSessionTag)
     }
 
+    /// Never inlined: its MAC state (two SHA-256 states) would otherwise sit in the session
+    /// open's frame, which is under the open's signature check.
+    #[inline(never)]
     pub(crate) fn confirmation(
         &self,
         id: &SessionId,

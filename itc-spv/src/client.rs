@@ -498,6 +498,7 @@ impl<const K: usize, const N: usize> LightClient<K, N> {
     ///
     /// A header at a height already held is a replay ([`SpvError::StaleHeader`]) or, if it
     /// differs and is validly certified by the same set, a fork ([`SpvError::ConflictingHeader`]).
+    #[inline(never)]
     pub fn verify_header<S: SignatureStore, const M: usize>(
         &mut self,
         header: &BlockHeader,
