@@ -15,7 +15,8 @@
 //!
 //! `cargo bench -p itc-node --bench localnet -- --test` (CI's smoke): 500 transfers, 1 s of
 //! the fixed rate, no figures claimed. `BENCH_BATCH_DELAY_MS=N` sets the nodes'
-//! `batch_delay_ms` (default: PBFT's).
+//! `batch_delay_ms` (default: PBFT's); `BENCH_POST_ALL=1` posts every batch to every node (the
+//! client of the one-hop design before gossip), for comparison.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -55,9 +56,14 @@ fn sign_transfers(chain_id: u32, faucet: &SecretKey, first: u64, count: u64) -> 
 }
 
 /// Posts to one node: it gossips what it accepts to the others (one sender's nonces stay in
-/// order because one node relays them all).
-fn post(api: SocketAddr, txs: &[Vec<u8>]) {
-    let _ = client::submit_batch(api, txs);
+/// order because one node relays them all). With `BENCH_POST_ALL=1`, to every node (the
+/// others' copies are refused as duplicates when gossip was first): the gossip hop's share of
+/// the latency.
+fn post(apis: &[SocketAddr], txs: &[Vec<u8>]) {
+    let all = std::env::var_os("BENCH_POST_ALL").is_some();
+    for api in if all { apis } else { &apis[..1] } {
+        let _ = client::submit_batch(*api, txs);
+    }
 }
 
 fn main() {
@@ -81,7 +87,7 @@ fn main() {
     let sign_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for chunk in txs.chunks(500) {
-        post(apis[0], chunk);
+        post(&apis, chunk);
     }
     let post_s = t.elapsed().as_secs_f64();
     c.wait(
@@ -110,7 +116,7 @@ fn main() {
         if next_tick < ticks && now >= start + Duration::from_millis(10 * next_tick) {
             let lo = (next_tick * per_tick) as usize;
             let hi = lo + per_tick as usize;
-            post(apis[0], &paced[lo..hi]);
+            post(&apis, &paced[lo..hi]);
             let at = Instant::now();
             sent_at.extend(std::iter::repeat_n(at, per_tick as usize));
             next_tick += 1;
@@ -144,7 +150,11 @@ fn main() {
         if smoke { ", smoke" } else { "" }
     );
     println!("  signing {count} transfers (client, 1 core): {sign_s:.2} s");
-    println!("  posting them to node 0 (it gossips them): {post_s:.2} s");
+    if std::env::var_os("BENCH_POST_ALL").is_some() {
+        println!("  posting them to every node: {post_s:.2} s");
+    } else {
+        println!("  posting them to node 0 (it gossips them): {post_s:.2} s");
+    }
     println!(
         "  batch_delay_ms: {}",
         batch_delay_ms.map_or_else(|| "default".to_owned(), |ms| ms.to_string())
