@@ -134,6 +134,24 @@ impl Encode for Command {
     }
 }
 
+/// The action (non-empty) and the argument (at most [`MAX_ARGUMENT_LEN`] bytes) of a signed
+/// command or a session command: one decoder for both.
+pub(crate) fn read_action_and_argument(
+    r: &mut Reader<'_>,
+    type_name: &'static str,
+) -> Result<(Actions, heapless::Vec<u8, MAX_ARGUMENT_LEN>), DecodeError> {
+    let action = Actions::decode(r)?;
+    if action.is_empty() {
+        return Err(DecodeError::NonCanonical { type_name });
+    }
+    let arg = r.read_bytes_prefixed(MAX_ARGUMENT_LEN)?;
+    let argument = heapless::Vec::from_slice(arg).map_err(|()| DecodeError::LengthOverLimit {
+        len: arg.len() as u64,
+        max: MAX_ARGUMENT_LEN as u64,
+    })?;
+    Ok((action, argument))
+}
+
 impl Decode for Command {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = r.read_u8()?;
@@ -145,18 +163,7 @@ impl Decode for Command {
         }
         let device = DeviceId::decode(r)?;
         let issuer = PublicKey::decode(r)?;
-        let action = Actions::decode(r)?;
-        if action.is_empty() {
-            return Err(DecodeError::NonCanonical {
-                type_name: "Command",
-            });
-        }
-        let arg = r.read_bytes_prefixed(MAX_ARGUMENT_LEN)?;
-        let argument =
-            heapless::Vec::from_slice(arg).map_err(|()| DecodeError::LengthOverLimit {
-                len: arg.len() as u64,
-                max: MAX_ARGUMENT_LEN as u64,
-            })?;
+        let (action, argument) = read_action_and_argument(r, "Command")?;
         Ok(Command {
             device,
             issuer,

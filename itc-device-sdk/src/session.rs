@@ -393,18 +393,7 @@ impl Decode for SessionCommand {
         let id = SessionId::decode(r)?;
         let counter = u64::decode(r)?;
         let expires_at_ms = u64::decode(r)?;
-        let action = Actions::decode(r)?;
-        if action.is_empty() {
-            return Err(DecodeError::NonCanonical {
-                type_name: "SessionCommand",
-            });
-        }
-        let arg = r.read_bytes_prefixed(MAX_ARGUMENT_LEN)?;
-        let argument =
-            heapless::Vec::from_slice(arg).map_err(|()| DecodeError::LengthOverLimit {
-                len: arg.len() as u64,
-                max: MAX_ARGUMENT_LEN as u64,
-            })?;
+        let (action, argument) = crate::command::read_action_and_argument(r, "SessionCommand")?;
         Ok(SessionCommand {
             id,
             counter,
