@@ -747,7 +747,7 @@ impl Node {
 
     /// A full node only relays: a transaction its API accepted but could not publish reached
     /// no validator, and the client must hear so. A validator has it in its own queue.
-    fn gossip_failed(&self) -> bool {
+    fn relays_only(&self) -> bool {
         matches!(self.core, Core::Full(_))
     }
 
@@ -791,7 +791,7 @@ impl Node {
                 self.finish(ready, None)?;
                 let answer = match result {
                     Ok(id) => match self.gossip(vec![bytes]) {
-                        Err(e) if self.gossip_failed() => SubmitAnswer {
+                        Err(e) if self.relays_only() => SubmitAnswer {
                             id: None,
                             error: Some(format!("{}: {e}", api::NOT_FORWARDED_PREFIX)),
                         },
@@ -832,7 +832,7 @@ impl Node {
                 self.finish(ready, None)?;
                 if !accepted.is_empty() {
                     match self.gossip(accepted) {
-                        Err(e) if self.gossip_failed() => {
+                        Err(e) if self.relays_only() => {
                             answer.refused += answer.accepted;
                             answer.accepted = 0;
                             answer.first_error =
@@ -1066,28 +1066,18 @@ impl Node {
                 return Ok(MessageAcceptance::Reject);
             }
         };
+        // The API's path: a validator queues each transaction, a full node decodes it.
         let now = now_ms();
         let mut faulty = None;
-        match &mut self.core {
-            Core::Validator(v) => {
-                for tx in &batch.0 {
-                    if let Err(e) = v.submit_transaction(tx, now) {
-                        if e.blame() == Blame::Peer {
-                            faulty.get_or_insert(e.to_string());
-                        }
-                    }
-                }
-                let ready = self.take_ready();
-                self.finish(ready, Some(peer))?;
-            }
-            Core::Full(_) => {
-                for tx in &batch.0 {
-                    if let Err(e) = SignedTransaction::decode_bytes(tx) {
-                        faulty.get_or_insert(e.to_string());
-                    }
+        for tx in &batch.0 {
+            if let Err(e) = self.submit_one(tx, now) {
+                if e.blame() == Blame::Peer {
+                    faulty.get_or_insert(e.to_string());
                 }
             }
         }
+        let ready = self.take_ready();
+        self.finish(ready, Some(peer))?;
         Ok(match faulty {
             Some(why) => {
                 self.strike(peer, &format!("relayed a bad transaction: {why}"));

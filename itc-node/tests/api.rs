@@ -16,12 +16,11 @@ use std::time::Duration;
 use common::Cluster;
 use itc_crypto::{Address, Decode, Encode};
 use itc_ledger::builder::TxBuilder;
-use itc_ledger::{Account, Ledger};
+use itc_ledger::Account;
 use itc_node::api::{ApiError, BlockInfo, StateAnswer, TxState, TxStatus};
 use itc_node::client;
-use itc_node::config::GenesisFile;
 use itc_pbft::BlockHeader;
-use itc_spv::{Config, Event, LightClient, Response, TrustAnchor};
+use itc_spv::{Event, Response};
 
 fn get(c: &Cluster, path: &str) -> (u16, Vec<u8>) {
     client::request(c.apis[0], "GET", path, &[]).unwrap()
@@ -102,25 +101,7 @@ fn transactions_blocks_and_proven_state_over_http_with_typed_errors() {
     let account =
         Account::decode_bytes(&hex::decode(answer.value_hex.as_ref().unwrap()).unwrap()).unwrap();
     assert!(account.nonce >= 1);
-    let g = GenesisFile::load(&c.dir.path().join("net/genesis.toml")).unwrap();
-    let state = g.state().unwrap();
-    let root = Ledger::from_genesis(&state).unwrap().root();
-    let genesis = BlockHeader::genesis(root, state.validators.hash(), g.genesis_time_ms);
-    let anchor = TrustAnchor::genesis(genesis, state.validators.with_capacity::<8>().unwrap());
-    let now = itc_node::node::now_ms();
-    let mut device: LightClient<16, 8> = LightClient::new(anchor, Config::new(64), now).unwrap();
-    device.sync_to(answer.height);
-    let mut steps = 0;
-    while let Some(request) = device.poll_request() {
-        steps += 1;
-        assert!(steps < 10_000, "light client sync is bounded");
-        let (code, body) =
-            client::request(c.apis[0], "POST", "/v1/spv", &request.encode_to_vec()).unwrap();
-        assert_eq!(code, 200);
-        device
-            .handle_response(&Response::<8>::decode_bytes(&body).unwrap(), now)
-            .unwrap();
-    }
+    let (mut device, now) = c.light_client(0, answer.height);
     let proof = Response::<8>::decode_bytes(&hex::decode(&answer.proof_hex).unwrap()).unwrap();
     let event = device.handle_response(&proof, now).unwrap();
     assert!(

@@ -14,18 +14,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Cluster, N};
-use itc_crypto::{Decode, Encode};
-use itc_ledger::{Ledger, StateKey};
-use itc_node::config::GenesisFile;
-use itc_pbft::BlockHeader;
-use itc_spv::{Config, Event, LightClient, Request, Response, TrustAnchor};
-
-fn spv(c: &Cluster, i: usize, request: &Request) -> Response<8> {
-    let (code, body) =
-        itc_node::client::request(c.apis[i], "POST", "/v1/spv", &request.encode_to_vec()).unwrap();
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
-    Response::<8>::decode_bytes(&body).unwrap()
-}
+use itc_ledger::StateKey;
+use itc_spv::{Event, Request};
 
 #[test]
 fn a_late_full_node_syncs_follows_restarts_and_serves_a_verified_state_proof() {
@@ -79,33 +69,17 @@ fn a_late_full_node_syncs_follows_restarts_and_serves_a_verified_state_proof() {
     assert!(c.status(full).unwrap().height >= before);
 
     // A light client anchored at genesis syncs through the full node and verifies a balance.
-    let g = GenesisFile::load(&c.dir.path().join("net/genesis.toml")).unwrap();
-    let state = g.state().unwrap();
-    let root = Ledger::from_genesis(&state).unwrap().root();
-    let genesis = BlockHeader::genesis(root, state.validators.hash(), g.genesis_time_ms);
-    let anchor = TrustAnchor::genesis(genesis, state.validators.with_capacity::<8>().unwrap());
-    let now = itc_node::node::now_ms();
-    let mut device: LightClient<16, 8> = LightClient::new(anchor, Config::new(64), now).unwrap();
     let tip = c.status(full).unwrap().height;
-    device.sync_to(tip);
-    let mut steps = 0;
-    while let Some(request) = device.poll_request() {
-        steps += 1;
-        assert!(steps < 10_000, "light client sync is bounded");
-        device
-            .handle_response(&spv(&c, full, &request), now)
-            .unwrap();
-    }
+    let (mut device, now) = c.light_client(full, tip);
     let recipient = itc_node::client::recipient(7);
     let request = Request::StateProof {
         height: tip,
         key: StateKey::Account(recipient),
     };
-    let response = spv(&c, full, &request);
+    let response = c.spv(full, &request);
     let event = device.handle_response(&response, now).unwrap();
     assert!(
         matches!(event, Event::State(entry) if entry.value().is_some()),
         "the proof of a transfer's recipient verifies against a certified header"
     );
-    eprintln!("light client: {steps} requests to sync to {tip}, state proof verified");
 }

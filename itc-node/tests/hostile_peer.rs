@@ -20,8 +20,8 @@ use itc_node::config::NodeConfig;
 use itc_node::wire::{NodeRequest, PeerBinding, MAX_FRAME};
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
 
 /// Writes whatever bytes it is given, as they are (the test builds the "frames").
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,15 +80,9 @@ fn frame(body: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Connects to `addr` and sends `requests` once connected; returns whether the node closed
-/// the connection within `limit`.
-async fn attack(addr: Multiaddr, requests: Vec<Vec<u8>>, limit: Duration) -> bool {
-    let behaviour = request_response::Behaviour::with_codec(
-        RawCodec,
-        [(StreamProtocol::new("/itc/node/1"), ProtocolSupport::Full)],
-        request_response::Config::default(),
-    );
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+/// A TCP + Noise + Yamux swarm of a fresh identity around `behaviour`.
+fn swarm<B: NetworkBehaviour>(behaviour: B) -> Swarm<B> {
+    libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -99,7 +93,18 @@ async fn attack(addr: Multiaddr, requests: Vec<Vec<u8>>, limit: Duration) -> boo
         .with_behaviour(|_| behaviour)
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+        .build()
+}
+
+/// Connects to `addr` and sends `requests` once connected; returns whether the node closed
+/// the connection within `limit`.
+async fn attack(addr: Multiaddr, requests: Vec<Vec<u8>>, limit: Duration) -> bool {
+    let behaviour = request_response::Behaviour::with_codec(
+        RawCodec,
+        [(StreamProtocol::new("/itc/node/1"), ProtocolSupport::Full)],
+        request_response::Config::default(),
+    );
+    let mut swarm = swarm(behaviour);
     swarm.dial(addr).unwrap();
     let deadline = tokio::time::Instant::now() + limit;
     let mut connected = false;
@@ -137,18 +142,7 @@ async fn gossip_attack(addr: Multiaddr, count: u8, limit: Duration) -> bool {
         .unwrap();
     let behaviour: gossipsub::Behaviour =
         gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).unwrap();
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| behaviour)
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = swarm(behaviour);
     swarm.dial(addr).unwrap();
     let deadline = tokio::time::Instant::now() + limit;
     let mut connected = false;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use itc_crypto::{Address, SecretKey};
+use itc_crypto::{Address, Decode, Encode, SecretKey};
 use itc_node::api::Status;
 use itc_node::client;
 use itc_node::config::{read_validator_key, GenesisFile, NodeConfig};
@@ -99,6 +99,37 @@ impl Cluster {
             chain_id,
             faucet,
         }
+    }
+
+    /// Answers a light-client request through node `i`'s `POST /v1/spv`.
+    pub fn spv(&self, i: usize, request: &itc_spv::Request) -> itc_spv::Response<8> {
+        let (code, body) =
+            client::request(self.apis[i], "POST", "/v1/spv", &request.encode_to_vec()).unwrap();
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        itc_spv::Response::<8>::decode_bytes(&body).unwrap()
+    }
+
+    /// A light client anchored at this chain's genesis, synced through node `i` to `height`
+    /// (bounded), and the clock it was synced at.
+    pub fn light_client(&self, i: usize, height: u64) -> (itc_spv::LightClient<16, 8>, u64) {
+        let g = GenesisFile::load(&self.dir.path().join("net/genesis.toml")).unwrap();
+        let state = g.state().unwrap();
+        let root = itc_ledger::Ledger::from_genesis(&state).unwrap().root();
+        let genesis =
+            itc_pbft::BlockHeader::genesis(root, state.validators.hash(), g.genesis_time_ms);
+        let anchor =
+            itc_spv::TrustAnchor::genesis(genesis, state.validators.with_capacity::<8>().unwrap());
+        let now = itc_node::node::now_ms();
+        let mut device = itc_spv::LightClient::new(anchor, itc_spv::Config::new(64), now).unwrap();
+        device.sync_to(height);
+        let mut steps = 0;
+        while let Some(request) = device.poll_request() {
+            steps += 1;
+            assert!(steps < 10_000, "light client sync is bounded");
+            device.handle_response(&self.spv(i, &request), now).unwrap();
+        }
+        eprintln!("light client: {steps} requests to sync to {height}");
+        (device, now)
     }
 
     /// Rewrites every node's config through `edit` (before the nodes start).
