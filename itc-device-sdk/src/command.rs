@@ -135,7 +135,10 @@ impl Encode for Command {
 }
 
 /// The action (non-empty) and the argument (at most [`MAX_ARGUMENT_LEN`] bytes) of a signed
-/// command or a session command: one decoder for both.
+/// command or a session command: one decoder for both. Inlined into each caller: measured on
+/// the firmware, a shared out-of-line copy costs 412 B more flash on the Cortex-M4 than two
+/// inlined ones (and the inlined form is 168 B smaller than the two hand-written copies were).
+#[inline(always)]
 pub(crate) fn read_action_and_argument(
     r: &mut Reader<'_>,
     type_name: &'static str,
